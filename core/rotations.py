@@ -1,0 +1,88 @@
+"""Rotation representations and conversions between them (thin, shape-checked wrappers over `roma`).
+
+Conventions:
+- axis-angle: (..., 3) rotation vector, axis times angle in radians;
+- rotation matrix: (..., 3, 3), acting on column vectors (`x' = R @ x`);
+- quaternion: (..., 4) in roma's **XYZW** order (scalar last), unit norm. Functions that take a quaternion
+  normalise it first, so a network may output an unnormalised 4-vector; q and -q give the same rotation.
+- 9 values: (..., 9) read row-major into a 3x3 matrix (`m.reshape(..., 3, 3)`), or (..., 3, 3) directly.
+"""
+
+from __future__ import annotations
+
+import roma
+import torch
+from torch import Tensor
+
+
+def _check_trailing(x: Tensor, trailing: tuple[int, ...], name: str) -> None:
+    if not isinstance(x, Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
+    if x.dim() < len(trailing) or tuple(x.shape[x.dim() - len(trailing):]) != trailing:
+        shape = "(..., " + ", ".join(map(str, trailing)) + ")"
+        raise ValueError(f"{name}: expected shape {shape}, got {tuple(x.shape)}")
+
+
+def axis_angle_to_rotmat(axis_angle: Tensor) -> Tensor:
+    """(..., 3) axis-angle -> (..., 3, 3) rotation matrix (Rodrigues; finite gradients at angle 0)."""
+    _check_trailing(axis_angle, (3,), "axis_angle")
+    return roma.rotvec_to_rotmat(axis_angle)
+
+
+def rotmat_to_axis_angle(rotmat: Tensor) -> Tensor:
+    """(..., 3, 3) rotation matrix -> (..., 3) axis-angle with angle in [0, pi]."""
+    _check_trailing(rotmat, (3, 3), "rotmat")
+    return roma.rotmat_to_rotvec(rotmat)
+
+
+def quaternion_to_rotmat(quaternion: Tensor) -> Tensor:
+    """(..., 4) XYZW quaternion (normalised here) -> (..., 3, 3) rotation matrix."""
+    _check_trailing(quaternion, (4,), "quaternion")
+    return roma.unitquat_to_rotmat(roma.quat_normalize(quaternion))
+
+
+def rotmat_to_quaternion(rotmat: Tensor) -> Tensor:
+    """(..., 3, 3) rotation matrix -> (..., 4) unit XYZW quaternion."""
+    _check_trailing(rotmat, (3, 3), "rotmat")
+    return roma.rotmat_to_unitquat(rotmat)
+
+
+def axis_angle_to_quaternion(axis_angle: Tensor) -> Tensor:
+    """(..., 3) axis-angle -> (..., 4) unit XYZW quaternion."""
+    _check_trailing(axis_angle, (3,), "axis_angle")
+    return roma.rotvec_to_unitquat(axis_angle)
+
+
+def quaternion_to_axis_angle(quaternion: Tensor) -> Tensor:
+    """(..., 4) XYZW quaternion (normalised here) -> (..., 3) axis-angle with angle in [0, pi]."""
+    _check_trailing(quaternion, (4,), "quaternion")
+    return roma.unitquat_to_rotvec(roma.quat_normalize(quaternion))
+
+
+def gram_schmidt_rotation(values: Tensor, eps: float = 1e-8) -> Tensor:
+    """9 free values -> orthonormal (..., 3, 3) matrix by Gram-Schmidt on its columns.
+
+    values: (..., 9) read row-major as a 3x3 matrix M, or (..., 3, 3) M itself. Columns c1, c2, c3 of M are
+    orthonormalised in order (c2 against c1, c3 against c1 and c2). Unlike roma's `special_gramschmidt`,
+    the third column is NOT replaced by c1 x c2: it keeps the direction Gram-Schmidt gives it, so
+    det(result) = sign(det M) = +-1. The registration's `L_det = exp(-det R)` relies on that sign.
+    eps clamps the norms so that degenerate input gives finite (if meaningless) output.
+    """
+    if isinstance(values, Tensor) and values.dim() >= 1 and values.shape[-1] == 9:
+        m = values.reshape(*values.shape[:-1], 3, 3)
+    else:
+        _check_trailing(values, (3, 3), "values (9 values or 3x3)")
+        m = values
+    c1, c2, c3 = m[..., :, 0], m[..., :, 1], m[..., :, 2]
+    e1 = c1 / c1.norm(dim=-1, keepdim=True).clamp_min(eps)
+    u2 = c2 - (e1 * c2).sum(-1, keepdim=True) * e1
+    e2 = u2 / u2.norm(dim=-1, keepdim=True).clamp_min(eps)
+    u3 = c3 - (e1 * c3).sum(-1, keepdim=True) * e1 - (e2 * c3).sum(-1, keepdim=True) * e2
+    e3 = u3 / u3.norm(dim=-1, keepdim=True).clamp_min(eps)
+    return torch.stack((e1, e2, e3), dim=-1)
+
+
+__all__ = [
+    "axis_angle_to_rotmat", "rotmat_to_axis_angle", "quaternion_to_rotmat", "rotmat_to_quaternion",
+    "axis_angle_to_quaternion", "quaternion_to_axis_angle", "gram_schmidt_rotation",
+]
