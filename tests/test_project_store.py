@@ -1,0 +1,221 @@
+"""The project store: round trips, idempotent import, atomicity under SIGKILL, WAL readers, lazy open."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+import os
+import signal
+import sqlite3
+
+import numpy as np
+import pytest
+
+from deformlearn.core import project_schema, project_store
+from deformlearn.core.densepose_records import DensePoints
+from deformlearn.core.project_store import FitRecord, Project, ProjectError
+
+
+def _dense(n: int = 30, seed: int = 0) -> DensePoints:
+    rng = np.random.default_rng(seed)
+    return DensePoints(xy=rng.random((n, 2)) * 100, part=rng.integers(1, 25, n), uv=rng.random((n, 2)))
+
+
+def _kp(seed: int = 0) -> np.ndarray:
+    kp = np.random.default_rng(seed).random((17, 3)).astype(np.float32) * 50
+    kp[:, 2] = 2
+    kp[3, 2] = 0
+    return kp
+
+
+def _fill(project: Project, n: int, prefix: str = "p") -> list[int]:
+    ids = []
+    with project.transaction():
+        for i in range(n):
+            image_id = project.add_image(project.root / f"img_{i}.jpg", 64, 48)
+            ids.append(project.add_person(image_id, bbox=[1, 2, 30, 40], keypoints=_kp(i), dense=_dense(seed=i),
+                                          source_key=f"{prefix}{i}", name=f"person {i}"))
+    return ids
+
+
+def test_create_open_round_trip(tmp_path):
+    with Project.create(tmp_path / "proj") as p:
+        image_id = p.add_image(tmp_path / "proj" / "a.jpg", 640, 480, iuv_file="/x/a_IUV.png")
+        dense = _dense()
+        mask = np.zeros((256, 256), np.uint8)
+        mask[10:20] = 3
+        pid = p.add_person(image_id, bbox=[1, 2, 3, 4], keypoints=_kp(), dense=dense, source_key="k",
+                           coarse_mask=mask)
+    with Project.open(tmp_path / "proj") as p:
+        assert p.template == "builtin"
+        r = p.person(pid)
+        assert r.image_file == str(tmp_path / "proj" / "a.jpg") and r.image_size == (640, 480)
+        assert r.iuv_file == "/x/a_IUV.png"
+        np.testing.assert_array_equal(r.dense.xy, dense.xy)
+        np.testing.assert_array_equal(r.dense.part, dense.part)
+        np.testing.assert_array_equal(r.keypoints, _kp())
+        np.testing.assert_array_equal(r.coarse_mask, mask)
+        assert r.status == "unreviewed" and r.latest_fit_id is None
+        # the image path is stored relative to the project, so a moved project still finds its images
+        assert p._conn.execute("SELECT file FROM images").fetchone()[0] == "a.jpg"
+
+
+def test_open_errors_name_the_path(tmp_path):
+    with pytest.raises(ProjectError, match="not a deformlearn project"):
+        Project.open(tmp_path)
+    Project.create(tmp_path / "p").close()
+    with pytest.raises(ProjectError, match="already a project"):
+        Project.create(tmp_path / "p")
+    conn = sqlite3.connect(tmp_path / "p" / "project.sqlite")
+    conn.execute("UPDATE schema_version SET version = ?", (project_schema.SCHEMA_VERSION + 1,))
+    conn.commit()
+    conn.close()
+    with pytest.raises(ProjectError, match=r"p: project schema version .* is newer"):
+        Project.open(tmp_path / "p")
+    (tmp_path / "q").mkdir()
+    (tmp_path / "q" / "project.sqlite").write_bytes(b"this is not sqlite at all" * 100)
+    with pytest.raises(ProjectError, match="not a readable project database"):
+        Project.open(tmp_path / "q")
+
+
+def test_same_source_key_adds_nothing_twice(tmp_path):
+    with Project.create(tmp_path / "p") as p:
+        first = _fill(p, 5)
+        second = _fill(p, 5)
+        assert all(i is not None for i in first) and second == [None] * 5
+        assert p.count_persons() == 5 and p.summary()["images"] == 5
+
+
+def test_transaction_rolls_back_and_nests(tmp_path):
+    with Project.create(tmp_path / "p") as p:
+        with pytest.raises(RuntimeError):
+            with p.transaction():
+                _fill(p, 3)  # nested transaction joins the outer one
+                raise RuntimeError("boom")
+        assert p.count_persons() == 0 and p.summary()["images"] == 0
+        _fill(p, 2)
+        assert p.count_persons() == 2
+
+
+def test_fits_reviews_rounds_ground_truth(tmp_path):
+    with Project.create(tmp_path / "p") as p:
+        ids = _fill(p, 4)
+        params = {"pose": np.zeros((23, 3), np.float32), "scales": np.ones(24, np.float32),
+                  "rotation": np.eye(3, dtype=np.float32), "scale": np.array(1.5, np.float32),
+                  "translation": np.zeros(2, np.float32)}
+        fit_ids = p.save_fits([FitRecord(i, 1, params, {"error": float(k)}, "converged") for k, i in enumerate(ids)])
+        p.save_fits([FitRecord(ids[0], 2, params, {"error": 9.0}, "failed")])
+        latest = p.latest_fit(ids[0])
+        assert latest.round_index == 2 and latest.status == "failed"
+        assert p.latest_fit(ids[0], round_index=1).id == fit_ids[0]
+        np.testing.assert_array_equal(latest.params["rotation"], np.eye(3))
+        assert latest.params["scale"].shape == ()
+        assert [f.person_id for f in p.fits(1)] == ids and len(p.fits(2)) == 1
+        assert p.person(ids[0]).latest_fit_id == latest.id
+
+        p.set_review(ids[1], "accepted")
+        p.set_review(ids[2], "rejected", "arm flipped")
+        p.set_review(ids[2], "cleared")
+        p.set_review(ids[3], "rejected", "bad box")
+        assert [h.status for h in p.review_history(ids[2])] == ["rejected", "cleared"]
+        assert p.review_history(ids[2])[0].reason == "arm flipped"
+        assert p.person(ids[2]).status == "unreviewed"
+        assert list(p.person_ids(status="rejected")) == [ids[3]]
+        assert p.count_persons(status="accepted") == 1
+        with pytest.raises(ValueError, match="review status"):
+            p.set_review(ids[0], "maybe")
+
+        rows = p.list_persons(offset=0, limit=10, order_by="error", descending=True, max_error=2.5)
+        assert [r.id for r in rows] == [ids[2], ids[1]]
+        assert [r.id for r in p.list_persons(search="person 3")] == [ids[3]]
+        assert [r.id for r in p.list_persons(limit=2, offset=1)] == ids[1:3]
+        with pytest.raises(ValueError, match="order_by"):
+            p.list_persons(order_by="id; DROP TABLE persons")
+
+        p.set_ground_truth(ids[0], {"pose": np.ones((23, 3)), "joints3d": np.zeros((24, 3))})
+        assert p.ground_truth(ids[0])["pose"].shape == (23, 3) and p.ground_truth(ids[1]) is None
+        p.set_correspondences(ids[0], "tiny", np.arange(30), np.full(30, 0.01))
+        vi, res = p.correspondences(ids[0], "tiny")
+        assert vi.dtype == np.int64 and res.dtype == np.float32 and p.correspondences(ids[0], "other") is None
+
+        p.start_round(1)
+        p.update_round(1, stages={"lift": "done"}, models={"regressor": "models/r1.pt"})
+        p.update_round(1, stages={"register": "running"}, metrics={"mpjpe": 110.0}, finished=True)
+        (r,) = p.rounds()
+        assert r.stages == {"lift": "done", "register": "running"} and r.finished_at is not None
+        s = p.summary()
+        assert (s["persons"], s["fitted"], s["failed"], s["accepted"], s["rejected"], s["rounds"]) == (4, 3, 1, 1, 1, 1)
+
+
+def test_arrays_are_written_atomically_and_stay_inside(tmp_path):
+    with Project.create(tmp_path / "p") as p:
+        a = np.arange(12, dtype=np.float32).reshape(3, 4)
+        path = p.write_array("round1/vertices", a)
+        np.testing.assert_array_equal(p.read_array("round1/vertices"), a)
+        assert path.parent == tmp_path / "p" / "arrays" / "round1"
+        assert [f.name for f in path.parent.iterdir()] == ["vertices.npy"]  # no temp file left over
+        with pytest.raises(ValueError, match="stay under"):
+            p.write_array("../escape", a)
+        with pytest.raises(ProjectError, match="no such array"):
+            p.read_array("missing")
+
+
+def _writer(path: str, ready, n_committed: int) -> None:
+    p = Project.open(path)
+    _fill(p, n_committed, prefix="committed")
+    with p.transaction():
+        for i in range(100_000):
+            image_id = p.add_image(f"/big/{i}.jpg", 10, 10)
+            p.add_person(image_id, bbox=[0, 0, 1, 1], keypoints=np.zeros((17, 3)), dense=_dense(5, i),
+                         source_key=f"open{i}")
+            if i == 2000:
+                ready.set()
+
+
+def test_killed_writer_leaves_no_partial_rows(tmp_path):
+    Project.create(tmp_path / "p").close()
+    ctx = mp.get_context("spawn")
+    ready = ctx.Event()
+    proc = ctx.Process(target=_writer, args=(str(tmp_path / "p"), ready, 7))
+    proc.start()
+    assert ready.wait(60), "writer never got going"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.join()
+    assert proc.exitcode == -signal.SIGKILL
+    with Project.open(tmp_path / "p") as p:
+        assert p._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert p.count_persons() == 7 and p.summary()["images"] == 7
+        assert p._conn.execute("SELECT COUNT(*) FROM dense").fetchone()[0] == 7
+        assert p.add_person(1, bbox=[0, 0, 1, 1], keypoints=np.zeros((17, 3)), dense=None, source_key="after")
+
+
+def test_reader_sees_committed_state_while_writer_writes(tmp_path):
+    with Project.create(tmp_path / "p") as writer:
+        _fill(writer, 3)
+        with Project.open(tmp_path / "p", readonly=True) as reader:
+            with writer.transaction():
+                _fill(writer, 4, prefix="new")
+                assert reader.count_persons() == 3  # not blocked, sees the last commit
+                assert len(reader.list_persons()) == 3
+            assert reader.count_persons() == 7
+            with pytest.raises(ProjectError, match="read-only"):
+                with reader.transaction():
+                    pass
+
+
+def test_open_reads_nothing_per_person(tmp_path, monkeypatch):
+    with Project.create(tmp_path / "p") as p:
+        _fill(p, 50)
+    statements: list[str] = []
+    real_connect = sqlite3.connect
+
+    def tracing_connect(*args, **kwargs):
+        conn = real_connect(*args, **kwargs)
+        conn.set_trace_callback(statements.append)
+        return conn
+
+    monkeypatch.setattr(project_store.sqlite3, "connect", tracing_connect)
+    with Project.open(tmp_path / "p") as p:
+        assert statements, "trace callback saw nothing"
+        tables = ("persons", "images", "dense", "fits", "correspondences", "reviews")
+        assert not [s for s in statements if any(t in s for t in tables)]
+        assert p.count_persons() == 50
