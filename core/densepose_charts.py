@@ -1,0 +1,307 @@
+"""DensePose parts and per-part (U, V) charts for any T-posed body mesh rigged to SMPL's 24 joints.
+
+Used to build the built-in template and as the fallback for SMPL files without DensePose's UV_Processed.mat.
+Input frame: SMPL's (metres, y up, the body faces +z, the body's left side is +x), rest pose a T-pose.
+
+Chart layout, read from DensePose's own SMPL charts (UV_Processed.mat: which parts share vertices and where,
+and the sign of each chart's triangles; see resources/TEMPLATE_LICENSE.md):
+- torso 1 (back), 2 (front): U runs from the neck (0) to the hips (1), V from the body's left side (0) to its
+  right side (1); chart 1 is seen from outside, chart 2 mirrored.
+- limbs: U runs along the limb (which end is 0 is per part, `_LIMBS`), V half-way around it; the sign column
+  says whether the chart is seen from outside (+1) or mirrored (-1), which fixes V's direction.
+- hands: V runs from the wrist up the fingers, U once around the hand: thumb edge (0), one face, little-finger
+  edge (0.5), the other face, thumb edge (1); the right hand shows its back first, the left hand its palm.
+- feet: U along the foot (left foot heel to toes, right foot toes to heel), V around it, 0.5 on top.
+- head 23 (right side), 24 (left side): U around the head (23: back of the head to the nose; 24: nose to the
+  back), V from the neck up.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from deformlearn.core.skeletons import NUM_JOINTS, NUM_PARTS, SMPL_JOINT_NAMES
+
+_J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
+
+#: Coarse region of each SMPL segment (the segment a joint rotates): torso, head, upper/lower arm, hand,
+#: upper/lower leg, foot; with the side for limbs.
+_SEGMENT_REGION: dict[str, str] = {
+    "pelvis": "torso", "spine1": "torso", "spine2": "torso", "spine3": "torso",
+    "left_collar": "torso", "right_collar": "torso", "neck": "head", "head": "head",
+    "left_hip": "upper_leg_l", "right_hip": "upper_leg_r", "left_knee": "lower_leg_l", "right_knee": "lower_leg_r",
+    "left_ankle": "foot_l", "right_ankle": "foot_r", "left_foot": "foot_l", "right_foot": "foot_r",
+    "left_shoulder": "upper_arm_l", "right_shoulder": "upper_arm_r", "left_elbow": "lower_arm_l",
+    "right_elbow": "lower_arm_r", "left_wrist": "hand_l", "right_wrist": "hand_r", "left_hand": "hand_l",
+    "right_hand": "hand_r",
+}
+_REGIONS: tuple[str, ...] = (
+    "torso", "head", "upper_arm_l", "upper_arm_r", "lower_arm_l", "lower_arm_r", "hand_l", "hand_r",
+    "upper_leg_l", "upper_leg_r", "lower_leg_l", "lower_leg_r", "foot_l", "foot_r",
+)
+#: Limb region -> (proximal joint, distal joint, front part, back part).
+_LIMB_REGIONS: dict[str, tuple[str, str, int, int]] = {
+    "upper_leg_r": ("right_hip", "right_knee", 9, 7), "upper_leg_l": ("left_hip", "left_knee", 10, 8),
+    "lower_leg_r": ("right_knee", "right_ankle", 13, 11), "lower_leg_l": ("left_knee", "left_ankle", 14, 12),
+    "upper_arm_l": ("left_shoulder", "left_elbow", 15, 17), "upper_arm_r": ("right_shoulder", "right_elbow", 16, 18),
+    "lower_arm_l": ("left_elbow", "left_wrist", 19, 21), "lower_arm_r": ("right_elbow", "right_wrist", 20, 22),
+}
+#: Limb part -> (U = 0 at the proximal end?, chart sign: +1 seen from outside, -1 mirrored).
+_LIMBS: dict[int, tuple[bool, int]] = {
+    7: (True, 1), 8: (True, -1), 9: (False, -1), 10: (False, 1),
+    11: (False, -1), 12: (False, 1), 13: (True, -1), 14: (True, 1),
+    15: (True, 1), 16: (True, -1), 17: (True, -1), 18: (True, 1),
+    19: (False, 1), 20: (False, -1), 21: (True, -1), 22: (True, 1),
+}
+_FRONT_LIMB_PARTS = frozenset({9, 10, 13, 14, 15, 16, 19, 20})
+
+
+@dataclass(frozen=True)
+class PartCharts:
+    """A mesh cut along DensePose part seams, with one (U, V) chart per part.
+
+    Attributes:
+        vertices: (V', 3) float vertex positions (copies of input vertices; V' >= V).
+        faces: (F, 3) int64 faces over the new vertices, same order and winding as the input faces.
+        source_index: (V',) int64 input vertex each new vertex copies (carry any per-vertex data with it).
+        weld_index: (V',) int64 first new vertex at the same surface point.
+        vertex_part: (V',) int64 DensePose part 1..24.
+        vertex_uv: (V', 2) float32 (U, V) in the part's chart, each part's chart spanning [0, 1] in U and V.
+        face_part: (F,) int64 DensePose part of each face.
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    source_index: np.ndarray
+    weld_index: np.ndarray
+    vertex_part: np.ndarray
+    vertex_uv: np.ndarray
+    face_part: np.ndarray
+
+
+def _check_inputs(vertices: np.ndarray, faces: np.ndarray, skin_weights: np.ndarray, joints: np.ndarray) -> None:
+    if vertices.ndim != 2 or vertices.shape[1] != 3:
+        raise ValueError(f"vertices must be (V, 3), got {vertices.shape}")
+    if faces.ndim != 2 or faces.shape[1] != 3:
+        raise ValueError(f"faces must be (F, 3), got {faces.shape}")
+    if skin_weights.shape != (vertices.shape[0], NUM_JOINTS):
+        raise ValueError(f"skin_weights must be (V, {NUM_JOINTS}) = {(vertices.shape[0], NUM_JOINTS)}, "
+                         f"got {skin_weights.shape}")
+    if joints.shape != (NUM_JOINTS, 3):
+        raise ValueError(f"joints must be ({NUM_JOINTS}, 3), got {joints.shape}")
+    if faces.size and (faces.min() < 0 or faces.max() >= vertices.shape[0]):
+        raise ValueError("faces index outside the vertices")
+
+
+def _face_neighbours(faces: np.ndarray) -> np.ndarray:
+    """(F, 3) index of the face across each edge, -1 on a border."""
+    F = len(faces)
+    edges = np.stack([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]], 1).reshape(-1, 2)
+    key = np.sort(edges, 1)
+    order = np.lexsort((key[:, 1], key[:, 0]))
+    ks = key[order]
+    same = np.all(ks[1:] == ks[:-1], 1)
+    nb = np.full(3 * F, -1, dtype=np.int64)
+    a, b = order[:-1][same], order[1:][same]
+    nb[a], nb[b] = b // 3, a // 3
+    return nb.reshape(F, 3)
+
+
+def _coarse_regions(vertices: np.ndarray, faces: np.ndarray, skin_weights: np.ndarray,
+                    joints: np.ndarray) -> np.ndarray:
+    """(F,) index into _REGIONS of each face: skinning weights, then plane cuts at elbows, wrists, knees."""
+    seg_region = np.array([_REGIONS.index(_SEGMENT_REGION[n]) for n in SMPL_JOINT_NAMES])
+    score = np.zeros((len(vertices), len(_REGIONS)))
+    np.add.at(score.T, seg_region, skin_weights.T)
+    region = score[faces].mean(1).argmax(1)
+    centre = vertices[faces].mean(1)
+    chains = {
+        "l_arm": (("upper_arm_l", "lower_arm_l", "hand_l"), ("left_shoulder", "left_elbow", "left_wrist")),
+        "r_arm": (("upper_arm_r", "lower_arm_r", "hand_r"), ("right_shoulder", "right_elbow", "right_wrist")),
+    }
+    for names, (j0, j1, j2) in chains.values():
+        ids = [_REGIONS.index(n) for n in names]
+        inside = np.isin(region, ids)
+        a, b, c = joints[_J[j0]], joints[_J[j1]], joints[_J[j2]]
+        past_elbow = (centre - b) @ (c - a) > 0
+        past_wrist = (centre - c) @ (c - b) > 0
+        region[inside] = np.where(past_wrist, ids[2], np.where(past_elbow, ids[1], ids[0]))[inside]
+    for side in ("l", "r"):
+        name = "left" if side == "l" else "right"
+        ids = [_REGIONS.index(f"upper_leg_{side}"), _REGIONS.index(f"lower_leg_{side}")]
+        inside = np.isin(region, ids)
+        hip, knee, ankle = joints[_J[f"{name}_hip"]], joints[_J[f"{name}_knee"]], joints[_J[f"{name}_ankle"]]
+        below_knee = (centre - knee) @ (ankle - hip) > 0
+        region[inside] = np.where(below_knee, ids[1], ids[0])[inside]
+    return _smooth_labels(region, _face_neighbours(faces), iterations=3)
+
+
+def _smooth_labels(labels: np.ndarray, neighbours: np.ndarray, iterations: int) -> np.ndarray:
+    """Relabel faces whose neighbours (at least two of three) agree on another label; removes specks."""
+    labels = labels.copy()
+    for _ in range(iterations):
+        nl = np.where(neighbours >= 0, labels[np.maximum(neighbours, 0)], -1)
+        two = (nl[:, 0] == nl[:, 1]) | (nl[:, 0] == nl[:, 2])
+        major = np.where(two, nl[:, 0], nl[:, 1])
+        flip = (major >= 0) & (major != labels) & ((nl == major[:, None]).sum(1) >= 2)
+        labels[flip] = major[flip]
+    return labels
+
+
+def _fine_parts(vertices: np.ndarray, faces: np.ndarray, region: np.ndarray, joints: np.ndarray) -> np.ndarray:
+    """(F,) DensePose part 1..24 of each face from its coarse region: front/back and left/right halves."""
+    centre = vertices[faces].mean(1)
+    part = np.zeros(len(faces), dtype=np.int64)
+    torso = region == _REGIONS.index("torso")
+    zmid = _slice_centre(vertices[np.unique(faces[torso])], centre[torso], axis=2)
+    part[torso] = np.where(centre[torso, 2] > zmid, 2, 1)
+    head = region == _REGIONS.index("head")
+    part[head] = np.where(centre[head, 0] > joints[_J["head"], 0], 24, 23)
+    for name, pid in (("hand_r", 3), ("hand_l", 4), ("foot_l", 5), ("foot_r", 6)):
+        part[region == _REGIONS.index(name)] = pid
+    for name, (j0, j1, front, back) in _LIMB_REGIONS.items():
+        sel = region == _REGIONS.index(name)
+        a, b = joints[_J[j0]], joints[_J[j1]]
+        axis = (b - a) / np.linalg.norm(b - a)
+        d = centre[sel] - a
+        d -= np.outer(d @ axis, axis)
+        part[sel] = np.where(d[:, 2] > 0, front, back)
+    return part
+
+
+def _slice_centre(points: np.ndarray, query: np.ndarray, axis: int, bins: int = 40) -> np.ndarray:
+    """Mid-range of `points[:, axis]` in horizontal slices (by y), looked up at each query's height."""
+    y = points[:, 1]
+    edges = np.linspace(y.min(), y.max() + 1e-9, bins + 1)
+    idx = np.clip(np.digitize(y, edges) - 1, 0, bins - 1)
+    lo = np.full(bins, np.inf)
+    hi = np.full(bins, -np.inf)
+    np.minimum.at(lo, idx, points[:, axis])
+    np.maximum.at(hi, idx, points[:, axis])
+    mid = np.where(np.isfinite(lo), (lo + hi) / 2, np.nan)
+    good = np.isfinite(mid)
+    centres = (edges[:-1] + edges[1:]) / 2
+    mid = np.interp(centres, centres[good], mid[good])
+    return np.interp(query[:, 1], centres, mid)
+
+
+def split_part_seams(faces: np.ndarray, face_part: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Duplicate vertices shared by faces of different parts.
+
+    Args:
+        faces: (F, 3) int64 faces over V vertices.
+        face_part: (F,) int64 part of each face.
+    Returns:
+        new_faces (F, 3) over V' vertices, source_index (V',) input vertex of each new vertex, and
+        vertex_part (V',) the part of each new vertex. Vertices used by no face are dropped.
+    """
+    pairs = np.stack([faces.ravel(), np.repeat(face_part, 3)], 1)
+    uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
+    return inverse.reshape(-1, 3).astype(np.int64), uniq[:, 0].astype(np.int64), uniq[:, 1].astype(np.int64)
+
+
+def _angle(d: np.ndarray, towards_v: np.ndarray, centre_normal: np.ndarray) -> np.ndarray:
+    return np.arctan2(d @ towards_v, d @ centre_normal)
+
+
+def _normalise(x: np.ndarray) -> np.ndarray:
+    span = x.max() - x.min()
+    return (x - x.min()) / span if span > 0 else np.full_like(x, 0.5)
+
+
+def _part_uv(part: int, p: np.ndarray, joints: np.ndarray) -> np.ndarray:
+    """(N, 2) raw chart coordinates of points p (N, 3) of one part, before normalising to [0, 1]."""
+    x, y, z = np.eye(3)
+    if part in (1, 2):
+        centre_normal = z if part == 2 else -z
+        d = p - np.array([0.0, 0.0, 0.0])
+        d[:, 0] -= joints[_J["pelvis"], 0]
+        d[:, 2] -= _slice_centre(p, p, axis=2)
+        d[:, 1] = 0
+        return np.stack([-p[:, 1], _angle(d, -x, centre_normal)], 1)
+    if part in (23, 24):
+        d = p - joints[_J["head"]]
+        d[:, 1] = 0
+        u = _angle(d, z, -x) if part == 23 else _angle(d, -z, x)
+        return np.stack([u, p[:, 1]], 1)
+    if part in (3, 4):
+        wrist, hand = (joints[_J["right_wrist"]], joints[_J["right_hand"]]) if part == 3 else \
+            (joints[_J["left_wrist"]], joints[_J["left_hand"]])
+        axis = (hand - wrist) / np.linalg.norm(hand - wrist)
+        d = p - wrist
+        thumb = z - axis * (z @ axis)
+        across = _normalise(d @ thumb) * 2 - 1
+        back_of_hand = d @ y > np.median(d @ y)
+        first_half = back_of_hand if part == 3 else ~back_of_hand
+        u = np.where(first_half, (1 - across) / 4, 0.5 + (1 + across) / 4)
+        return np.stack([u, d @ axis], 1)
+    if part in (5, 6):
+        ankle, toe = (joints[_J["left_ankle"]], joints[_J["left_foot"]]) if part == 5 else \
+            (joints[_J["right_ankle"]], joints[_J["right_foot"]])
+        along = np.array([0.0, 0.0, 1.0]) if part == 5 else np.array([0.0, 0.0, -1.0])
+        d = p - np.array([ankle[0], (ankle[1] + toe[1]) / 2, 0.0])
+        d[:, 2] = 0
+        towards_v = np.cross(y, along)
+        phi = _angle(d, towards_v, y)
+        return np.stack([p @ along, phi], 1)
+    return _limb_uv(part, p, joints)
+
+
+def _limb_uv(part: int, p: np.ndarray, joints: np.ndarray) -> np.ndarray:
+    region = next(r for r, v in _LIMB_REGIONS.items() if part in v[2:])
+    j0, j1, front, _ = _LIMB_REGIONS[region]
+    a, b = joints[_J[j0]], joints[_J[j1]]
+    u_from_proximal, sign = _LIMBS[part]
+    axis = (b - a) / np.linalg.norm(b - a)
+    t_u = axis if u_from_proximal else -axis
+    centre_normal = np.array([0.0, 0.0, 1.0 if part in _FRONT_LIMB_PARTS else -1.0])
+    centre_normal = centre_normal - axis * (centre_normal @ axis)
+    centre_normal /= np.linalg.norm(centre_normal)
+    t_v = sign * np.cross(centre_normal, t_u)
+    d = p - a
+    along = d @ axis
+    d = d - np.outer(along, axis)
+    return np.stack([along if u_from_proximal else -along, _angle(d, t_v, centre_normal)], 1)
+
+
+def compute_part_charts(vertices: np.ndarray, faces: np.ndarray, skin_weights: np.ndarray,
+                        joints: np.ndarray) -> PartCharts:
+    """Assign DensePose parts to a T-posed rigged body, cut it along part seams and chart every part.
+
+    Args:
+        vertices: (V, 3) T-pose vertices, metres, SMPL frame (y up, facing +z, left side +x).
+        faces: (F, 3) int triangle indices, a closed or nearly closed body surface.
+        skin_weights: (V, 24) skinning weights over SMPL's 24 joints (SMPL order).
+        joints: (24, 3) rest joint centres, SMPL order and frame.
+    Returns:
+        PartCharts; every part 1..24 present, each chart spanning [0, 1] in U and V.
+    Raises:
+        ValueError: wrong shapes, or a part that got no face (the mesh is not a T-posed body).
+    """
+    vertices = np.asarray(vertices, dtype=np.float64)
+    faces = np.asarray(faces, dtype=np.int64)
+    skin_weights = np.asarray(skin_weights, dtype=np.float64)
+    joints = np.asarray(joints, dtype=np.float64)
+    _check_inputs(vertices, faces, skin_weights, joints)
+    region = _coarse_regions(vertices, faces, skin_weights, joints)
+    face_part = _fine_parts(vertices, faces, region, joints)
+    face_part = _smooth_labels(face_part, _face_neighbours(faces), iterations=2)
+    missing = sorted(set(range(1, NUM_PARTS + 1)) - set(face_part.tolist()))
+    if missing:
+        raise ValueError(f"no faces for DensePose parts {missing}: is the mesh a T-posed body in SMPL's frame?")
+    new_faces, source, vertex_part = split_part_seams(faces, face_part)
+    new_vertices = vertices[source]
+    uv = np.zeros((len(source), 2))
+    for part in range(1, NUM_PARTS + 1):
+        sel = vertex_part == part
+        raw = _part_uv(part, new_vertices[sel], joints)
+        uv[sel] = np.stack([_normalise(raw[:, 0]), _normalise(raw[:, 1])], 1)
+    first = np.full(len(vertices), -1, dtype=np.int64)
+    order = np.arange(len(source))[::-1]
+    first[source[order]] = order
+    return PartCharts(
+        vertices=new_vertices, faces=new_faces, source_index=source, weld_index=first[source],
+        vertex_part=vertex_part, vertex_uv=uv.astype(np.float32), face_part=face_part,
+    )
