@@ -1,0 +1,272 @@
+"""Training the body regressor on registered fits (paper eq. 5-6): resumable, cancellable, with progress.
+
+Loss per batch (mean over the people in it):
+    alpha * L_regress + beta * L_dense + gamma * L_KP,   alpha = gamma = 1, beta = 10 (the paper's)
+- L_regress: smooth-L1 summed over the 128 values of `regressor` layout, prediction against the registered
+  fit: quaternions (prediction's sign matched to the target's, since q and -q are one rotation), log segment
+  scales, the 9 values of the Gram-Schmidt rotation, log camera scale, translation;
+- L_dense, L_KP: the registration's own losses (`registration_losses`) on the predicted body, posed by
+  `BodyModel` and projected by the weak-perspective camera, in the person's normalised frame; L_KP's depth
+  term pulls the hip-centred keypoint depths towards the registered fit's (which carry the cGAN's depths).
+
+Checkpoints are written atomically (temporary file in the same folder, fsync, os.replace) with the model,
+the optimizer, the step counter and the random-generator state, so a resumed training continues the same run:
+batches are drawn from a permutation seeded by (seed, epoch), so the resumed run skips exactly the batches
+that were done.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+
+from deformlearn.core.body_model import BodyModel
+from deformlearn.core.camera import weak_perspective_project
+from deformlearn.core.registration_losses import dense_loss, hip_centred_depths, keypoint_loss
+from deformlearn.core.regressor import BodyRegressor, RegressorConfig, RegressorOutput, decode_raw, params_to_raw
+from deformlearn.core.regressor_data import RegressorSamples
+from deformlearn.core.template import Template
+
+
+@dataclass(frozen=True)
+class RegressorTrainingSettings:
+    """Hyperparameters of one regressor training (defaults: the paper's, with the CPU backbone).
+
+    checkpoint_every / progress_every: in optimiser steps. num_threads: torch CPU threads while training
+    (0 leaves torch's setting alone; 1 is often fastest for small models on a busy machine).
+    """
+
+    model: RegressorConfig = field(default_factory=RegressorConfig)
+    epochs: int = 30
+    batch_size: int = 30
+    lr: float = 1e-4
+    alpha: float = 1.0
+    beta: float = 10.0
+    gamma: float = 1.0
+    device: str = "cpu"
+    seed: int = 0
+    checkpoint_every: int = 50
+    progress_every: int = 5
+    num_threads: int = 0
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "checkpoint_every", "progress_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"RegressorTrainingSettings.{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"RegressorTrainingSettings.lr must be > 0, got {self.lr}")
+
+    @classmethod
+    def paper(cls, **changes) -> "RegressorTrainingSettings":
+        """ResNet50 on 224-px crops, Adam lr 1e-4, batch 30, 30 epochs."""
+        model = RegressorConfig(backbone="resnet50", input_mode=changes.pop("input_mode", "iuv"), crop_size=224)
+        return replace(cls(model=model), **changes)
+
+    @classmethod
+    def cpu_demo(cls, **changes) -> "RegressorTrainingSettings":
+        """The small CNN on 64-px crops, a higher learning rate so that a few epochs learn something."""
+        model = RegressorConfig(backbone="small", input_mode=changes.pop("input_mode", "iuv"), crop_size=64)
+        return replace(cls(model=model, epochs=12, batch_size=16, lr=1e-3), **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """One progress report: `step` of `total` optimiser steps done, the mean losses since the last report."""
+
+    step: int
+    total: int
+    epoch: int
+    losses: dict
+    eta_s: float | None
+
+
+@dataclass
+class TrainingResult:
+    """What `train_regressor` returns; `completed` is False when it stopped on the cancel flag."""
+
+    model: BodyRegressor
+    completed: bool
+    steps: int
+    history: list = field(default_factory=list)
+
+
+def _is_set(cancel) -> bool:
+    if cancel is None:
+        return False
+    return bool(cancel.is_set() if hasattr(cancel, "is_set") else cancel())
+
+
+def regressor_losses(output: RegressorOutput, batch: RegressorSamples, body: BodyModel,
+                     settings: RegressorTrainingSettings) -> dict[str, torch.Tensor]:
+    """The three loss terms and their weighted total (scalars, means over the batch) for one batch."""
+    if not batch.has_targets:
+        raise ValueError("regressor_losses: the samples carry no registered parameters to train on")
+    target = params_to_raw(batch.pose, batch.scales, batch.rotation, batch.cam_scale, batch.translation)
+    B = target.shape[0]
+    q_pred = output.quaternions
+    q_target = target[:, :92].reshape(B, -1, 4)
+    q_pred = torch.where((q_pred * q_target).sum(-1, keepdim=True) < 0, -q_pred, q_pred)
+    pred = torch.cat([q_pred.reshape(B, -1), output.scales.log(), output.rotation.reshape(B, 9),
+                      output.cam_scale.log().reshape(B, 1), output.translation], dim=1)
+    regress = F.smooth_l1_loss(pred, target, reduction="none").sum(-1)
+
+    body_out = body(output.pose, output.scales, batch.vertex_index)
+    projected, _ = weak_perspective_project(body_out.vertices, output.rotation, output.cam_scale,
+                                            output.translation)
+    dense = dense_loss(projected, batch.points, batch.point_mask)
+    kp_2d, kp_depth = weak_perspective_project(body_out.keypoints, output.rotation, output.cam_scale,
+                                               output.translation)
+    depths = targets = None
+    if batch.keypoint_depths is not None:
+        depths, targets = hip_centred_depths(kp_depth), hip_centred_depths(batch.keypoint_depths)
+    kp = keypoint_loss(kp_2d, batch.keypoints, batch.keypoint_visible, depths, targets)
+    total = settings.alpha * regress + settings.beta * dense + settings.gamma * kp
+    return {"total": total.mean(), "regress": regress.mean(), "dense": dense.mean(), "kp": kp.mean()}
+
+
+def mean_target_raw(samples: RegressorSamples) -> torch.Tensor:
+    """(128,) the mean registered parameters in raw layout (the head's starting bias)."""
+    return params_to_raw(samples.pose, samples.scales, samples.rotation, samples.cam_scale,
+                         samples.translation).mean(0)
+
+
+def save_checkpoint_atomic(state: dict, path: str | Path) -> None:
+    """torch.save `state` to `path` through a temporary file in the same folder, fsync and os.replace."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def save_regressor(model: BodyRegressor, path: str | Path) -> None:
+    """Write a trained regressor (config + weights) atomically; read back with `load_regressor`."""
+    save_checkpoint_atomic({"config": asdict(model.config), "state": model.state_dict()}, path)
+
+
+def load_regressor(path: str | Path, device: str = "cpu") -> BodyRegressor:
+    """A regressor written by `save_regressor` (weights-only load: never runs code from the file)."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: regressor file not found")
+    try:
+        data = torch.load(path, map_location=device, weights_only=True)
+        model = BodyRegressor(RegressorConfig(**data["config"]))
+        model.load_state_dict(data["state"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise ValueError(f"{path}: not a regressor file ({exc})") from exc
+    return model.to(device).eval()
+
+
+def train_regressor(samples: RegressorSamples, template: Template, settings: RegressorTrainingSettings, *,
+                    checkpoint: str | Path | None = None, init_from: BodyRegressor | None = None,
+                    progress: Callable[[TrainingProgress], None] | None = None, cancel=None) -> TrainingResult:
+    """Train a regressor on `samples` (which must carry registered targets).
+
+    checkpoint: a file to save to every `checkpoint_every` steps, at the end and on cancel; when it exists
+    and matches these settings, training resumes from it. init_from: start from this model's weights
+    (a previous round's regressor) instead of a fresh one. cancel: an Event-like (is_set) or a callable;
+    checked every step. Returns the model in eval mode.
+    """
+    if len(samples) == 0:
+        raise ValueError("train_regressor: no training samples (no usable fits?)")
+    device = torch.device(settings.device)
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
+    torch.manual_seed(settings.seed)  # weights and dropout: a run is a function of its settings and data
+    body = BodyModel(template).to(device)
+    model = BodyRegressor(settings.model, mean_raw=mean_target_raw(samples))
+    if init_from is not None:
+        if init_from.config != settings.model:
+            raise ValueError(f"train_regressor: init_from has config {init_from.config}, settings want "
+                             f"{settings.model}")
+        model.load_state_dict(init_from.state_dict())
+    model.to(device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    P = len(samples)
+    per_epoch = math.ceil(P / settings.batch_size)
+    total = per_epoch * settings.epochs
+    step, history = 0, []
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        if state.get("settings") != settings.to_dict() or state.get("num_samples") != P:
+            raise ValueError(f"{checkpoint}: checkpoint was written with other settings or data; remove it "
+                             f"to start over")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        step, history = int(state["step"]), list(state["history"])
+
+    def write_checkpoint() -> None:
+        if checkpoint is not None:
+            save_checkpoint_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                    "rng": torch.get_rng_state(), "step": step, "history": history,
+                                    "settings": settings.to_dict(), "num_samples": P}, checkpoint)
+
+    model.train()
+    started, start_step = time.monotonic(), step
+    running: dict[str, float] = {}
+    while step < total:
+        epoch, in_epoch = divmod(step, per_epoch)
+        gen = torch.Generator().manual_seed(settings.seed * 100003 + epoch)
+        order = torch.randperm(P, generator=gen)
+        index = order[in_epoch * settings.batch_size:(in_epoch + 1) * settings.batch_size]
+        if _is_set(cancel):
+            write_checkpoint()
+            return TrainingResult(model.eval(), False, step, history)
+        batch = _to_device(samples.subset(index), device)
+        losses = regressor_losses(model(batch.inputs(settings.model.input_mode).to(device)), batch, body, settings)
+        optimizer.zero_grad(set_to_none=True)
+        losses["total"].backward()
+        optimizer.step()
+        step += 1
+        for k, v in losses.items():
+            running[k] = running.get(k, 0.0) + float(v.detach())
+        running["n"] = running.get("n", 0.0) + 1
+        if step % settings.progress_every == 0 or step == total:
+            n = running.pop("n")
+            means = {k: v / n for k, v in running.items()}
+            history.append({"step": step, **means})
+            running = {}
+            if progress is not None:
+                rate = (time.monotonic() - started) / max(step - start_step, 1)
+                progress(TrainingProgress(step, total, epoch, means, rate * (total - step)))
+        if step % settings.checkpoint_every == 0:
+            write_checkpoint()
+    write_checkpoint()
+    return TrainingResult(model.eval(), True, step, history)
+
+
+def _to_device(samples: RegressorSamples, device: torch.device) -> RegressorSamples:
+    return RegressorSamples(**{k: None if v is None else v.to(device) for k, v in samples.__dict__.items()})
+
+
+@torch.no_grad()
+def predict(model: BodyRegressor, samples: RegressorSamples, batch_size: int = 64) -> RegressorOutput:
+    """Run the regressor over all samples (eval mode, no gradients); returns one RegressorOutput for all P."""
+    model.eval()
+    device = next(model.parameters()).device
+    outs = []
+    for start in range(0, len(samples), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(samples)))
+        outs.append(model(samples.inputs(model.config.input_mode, index).to(device)).raw.cpu())
+    return decode_raw(torch.cat(outs))

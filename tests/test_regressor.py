@@ -1,0 +1,149 @@
+"""The body regressor: output shapes and valid rotations, settings, checkpoints, and that training learns."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from deformlearn.core.body_model import BodyModel
+from deformlearn.core.camera import frontal_rotation, weak_perspective_project
+from deformlearn.core.regressor import (
+    OUTPUT_SIZE, BodyRegressor, RegressorConfig, decode_raw, find_imagenet_weights, params_to_raw,
+)
+from deformlearn.core.regressor_data import RegressorSamples, crop_square, crops_to_input, splat_iuv
+from deformlearn.core.regressor_training import (
+    RegressorTrainingSettings, load_regressor, predict, regressor_losses, save_regressor, train_regressor,
+)
+from deformlearn.core.rotations import axis_angle_to_rotmat
+from tests.tiny_template import make_tiny_template
+
+
+def _synthetic_samples(n: int = 12, size: int = 32, seed: int = 0) -> RegressorSamples:
+    """People whose IUV crop is a splat of their own projected template points (so the input determines them)."""
+    g = torch.Generator().manual_seed(seed)
+    template = make_tiny_template()
+    body = BodyModel(template)
+    pose = 0.3 * torch.randn(n, 23, 3, generator=g)
+    scales = 1 + 0.05 * torch.randn(n, 24, generator=g)
+    yaw = torch.zeros(n, 3)
+    yaw[:, 1] = 0.5 * torch.randn(n, generator=g)
+    rotation = frontal_rotation(n) @ axis_angle_to_rotmat(yaw)
+    cam_scale = 0.9 + 0.1 * torch.rand(n, generator=g)
+    translation = 0.05 * torch.randn(n, 2, generator=g)
+    V = template.num_vertices
+    vertex_index = torch.stack([torch.randperm(V, generator=g)[:60] for _ in range(n)])
+    with torch.no_grad():
+        out = body(pose, scales, vertex_index)
+        points, _ = weak_perspective_project(out.vertices, rotation, cam_scale, translation)
+        kp, kp_depth = weak_perspective_project(out.keypoints, rotation, cam_scale, translation)
+    parts = torch.as_tensor(template.vertex_part)[vertex_index].numpy()
+    uv = torch.as_tensor(template.vertex_uv)[vertex_index].numpy()
+    iuv = np.stack([splat_iuv(points[i].numpy(), parts[i], uv[i], size) for i in range(n)])
+    iuv_t = torch.from_numpy(iuv).permute(0, 3, 1, 2).contiguous()
+    return RegressorSamples(
+        person_ids=torch.arange(n), rgb=iuv_t.clone(), iuv=iuv_t, points=points,
+        vertex_index=vertex_index, point_mask=torch.ones(n, 60, dtype=torch.bool), keypoints=kp,
+        keypoint_visible=torch.ones(n, 17, dtype=torch.bool), pose=pose, scales=scales, rotation=rotation,
+        cam_scale=cam_scale, translation=translation, keypoint_depths=kp_depth,
+    )
+
+
+@pytest.mark.parametrize("mode,channels", [("rgb", 3), ("iuv", 3), ("rgb+iuv", 6)])
+def test_output_shapes_and_valid_rotations(mode, channels):
+    model = BodyRegressor(RegressorConfig(backbone="small", input_mode=mode, crop_size=32))
+    with torch.no_grad():
+        model.head[-1].weight.normal_()  # make the outputs far from the identity bias
+        out = model(torch.rand(3, channels, 32, 32))
+    assert out.raw.shape == (3, OUTPUT_SIZE)
+    assert out.quaternions.shape == (3, 23, 4) and out.pose.shape == (3, 23, 3)
+    assert torch.allclose(out.quaternions.norm(dim=-1), torch.ones(3, 23), atol=1e-5)
+    assert out.scales.shape == (3, 24) and (out.scales > 0).all()
+    R = out.rotation
+    assert torch.allclose(R.transpose(1, 2) @ R, torch.eye(3).expand(3, 3, 3), atol=1e-5)
+    assert out.cam_scale.shape == (3,) and (out.cam_scale > 0).all() and out.translation.shape == (3, 2)
+
+
+def test_wrong_input_channels_is_a_clear_error():
+    model = BodyRegressor(RegressorConfig(backbone="small", input_mode="rgb+iuv", crop_size=32))
+    with pytest.raises(ValueError, match=r"\(B, 6, H, W\)"):
+        model(torch.rand(1, 3, 32, 32))
+    with pytest.raises(ValueError, match="backbone"):
+        RegressorConfig(backbone="vgg")
+
+
+def test_resnet_backbone_without_weights_warns_and_builds(monkeypatch, tmp_path):
+    monkeypatch.setattr(torch.hub, "get_dir", lambda: str(tmp_path))
+    assert find_imagenet_weights("resnet18", None) is None
+    with pytest.warns(UserWarning, match="random initialisation"):
+        model = BodyRegressor(RegressorConfig(backbone="resnet18", input_mode="rgb+iuv", crop_size=64))
+    with torch.no_grad():
+        assert model(torch.rand(2, 6, 64, 64)).pose.shape == (2, 23, 3)
+    with pytest.raises(FileNotFoundError, match="not found"):
+        find_imagenet_weights("resnet18", str(tmp_path / "missing.pth"))
+
+
+def test_params_round_trip_through_raw_layout():
+    s = _synthetic_samples(4)
+    raw = params_to_raw(s.pose, s.scales, s.rotation, s.cam_scale, s.translation)
+    out = decode_raw(raw)
+    assert torch.allclose(axis_angle_to_rotmat(out.pose), axis_angle_to_rotmat(s.pose), atol=1e-5)
+    assert torch.allclose(out.scales, s.scales, atol=1e-5)
+    assert torch.allclose(out.rotation, s.rotation, atol=1e-5)
+    assert torch.allclose(out.cam_scale, s.cam_scale, atol=1e-5)
+
+
+def test_losses_vanish_at_the_registered_parameters():
+    s = _synthetic_samples(4)
+    template = make_tiny_template()
+    out = decode_raw(params_to_raw(s.pose, s.scales, s.rotation, s.cam_scale, s.translation))
+    losses = regressor_losses(out, s, BodyModel(template), RegressorTrainingSettings())
+    for name in ("regress", "dense", "kp", "total"):
+        assert float(losses[name]) < 1e-8, name
+
+
+def test_crop_square_maps_the_box_to_the_crop():
+    image = np.zeros((100, 200, 3), np.uint8)
+    image[40:60, 90:110] = 255  # a 20 px square centred at (100, 50) (pixel centres 90..109)
+    crop = crop_square(image, np.array([99.5, 49.5]), 20.0, 40)
+    assert crop.shape == (40, 40, 3)
+    assert crop[20, 20, 0] == 255 and crop[2, 2, 0] == 0
+    on = np.argwhere(crop[..., 0] > 127)
+    assert on.min() >= 9 and on.max() <= 30  # the square covers the middle half of the crop
+    x = crops_to_input(torch.from_numpy(crop[None]), None, "rgb")
+    assert x.shape == (1, 3, 40, 40) and float(x.max()) == 1.0
+
+
+def test_training_reduces_the_loss_and_resumes_from_a_checkpoint(tmp_path):
+    torch.manual_seed(0)
+    samples = _synthetic_samples(12)
+    template = make_tiny_template()
+    cfg = RegressorConfig(backbone="small", input_mode="iuv", crop_size=32)
+    settings = RegressorTrainingSettings(model=cfg, epochs=8, batch_size=6, lr=1e-3, checkpoint_every=4,
+                                         progress_every=2, num_threads=1)
+    events = []
+    full = train_regressor(samples, template, settings, progress=events.append)
+    assert full.completed and full.steps == 16
+    first, last = full.history[0]["total"], full.history[-1]["total"]
+    assert last < 0.7 * first, (first, last)
+    assert events[-1].step == events[-1].total == 16 and events[-1].eta_s == pytest.approx(0, abs=1e-6)
+
+    # Cancel after 5 steps, then resume from the checkpoint: the same final weights as the uninterrupted run.
+    ckpt = tmp_path / "regressor.ckpt"
+    seen = []
+    partial = train_regressor(samples, template, settings, checkpoint=ckpt,
+                              progress=lambda e: seen.append(e.step), cancel=lambda: len(seen) >= 3)
+    assert not partial.completed and partial.steps == 6
+    torch.manual_seed(123)  # the resumed run must not depend on the global RNG state it finds
+    resumed = train_regressor(samples, template, settings, checkpoint=ckpt)
+    assert resumed.completed and resumed.steps == 16
+    for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
+        assert torch.allclose(a.float(), b.float(), atol=1e-5)
+
+    path = tmp_path / "model.pt"
+    save_regressor(resumed.model, path)
+    loaded = load_regressor(path)
+    a, b = predict(resumed.model, samples), predict(loaded, samples)
+    assert torch.allclose(a.raw, b.raw, atol=1e-6)
+    with pytest.raises(ValueError, match="other settings"):
+        train_regressor(samples, template, settings.__class__(model=cfg, epochs=9, num_threads=1), checkpoint=ckpt)
