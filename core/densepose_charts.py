@@ -56,6 +56,7 @@ _LIMBS: dict[int, tuple[bool, int]] = {
     19: (False, 1), 20: (False, -1), 21: (True, -1), 22: (True, 1),
 }
 _FRONT_LIMB_PARTS = frozenset({9, 10, 13, 14, 15, 16, 19, 20})
+_SEAT_ABOVE_HIPS = 0.05  # metres: top of the buttocks above the hip joint centres
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,11 @@ def _fine_parts(vertices: np.ndarray, faces: np.ndarray, region: np.ndarray, joi
     torso = region == _REGIONS.index("torso")
     zmid = _slice_centre(vertices[np.unique(faces[torso])], centre[torso], axis=2)
     part[torso] = np.where(centre[torso, 2] > zmid, 2, 1)
+    # DensePose's back upper-leg charts hold the buttocks and meet along the cleft (parts 7 and 8 share a
+    # seam); the front torso reaches down to the crotch.
+    hip_y = (joints[_J["left_hip"], 1] + joints[_J["right_hip"], 1]) / 2
+    seat = (part == 1) & (centre[:, 1] < hip_y + _SEAT_ABOVE_HIPS)
+    part[seat] = np.where(centre[seat, 0] < 0, 7, 8)
     head = region == _REGIONS.index("head")
     part[head] = np.where(centre[head, 0] > joints[_J["head"], 0], 24, 23)
     for name, pid in (("hand_r", 3), ("hand_l", 4), ("foot_l", 5), ("foot_r", 6)):
