@@ -17,6 +17,9 @@ from deformlearn.core import __version__
 #: Subcommand name -> module under deformlearn.core.commands. Keep sorted by the order a user meets them.
 COMMANDS: dict[str, str] = {
     "template": "template",
+    "import": "import_data",
+    "info": "info",
+    "draw": "draw",
 }
 
 
