@@ -9,6 +9,7 @@ Dense points: `dp_x`, `dp_y` lie in a DP_FRAME x DP_FRAME frame spanning the per
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -37,10 +38,12 @@ def _coarse_mask(path: Path, where: str, masks: object) -> np.ndarray | None:
             raise AnnotationError(f"{path}: {where}: dp_masks[{i}] is not an RLE with 'counts' and 'size'")
         try:
             counts = rle["counts"].encode("ascii") if isinstance(rle["counts"], str) else rle["counts"]
-            if isinstance(counts, list):
-                decoded = mask_utils.decode(mask_utils.frPyObjects(rle, *rle["size"]))
-            else:
-                decoded = mask_utils.decode({"counts": counts, "size": list(rle["size"])})
+            with warnings.catch_warnings():  # pycocotools' Cython trips numpy 2's __array__(copy=) notice
+                warnings.simplefilter("ignore", DeprecationWarning)
+                if isinstance(counts, list):
+                    decoded = mask_utils.decode(mask_utils.frPyObjects(rle, *rle["size"]))
+                else:
+                    decoded = mask_utils.decode({"counts": counts, "size": list(rle["size"])})
         except Exception as exc:  # pycocotools raises bare Exceptions/TypeErrors on bad RLEs
             raise AnnotationError(f"{path}: {where}: dp_masks[{i}] does not decode ({exc})") from exc
         if decoded.shape != (DP_FRAME, DP_FRAME):

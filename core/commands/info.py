@@ -23,7 +23,7 @@ def run(args: argparse.Namespace) -> int:
         root = project.root
     if args.json:
         print(json.dumps({"project": str(root), "template": template, **s,
-                          "round_list": [{"index": r.index, "stages": r.stages, "metrics": r.metrics,
+                          "round_list": [{"index": r.index, "stages": r.stages, "metrics": r.metrics, "models": r.models,
                                           "finished": r.finished_at is not None} for r in rounds]}))
         return 0
     print(f"project   {root}")
@@ -37,5 +37,7 @@ def run(args: argparse.Namespace) -> int:
         state = "finished" if r.finished_at is not None else "open"
         stages = ", ".join(f"{k}: {v}" for k, v in r.stages.items()) or "no stages yet"
         metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in r.metrics.items())
-        print(f"  round {r.index} ({state}): {stages}" + (f"; {metrics}" if metrics else ""))
+        models = ", ".join(f"{k}: {v}" for k, v in r.models.items())
+        print(f"  round {r.index} ({state}): {stages}" + (f"; {metrics}" if metrics else "")
+              + (f"; models {models}" if models else ""))
     return 0
