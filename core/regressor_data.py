@@ -8,13 +8,17 @@ it for the crop too, and crops are stored as uint8 (RGB 0..255; IUV with I = par
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import cv2
 import numpy as np
 import torch
 
+from deformlearn.core.body_model import BodyModel
+from deformlearn.core.camera import weak_perspective_project
+from deformlearn.core.registration_data import collate, persons_from_project, pixels_to_normalised, square_box
 from deformlearn.core.regressor import INPUT_CHANNELS
+from deformlearn.core.rotations import gram_schmidt_rotation
 
 
 def crop_square(image: np.ndarray, centre: np.ndarray, half: float, size: int, *, nearest: bool = False
@@ -154,8 +158,6 @@ def load_crops(project, person_ids: np.ndarray, size: int, input_mode: str
     the image's IUV png (cv2 reads it as [I, U*255, V*255]; like the RGB crop it shows whatever lies in the
     box), else from the person's annotated dense points (`splat_iuv`), else they stay empty.
     """
-    from deformlearn.core.registration_data import pixels_to_normalised, square_box
-
     want_rgb, want_iuv = "rgb" in input_mode, "iuv" in input_mode
     P = len(person_ids)
     rgb = np.zeros((P, size, size, 3), np.uint8) if want_rgb else None
@@ -177,3 +179,42 @@ def load_crops(project, person_ids: np.ndarray, size: int, input_mode: str
         return None if x is None else torch.from_numpy(np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
 
     return to_tensor(rgb), to_tensor(iuv)
+
+
+def fit_tensors(params: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
+    """Stack stored fit parameters (`FitRecord.params`: pose (23, 3), scales (24,), rotation (3, 3) or (9,),
+    scale (), translation (2,)) into pose (P, 23, 3), scales (P, 24), rotation (P, 3, 3) (Gram-Schmidt),
+    cam_scale (P,), translation (P, 2) float32 tensors."""
+    def stack(key: str, shape: tuple[int, ...]) -> torch.Tensor:
+        try:
+            return torch.from_numpy(np.stack([np.asarray(p[key], np.float32).reshape(shape) for p in params]))
+        except (KeyError, ValueError) as exc:
+            raise ValueError(f"fit parameters: '{key}' missing or not of shape {shape} ({exc})") from exc
+
+    return {"pose": stack("pose", (23, 3)), "scales": stack("scales", (24,)),
+            "rotation": gram_schmidt_rotation(stack("rotation", (9,))), "cam_scale": stack("scale", ()),
+            "translation": stack("translation", (2,))}
+
+
+def samples_from_project(project, template, person_ids: np.ndarray, size: int, input_mode: str, *,
+                         template_key: str, params: list[dict[str, np.ndarray]] | None = None) -> RegressorSamples:
+    """The regressor's samples for people of a `Project`: crops, dense points with their template vertices,
+    keypoints (normalised frames), and, when `params` (one fit's parameters per person) are given, the
+    targets with the fits' hip-centred keypoint depths."""
+    person_ids = np.asarray(person_ids, dtype=np.int64)
+    batch = collate(persons_from_project(project, [int(p) for p in person_ids], template_key))
+    rgb, iuv = load_crops(project, person_ids, size, input_mode)
+    samples = RegressorSamples(
+        person_ids=torch.from_numpy(person_ids), rgb=rgb, iuv=iuv, points=batch.points,
+        vertex_index=batch.vertex_index, point_mask=batch.point_mask, keypoints=batch.keypoints,
+        keypoint_visible=batch.keypoint_visible)
+    if params is None:
+        return samples
+    if len(params) != len(person_ids):
+        raise ValueError(f"samples_from_project: {len(params)} fits for {len(person_ids)} people")
+    t = fit_tensors(params)
+    with torch.no_grad():
+        kp = BodyModel(template)(t["pose"], t["scales"]).keypoints
+        _, depth = weak_perspective_project(kp, t["rotation"], t["cam_scale"], t["translation"])
+    return replace(samples, pose=t["pose"], scales=t["scales"], rotation=t["rotation"], cam_scale=t["cam_scale"],
+                   translation=t["translation"], keypoint_depths=depth)

@@ -1,0 +1,76 @@
+"""Settings of one deform-and-learn round, and the two presets `paper` and `cpu-demo`."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+
+from deformlearn.core.lifting import LiftingSettings
+from deformlearn.core.registration_settings import RegistrationSettings
+from deformlearn.core.regressor_training import RegressorTrainingSettings
+
+PRESETS = ("paper", "cpu-demo")
+
+
+@dataclass(frozen=True)
+class RoundSettings:
+    """Everything a round needs besides the project.
+
+    lifting / first_registration / later_registration / regressor: the stages' own settings (round 1
+        registers with `first_registration`, later rounds with `later_registration` from the regressor).
+    only_accepted: train the regressor only on fits a reviewer accepted (default: all but rejected ones).
+    holdout_fraction: when the project has ground truth, this fraction of its people (a fixed split seeded
+        by `split_seed` and each person's id) is held out of cGAN and regressor training for evaluation.
+    registration_chunk: people registered (and committed to the project) together.
+    device: torch device for every stage ("cpu", "cuda", ...).
+    """
+
+    lifting: LiftingSettings = field(default_factory=LiftingSettings.paper)
+    first_registration: RegistrationSettings = field(default_factory=RegistrationSettings.round1)
+    later_registration: RegistrationSettings = field(default_factory=RegistrationSettings.later_round)
+    regressor: RegressorTrainingSettings = field(default_factory=RegressorTrainingSettings.paper)
+    only_accepted: bool = False
+    holdout_fraction: float = 0.1
+    split_seed: int = 0
+    registration_chunk: int = 256
+    device: str = "cpu"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.holdout_fraction < 1.0:
+            raise ValueError(f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
+        if self.registration_chunk < 1:
+            raise ValueError(f"registration_chunk must be >= 1, got {self.registration_chunk}")
+
+    @classmethod
+    def paper(cls, **changes) -> "RoundSettings":
+        """The paper's numbers: cGAN 50 epochs batch 1024 lr 2e-4; registration 300 stiff steps in round 1,
+        100 later; ResNet50 regressor, Adam 1e-4, batch 30, 30 epochs."""
+        return replace(cls(), **changes)
+
+    @classmethod
+    def cpu_demo(cls, **changes) -> "RoundSettings":
+        """Small enough that one round on 200 synthetic people takes a few minutes on 2 CPU cores."""
+        base = cls(
+            lifting=LiftingSettings.cpu_demo(),
+            first_registration=RegistrationSettings.round1(steps=200),
+            later_registration=RegistrationSettings.later_round(steps=100),
+            regressor=RegressorTrainingSettings.cpu_demo(),
+        )
+        return replace(base, **changes)
+
+    @classmethod
+    def preset(cls, name: str, **changes) -> "RoundSettings":
+        if name not in PRESETS:
+            raise ValueError(f"unknown preset {name!r}; choose one of {PRESETS}")
+        return cls.paper(**changes) if name == "paper" else cls.cpu_demo(**changes)
+
+    def on_device(self, device: str) -> "RoundSettings":
+        """The same settings with every stage on `device`."""
+        return replace(
+            self, device=device, lifting=replace(self.lifting, device=device),
+            first_registration=self.first_registration.with_(device=device),
+            later_registration=self.later_registration.with_(device=device),
+            regressor=replace(self.regressor, device=device),
+        )
+
+    def to_dict(self) -> dict:
+        return asdict(self)

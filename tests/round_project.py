@@ -1,0 +1,87 @@
+"""A small synthetic project for round tests: the tiny template rendered to RGB + IUV images with ground truth.
+
+Each person gets one 128 x 128 image: random pose (`registration_synthetic.random_pose`), segment scales
+and a turn about the vertical axis; the mesh is rasterised exactly (`rasterize`) to an IUV png (DensePose's
+file order: R = V * 255, G = U * 255, B = part) and a part-coloured, shaded RGB png. About 80 foreground
+pixels per person become dense points (pixel centre (c, r), part and interpolated UV from the IUV image),
+and the ground truth is stored as fit-style parameters in the person's normalised frame.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from deformlearn.core.body_model import BodyModel
+from deformlearn.core.camera import frontal_rotation, weak_perspective_project
+from deformlearn.core.correspondence import map_to_vertices, template_key
+from deformlearn.core.densepose_records import DensePoints
+from deformlearn.core.project_store import Project
+from deformlearn.core.rasterize import rasterize
+from deformlearn.core.registration_data import square_box
+from deformlearn.core.registration_synthetic import random_pose
+from deformlearn.core.rotations import axis_angle_to_rotmat
+from deformlearn.core.template import save_template
+from tests.tiny_template import make_tiny_template
+
+SIZE = 128
+
+
+def make_round_project(path: Path, n: int = 24, seed: int = 0, points: int = 80) -> Project:
+    """Create (and return open) a project of `n` synthetic people on the tiny template."""
+    template = make_tiny_template()
+    path.mkdir(parents=True, exist_ok=True)
+    save_template(template, path / "tiny_template.npz")
+    project = Project.create(path, template="tiny_template.npz")
+    body = BodyModel(template)
+    g = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
+    pose = random_pose(n, g, sigma=0.1, max_flexion=0.8)
+    scales = 1 + 0.05 * torch.randn(n, 24, generator=g)
+    yaw = torch.zeros(n, 3)
+    yaw[:, 1] = (torch.rand(n, generator=g) - 0.5) * 1.6
+    rotation = frontal_rotation(n) @ axis_angle_to_rotmat(yaw)
+    cam_scale = 45 + 5 * torch.rand(n, generator=g)
+    translation = torch.tensor([SIZE / 2, SIZE / 2]) + 4 * torch.randn(n, 2, generator=g)
+    with torch.no_grad():
+        out = body(pose, scales)
+        verts, depth = weak_perspective_project(out.vertices, rotation, cam_scale, translation)
+        kp, _ = weak_perspective_project(out.keypoints, rotation, cam_scale, translation)
+    palette = rng.integers(60, 255, size=(25, 3)).astype(np.uint8)
+    faces = template.faces
+    (path / "images").mkdir(exist_ok=True)
+    key = template_key(template)
+    for i in range(n):
+        # rasterise in the rasteriser's frame, whose pixel centres sit at +0.5 of ours (pixel (r, c) at (c, r))
+        v = np.concatenate([verts[i].numpy() + 0.5, depth[i].numpy()[:, None]], 1)
+        face_id, bary, _ = rasterize(v, faces, SIZE, SIZE)
+        fg = face_id >= 0
+        tri = faces[np.where(fg, face_id, 0)]
+        part = np.where(fg, template.vertex_part[tri[..., 0]], 0)
+        uv = (bary[..., None] * template.vertex_uv[tri]).sum(-2)
+        iuv = np.stack([part, np.round(uv[..., 0] * 255) * fg, np.round(uv[..., 1] * 255) * fg], -1).astype(np.uint8)
+        shade = (0.6 + 0.4 * bary[..., :1]) * fg[..., None]
+        rgb = (palette[part] * shade).astype(np.uint8)
+        image_file, iuv_file = path / "images" / f"{i:04d}.png", path / "images" / f"{i:04d}_IUV.png"
+        cv2.imwrite(str(image_file), rgb[..., ::-1])
+        cv2.imwrite(str(iuv_file), iuv)  # cv2 writes [B, G, R] = [I, U, V]: the file's R = V, G = U, B = I
+        rows, cols = np.nonzero(fg)
+        pick = rng.choice(len(rows), size=min(points, len(rows)), replace=False)
+        r, c = rows[pick], cols[pick]
+        dense = DensePoints(xy=np.stack([c, r], 1).astype(np.float32), part=part[r, c],
+                            uv=np.stack([iuv[r, c, 1], iuv[r, c, 2]], 1).astype(np.float32) / 255.0)
+        bbox = np.array([cols.min(), rows.min(), cols.max() - cols.min() + 1, rows.max() - rows.min() + 1],
+                        np.float32)
+        keypoints = np.concatenate([kp[i].numpy(), np.full((17, 1), 2.0)], 1)
+        image_id = project.add_image(image_file, SIZE, SIZE, iuv_file=iuv_file)
+        pid = project.add_person(image_id, bbox=bbox, keypoints=keypoints, dense=dense, source_key=f"synthetic-{i}")
+        project.set_correspondences(pid, key, *map_to_vertices(template, dense.part, dense.uv))
+        centre, half = square_box(bbox)
+        project.set_ground_truth(pid, {
+            "pose": pose[i].numpy(), "scales": scales[i].numpy(), "rotation": rotation[i].numpy(),
+            "scale": np.asarray(cam_scale[i].item() / half, np.float32),
+            "translation": ((translation[i].numpy() - centre) / half).astype(np.float32)})
+    return project
