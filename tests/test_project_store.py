@@ -195,6 +195,8 @@ def test_reader_sees_committed_state_while_writer_writes(tmp_path):
             with writer.transaction():
                 _fill(writer, 4, prefix="new")
                 assert reader.count_persons() == 3  # not blocked, sees the last commit
+                with Project.open(tmp_path / "p") as second_writer:  # opening writable does not block either
+                    assert second_writer.count_persons() == 3
                 assert len(reader.list_persons()) == 3
             assert reader.count_persons() == 7
             with pytest.raises(ProjectError, match="read-only"):
