@@ -140,7 +140,7 @@ class OffscreenRenderer:
 
     def close(self) -> None:
         if self._gl is not None:
-            self._gl.delete()
+            _release(self._gl)
             self._gl = None
 
     def render(self, vertices_px: np.ndarray, faces: np.ndarray, *, width: int, height: int, mode: str,
@@ -235,6 +235,27 @@ class OffscreenRenderer:
         scene.add(pyrender.DirectionalLight(color=np.ones(3), intensity=3.0), pose=light_pose)
         color, _ = renderer.render(scene)
         return np.ascontiguousarray(color[:, :, :3])
+
+
+def _release(gl) -> None:
+    """Free a pyrender OffscreenRenderer's GL objects and context.
+
+    pyrender's own delete() calls eglTerminate on the process-wide default display, which breaks every
+    other EGL context alive in the process (a second renderer, Qt's views); so destroy only our context.
+    """
+    platform = gl._platform
+    display = getattr(platform, "_egl_display", None)
+    platform.make_current()
+    gl._renderer.delete()
+    if display is None:
+        platform.delete_context()
+        return
+    from OpenGL import EGL
+
+    EGL.eglMakeCurrent(display, EGL.EGL_NO_SURFACE, EGL.EGL_NO_SURFACE, EGL.EGL_NO_CONTEXT)
+    EGL.eglDestroyContext(display, platform._egl_context)
+    platform._egl_context = None
+    platform._egl_display = None  # so pyrender's __del__ finds nothing left to terminate
 
 
 def _look_rotation(direction: np.ndarray) -> np.ndarray:
