@@ -75,6 +75,7 @@ def test_iuv_points_fall_inside_their_inds_mask(shared_data):
             assert np.bincount(p.dense.part).max() <= 14
 
 
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")  # pycocotools under numpy 2
 def test_results_points_fall_on_the_coco_person(shared_data):
     """The challenge results box of image 785 decodes onto the annotated skier (COCO segmentation)."""
     coco = json.loads((shared_data / "coco" / "test_coco.json").read_text())
