@@ -16,10 +16,12 @@ from deformlearn.core import __version__
 
 #: Subcommand name -> module under deformlearn.core.commands. Keep sorted by the order a user meets them.
 COMMANDS: dict[str, str] = {
+    "app": "app",
     "template": "template",
     "import": "import_data",
     "info": "info",
     "draw": "draw",
+    "screenshots": "screenshots",
 }
 
 
@@ -48,6 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
+    if "app" in COMMANDS and argv and argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version"):
+        argv = ["app", *argv]  # `deformlearn --headless` etc. are the app's options
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:

@@ -1,0 +1,124 @@
+"""Annotation editing: drag keypoints, delete dense points, add a correspondence (image point, then a template
+vertex in the 3D view), and re-fit the person. Edits are saved at once.
+
+Saving goes through `Project.update_annotation` when the store has it; until then through
+`write_annotation` below, which writes the same tables in one store transaction.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtGui import QAction, QActionGroup
+
+from deformlearn.core.project_records import array_to_blob
+
+
+def write_annotation(project, pid: int, keypoints: np.ndarray, dense_xy: np.ndarray, dense_part: np.ndarray,
+                     dense_uv: np.ndarray, vertex_index: np.ndarray, template_key: str) -> None:
+    """Replace a person's keypoints (17, 3), dense points (N, 2)/(N,)/(N, 2) and correspondences (N,) at once.
+
+    Correspondences of manual points carry a UV residual of 0 (the user chose the vertex)."""
+    if hasattr(project, "update_annotation"):
+        project.update_annotation(pid, keypoints=keypoints, dense_xy=dense_xy, dense_part=dense_part,
+                                  dense_uv=dense_uv, vertex_index=vertex_index, template_key=template_key)
+        return
+    n = len(dense_xy)
+    if keypoints.shape != (17, 3) or dense_part.shape != (n,) or dense_uv.shape != (n, 2) or vertex_index.shape != (n,):
+        raise ValueError(f"person {pid}: edited annotation has inconsistent shapes")
+    conn = project._conn  # the store has no public edit call yet; same tables, same encoding, one transaction
+    with project.transaction():
+        conn.execute("UPDATE persons SET keypoints = ?, num_keypoints = ?, num_points = ? WHERE id = ?",
+                     (array_to_blob(keypoints.astype(np.float32)), int((keypoints[:, 2] > 0).sum()), n, int(pid)))
+        conn.execute("INSERT INTO dense (person_id, xy, part, uv) VALUES (?, ?, ?, ?) ON CONFLICT(person_id) DO "
+                     "UPDATE SET xy = excluded.xy, part = excluded.part, uv = excluded.uv",
+                     (int(pid), array_to_blob(dense_xy.astype(np.float32)), array_to_blob(dense_part.astype(np.int64)),
+                      array_to_blob(dense_uv.astype(np.float32))))
+        residual = np.zeros(n, np.float32)
+        old = project.correspondences(pid, template_key)
+        if old is not None and len(old[1]) == n:
+            residual = np.where(vertex_index == old[0], old[1], 0).astype(np.float32)
+        project.set_correspondences(pid, template_key, vertex_index.astype(np.int64), residual)
+
+
+class AnnotationEditor:
+    """Edit modes and edit operations of one window (its image view, viewport and open project)."""
+
+    MODES = (("view", "&View only"), ("keypoints", "Drag &keypoints"), ("delete_points", "&Delete points"),
+             ("add_point", "&Add correspondence"))
+
+    def __init__(self, win) -> None:
+        self.win = win
+        self.pending_xy: tuple[float, float] | None = None
+        win.image_view.keypointMoved.connect(lambda k, x, y: win.guarded("Move keypoint", self.move_keypoint, k, x, y))
+        win.image_view.densePointClicked.connect(lambda i: win.guarded("Delete point", self.delete_point, i))
+        win.image_view.imageClicked.connect(self._image_clicked)
+        win.viewport.vertexPicked.connect(lambda v: win.guarded("Add correspondence", self.add_correspondence, v))
+
+    def set_mode(self, mode: str) -> None:
+        self.pending_xy = None
+        self.win.image_view.set_edit_mode(mode)
+        hints = {"keypoints": "Drag a keypoint to move it.", "delete_points": "Click a dense point to delete it.",
+                 "add_point": "Click a point on the image, then the matching point on the body in the 3D view."}
+        self.win.statusBar().showMessage(hints.get(mode, ""), 0 if mode != "view" else 1)
+
+    def _save(self) -> None:
+        s, win = self.win.scene, self.win
+        write_annotation(win.project, s.pid, s.keypoints, s.dense_xy, s.dense_part, s.dense_uv, s.dense_vertex,
+                         win.loader.template_key)
+        s.compute_vertex_residual()
+        win.image_view.redraw()
+        win.viewport.set_marked(np.unique(s.dense_vertex[s.dense_vertex >= 0]))
+        win.people.model.update_row(s.pid)
+
+    def move_keypoint(self, k: int, x: float, y: float) -> None:
+        if self.win.scene is None:
+            return
+        self.win.scene.keypoints[k, :2] = (x, y)
+        self._save()
+
+    def delete_point(self, i: int) -> None:
+        s = self.win.scene
+        if s is None or not 0 <= i < s.num_points:
+            return
+        keep = np.arange(s.num_points) != i
+        s.dense_xy, s.dense_part, s.dense_uv, s.dense_vertex = (s.dense_xy[keep], s.dense_part[keep],
+                                                                s.dense_uv[keep], s.dense_vertex[keep])
+        self._save()
+
+    def _image_clicked(self, x: float, y: float) -> None:
+        self.pending_xy = (x, y)
+        self.win.statusBar().showMessage(f"Image point ({x:.1f}, {y:.1f}) chosen: now click the body in the 3D view.")
+
+    def add_correspondence(self, vertex: int) -> None:
+        """Pair the pending image point with template vertex `vertex` (its part and chart UV come along)."""
+        s, template = self.win.scene, self.win.loader.template if self.win.loader else None
+        if self.win.image_view.edit_mode != "add_point" or self.pending_xy is None or s is None:
+            return
+        s.dense_xy = np.vstack([s.dense_xy, np.array([self.pending_xy])])
+        s.dense_part = np.append(s.dense_part, template.vertex_part[vertex])
+        s.dense_uv = np.vstack([s.dense_uv, template.vertex_uv[vertex][None].astype(np.float64)])
+        s.dense_vertex = np.append(s.dense_vertex, vertex)
+        self.pending_xy = None
+        self._save()
+        self.win.statusBar().showMessage(f"Added a correspondence to vertex {vertex}; click the image for another.")
+
+    def refit(self) -> None:
+        if self.win.scene is None:
+            raise RuntimeError("Select a person to re-fit.")
+        self.win.people.select_person(self.win.scene.pid)
+        self.win.fit("selected")
+
+
+def install_edit_actions(win, menu) -> None:
+    win.editor = AnnotationEditor(win)
+    group = QActionGroup(win)
+    for mode, text in AnnotationEditor.MODES:
+        act = QAction(text, win, checkable=True)
+        act.setObjectName(f"edit_{mode}")
+        act.setChecked(mode == "view")
+        act.triggered.connect(lambda _=False, m=mode: win.editor.set_mode(m))
+        group.addAction(act)
+        menu.addAction(act)
+        win.actions_by_name[f"edit_{mode}"] = act
+    menu.addSeparator()
+    win.add_action(menu, "refit", "&Re-fit this person", win.editor.refit, ["Ctrl+F"])

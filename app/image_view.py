@@ -1,0 +1,266 @@
+"""The image view: the person's image with toggleable overlays, zoom and pan (pyqtgraph ViewBox).
+
+Overlays: DensePose points coloured by part / U / V; keypoints with the COCO skeleton (draggable when
+editing); the projected fit as a wireframe or a filled silhouette with alpha; residual lines from each point
+to its projected vertex; the IUV image. All coordinates are image pixels (x right, y down).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+
+from deformlearn.app.colours import PART_COLOURS, ramp
+from deformlearn.app.person_scene import PersonScene, unique_edges
+from deformlearn.core.rasterize import rasterize
+from deformlearn.core.skeletons import COCO_SKELETON
+
+pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+
+class KeypointItem(pg.ScatterPlotItem):
+    """Keypoints that can be dragged one at a time; emits (k, x, y) when a drag ends."""
+
+    def __init__(self, on_moved, on_moving) -> None:
+        super().__init__(size=9, pen=pg.mkPen("k"), brush=pg.mkBrush(255, 220, 0))
+        self.editable = False
+        self._drag: int | None = None
+        self._on_moved, self._on_moving = on_moved, on_moving
+
+    def mouseDragEvent(self, ev) -> None:
+        if not self.editable or ev.button() != Qt.MouseButton.LeftButton:
+            ev.ignore()
+            return
+        if ev.isStart():
+            hits = self.pointsAt(ev.buttonDownPos())
+            if len(hits) == 0:
+                ev.ignore()
+                return
+            self._drag = int(hits[0].data())
+        if self._drag is None:
+            ev.ignore()
+            return
+        pos = ev.pos()
+        self._on_moving(self._drag, pos.x(), pos.y())
+        if ev.isFinish():
+            self._on_moved(self._drag, pos.x(), pos.y())
+            self._drag = None
+        ev.accept()
+
+
+class ImageView(QWidget):
+    """Shows one `PersonScene`; emits edits (keypoint moved, point clicked, image clicked) for the window."""
+
+    keypointMoved = Signal(int, float, float)
+    densePointClicked = Signal(int)
+    imageClicked = Signal(float, float)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self.scene_data: PersonScene | None = None
+        self._faces: np.ndarray | None = None
+        self._edges: np.ndarray | None = None
+        self.graphics = pg.GraphicsLayoutWidget()
+        self.graphics.setBackground((30, 30, 34))
+        self.viewbox = self.graphics.addViewBox(lockAspect=True, invertY=True)
+        self.image_item = pg.ImageItem()
+        self.iuv_item = pg.ImageItem()
+        self.iuv_item.setOpacity(0.6)
+        self.silhouette_item = pg.ImageItem()
+        self.wire_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((80, 220, 255, 110), width=1))
+        self.residual_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((255, 60, 60, 220), width=1))
+        self.points_item = pg.ScatterPlotItem(size=5, pen=None)
+        self.points_item.sigClicked.connect(self._points_clicked)
+        self.skeleton_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((255, 255, 255, 220), width=2))
+        self.keypoint_item = KeypointItem(self._keypoint_moved, self._keypoint_moving)
+        for item in (self.image_item, self.iuv_item, self.silhouette_item, self.wire_item, self.residual_item,
+                     self.points_item, self.skeleton_item, self.keypoint_item):
+            self.viewbox.addItem(item)
+        self.viewbox.scene().sigMouseClicked.connect(self._scene_clicked)
+
+        self.show_points = self._check("Points", True)
+        self.point_colour = QComboBox()
+        self.point_colour.addItems(["part", "U", "V"])
+        self.point_colour.currentTextChanged.connect(lambda _: self.redraw())
+        self.show_keypoints = self._check("Keypoints", True)
+        self.show_fit = self._check("Fit", True)
+        self.fit_style = QComboBox()
+        self.fit_style.addItems(["silhouette", "parts", "wireframe"])
+        self.fit_style.currentTextChanged.connect(lambda _: self.redraw())
+        self.alpha = QSlider(Qt.Orientation.Horizontal)
+        self.alpha.setRange(0, 100)
+        self.alpha.setValue(40)
+        self.alpha.setMaximumWidth(90)
+        self.alpha.valueChanged.connect(lambda _: self.redraw())
+        self.show_residuals = self._check("Residuals", False)
+        self.show_iuv = self._check("IUV", False)
+        self.info = QLabel("")
+        bar = QHBoxLayout()
+        for w in (self.show_points, self.point_colour, self.show_keypoints, self.show_fit, self.fit_style,
+                  QLabel("alpha"), self.alpha, self.show_residuals, self.show_iuv):
+            bar.addWidget(w)
+        bar.addStretch(1)
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(bar)
+        lay.addWidget(self.graphics, 1)
+        lay.addWidget(self.info)
+        #: "view", "delete_points" or "add_point": what a click on the image does.
+        self.edit_mode = "view"
+
+    def _check(self, text: str, on: bool) -> QCheckBox:
+        box = QCheckBox(text)
+        box.setChecked(on)
+        box.toggled.connect(lambda _: self.redraw())
+        return box
+
+    def set_template_faces(self, faces: np.ndarray, face_part: np.ndarray) -> None:
+        """Faces (F, 3) of the template and each face's DensePose part (F,) 1..24."""
+        self._faces = faces
+        self._face_part = face_part
+        self._edges = unique_edges(faces)
+
+    def set_edit_mode(self, mode: str) -> None:
+        self.edit_mode = mode
+        self.keypoint_item.editable = mode == "keypoints"
+
+    # ---- drawing -----------------------------------------------------------------------------------------
+    def set_scene(self, scene: PersonScene | None, reset_view: bool = True) -> None:
+        self.scene_data = scene
+        if scene is None:
+            self.image_item.clear()
+            self.iuv_item.clear()
+        else:
+            if scene.image is not None:
+                self.image_item.setImage(scene.image, autoLevels=False, levels=(0, 255))
+            else:
+                self.image_item.clear()
+            if scene.iuv is not None:
+                self.iuv_item.setImage(_iuv_to_rgb(scene.iuv), autoLevels=False, levels=(0, 255))
+            else:
+                self.iuv_item.clear()
+        self.redraw()
+        if scene is not None and reset_view:
+            x, y, w, h = scene.bbox
+            pad = 0.15 * max(w, h)
+            self.viewbox.setRange(xRange=(x - pad, x + w + pad), yRange=(y - pad, y + h + pad), padding=0)
+
+    def update_fit(self, vertices_image: np.ndarray) -> None:
+        """Animate the projected fit: (V, 3) image pixels, x y and z away from the camera."""
+        if self.scene_data is not None:
+            self.scene_data.fit_vertices_image = vertices_image
+            self.redraw(fit_only=True)
+
+    def redraw(self, fit_only: bool = False) -> None:
+        s = self.scene_data
+        empty = np.zeros(0)
+        if s is None:
+            for item in (self.points_item, self.keypoint_item):
+                item.setData(x=empty, y=empty)
+            for item in (self.wire_item, self.residual_item, self.skeleton_item):
+                item.setData(x=empty, y=empty)
+            self.silhouette_item.clear()
+            self.info.setText("")
+            return
+        self._draw_fit(s)
+        if fit_only:
+            return
+        self.iuv_item.setVisible(self.show_iuv.isChecked() and s.iuv is not None)
+        if self.show_points.isChecked() and s.num_points:
+            mode = self.point_colour.currentText()
+            colours = PART_COLOURS[s.dense_part] if mode == "part" else ramp(s.dense_uv[:, 0 if mode == "U" else 1], 0, 1)
+            brushes = [pg.mkBrush(*c) for c in colours]
+            self.points_item.setData(x=s.dense_xy[:, 0], y=s.dense_xy[:, 1], brush=brushes,
+                                     data=np.arange(s.num_points))
+        else:
+            self.points_item.setData(x=empty, y=empty)
+        self._draw_keypoints(s.keypoints)
+        fitted = "fitted" if s.fit_vertices_image is not None else "not fitted"
+        err = ", ".join(f"{k} {v:.3g}" for k, v in s.metrics.items() if isinstance(v, (int, float)))
+        self.info.setText(f"{s.name} — {s.status} — {s.num_points} points — {fitted}{' — ' + err if err else ''}")
+
+    def _draw_keypoints(self, kp: np.ndarray, moving: tuple[int, float, float] | None = None) -> None:
+        empty = np.zeros(0)
+        if not self.show_keypoints.isChecked():
+            self.keypoint_item.setData(x=empty, y=empty)
+            self.skeleton_item.setData(x=empty, y=empty)
+            return
+        kp = kp.copy()
+        if moving is not None:
+            kp[moving[0], :2] = moving[1:]
+        vis = np.flatnonzero(kp[:, 2] > 0)
+        self.keypoint_item.setData(x=kp[vis, 0], y=kp[vis, 1], data=vis)
+        seg = [(a, b) for a, b in COCO_SKELETON if kp[a, 2] > 0 and kp[b, 2] > 0]
+        pts = kp[np.array(seg, int).reshape(-1), :2] if seg else np.zeros((0, 2))
+        self.skeleton_item.setData(x=pts[:, 0], y=pts[:, 1])
+
+    def _draw_fit(self, s: PersonScene) -> None:
+        empty = np.zeros(0)
+        show = self.show_fit.isChecked() and s.fit_vertices_image is not None and self._faces is not None
+        style = self.fit_style.currentText()
+        if show and style == "wireframe":
+            pts = s.fit_vertices_image[self._edges.reshape(-1), :2]
+            self.wire_item.setData(x=pts[:, 0], y=pts[:, 1])
+        else:
+            self.wire_item.setData(x=empty, y=empty)
+        if show and style in ("silhouette", "parts"):
+            self._draw_silhouette(s, by_part=style == "parts")
+        else:
+            self.silhouette_item.clear()
+        if self.show_residuals.isChecked():
+            seg = s.residual_segments().reshape(-1, 2)
+            self.residual_item.setData(x=seg[:, 0], y=seg[:, 1])
+        else:
+            self.residual_item.setData(x=empty, y=empty)
+
+    def _draw_silhouette(self, s: PersonScene, by_part: bool) -> None:
+        """Rasterise the projected mesh (nearest face per pixel, core.rasterize) into an RGBA layer over the
+        region around the person, one colour or one colour per DensePose part, with the alpha slider's opacity."""
+        v = s.fit_vertices_image
+        lo = np.floor(np.minimum(v[:, :2].min(0), s.bbox[:2]) - 2)
+        hi = np.ceil(np.maximum(v[:, :2].max(0), s.bbox[:2] + s.bbox[2:]) + 2)
+        w, h = np.minimum(hi - lo, 4096).astype(int)
+        face_id, _, _ = rasterize(v - np.array([lo[0], lo[1], 0.0]), self._faces, int(w), int(h))
+        inside = face_id >= 0
+        rgba = np.zeros((h, w, 4), np.uint8)
+        rgba[..., :3] = PART_COLOURS[self._face_part[face_id]] if by_part else (80, 200, 255)
+        rgba[..., 3] = inside * int(self.alpha.value() * 2.55)
+        self.silhouette_item.setImage(rgba, autoLevels=False, levels=(0, 255))
+        self.silhouette_item.setPos(float(lo[0]), float(lo[1]))
+
+    # ---- interaction -------------------------------------------------------------------------------------
+    def _keypoint_moving(self, k: int, x: float, y: float) -> None:
+        if self.scene_data is not None:
+            self._draw_keypoints(self.scene_data.keypoints, (k, x, y))
+
+    def _keypoint_moved(self, k: int, x: float, y: float) -> None:
+        if self.scene_data is not None:
+            self.scene_data.keypoints[k, :2] = (x, y)
+            self.keypointMoved.emit(k, x, y)
+
+    def _points_clicked(self, _item, points, *_) -> None:
+        if self.edit_mode == "delete_points" and len(points):
+            self.densePointClicked.emit(int(points[0].data()))
+
+    def _scene_clicked(self, ev) -> None:
+        if self.edit_mode != "add_point" or ev.button() != Qt.MouseButton.LeftButton:
+            return
+        p = self.viewbox.mapSceneToView(ev.scenePos())
+        self.imageClicked.emit(float(p.x()), float(p.y()))
+        ev.accept()
+
+    def grab_point(self, x: float, y: float) -> QPointF:
+        """Widget coordinates of image point (x, y) (for tests and screenshots that click on the image)."""
+        scene_pos = self.viewbox.mapViewToScene(QPointF(x, y))
+        return self.graphics.mapFromScene(scene_pos)
+
+
+def _iuv_to_rgb(iuv: np.ndarray) -> np.ndarray:
+    """(H, W, 3) [I, U*255, V*255] -> (H, W, 4) RGBA: part colour, transparent background."""
+    part = iuv[..., 0].astype(np.int64).clip(0, 24)
+    rgba = np.zeros((*part.shape, 4), np.uint8)
+    rgba[..., :3] = PART_COLOURS[part]
+    rgba[..., 3] = np.where(part > 0, 255, 0)
+    return rgba

@@ -1,0 +1,91 @@
+"""Entry point of the desktop app: `deformlearn` / `deformlearn app [PROJECT]` (and `--headless`)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+_STARTED = time.perf_counter()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("project", nargs="?", help="project folder to open (default: ask, offering the demo)")
+    parser.add_argument("--demo", action="store_true", help="open the built-in demo project (made on first use)")
+    parser.add_argument("--headless", action="store_true",
+                        help="no window: run one full demo round in the terminal instead")
+    parser.add_argument("--startup-time", action="store_true",
+                        help="print the seconds to the first shown window as JSON and quit (a measurement)")
+
+
+def run_headless(project: str | None) -> int:
+    """One deform-and-learn round on `project` (default: the demo project, made first) through the core CLI."""
+    from deformlearn.app.demo_project import demo_exists, demo_project_dir
+    from deformlearn.core import cli
+
+    target = Path(project) if project else demo_project_dir()
+    if project is None and not demo_exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        print(f"making the demo project in {target}", file=sys.stderr)
+        code = cli.main(["synth", "--n", "48", "--out", str(target)])
+        if code:
+            return code
+    if "round" in cli.COMMANDS:
+        return cli.main(["round", str(target)])
+    print("the round command is not in this build: running the demo registration instead", file=sys.stderr)
+    return cli.main(["register", str(target)])
+
+
+def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
+    """Start the app (or the headless round). Returns the process exit code."""
+    if args is None:
+        parser = argparse.ArgumentParser(prog="deformlearn app", description="Deform & Learn Studio")
+        add_arguments(parser)
+        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.headless:
+        return run_headless(args.project)
+    from deformlearn.app.qt_env import ensure_application
+
+    app = ensure_application()
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QMessageBox
+
+    from deformlearn.app import menus
+    from deformlearn.app.errors import install_excepthook
+    from deformlearn.app.main_window import MainWindow
+
+    install_excepthook()
+    win = MainWindow()
+    win.show()
+    if args.startup_time:
+        def report() -> None:
+            print(json.dumps({"first_window_s": round(time.perf_counter() - _STARTED, 3)}))
+            win.close()
+        QTimer.singleShot(0, report)
+        return app.exec()
+    if args.project:
+        win.guarded("Open project", win.open_project, args.project)
+    elif args.demo:
+        win.guarded("Open demo project", menus.open_demo, win)
+    else:
+        def offer_demo() -> None:
+            answer = QMessageBox.question(win, "Welcome", "No project is open. Open the built-in demo project "
+                                          "(synthetic people, made on first use)?")
+            if answer == QMessageBox.StandardButton.Yes:
+                win.guarded("Open demo project", menus.open_demo, win)
+        recent = [p for p in win.settings.recent_projects if Path(p).is_dir()]
+        if recent:
+            win.guarded("Open project", win.open_project, recent[0])
+            if win.project is None:
+                QTimer.singleShot(0, offer_demo)
+        else:
+            QTimer.singleShot(0, offer_demo)
+    return app.exec()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

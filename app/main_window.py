@@ -1,0 +1,293 @@
+"""The main window: people list, image view, 3D viewport, registration and training docks, review keys.
+
+The window owns the open `Project` (GUI thread only; workers open their own) and keeps the views on the
+selected person. Every review decision is written at once; errors become dialogs (app/errors.py).
+"""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import QDockWidget, QInputDialog, QLabel, QMainWindow, QTabWidget
+
+from deformlearn.app.errors import show_error
+from deformlearn.app.image_view import ImageView
+from deformlearn.app.people_panel import PeoplePanel
+from deformlearn.app.person_scene import PersonScene
+from deformlearn.app.registration_panel import RegistrationPanel
+from deformlearn.app.registration_worker import FitProgress, RegistrationRunner, RegistrationWorker
+from deformlearn.app.review import ReviewController
+from deformlearn.app.scene_loader import SceneLoader, align_to_points
+from deformlearn.app.settings import AppSettings
+from deformlearn.app.training_panel import TrainingPanel
+from deformlearn.app.viewport import Viewport3D
+from deformlearn.core.project_import import load_project_template
+from deformlearn.core.project_store import Project
+
+log = logging.getLogger("deformlearn.app")
+
+
+class MainWindow(QMainWindow):
+    """Deform & Learn Studio's window. `open_project(path)` loads a project; `project` is the open one."""
+
+    projectChanged = Signal()
+    sceneShown = Signal(int)
+
+    def __init__(self, settings: AppSettings | None = None, qsettings: QSettings | None = None) -> None:
+        super().__init__()
+        self.qsettings = qsettings
+        self.settings = settings or AppSettings.load(qsettings)
+        self.setWindowTitle("Deform & Learn Studio")
+        self.resize(1500, 900)
+        self.project: Project | None = None
+        self.loader: SceneLoader | None = None
+        self.scene: PersonScene | None = None
+        self.review = ReviewController(self)
+        self.review.changed.connect(self._reviewed)
+        self.runner = RegistrationRunner(self)
+
+        self.image_view = ImageView()
+        self.setCentralWidget(self.image_view)
+        self.people = PeoplePanel()
+        self.people.personSelected.connect(self.show_person)
+        self.viewport = Viewport3D()
+        self.registration = RegistrationPanel(self.settings.registration)
+        self.registration.device.setCurrentText(self.settings.resolved_device())
+        self.registration.fitRequested.connect(self.fit)
+        self.registration.cancelRequested.connect(self.runner.cancel)
+        self.runner.progress.connect(self._fit_progress)
+        self.runner.finished.connect(self._fit_finished)
+        self.runner.failed.connect(self._fit_failed)
+        self.training = TrainingPanel()
+        self.training.roundFinished.connect(self._round_finished)
+
+        self.docks: dict[str, QDockWidget] = {}
+        self._dock("People", self.people, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("3D view", self.viewport, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.work_tabs = QTabWidget()
+        self.work_tabs.addTab(self.registration, "Registration")
+        self.work_tabs.addTab(self.training, "Training")
+        self._dock("Work", self.work_tabs, Qt.DockWidgetArea.RightDockWidgetArea)
+        self.resizeDocks([self.docks["People"]], [380], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["3D view"], self.docks["Work"]], [480, 480], Qt.Orientation.Horizontal)
+        self.status_label = QLabel("No project open: Project ▸ Open, or Project ▸ Demo project")
+        self.statusBar().addWidget(self.status_label, 1)
+        self.actions_by_name: dict[str, QAction] = {}
+        from deformlearn.app.menus import build_menus
+
+        build_menus(self)
+
+    def _dock(self, title: str, widget, area) -> None:
+        dock = QDockWidget(title, self)
+        dock.setObjectName(f"dock_{title}")
+        dock.setWidget(widget)
+        self.addDockWidget(area, dock)
+        self.docks[title] = dock
+
+    def add_action(self, menu, name: str, text: str, slot, shortcuts=()) -> QAction:
+        act = QAction(text, self)
+        act.setObjectName(name)
+        if shortcuts:
+            act.setShortcuts([QKeySequence(s) for s in shortcuts])
+        act.triggered.connect(lambda _=False: self.guarded(text, slot))
+        menu.addAction(act)
+        self.actions_by_name[name] = act
+        return act
+
+    def guarded(self, what: str, slot, *args):
+        """Run a slot; an exception becomes an error dialog (what went wrong, what to do), never a traceback."""
+        try:
+            return slot(*args)
+        except Exception as exc:  # every failure of a user action ends in a dialog
+            show_error(self, f"{what.replace('&', '').rstrip('.…')} failed", exc)
+            return None
+
+    # ---- project -----------------------------------------------------------------------------------------
+    def open_project(self, path) -> None:
+        if self.runner.is_running() or self.training.is_running():
+            raise RuntimeError("A fit or a round is running: cancel it before opening another project.")
+        project = Project.open(path)
+        try:
+            template = load_project_template(project)
+        except Exception:
+            project.close()
+            raise
+        self.close_project()
+        self.project = project
+        self.loader = SceneLoader(project, template)
+        self.image_view.set_template_faces(template.faces, template.face_part)
+        self.viewport.set_template(template.faces, template.vertex_part, template.parents)
+        self.review.set_project(project)
+        self.training.set_project(project)
+        self.settings.add_recent(project.root)
+        self.settings.save(self.qsettings)
+        self.setWindowTitle(f"Deform & Learn Studio — {project.root.name}")
+        self.people.set_project(project)
+        self._update_status()
+        self.projectChanged.emit()
+
+    def close_project(self) -> None:
+        if self.project is None:
+            return
+        self.people.set_project(None)
+        self.review.set_project(None)
+        self.training.set_project(None)
+        self.project.close()
+        self.project, self.loader, self.scene = None, None, None
+        self.image_view.set_scene(None)
+        self.viewport.set_body(None)
+
+    def _update_status(self) -> None:
+        if self.project is None:
+            return
+        s = self.project.summary()
+        self.status_label.setText(
+            f"{self.project.root}: {s['persons']:,} people, {s['fitted']:,} fitted, {s['failed']:,} failed, "
+            f"{s['accepted']:,} accepted, {s['rejected']:,} rejected, {s['finished_rounds']} rounds")
+
+    # ---- selection ---------------------------------------------------------------------------------------
+    def show_person(self, pid: int) -> None:
+        if self.loader is None or pid < 0:
+            self.scene = None
+            self.image_view.set_scene(None)
+            return
+        try:
+            scene = self.loader.load(pid)
+        except Exception as exc:
+            show_error(self, f"Could not show person {pid}", exc)
+            return
+        self.scene = scene
+        self.image_view.set_scene(scene)
+        if scene.fit_vertices_body is not None:
+            self.viewport.set_body(scene.fit_vertices_body, scene.fit_joints_body, scene.vertex_residual, recentre=True)
+        else:
+            self.viewport.set_body(*self.loader.rest_viewer(), recentre=True)
+        ok = scene.dense_vertex >= 0
+        self.viewport.set_marked(np.unique(scene.dense_vertex[ok]))
+        self.sceneShown.emit(pid)
+
+    # ---- review ------------------------------------------------------------------------------------------
+    def accept_current(self) -> None:
+        pid = self.people.current_person()
+        if pid >= 0:
+            self.review.accept(pid)
+            self.people.move(1)
+
+    def reject_current(self, ask_reason: bool = False) -> None:
+        pid = self.people.current_person()
+        if pid < 0:
+            return
+        reason = ""
+        if ask_reason:
+            reason, ok = QInputDialog.getText(self, "Reject", "Reason (optional):")
+            if not ok:
+                return
+        self.review.reject(pid, reason)
+        self.people.move(1)
+
+    def undo_review(self) -> None:
+        step = self.review.undo()
+        if step:
+            self.people.select_person(step[0].pid)
+
+    def reject_over_threshold(self, threshold: float | None = None) -> int:
+        if self.project is None:
+            return 0
+        if threshold is None:
+            threshold, ok = QInputDialog.getDouble(self, "Reject over error", "Reject every fit whose error (px) is above:",
+                                                   10.0, 0.0, 1e6, 2)
+            if not ok:
+                return 0
+        return len(self.review.reject_over(threshold))
+
+    def _reviewed(self, pids: list) -> None:
+        if len(pids) > 20:
+            self.people.model.refresh()
+        else:
+            for pid in pids:
+                self.people.model.update_row(pid)
+        if self.scene is not None and self.scene.pid in pids:
+            self.scene.status = self.project.person(self.scene.pid).status
+            self.image_view.redraw()
+        self._update_status()
+
+    # ---- registration ------------------------------------------------------------------------------------
+    def people_for_scope(self, scope: str) -> list[int]:
+        if self.project is None:
+            return []
+        if scope == "selected":
+            return self.people.selected_people() or ([self.people.current_person()] if self.people.current_person() >= 0 else [])
+        if scope == "all":
+            return [int(i) for i in self.project.person_ids()]
+        out, offset = [], 0  # unfitted: fit_status NULL sorts first in ascending order
+        while True:
+            rows = self.project.list_persons(offset=offset, limit=2000, order_by="fit_status")
+            unfitted = [r.id for r in rows if r.fit_status is None]
+            out += unfitted
+            if len(rows) < 2000 or len(unfitted) < len(rows):
+                return out
+            offset += 2000
+
+    def fit(self, scope: str) -> None:
+        self.guarded("Fit", self._fit, scope)
+
+    def _fit(self, scope: str) -> None:
+        if self.project is None:
+            raise RuntimeError("Open a project first (Project ▸ Open or Project ▸ Demo project).")
+        pids = self.people_for_scope(scope)
+        if not pids:
+            raise RuntimeError(f"No people to fit ({scope}).")
+        watch = self.scene.pid if self.scene is not None and self.scene.pid in pids else pids[0]
+        worker = RegistrationWorker(str(self.project.root), self.loader.template, pids, self.registration.settings(),
+                                    watch_pid=watch)
+        self.registration.set_running(True)
+        self.runner.start(worker)
+
+    def _fit_progress(self, event: FitProgress) -> None:
+        self.registration.on_progress(event)
+        if event.vertices is None or self.scene is None or event.watched_pid != self.scene.pid:
+            return
+        self.viewport.update_vertices(event.vertices)
+        self.image_view.update_fit(align_to_points(event.vertices, self.scene, self.loader.template.keypoint_weights))
+
+    def _fit_finished(self, summary: dict) -> None:
+        self.registration.on_finished(summary)
+        self.settings.registration = self.registration.defaults()
+        self.settings.save(self.qsettings)
+        self._after_data_change()
+        if summary.get("skipped"):
+            show_error(self, "Some people were not fitted",
+                       f"{len(summary['skipped'])} people have no correspondences to the template yet.",
+                       "Compute correspondences for them (import does this), then fit again.")
+
+    def _fit_failed(self, message: str) -> None:
+        self.registration.set_running(False)
+        self.registration.status.setText("failed")
+        show_error(self, "Registration failed", message,
+                   "The project is unchanged for the people that were being fitted. Check the settings "
+                   "(device, learning rate) and try again.")
+
+    def _after_data_change(self) -> None:
+        """Re-read rows and the shown person after fits or a round changed the project."""
+        if self.project is None:
+            return
+        self.people.reload()  # re-selecting the current person re-reads its fit
+        self._update_status()
+
+    def _round_finished(self, _code: int) -> None:
+        self.training.show_round_metrics(self.project)
+        self._after_data_change()
+
+    # ---- lifetime ----------------------------------------------------------------------------------------
+    def closeEvent(self, event) -> None:
+        self.runner.cancel()
+        self.runner.wait()
+        if self.training.is_running():
+            self.training.cancel()
+            self.training.process.waitForFinished(5000)
+        self.viewport.canvas.renderer.close()
+        self.close_project()
+        super().closeEvent(event)

@@ -1,0 +1,140 @@
+"""Menus of the main window: Project (new, open, recent, import, demo, export), Review, View, Settings."""
+
+from __future__ import annotations
+
+import importlib
+from pathlib import Path
+
+from PySide6.QtCore import QProcess
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
+
+from deformlearn.app import demo_project, import_actions
+from deformlearn.app.errors import show_error
+from deformlearn.core.project_store import Project
+
+
+def build_menus(win) -> None:
+    bar = win.menuBar()
+    project = bar.addMenu("&Project")
+    win.add_action(project, "new_project", "&New project…", lambda: new_project(win), ["Ctrl+N"])
+    win.add_action(project, "open_project", "&Open project…", lambda: open_project_dialog(win), ["Ctrl+O"])
+    win.recent_menu = project.addMenu("Open &recent")
+    win.recent_menu.aboutToShow.connect(lambda: fill_recent(win))
+    imports = project.addMenu("&Import")
+    for kind in import_actions.IMPORT_KINDS:
+        win.add_action(imports, f"import_{kind.key}", kind.label, lambda k=kind: import_actions.import_dialog(win, k))
+    project.addSeparator()
+    win.add_action(project, "demo_project", "&Demo project", lambda: open_demo(win))
+    export = win.add_action(project, "export", "&Export fits…", lambda: export_dialog(win), ["Ctrl+E"])
+    export.setVisible(_export_module() is not None)
+    project.addSeparator()
+    win.add_action(project, "close_project", "&Close project", win.close_project)
+    win.add_action(project, "quit", "&Quit", win.close, ["Ctrl+Q"])
+
+    review = bar.addMenu("&Review")
+    win.add_action(review, "accept", "&Accept", win.accept_current, ["A"])
+    win.add_action(review, "reject", "&Reject", win.reject_current, ["R"])
+    win.add_action(review, "reject_reason", "Reject with &reason…", lambda: win.reject_current(True), ["Shift+R"])
+    win.add_action(review, "next", "&Next person", lambda: win.people.move(1), ["J", "Down"])
+    win.add_action(review, "previous", "&Previous person", lambda: win.people.move(-1), ["K", "Up"])
+    win.add_action(review, "undo", "&Undo", win.undo_review, ["Ctrl+Z"])
+    review.addSeparator()
+    win.add_action(review, "reject_over", "Reject all over an &error…", win.reject_over_threshold)
+
+    edit = bar.addMenu("&Edit")
+    from deformlearn.app.annotation_edit import install_edit_actions
+
+    install_edit_actions(win, edit)
+
+    view = bar.addMenu("&View")
+    for dock in win.docks.values():
+        view.addAction(dock.toggleViewAction())
+    view.addSeparator()
+    for name in ("front", "side", "top"):
+        win.add_action(view, f"view_{name}", f"3D {name} view", lambda n=name: win.viewport.set_view(n))
+
+    settings = bar.addMenu("&Settings")
+    from deformlearn.app.settings_dialog import open_settings
+
+    win.add_action(settings, "preferences", "&Preferences…", lambda: open_settings(win))
+
+
+def _export_module():
+    try:
+        return importlib.import_module("deformlearn.core.export")
+    except ImportError:
+        return None
+
+
+def new_project(win) -> None:
+    folder = QFileDialog.getExistingDirectory(win, "Folder for the new project (empty or new)")
+    if not folder:
+        return
+    Project.create(folder, template="builtin").close()
+    win.open_project(folder)
+
+
+def open_project_dialog(win) -> None:
+    folder = QFileDialog.getExistingDirectory(win, "Open a project folder")
+    if folder:
+        win.open_project(folder)
+
+
+def fill_recent(win) -> None:
+    win.recent_menu.clear()
+    for path in win.settings.recent_projects:
+        act = win.recent_menu.addAction(path)
+        act.setEnabled(Path(path).is_dir())
+        act.triggered.connect(lambda _=False, p=path: win.guarded("Open project", win.open_project, p))
+    if not win.settings.recent_projects:
+        win.recent_menu.addAction("(none yet)").setEnabled(False)
+
+
+def open_demo(win, wait: bool = False) -> QProcess | None:
+    """Open the demo project, making it first (a worker process running the core synth command)."""
+    path = demo_project.demo_project_dir()
+    if demo_project.demo_exists():
+        win.open_project(path)
+        return None
+    path.parent.mkdir(parents=True, exist_ok=True)
+    proc = QProcess(win)
+    dialog = QProgressDialog("Making the demo project (synthetic people)…", "Cancel", 0, 0, win)
+    dialog.setWindowTitle("Demo project")
+    dialog.canceled.connect(proc.kill)
+    output: list[str] = []
+    proc.readyReadStandardError.connect(lambda: output.append(bytes(proc.readAllStandardError()).decode(errors="replace")))
+    proc.readyReadStandardOutput.connect(lambda: output.append(bytes(proc.readAllStandardOutput()).decode(errors="replace")))
+
+    def done(code: int, _status) -> None:
+        dialog.close()
+        if code == 0 and demo_project.demo_exists():
+            win.guarded("Open demo project", win.open_project, path)
+        elif not dialog.wasCanceled():
+            show_error(win, "Could not make the demo project", "".join(output)[-2000:] or f"exit code {code}",
+                       "Check that the engine is installed completely (`deformlearn synth --help`).")
+
+    proc.finished.connect(done)
+    proc.start(demo_project.python_executable(), demo_project.synth_command(path))
+    if not wait:
+        dialog.show()
+    else:
+        proc.waitForFinished(-1)
+    return proc
+
+
+def export_dialog(win) -> None:
+    module = _export_module()
+    if module is None or win.project is None:
+        raise RuntimeError("Open a project first; export needs the engine's export module.")
+    folder = QFileDialog.getExistingDirectory(win, "Export fits to folder")
+    if not folder:
+        return
+    selected = win.people.selected_people()
+    answer = QMessageBox.question(win, "Export", f"Export the {len(selected)} selected people (Yes) or every "
+                                  "accepted fit (No)?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
+                                  | QMessageBox.StandardButton.Cancel)
+    if answer == QMessageBox.StandardButton.Cancel:
+        return
+    ids = selected if answer == QMessageBox.StandardButton.Yes else [int(i) for i in win.project.person_ids(status="accepted")]
+    written = module.export_fits(win.project, ids, folder)
+    QMessageBox.information(win, "Export", f"Exported {len(ids)} people to {folder}." + (f"\n{written}" if written else ""))

@@ -1,0 +1,136 @@
+"""The registration dock: settings, fit selected / all / unfitted, cancel, progress and a live loss plot."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
+                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
+
+from deformlearn.app.registration_worker import FitProgress
+from deformlearn.app.settings import RegistrationDefaults
+from deformlearn.core.registration_settings import RegistrationSettings
+
+TERM_PENS = {"total": "w", "dense": (80, 200, 255), "KP": (255, 200, 40), "scale": (120, 220, 120),
+             "angle": (230, 120, 230), "det": (200, 200, 200)}
+
+
+class RegistrationPanel(QWidget):
+    """Emits `fitRequested(scope)` with scope "selected", "all" or "unfitted", and `cancelRequested`."""
+
+    fitRequested = Signal(str)
+    cancelRequested = Signal()
+
+    def __init__(self, defaults: RegistrationDefaults, parent=None) -> None:
+        super().__init__(parent)
+        self.steps = QSpinBox()
+        self.steps.setRange(1, 100000)
+        self.lr = self._spin(1e-5, 10.0, 4)
+        self.w_dense = self._spin(0.0, 1e7, 3)
+        self.w_kp = self._spin(0.0, 1e7, 3)
+        self.w_scale = self._spin(0.0, 1e7, 3)
+        self.w_joint = self._spin(0.0, 1e7, 4)
+        self.w_det = self._spin(0.0, 1e7, 3)
+        self.orientations = QSpinBox()
+        self.orientations.setRange(1, 16)
+        self.orientations.setValue(4)
+        self.device = QComboBox()
+        self.device.addItems(["cpu", "cuda"])
+        self.set_defaults(defaults)
+        form = QFormLayout()
+        for label, w in (("steps", self.steps), ("learning rate", self.lr), ("w dense", self.w_dense),
+                         ("w keypoints", self.w_kp), ("w scale", self.w_scale), ("w joint", self.w_joint),
+                         ("w det", self.w_det), ("orientations", self.orientations), ("device", self.device)):
+            form.addRow(label, w)
+        self.buttons = {}
+        row = QHBoxLayout()
+        for scope, text in (("selected", "Fit selected"), ("unfitted", "Fit unfitted"), ("all", "Fit all")):
+            b = QPushButton(text)
+            b.setObjectName(f"fit_{scope}")
+            b.clicked.connect(lambda _=False, s=scope: self.fitRequested.emit(s))
+            row.addWidget(b)
+            self.buttons[scope] = b
+        self.cancel_button = QPushButton("Cancel")
+        self.cancel_button.setEnabled(False)
+        self.cancel_button.clicked.connect(self.cancelRequested)
+        row.addWidget(self.cancel_button)
+        self.bar = QProgressBar()
+        self.status = QLabel("idle")
+        self.plot = pg.PlotWidget(title="registration loss (mean over the chunk)")
+        self.plot.setLogMode(y=True)
+        self.plot.addLegend(offset=(5, 5))
+        self.plot.setMinimumHeight(160)
+        self._curves: dict[str, pg.PlotDataItem] = {}
+        self._history: dict[str, list[float]] = {}
+        self._steps: list[int] = []
+        lay = QVBoxLayout(self)
+        lay.addLayout(form)
+        lay.addLayout(row)
+        lay.addWidget(self.bar)
+        lay.addWidget(self.status)
+        lay.addWidget(self.plot, 1)
+
+    @staticmethod
+    def _spin(lo: float, hi: float, decimals: int) -> QDoubleSpinBox:
+        s = QDoubleSpinBox()
+        s.setRange(lo, hi)
+        s.setDecimals(decimals)
+        return s
+
+    def set_defaults(self, d: RegistrationDefaults) -> None:
+        self.steps.setValue(d.steps)
+        self.lr.setValue(d.lr)
+        self.w_dense.setValue(d.w_dense)
+        self.w_kp.setValue(d.w_kp)
+        self.w_scale.setValue(d.w_scale)
+        self.w_joint.setValue(d.w_joint)
+        self.w_det.setValue(d.w_det)
+
+    def defaults(self) -> RegistrationDefaults:
+        return RegistrationDefaults(self.steps.value(), self.lr.value(), self.w_dense.value(), self.w_kp.value(),
+                                    self.w_scale.value(), self.w_joint.value(), self.w_det.value())
+
+    def settings(self) -> RegistrationSettings:
+        """The core settings the panel shows (progress every 5 steps so the viewport animates smoothly)."""
+        return RegistrationSettings(
+            w_dense=self.w_dense.value(), w_KP=self.w_kp.value(), w_scale=self.w_scale.value(),
+            w_joint=self.w_joint.value(), w_det=self.w_det.value(), steps=self.steps.value(), lr=self.lr.value(),
+            num_orientations=self.orientations.value(), device=self.device.currentText(), progress_every=5,
+        )
+
+    # ---- run state ---------------------------------------------------------------------------------------
+    def set_running(self, running: bool) -> None:
+        for b in self.buttons.values():
+            b.setEnabled(not running)
+        self.cancel_button.setEnabled(running)
+        if running:
+            self._history.clear()
+            self._steps.clear()
+            for c in self._curves.values():
+                self.plot.removeItem(c)
+            self._curves.clear()
+            self.bar.setValue(0)
+            self.status.setText("starting…")
+
+    def on_progress(self, event: FitProgress) -> None:
+        done = event.chunk * event.total + event.step
+        self.bar.setMaximum(event.chunks * event.total)
+        self.bar.setValue(done)
+        self.status.setText(f"chunk {event.chunk + 1}/{event.chunks}, step {event.step}/{event.total}, "
+                            f"loss {event.losses.get('total', float('nan')):.4g}")
+        self._steps.append(done)
+        for name, value in event.losses.items():
+            self._history.setdefault(name, []).append(max(value, 1e-12))
+            if name not in self._curves:
+                self._curves[name] = self.plot.plot(pen=pg.mkPen(TERM_PENS.get(name, "c"), width=2), name=name)
+            ys = self._history[name]
+            self._curves[name].setData(np.array(self._steps[-len(ys):], float), np.array(ys))
+
+    def on_finished(self, summary: dict) -> None:
+        self.set_running(False)
+        skipped = len(summary.get("skipped", []))
+        what = "cancelled" if summary.get("cancelled") else "done"
+        self.status.setText(f"{what}: {summary.get('fitted', 0)} fitted, {summary.get('failed', 0)} failed"
+                            + (f", {skipped} without correspondences skipped" if skipped else "")
+                            + f" in {summary.get('seconds', 0):.1f} s")

@@ -1,0 +1,163 @@
+"""Runs core registration for people of a project on a worker thread and saves the fits.
+
+The worker opens its own `Project` (a store object belongs to one thread) and its own `BodyModel`, fits in
+chunks of `chunk_size` people, and reports progress as Qt signals carrying plain numpy data. Cancelling
+stops within one optimiser step; fits of a cancelled chunk are not saved, earlier chunks are.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass
+
+import numpy as np
+from PySide6.QtCore import QObject, QThread, Signal
+
+from deformlearn.core.body_model import BodyModel
+from deformlearn.core.project_records import FitRecord
+from deformlearn.core.project_store import Project
+from deformlearn.core.registration import PersonFit, RegistrationProgress, register
+from deformlearn.core.registration_data import collate, persons_from_project
+from deformlearn.core.registration_settings import RegistrationSettings
+from deformlearn.core.template import Template
+
+#: Round index of fits made from the app outside a deform-and-learn round.
+MANUAL_ROUND = 0
+
+
+@dataclass(frozen=True)
+class FitProgress:
+    """A progress event for the GUI: chunk k of n, optimiser step of total, mean losses over the chunk
+    (term -> float), the watched person's id and (V, 3) viewer-frame vertices (or None)."""
+
+    chunk: int
+    chunks: int
+    step: int
+    total: int
+    losses: dict[str, float]
+    watched_pid: int | None
+    vertices: np.ndarray | None
+
+
+def fit_record(fit: PersonFit, round_index: int = MANUAL_ROUND) -> FitRecord:
+    """A core PersonFit as the store's FitRecord; metrics["error"] is the mean dense error (256-frame px)."""
+    metrics = {"error": fit.dense_error_px, "keypoint_error": fit.keypoint_error_px,
+               "converged": float(fit.converged), "orientation": float(fit.orientation)}
+    metrics.update({f"loss_{k}": v for k, v in fit.losses.items()})
+    return FitRecord(person_id=int(fit.person_id), round_index=round_index, params=fit.params, metrics=metrics,
+                     status="failed" if fit.failed else "converged")
+
+
+class RegistrationWorker(QObject):
+    """Lives on a QThread; `run()` fits, `cancel()` (any thread) asks it to stop."""
+
+    progress = Signal(object)  # FitProgress
+    finished = Signal(dict)  # {"fitted": n, "failed": n, "skipped": [pid...], "cancelled": bool, "seconds": s}
+    failed = Signal(str)  # what went wrong, in words (the traceback goes to the log)
+
+    def __init__(self, project_root: str, template: Template, person_ids: list[int], settings: RegistrationSettings,
+                 watch_pid: int | None = None, chunk_size: int = 256) -> None:
+        super().__init__()
+        self.project_root = project_root
+        self.template = template
+        self.person_ids = list(person_ids)
+        self.settings = settings
+        self.watch_pid = watch_pid
+        self.chunk_size = chunk_size
+        self._cancelled = False
+
+    def cancel(self) -> None:
+        self._cancelled = True
+
+    def run(self) -> None:
+        try:
+            self.finished.emit(self._run())
+        except Exception as exc:  # a crash of the worker must leave the window and the project intact
+            traceback.print_exc()
+            self.failed.emit(f"{type(exc).__name__}: {exc}")
+
+    def _run(self) -> dict:
+        started = time.perf_counter()
+        body = BodyModel(self.template)
+        summary = {"fitted": 0, "failed": 0, "skipped": [], "cancelled": False}
+        with Project.open(self.project_root) as project:
+            key = project.template
+            ready = []
+            for pid in self.person_ids:
+                corr = project.correspondences(pid, key)
+                (ready if corr is not None and len(corr[0]) else summary["skipped"]).append(pid)
+            chunks = [ready[i:i + self.chunk_size] for i in range(0, len(ready), self.chunk_size)]
+            for k, chunk in enumerate(chunks):
+                if self._cancelled:
+                    break
+                batch = collate(persons_from_project(project, chunk, key), device=self.settings.device)
+                watch = [chunk.index(self.watch_pid)] if self.watch_pid in chunk else ([0] if k == 0 else [])
+                result = register(body, batch, self.settings, progress=self._reporter(k, len(chunks), chunk, watch),
+                                  cancel=lambda: self._cancelled, watch=watch)
+                if result.cancelled:
+                    break
+                project.save_fits([fit_record(f) for f in result.fits])
+                summary["fitted"] += sum(not f.failed for f in result.fits)
+                summary["failed"] += sum(f.failed for f in result.fits)
+        summary["cancelled"] = self._cancelled
+        summary["seconds"] = time.perf_counter() - started
+        return summary
+
+    def _reporter(self, k: int, n: int, chunk: list[int], watch: list[int]):
+        def report(event: RegistrationProgress) -> None:
+            losses = {name: float(np.nanmean(v)) for name, v in event.losses.items()}
+            verts = None if event.vertices is None else np.asarray(event.vertices[0], np.float64)
+            self.progress.emit(FitProgress(k, n, event.step, event.total, losses,
+                                           chunk[watch[0]] if watch else None, verts))
+        return report
+
+
+class RegistrationRunner(QObject):
+    """Owns one worker thread at a time; re-emits the worker's signals on the GUI thread."""
+
+    progress = Signal(object)
+    finished = Signal(dict)
+    failed = Signal(str)
+
+    def __init__(self, parent=None) -> None:
+        super().__init__(parent)
+        self._thread: QThread | None = None
+        self._worker: RegistrationWorker | None = None
+
+    def is_running(self) -> bool:
+        return self._thread is not None
+
+    def start(self, worker: RegistrationWorker) -> None:
+        if self._thread is not None:
+            raise RuntimeError("a registration is already running; cancel it first")
+        self._thread = QThread(self)
+        self._worker = worker
+        worker.moveToThread(self._thread)
+        self._thread.started.connect(worker.run)
+        worker.progress.connect(self.progress)
+        worker.finished.connect(self._done)
+        worker.failed.connect(self._crashed)
+        self._thread.start()
+
+    def cancel(self) -> None:
+        if self._worker is not None:
+            self._worker.cancel()
+
+    def wait(self, ms: int = 30000) -> bool:
+        return True if self._thread is None else self._thread.wait(ms)
+
+    def _stop_thread(self) -> None:
+        thread, self._thread, self._worker = self._thread, None, None
+        if thread is not None:
+            thread.quit()
+            thread.wait()
+            thread.deleteLater()
+
+    def _done(self, summary: dict) -> None:
+        self._stop_thread()
+        self.finished.emit(summary)
+
+    def _crashed(self, message: str) -> None:
+        self._stop_thread()
+        self.failed.emit(message)

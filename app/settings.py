@@ -1,0 +1,81 @@
+"""The app's persisted settings (QSettings): body model, device, registration defaults, recent projects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+from PySide6.QtCore import QSettings
+
+MAX_RECENT = 8
+
+
+@dataclass
+class RegistrationDefaults:
+    """Registration settings the panel starts from (the paper's round-1 numbers, shared/DESIGN.md)."""
+
+    steps: int = 300
+    lr: float = 0.1
+    w_dense: float = 1000.0
+    w_kp: float = 1.0
+    w_scale: float = 100.0
+    w_joint: float = 1.0
+    w_det: float = 1.0
+
+
+@dataclass
+class AppSettings:
+    """Everything the user can set; `load`/`save` go through QSettings so tests can point it at a temp file.
+
+    body_model: "builtin" or "smpl"; smpl_folder and uv_processed_mat are used only for "smpl".
+    device: "auto", "cpu" or "cuda".
+    """
+
+    body_model: str = "builtin"
+    smpl_folder: str = ""
+    uv_processed_mat: str = ""
+    device: str = "auto"
+    registration: RegistrationDefaults = field(default_factory=RegistrationDefaults)
+    recent_projects: list[str] = field(default_factory=list)
+
+    @classmethod
+    def load(cls, qsettings: QSettings | None = None) -> "AppSettings":
+        s = qsettings or QSettings()
+        out = cls()
+        out.body_model = str(s.value("model/body_model", out.body_model))
+        out.smpl_folder = str(s.value("model/smpl_folder", ""))
+        out.uv_processed_mat = str(s.value("model/uv_processed_mat", ""))
+        out.device = str(s.value("compute/device", out.device))
+        for f in fields(RegistrationDefaults):
+            raw = s.value(f"registration/{f.name}", getattr(out.registration, f.name))
+            try:
+                setattr(out.registration, f.name, type(getattr(out.registration, f.name))(raw))
+            except (TypeError, ValueError):
+                pass  # a hand-edited settings file keeps the default
+        recent = s.value("projects/recent", [])
+        out.recent_projects = [str(p) for p in (recent if isinstance(recent, list) else [recent]) if p]
+        return out
+
+    def save(self, qsettings: QSettings | None = None) -> None:
+        s = qsettings or QSettings()
+        s.setValue("model/body_model", self.body_model)
+        s.setValue("model/smpl_folder", self.smpl_folder)
+        s.setValue("model/uv_processed_mat", self.uv_processed_mat)
+        s.setValue("compute/device", self.device)
+        for f in fields(RegistrationDefaults):
+            s.setValue(f"registration/{f.name}", getattr(self.registration, f.name))
+        s.setValue("projects/recent", list(self.recent_projects))
+        s.sync()
+
+    def add_recent(self, path: str | Path) -> None:
+        p = str(Path(path).resolve())
+        self.recent_projects = [p] + [r for r in self.recent_projects if r != p]
+        del self.recent_projects[MAX_RECENT:]
+
+    def resolved_device(self) -> str:
+        """"cuda" when asked for (or "auto") and available, else "cpu"."""
+        if self.device == "cpu":
+            return "cpu"
+        import torch
+
+        return "cuda" if torch.cuda.is_available() else "cpu"

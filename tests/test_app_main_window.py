@@ -1,0 +1,115 @@
+"""Main window: selecting a person drives the image view and the 3D viewport; the people list is lazy."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from deformlearn.app.people_model import PAGE_SIZE, PeopleFilter
+from deformlearn.core.project_store import Project
+from tests.test_app_support import app_errors, make_large_project, make_window, small_project, tiny_template  # noqa: F401
+
+
+def test_selecting_a_person_updates_image_view_and_viewport(make_window, small_project, qtbot) -> None:
+    win = make_window(small_project)
+    assert win.people.model.rowCount() == 6
+    assert win.scene is not None and win.scene.pid == win.people.current_person()
+    win.people.select_row(1)
+    pid = win.people.model.person_id(1)
+    assert win.scene.pid == pid
+    assert win.image_view.scene_data is win.scene
+    assert win.image_view.image_item.image is not None and win.image_view.image_item.image.shape == (240, 320, 3)
+    # a fitted person: the projected fit lies on its dense points (the fit is the generating one)
+    seg = win.scene.residual_segments()
+    assert len(seg) == 40 and np.abs(seg[:, 0] - seg[:, 1]).max() < 1e-3
+    # the viewport shows the fitted mesh in the viewer frame, and renders it
+    np.testing.assert_allclose(win.viewport.canvas.vertices, win.scene.fit_vertices_body)
+    win.viewport.canvas.render_frame()
+    assert win.viewport.canvas._frame is not None
+    # an unfitted person shows the template at rest, no projected fit
+    win.people.select_row(5)
+    assert win.scene.fit_vertices_image is None
+    np.testing.assert_allclose(win.viewport.canvas.vertices, win.loader.template.rest_vertices, atol=1e-6)
+
+
+def test_overlays_toggle_and_views_change(make_window, small_project) -> None:
+    win = make_window(small_project)
+    iv = win.image_view
+    assert len(iv.points_item.data) == 40
+    iv.show_points.setChecked(False)
+    assert len(iv.points_item.data) == 0
+    iv.fit_style.setCurrentText("wireframe")
+    x, _ = iv.wire_item.getData()
+    assert x is not None and len(x) > 0
+    iv.show_residuals.setChecked(True)
+    x, _ = iv.residual_item.getData()
+    assert len(x) == 80
+    iv.fit_style.setCurrentText("parts")
+    assert iv.silhouette_item.image is not None and iv.silhouette_item.image[..., 3].any()
+    cam = win.viewport.canvas.camera
+    win.viewport.set_view("top")
+    assert cam.elevation == 90
+    win.viewport.set_view("side")
+    assert (cam.azimuth, cam.elevation) == (90, 0)
+
+
+def test_people_list_is_lazy_sorts_and_filters(make_window, tmp_path, small_project) -> None:
+    big = make_large_project(tmp_path / "big", str(small_project.parent / "proj_template.npz"), 3 * PAGE_SIZE + 10)
+    win = make_window(big)
+    model = win.people.model
+    assert model.rowCount() == PAGE_SIZE and model.canFetchMore()
+    model.fetchMore()
+    assert model.rowCount() == 2 * PAGE_SIZE
+    assert model.ensure_loaded(3 * PAGE_SIZE + 9) and not model.canFetchMore()
+    model.sort(1, Qt.SortOrder.DescendingOrder)
+    assert model.data(model.index(0, 1)) == f"p{3 * PAGE_SIZE + 9:06d}"
+    model.set_filter(PeopleFilter(search="p00001"))
+    assert model.rowCount() == 10
+
+
+def test_open_100k_people_project_is_fast(make_window, tmp_path, small_project) -> None:
+    big = make_large_project(tmp_path / "huge", str(small_project.parent / "proj_template.npz"), 100_000)
+    win = make_window()
+    started = time.perf_counter()
+    win.open_project(big)
+    opened = time.perf_counter() - started
+    assert win.people.model.rowCount() == PAGE_SIZE
+    assert win.people.count_label.text().startswith("100,000")
+    print(f"open 100,000-person project: {opened:.3f} s")
+    assert opened < 5.0
+
+
+def test_accept_reject_undo_reach_the_database(make_window, small_project, qtbot) -> None:
+    win = make_window(small_project)
+    win.people.select_row(0)
+    first = win.people.current_person()
+    win.activateWindow()
+    win.people.table.setFocus()
+    win.actions_by_name["accept"].trigger()
+    second = win.people.current_person()
+    assert second != first  # accepting moves on
+    win.actions_by_name["reject"].trigger()
+    with Project.open(small_project) as other:  # a second connection sees the committed writes
+        assert other.person(first).status == "accepted"
+        assert other.person(second).status == "rejected"
+    win.actions_by_name["undo"].trigger()
+    with Project.open(small_project) as other:
+        assert other.person(second).status == "unreviewed"
+        assert [r.status for r in other.review_history(second)] == ["rejected", "cleared"]
+    assert win.people.current_person() == second
+    assert win.people.model.data(win.people.model.index(0, 2)) == "accepted"
+    win.actions_by_name["next"].trigger()
+    win.actions_by_name["previous"].trigger()
+    assert win.people.current_person() == second
+
+
+def test_bulk_reject_over_threshold_is_one_undo_step(make_window, small_project) -> None:
+    win = make_window(small_project)
+    assert win.reject_over_threshold(1.5) == 2  # fits have errors 1, 2, 3
+    with Project.open(small_project) as other:
+        assert sorted(other.person_ids(status="rejected").tolist()) == [2, 3]
+    win.undo_review()
+    with Project.open(small_project) as other:
+        assert other.count_persons(status="rejected") == 0
