@@ -1,0 +1,355 @@
+"""Batched deformable registration of the rigged template to images (paper section 4, appendix section 3).
+
+theta = [a (B, 23, 3) axis-angle, S (B, 24) segment scales, R (B, 9) free values -> Gram-Schmidt rotation
+(body frame -> camera frame), s (B,) camera scale, t (B, 2) translation] is fitted for a whole batch at once
+by Adam on L = w_dense L_dense + w_KP L_KP + w_scale L_scale + w_joint L_angle + w_det L_det, in each
+person's normalised frame (`registration_data`). Only corresponded vertices and the keypoints are skinned
+per step. The batch loss is the sum over people, so a person's fit does not depend on who shares the batch
+(padding is masked out; tests prove it).
+
+Round 1 starts from the T-pose at several global orientations (rotations about the vertical axis, frontal
+first), run as one bigger batch, and keeps the start with the lowest final loss per person: a single
+frontal start often locks a back-facing person into a wrong, twisted solution.
+
+A person whose loss or parameters turn non-finite, or whose loss exceeds `divergence_loss`, is marked
+failed: its gradients are zeroed and its parameters frozen; the rest of the batch goes on.
+
+Cancellation: `cancel()` is polled before every step; when it returns True the loop stops at once and
+`register` RETURNS normally with partial results: `RegistrationResult.cancelled` is True and every
+`PersonFit.cancelled` is True (parameters as of the last completed step). Nothing is raised.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from deformlearn.core.camera import frontal_rotation, weak_perspective_project
+from deformlearn.core.registration_data import PIXELS_256_PER_UNIT, RegistrationBatch
+from deformlearn.core.registration_losses import (angle_loss, dense_loss, det_loss, hip_centred_depths,
+                                                  keypoint_loss, scale_loss)
+from deformlearn.core.registration_settings import RegistrationSettings
+from deformlearn.core.rotations import axis_angle_to_rotmat, gram_schmidt_rotation
+from deformlearn.core.skinning import forward_kinematics, joint_transforms
+
+LOSS_TERMS = ("dense", "KP", "scale", "angle", "det")
+
+
+@dataclass
+class BodyParams:
+    """Registration parameters of B people (torch, one device).
+
+    pose: (B, 23, 3) axis-angle of joints 1..23; scales: (B, 24); rotation: (B, 9) row-major free values
+    (body frame -> camera frame after Gram-Schmidt); scale: (B,) normalised units per metre; translation:
+    (B, 2) normalised-frame position of the root joint.
+    """
+
+    pose: Tensor
+    scales: Tensor
+    rotation: Tensor
+    scale: Tensor
+    translation: Tensor
+
+    def tensors(self) -> list[Tensor]:
+        return [self.pose, self.scales, self.rotation, self.scale, self.translation]
+
+    def detached(self) -> "BodyParams":
+        return BodyParams(*(x.detach().clone() for x in self.tensors()))
+
+    def select(self, rows: Tensor) -> "BodyParams":
+        return BodyParams(*(x[rows] for x in self.tensors()))
+
+    def to_dicts(self) -> list[dict[str, np.ndarray]]:
+        """Per person: pose (23, 3), scales (24,), rotation (3, 3) orthonormalised, scale (), translation (2,)."""
+        rot = gram_schmidt_rotation(self.rotation.detach()).cpu().numpy()
+        p, s, c, t = (x.detach().cpu().numpy() for x in (self.pose, self.scales, self.scale, self.translation))
+        return [{"pose": p[b], "scales": s[b], "rotation": rot[b], "scale": np.asarray(c[b]), "translation": t[b]}
+                for b in range(len(p))]
+
+    @classmethod
+    def from_dicts(cls, dicts: Sequence[dict], device: str | torch.device = "cpu") -> "BodyParams":
+        """Inverse of `to_dicts` (rotation may be (3, 3) or (9,))."""
+        def stack(key: str, shape: tuple[int, ...]) -> Tensor:
+            arrays = []
+            for i, d in enumerate(dicts):
+                a = np.asarray(d[key], dtype=np.float32)
+                if a.size != int(np.prod(shape)):
+                    raise ValueError(f"initial params {i}: '{key}' has shape {a.shape}, expected {shape}")
+                arrays.append(a.reshape(shape))
+            return torch.from_numpy(np.stack(arrays)).to(device)
+        return cls(stack("pose", (23, 3)), stack("scales", (24,)), stack("rotation", (9,)),
+                   stack("scale", ()), stack("translation", (2,)))
+
+
+@dataclass(frozen=True)
+class RegistrationProgress:
+    """One progress event. losses: term name (LOSS_TERMS + "total") -> (B,) unweighted per-person values of
+    each person's best start so far; vertices: (P, V, 3) all template vertices of the watched people
+    (`watch` indices into the batch), posed and turned by R, in the viewer frame (metres, y up, the camera
+    on +z looking along -z: F^T R X with F = diag(1, -1, -1)), or None when nobody is watched."""
+
+    step: int
+    total: int
+    losses: dict[str, np.ndarray]
+    watched: tuple[int, ...]
+    vertices: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class PersonFit:
+    """Result for one person. params: see `BodyParams.to_dicts`; losses: unweighted final terms + weighted
+    "total"; dense_error_px / keypoint_error_px: mean 2D distance in pixels of a 256 x 256 frame over the
+    person's square box; orientation: index of the kept start (rotation by 360 * i / num_orientations
+    degrees about the vertical axis)."""
+
+    person_id: object
+    params: dict[str, np.ndarray]
+    losses: dict[str, float]
+    dense_error_px: float
+    keypoint_error_px: float
+    converged: bool
+    failed: bool
+    cancelled: bool
+    orientation: int
+
+
+@dataclass(frozen=True)
+class RegistrationResult:
+    fits: list[PersonFit]
+    steps_done: int
+    cancelled: bool
+    seconds: float
+
+
+def start_rotations(num: int, device: str | torch.device = "cpu") -> Tensor:
+    """(num, 9) initial rotations: the frontal camera F times a turn of 2 pi k / num about the body's y."""
+    phi = torch.arange(num, dtype=torch.float32) * (2 * math.pi / num)
+    c, s, z, o = torch.cos(phi), torch.sin(phi), torch.zeros(num), torch.ones(num)
+    yaw = torch.stack([c, z, s, z, o, z, -s, z, c], -1).reshape(num, 3, 3)
+    return (frontal_rotation(num) @ yaw).reshape(num, 9).to(device)
+
+
+class _Objective:
+    """Evaluates the loss terms of B * M parameter rows (M starts per person, rows b * M + m) against B people.
+
+    Only the corresponded vertices and the keypoints are posed, and in one batched product: a skinned point
+    is v = sum_j w_vj T_j [v_rest; 1], so with the camera folded into the joint maps (C_j = s R T_j) every
+    point's camera coordinates are P @ C, where P: (B, N + 17, 24 * 4) holds the skinning basis w_vj
+    [v_rest; 1] (`BodyModel.skin_basis`) of each person's corresponded vertices and, appended, the 17
+    keypoints' (`BodyModel.keypoint_basis`; keypoints are fixed combinations of vertices). P is built once per fit; the M starts of a person share it as extra
+    columns of C. This is `BodyModel.forward` followed by `weak_perspective_project`, reorganised (a test
+    checks they agree).
+    """
+
+    def __init__(self, body_model: torch.nn.Module, batch: RegistrationBatch, settings: RegistrationSettings,
+                 starts: int):
+        self.batch, self.settings, self.M = batch, settings, starts
+        self.rows = batch.repeat_interleave(starts) if starts > 1 else batch
+        self.rest_joints, self.levels = body_model.rest_joints, body_model.levels
+        self.target_depths = None if self.rows.depths is None else hip_centred_depths(self.rows.depths)
+        with torch.no_grad():
+            index = batch.vertex_index
+            dense_rows = body_model.skin_basis[index]                                     # (B, N, J * 4)
+            kp_rows = body_model.keypoint_basis.expand(batch.size, -1, -1)                # (B, 17, J * 4)
+            # Stored transposed, (B, J * 4, N + 17): C^T @ P^T with N + 17 long rows runs ~3x faster than
+            # P @ C with 3 columns in CPU batched matrix products.
+            self.P_t = torch.cat([dense_rows, kp_rows], 1).transpose(1, 2).contiguous()
+        self.N = index.shape[1]
+
+    def __call__(self, params: BodyParams) -> tuple[dict[str, Tensor], Tensor, Tensor, Tensor]:
+        """-> (terms name -> (B*M,), total (B*M,), projected points (B*M, N, 2), projected keypoints (B*M, 17, 2))."""
+        b, st, M, N = self.rows, self.settings, self.M, self.N
+        BM = params.pose.shape[0]
+        B = BM // M
+        rot = gram_schmidt_rotation(params.rotation)
+        rotations, joints = forward_kinematics(axis_angle_to_rotmat(params.pose), params.scales,
+                                               self.rest_joints, self.levels)
+        transforms = joint_transforms(rotations, joints, params.scales, self.rest_joints)    # (BM, J, 3, 4)
+        camera = (rot * params.scale[:, None, None])[:, None] @ transforms                # (BM, J, 3, 4)
+        J = camera.shape[1]
+        rows_t = camera.permute(0, 2, 1, 3).reshape(B, M * 3, J * 4)                     # (B, M * 3, J * 4)
+        cam = torch.bmm(rows_t, self.P_t).reshape(BM, 3, -1).transpose(1, 2)             # (BM, N + 17, 3)
+        xy = cam[..., :2] + params.translation[:, None, :]
+        points_2d, kp_2d = xy[:, :N], xy[:, N:]
+        kp_depth = hip_centred_depths(cam[:, N:, 2]) if self.target_depths is not None else None
+        terms = {
+            "dense": dense_loss(points_2d, b.points, b.point_mask),
+            "KP": keypoint_loss(kp_2d, b.keypoints, b.keypoint_visible, kp_depth, self.target_depths,
+                                b.depth_mask),
+            "scale": scale_loss(params.scales),
+            "angle": angle_loss(params.pose),
+            "det": det_loss(params.rotation),
+        }
+        total = (st.w_dense * terms["dense"] + st.w_KP * terms["KP"] + st.w_scale * terms["scale"]
+                 + st.w_joint * terms["angle"] + st.w_det * terms["det"])
+        return terms, total, points_2d, kp_2d
+
+
+def initial_params(body_model: torch.nn.Module, batch: RegistrationBatch, rotations: Tensor) -> BodyParams:
+    """T-pose parameters, one row per batch row; rotations: (B, 9). The camera scale matches the vertical
+    spread of the person's points and visible keypoints to the T-posed template's, and the translation
+    their centroids (both are invariant to turns about the vertical axis)."""
+    B, device = batch.size, batch.points.device
+    pose = torch.zeros(B, 23, 3, device=device)
+    scales = torch.ones(B, 24, device=device)
+    with torch.no_grad():
+        out = body_model(pose, scales, batch.vertex_index)
+        model, _ = weak_perspective_project(torch.cat([out.vertices, out.keypoints], 1),
+                                            gram_schmidt_rotation(rotations), torch.ones(B, device=device),
+                                            torch.zeros(B, 2, device=device))
+        target = torch.cat([batch.points, batch.keypoints], 1)
+        m = torch.cat([batch.point_mask, batch.keypoint_visible], 1).to(model.dtype)
+        count = m.sum(1).clamp_min(1.0)
+        mean_t = (target * m[..., None]).sum(1) / count[:, None]
+        mean_m = (model * m[..., None]).sum(1) / count[:, None]
+        var_t = (((target[..., 1] - mean_t[:, 1:]) ** 2) * m).sum(1)
+        var_m = (((model[..., 1] - mean_m[:, 1:]) ** 2) * m).sum(1)
+        scale = torch.where(var_m > 0, (var_t / var_m.clamp_min(1e-12)).sqrt(), torch.ones_like(var_m))
+        translation = mean_t - scale[:, None] * mean_m
+    return BodyParams(pose, scales, rotations.clone(), scale, translation)
+
+
+def _watched_vertices(body_model: torch.nn.Module, params: BodyParams) -> np.ndarray:
+    with torch.no_grad():
+        out = body_model(params.pose, params.scales, None)
+        to_viewer = frontal_rotation(1, device=params.pose.device).transpose(1, 2) @ gram_schmidt_rotation(
+            params.rotation)
+        return (out.vertices @ to_viewer.transpose(1, 2)).cpu().numpy()
+
+
+def register(
+    body_model: torch.nn.Module,
+    batch: RegistrationBatch,
+    settings: RegistrationSettings,
+    init: BodyParams | None = None,
+    progress: Callable[[RegistrationProgress], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+    watch: Sequence[int] = (),
+) -> RegistrationResult:
+    """Fit every person of `batch` (module docstring).
+
+    body_model: a BodyModel (moved to settings.device here); batch: targets (moved to settings.device);
+    init: starting parameters (B rows), or None for the T-pose at settings.num_orientations orientations
+    (with init given, one start per person). watch: batch indices whose full meshes go with each progress
+    event. Returns one PersonFit per person, in batch order.
+    """
+    device = torch.device(settings.device)
+    old_threads = torch.get_num_threads()
+    if settings.num_threads > 0:
+        torch.set_num_threads(settings.num_threads)
+    try:
+        torch.manual_seed(settings.seed)
+        return _register(body_model.to(device), _batch_to(batch, device), settings, init, progress, cancel,
+                         tuple(watch), device)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _batch_to(batch: RegistrationBatch, device: torch.device) -> RegistrationBatch:
+    move = lambda x: None if x is None else x.to(device)  # noqa: E731
+    return RegistrationBatch(batch.person_ids, *(move(getattr(batch, k)) for k in (
+        "points", "vertex_index", "point_mask", "keypoints", "keypoint_visible", "depths", "depth_mask")))
+
+
+def _register(body_model, batch, settings, init, progress, cancel, watch, device) -> RegistrationResult:
+    started = time.perf_counter()
+    B = batch.size
+    if any(not 0 <= w < B for w in watch):
+        raise ValueError(f"watch indices {watch} outside the batch of {B}")
+    if init is None:
+        M = settings.num_orientations
+        rows = batch.repeat_interleave(M) if M > 1 else batch
+        params = initial_params(body_model, rows, start_rotations(M, device).repeat(B, 1))
+    else:
+        M = 1
+        if init.pose.shape[0] != B:
+            raise ValueError(f"init has {init.pose.shape[0]} people, the batch {B}")
+        params = BodyParams(*(x.detach().to(device, torch.float32).clone() for x in init.tensors()))
+    leaves = params.tensors()
+    for x in leaves:
+        x.requires_grad_(True)
+    objective = _Objective(body_model, batch, settings, M)
+    optimizer = torch.optim.Adam(leaves, lr=settings.lr)
+    failed = torch.zeros(B * M, dtype=torch.bool, device=device)
+    frozen = [x.detach().clone() for x in leaves]
+    history: list[Tensor] = []
+    steps_done, cancelled = 0, False
+    for step in range(settings.steps):
+        if cancel is not None and cancel():
+            cancelled = True
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = settings.lr * settings.lr_end_fraction ** (step / max(settings.steps - 1, 1))
+        optimizer.zero_grad(set_to_none=False)
+        terms, total, _, _ = objective(params)
+        bad = ~torch.isfinite(total) | (total > settings.divergence_loss)
+        for x in leaves:
+            bad |= ~torch.isfinite(x.detach().reshape(B * M, -1)).all(1)
+        with torch.no_grad():
+            newly = bad & ~failed
+            for x, f in zip(leaves, frozen):
+                f.copy_(_rows_where(newly, x, f))
+            failed |= bad
+        torch.where(failed, torch.zeros_like(total), total).sum().backward()
+        with torch.no_grad():
+            for x in leaves:
+                x.grad.copy_(_rows_where(failed, torch.zeros_like(x.grad), torch.nan_to_num(x.grad)))
+        optimizer.step()
+        with torch.no_grad():
+            for x, f in zip(leaves, frozen):
+                x.copy_(_rows_where(failed, f, x))
+        history.append(torch.where(failed, torch.full_like(total, math.inf), total.detach()))
+        if len(history) > settings.converged_window + 1:
+            history.pop(0)
+        steps_done = step + 1
+        if progress is not None and (steps_done % settings.progress_every == 0 or steps_done == settings.steps):
+            best = _best_rows(history[-1], B, M)
+            losses = {k: v.detach()[best].cpu().numpy() for k, v in terms.items()}
+            losses["total"] = total.detach()[best].cpu().numpy()
+            verts = _watched_vertices(body_model, params.select(best[list(watch)])) if watch else None
+            progress(RegistrationProgress(steps_done, settings.steps, losses, watch, verts))
+    return _finish(objective, params, failed, history, batch, settings, B, M, steps_done, cancelled, started)
+
+
+def _rows_where(rows: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """Row-wise select: rows (B,) bool; a, b (B, ...) -> a where rows else b."""
+    return torch.where(rows.reshape(-1, *([1] * (a.dim() - 1))), a, b)
+
+
+def _best_rows(total: Tensor, B: int, M: int) -> Tensor:
+    """(B * M,) losses -> (B,) row index of each person's lowest-loss start (non-finite counts as +inf)."""
+    t = torch.nan_to_num(total.detach(), nan=math.inf).reshape(B, M)
+    return torch.arange(B, device=total.device) * M + t.argmin(1)
+
+
+def _finish(objective, params, failed, history, batch, settings, B, M, steps_done, cancelled, started):
+    with torch.no_grad():
+        terms, total, points_2d, kp_2d = objective(params)
+        failed = failed | ~torch.isfinite(total) | (total > settings.divergence_loss)
+        best = _best_rows(torch.where(failed, torch.full_like(total, math.inf), total), B, M)
+        rows = objective.rows
+        pm = rows.point_mask.to(points_2d.dtype)
+        dense_px = ((points_2d - rows.points).norm(dim=-1) * pm).sum(1) / pm.sum(1).clamp_min(1) * PIXELS_256_PER_UNIT
+        km = rows.keypoint_visible.to(kp_2d.dtype)
+        kp_px = ((kp_2d - rows.keypoints).norm(dim=-1) * km).sum(1) / km.sum(1).clamp_min(1) * PIXELS_256_PER_UNIT
+        if len(history) > settings.converged_window:
+            change = (history[-1] - history[0]).abs() / history[-1].abs().clamp_min(1e-12)
+            converged = (change < settings.converged_rtol) & ~failed
+        else:
+            converged = torch.zeros_like(failed)
+        chosen = params.select(best)
+        values = {k: v[best].cpu().numpy() for k, v in terms.items()}
+        values["total"] = total[best].cpu().numpy()
+        sel = lambda x: x[best].cpu().numpy()  # noqa: E731
+        dense_px, kp_px, converged, failed = sel(dense_px), sel(kp_px), sel(converged), sel(failed)
+    dicts = chosen.to_dicts()
+    fits = [PersonFit(batch.person_ids[b], dicts[b], {k: float(v[b]) for k, v in values.items()},
+                      float(dense_px[b]), float(kp_px[b]), bool(converged[b]), bool(failed[b]), cancelled,
+                      int(best[b]) % M) for b in range(B)]
+    return RegistrationResult(fits, steps_done, cancelled, time.perf_counter() - started)
