@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "info": "info",
     "draw": "draw",
     "screenshots": "screenshots",
+    "round": "round",
+    "predict": "predict",
 }
 
 
