@@ -1,0 +1,172 @@
+"""Deform-and-learn rounds on a tiny synthetic project: completion, resume after a kill, review rules, CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from deformlearn.core.lifting import LiftingSettings
+from deformlearn.core.prediction import predict_people
+from deformlearn.core.project_store import Project
+from deformlearn.core.registration_settings import RegistrationSettings
+from deformlearn.core.regressor import RegressorConfig
+from deformlearn.core.regressor_training import RegressorTrainingSettings
+from deformlearn.core.round_settings import RoundSettings
+from deformlearn.core.rounds import RoundCancelled, RoundError, array_name, round_history, run_round
+from tests.round_project import make_round_project
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def tiny_settings(**changes) -> RoundSettings:
+    return RoundSettings(
+        lifting=LiftingSettings(epochs=10, batch_size=32, hidden=32, device="cpu"),
+        first_registration=RegistrationSettings.round1(steps=40, num_orientations=2, num_threads=1),
+        later_registration=RegistrationSettings.later_round(steps=20, num_threads=1),
+        regressor=RegressorTrainingSettings(model=RegressorConfig(crop_size=32), epochs=4, batch_size=8, lr=1e-3,
+                                            checkpoint_every=2, progress_every=1, num_threads=1),
+        holdout_fraction=0.25, registration_chunk=6, **changes)
+
+
+@pytest.fixture(scope="module")
+def project_template(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("rounds") / "template_project"
+    make_round_project(path, n=16).close()
+    return path
+
+
+@pytest.fixture
+def project_path(project_template, tmp_path) -> Path:
+    import shutil
+
+    path = tmp_path / "project"
+    shutil.copytree(project_template, path)
+    return path
+
+
+def test_two_rounds_complete_with_models_fits_and_metrics(project_path):
+    torch.set_num_threads(1)
+    events = []
+    with Project.open(project_path) as project:
+        for k in (1, 2):
+            record = run_round(project, tiny_settings(), progress=events.append)
+            assert record.index == k and record.finished_at is not None
+            assert all(record.stages[s] == "done" for s in ("lifting", "registration", "regressor", "evaluation"))
+            assert len(project.fits(k)) == 16
+            for name in ("lifter", "regressor"):
+                assert (project_path / record.models[name]).is_file()
+            assert not (project_path / f"models/round_{k:03d}/regressor.ckpt").exists()
+        history = round_history(project)
+        assert [h["round"] for h in history] == [1, 2]
+        for h in history:
+            for name in ("registration_mpjpe_mm", "cgan_mpjpe_mm", "regressor_mpjpe_mm", "registration_dense_px",
+                         "regressor_dense_px", "seconds_registration"):
+                assert np.isfinite(h[name]), name
+        assert history[0]["registration_dense_px"] < 10.0  # pixels of the 256 frame
+        assert {e.stage for e in events} == {"lifting", "registration", "regressor"}
+        assert all(0 <= e.step <= e.total for e in events)
+        # the held-out people stay out of the regressor's training
+        trained = set(project.read_array(array_name(2, "regressor_ids")).tolist())
+        assert len(trained) == int(history[1]["num_training_people"]) < 16
+
+        before_after = predict_people(project, project.person_ids()[:4], refine=RegistrationSettings.later_round(
+            steps=20, num_threads=1))
+        assert before_after.metrics["after_dense_px"] < before_after.metrics["before_dense_px"]
+
+
+def test_rejected_fits_never_reach_training(project_path):
+    torch.set_num_threads(1)
+    with Project.open(project_path) as project:
+        ids = project.person_ids()
+        project.set_review(int(ids[0]), "rejected", "wrong orientation")
+
+        def reject_during_registration(event):  # a reviewer rejecting while the round runs is honoured too
+            if event.stage == "registration":
+                project.set_review(int(ids[1]), "rejected", "mid-round")
+
+        run_round(project, tiny_settings(), progress=reject_during_registration)
+        trained = set(project.read_array(array_name(1, "regressor_ids")).tolist())
+        assert trained and int(ids[0]) not in trained and int(ids[1]) not in trained
+
+        accepted = [int(p) for p in ids[2:8]]
+        for pid in accepted:
+            project.set_review(pid, "accepted")
+        run_round(project, tiny_settings(only_accepted=True))
+        trained = set(project.read_array(array_name(2, "regressor_ids")).tolist())
+        assert trained and trained <= set(accepted)
+
+
+def test_cancel_then_resume_and_interrupted_round_needs_resume(project_path):
+    torch.set_num_threads(1)
+    with Project.open(project_path) as project:
+        seen = []
+        with pytest.raises(RoundCancelled, match="registration"):
+            run_round(project, tiny_settings(), progress=lambda e: seen.append(e.stage),
+                      cancel=lambda: seen.count("registration") > 3)
+        committed = {f.person_id: f.id for f in project.fits(1)}
+        assert 0 < len(committed) < 16  # whole chunks were committed, the rest not
+        with pytest.raises(RoundError, match="interrupted"):
+            run_round(project, tiny_settings())
+        record = run_round(project, tiny_settings(), resume=True)
+        assert record.index == 1 and record.finished_at is not None
+        after = {f.person_id: f.id for f in project.fits(1)}
+        assert len(after) == 16 and all(after[p] == i for p, i in committed.items())  # not registered twice
+
+
+_KILL_SCRIPT = textwrap.dedent("""
+    import json, sys, torch
+    from deformlearn.core.project_store import Project
+    from deformlearn.core.rounds import run_round
+    from tests.test_rounds import tiny_settings
+    torch.set_num_threads(1)
+    with Project.open(sys.argv[1]) as project:
+        run_round(project, tiny_settings(), resume=True, progress=lambda e: print(json.dumps(
+            {"stage": e.stage, "step": e.step, "total": e.total}), flush=True))
+""")
+
+
+@pytest.mark.parametrize("kill_stage,kill_step", [("registration", 30), ("regressor", 5)])
+def test_resume_after_kill(project_path, kill_stage, kill_step):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", _KILL_SCRIPT, str(project_path)], stdout=subprocess.PIPE,
+                            text=True, env=env, cwd=REPO)
+    killed = False
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event["stage"] == kill_stage and event["step"] >= kill_step:
+            os.kill(proc.pid, signal.SIGKILL)
+            killed = True
+            break
+    proc.wait(timeout=60)
+    assert killed, "the round finished before it could be killed"
+    with Project.open(project_path) as project:
+        record = project.rounds()[0]
+        assert record.finished_at is None and record.stages.get("lifting") == "done"
+        if kill_stage == "regressor":
+            assert (project_path / "models/round_001/regressor.ckpt").is_file()
+        torch.set_num_threads(1)
+        record = run_round(project, tiny_settings(), resume=True)
+        assert record.finished_at is not None and len(project.fits(1)) == 16
+        assert np.isfinite(record.metrics["regressor_mpjpe_mm"])
+
+
+def test_cli_round_progress_json_and_errors(project_path, tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    missing = subprocess.run([sys.executable, "-m", "deformlearn.core.cli", "round", str(tmp_path / "nope")],
+                             capture_output=True, text=True, env=env, cwd=REPO)
+    assert missing.returncode == 2 and "nope" in missing.stderr
+    with Project.open(project_path) as project:
+        project.start_round(1)  # an interrupted round
+    out = subprocess.run([sys.executable, "-m", "deformlearn.core.cli", "round", str(project_path)],
+                         capture_output=True, text=True, env=env, cwd=REPO)
+    assert out.returncode == 2 and "--resume" in out.stderr
