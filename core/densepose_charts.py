@@ -11,7 +11,8 @@ and the sign of each chart's triangles; see resources/TEMPLATE_LICENSE.md):
   says whether the chart is seen from outside (+1) or mirrored (-1), which fixes V's direction.
 - hands: V runs from the wrist up the fingers, U once around the hand: thumb edge (0), one face, little-finger
   edge (0.5), the other face, thumb edge (1); the right hand shows its back first, the left hand its palm.
-- feet: U along the foot (left foot heel to toes, right foot toes to heel), V around it, 0.5 on top.
+- feet: U along the foot (left foot heel to toes, right foot toes to heel), V once around it from the outer
+  edge of the sole: sole about 0.15, inner side 0.4, top 0.65, outer side 0.9.
 - head 23 (right side), 24 (left side): U around the head (23: back of the head to the nose; 24: nose to the
   back), V from the neck up.
 """
@@ -57,6 +58,8 @@ _LIMBS: dict[int, tuple[bool, int]] = {
 }
 _FRONT_LIMB_PARTS = frozenset({9, 10, 13, 14, 15, 16, 19, 20})
 _SEAT_ABOVE_HIPS = 0.05  # metres: top of the buttocks above the hip joint centres
+_FOOT_ABOVE_ANKLE = 0.03  # metres: the foot part reaches this far above the ankle joint centre
+_FOOT_SEAM_ANGLE = 0.7 * np.pi  # foot charts are cut along the outer edge of the sole: top at V = 0.65
 
 
 @dataclass(frozen=True)
@@ -136,6 +139,11 @@ def _coarse_regions(vertices: np.ndarray, faces: np.ndarray, skin_weights: np.nd
         hip, knee, ankle = joints[_J[f"{name}_hip"]], joints[_J[f"{name}_knee"]], joints[_J[f"{name}_ankle"]]
         below_knee = (centre - knee) @ (ankle - hip) > 0
         region[inside] = np.where(below_knee, ids[1], ids[0])[inside]
+    for side, name in (("l", "left"), ("r", "right")):
+        ids = [_REGIONS.index(f"lower_leg_{side}"), _REGIONS.index(f"foot_{side}")]
+        inside = np.isin(region, ids)
+        in_foot = centre[:, 1] < joints[_J[f"{name}_ankle"], 1] + _FOOT_ABOVE_ANKLE
+        region[inside] = np.where(in_foot, ids[1], ids[0])[inside]
     return _smooth_labels(region, _face_neighbours(faces), iterations=3)
 
 
@@ -177,11 +185,11 @@ def _fine_parts(vertices: np.ndarray, faces: np.ndarray, region: np.ndarray, joi
     return part
 
 
-def _slice_centre(points: np.ndarray, query: np.ndarray, axis: int, bins: int = 40) -> np.ndarray:
-    """Mid-range of `points[:, axis]` in horizontal slices (by y), looked up at each query's height."""
-    y = points[:, 1]
-    edges = np.linspace(y.min(), y.max() + 1e-9, bins + 1)
-    idx = np.clip(np.digitize(y, edges) - 1, 0, bins - 1)
+def _slice_centre(points: np.ndarray, query: np.ndarray, axis: int, along: int = 1, bins: int = 40) -> np.ndarray:
+    """Mid-range of `points[:, axis]` in slices across coordinate `along`, looked up at each query point."""
+    t = points[:, along]
+    edges = np.linspace(t.min(), t.max() + 1e-9, bins + 1)
+    idx = np.clip(np.digitize(t, edges) - 1, 0, bins - 1)
     lo = np.full(bins, np.inf)
     hi = np.full(bins, -np.inf)
     np.minimum.at(lo, idx, points[:, axis])
@@ -190,7 +198,7 @@ def _slice_centre(points: np.ndarray, query: np.ndarray, axis: int, bins: int = 
     good = np.isfinite(mid)
     centres = (edges[:-1] + edges[1:]) / 2
     mid = np.interp(centres, centres[good], mid[good])
-    return np.interp(query[:, 1], centres, mid)
+    return np.interp(query[:, along], centres, mid)
 
 
 def split_part_seams(faces: np.ndarray, face_part: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -244,14 +252,12 @@ def _part_uv(part: int, p: np.ndarray, joints: np.ndarray) -> np.ndarray:
         u = np.where(first_half, (1 - across) / 4, 0.5 + (1 + across) / 4)
         return np.stack([u, d @ axis], 1)
     if part in (5, 6):
-        ankle, toe = (joints[_J["left_ankle"]], joints[_J["left_foot"]]) if part == 5 else \
-            (joints[_J["right_ankle"]], joints[_J["right_foot"]])
-        along = np.array([0.0, 0.0, 1.0]) if part == 5 else np.array([0.0, 0.0, -1.0])
-        d = p - np.array([ankle[0], (ankle[1] + toe[1]) / 2, 0.0])
-        d[:, 2] = 0
-        towards_v = np.cross(y, along)
-        phi = _angle(d, towards_v, y)
-        return np.stack([p @ along, phi], 1)
+        along = z if part == 5 else -z
+        d = np.zeros_like(p)
+        d[:, 0] = p[:, 0] - _slice_centre(p, p, axis=0, along=2, bins=12)
+        d[:, 1] = p[:, 1] - _slice_centre(p, p, axis=1, along=2, bins=12)
+        phi = _angle(d, np.cross(y, along), y)  # 0 on top, pi / 2 on the outer (lateral) side
+        return np.stack([p @ along, np.mod(phi - _FOOT_SEAM_ANGLE, 2 * np.pi)], 1)
     return _limb_uv(part, p, joints)
 
 

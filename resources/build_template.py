@@ -241,7 +241,7 @@ def make_procedural_atlas(path: Path, tile: int = 200) -> np.ndarray:
 
     Tile row r, column c holds part 6c + r + 1; texel (U, V) at row (1 - V) * (tile - 1), column U * (tile - 1).
     Clothes: a blue shirt (front: a white badge with a red star and the word FRONT), short sleeves, denim
-    trousers, brown shoes with light soles, skin on hands, forearms and face, dark hair.
+    trousers, brown shoes with light soles and laces, skin on hands, forearms and face, dark hair.
     """
     import cv2
 
@@ -281,10 +281,11 @@ def make_procedural_atlas(path: Path, tile: int = 200) -> np.ndarray:
         fill(part, img)
     for part in (3, 4):
         fill(part, np.full((tile, tile, 3), skin, dtype=float))
-    for part in (5, 6):  # feet: V = 0.5 on top, soles at V = 0 and 1
+    for part in (5, 6):  # feet: V runs around from the sole's outer edge: sole 0.15, top 0.65
         img = np.zeros((tile, tile, 3))
         img[:] = shoe
-        paint(np.abs(V - 0.5) > 0.36, sole, img)
+        paint(np.cos(2 * np.pi * (V - 0.65)) < -0.6, sole, img)
+        paint((np.abs(V - 0.65) < 0.08) & (U > 0.35) & (U < 0.7) & (np.sin(U * 90) > 0.3), sole, img)
         fill(part, img)
     for part in range(7, 15):  # trousers; a lighter hem at the ankles of the lower legs
         img = np.zeros((tile, tile, 3))
