@@ -108,17 +108,17 @@ def angle_loss(pose: Tensor, limit_factor: float = 100.0) -> Tensor:
     return (pose**2).sum((-1, -2)) + limit_factor * (torch.relu(-flexion) ** 2).sum(-1)
 
 
-def det_loss(rotation_values: Tensor, eps: float = 1e-8) -> Tensor:
-    """L_det = exp(-det R) (eq. 12), with det taken smoothly on the 9 free values.
+def det_loss(rotation_values: Tensor) -> Tensor:
+    """L_det = exp(-det M) (eq. 12) on the 3x3 matrix M of the 9 free values, before Gram-Schmidt.
 
-    The Gram-Schmidt rotation has det exactly +-1, whose gradient is zero, so exp(-det(GS(M))) could never
-    push a reflection back. We use det(M) / (|c1| |c2| |c3|) for the columns c of M instead: it has the
-    same sign as det(GS(M)), equals it (+-1) when M is orthogonal, lies in [-1, 1] (Hadamard) and has a
-    useful gradient. rotation_values: (B, 9) row-major M. Returns (B,).
+    The Gram-Schmidt rotation has det exactly +-1 with zero gradient, so exp(-det(GS(M))) could never
+    push a reflection back; any scale-free normalisation of det M is stationary at orthogonal M too. On
+    raw M the gradient is -exp(-det M) cof(M), which for a reflection points through M = 0 towards -M,
+    whose Gram-Schmidt rotation is proper (det(-M) = -det M for 3x3). rotation_values: (B, 9) row-major M.
+    Returns (B,).
     """
     _check(rotation_values, (None, 9), "rotation values")
     m = rotation_values.reshape(-1, 3, 3)
     c1, c2, c3 = m[..., :, 0], m[..., :, 1], m[..., :, 2]
     det = (c1 * torch.linalg.cross(c2, c3)).sum(-1)  # explicit triple product: batched LU is slow here
-    norms = (c1.norm(dim=-1) * c2.norm(dim=-1) * c3.norm(dim=-1)).clamp_min(eps)
-    return torch.exp(-det / norms)
+    return torch.exp(-det)

@@ -66,16 +66,16 @@ def random_pose(batch: int, generator: torch.Generator, sigma: float = 0.15, max
 
 
 def make_synthetic_people(body_model: torch.nn.Module, count: int, seed: int = 0, points: tuple[int, int] = (100, 200),
-                          yaw_range: float = math.pi, tilt: float = 0.15, scale_sigma: float = 0.05
+                          yaw_range: float = math.pi, yaw_offset: float = 0.0, tilt: float = 0.15, scale_sigma: float = 0.05
                           ) -> list[SyntheticPerson]:
     """`count` random people. points: (min, max) dense points per person (drawn uniformly, so people differ);
-    yaw_range: yaw drawn in [-yaw_range, yaw_range); tilt: std of the pitch and roll of the camera (radians)."""
+    yaw_range, yaw_offset: yaw drawn in yaw_offset + [-yaw_range, yaw_range) (0 = facing the camera); tilt: std of the pitch and roll of the camera (radians)."""
     g = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     body_model = body_model.cpu()
     pose = random_pose(count, g)
     scales = 1.0 + scale_sigma * torch.randn(count, 24, generator=g)
-    yaw = (torch.rand(count, generator=g) * 2 - 1) * yaw_range
+    yaw = yaw_offset + (torch.rand(count, generator=g) * 2 - 1) * yaw_range
     pitch, roll = tilt * torch.randn(count, generator=g), tilt * torch.randn(count, generator=g)
     rotation = frontal_rotation(count) @ _rot(0, pitch) @ _rot(2, roll) @ _rot(1, yaw)
     px_scale = 150.0 + 150.0 * torch.rand(count, generator=g)        # pixels per metre
