@@ -263,7 +263,7 @@ def make_procedural_atlas(path: Path, tile: int = 200) -> np.ndarray:
     for part in (1, 2):  # torso: U from neck (0) to hips (1); trousers' waistband at the bottom
         img = np.zeros((tile, tile, 3))
         img[:] = shirt
-        paint(U > 0.88, denim, img)
+        paint(U > (0.8 if part == 2 else 0.9), denim, img)  # the front reaches down to the crotch
         if part == 2:
             view = np.zeros((tile, tile, 3), dtype=np.uint8)
             cv2.circle(view, (tile // 2, int(0.36 * tile)), int(0.2 * tile), (245, 245, 245), -1)
@@ -308,7 +308,7 @@ def make_procedural_atlas(path: Path, tile: int = 200) -> np.ndarray:
         img = np.zeros((tile, tile, 3))
         img[:] = skin
         paint((V > 0.78) | ((to_face < 0.45) & (V > 0.45)), hair, img)
-        paint((np.abs(to_face - 0.82) < 0.035) & (np.abs(V - 0.62) < 0.025), (40, 30, 30), img)
+        paint((np.abs(to_face - 0.8) < 0.02) & (np.abs(V - 0.62) < 0.02), (40, 30, 30), img)
         paint((np.abs(to_face - 0.9) < 0.06) & (np.abs(V - 0.36) < 0.012), (170, 60, 60), img)
         paint((np.abs(to_face - 0.5) < 0.05) & (np.abs(V - 0.55) < 0.09), (205, 150, 120), img)
         fill(part, img)
