@@ -36,7 +36,8 @@ COCO_SKELETON: tuple[tuple[int, int], ...] = (
 COCO_FLIP_INDEX: tuple[int, ...] = (0, 2, 1, 4, 3, 6, 5, 8, 7, 10, 9, 12, 11, 14, 13, 16, 15)
 
 #: DensePose's 24 fine parts, index 1..24 (entry 0 is the background). Front/back and left/right
-#: within each pair follow DensePose's own charts as established in resources/build_template.py.
+#: within each pair follow DensePose's own charts (UV_Processed.mat: which parts share seams with which, and
+#: the charts of SMPL's nose, eye, ear, thumb and toe vertices); see deformlearn.core.densepose_charts.
 DENSEPOSE_PART_NAMES: tuple[str, ...] = (
     "background",
     "torso_back", "torso_front", "right_hand", "left_hand", "left_foot", "right_foot",
