@@ -260,8 +260,8 @@ class MainWindow(QMainWindow):
         self._after_data_change()
         if summary.get("skipped"):
             show_error(self, "Some people were not fitted",
-                       f"{len(summary['skipped'])} people have no correspondences to the template yet.",
-                       "Compute correspondences for them (import does this), then fit again.")
+                       f"{len(summary['skipped'])} people have no dense points, so there is nothing to register.",
+                       "Add correspondences to them (Edit ▸ Add correspondence), then fit again.")
 
     def _fit_failed(self, message: str) -> None:
         self.registration.set_running(False)

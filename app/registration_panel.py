@@ -132,5 +132,5 @@ class RegistrationPanel(QWidget):
         skipped = len(summary.get("skipped", []))
         what = "cancelled" if summary.get("cancelled") else "done"
         self.status.setText(f"{what}: {summary.get('fitted', 0)} fitted, {summary.get('failed', 0)} failed"
-                            + (f", {skipped} without correspondences skipped" if skipped else "")
+                            + (f", {skipped} without dense points skipped" if skipped else "")
                             + f" in {summary.get('seconds', 0):.1f} s")

@@ -1,6 +1,7 @@
 """Runs core registration for people of a project on a worker thread and saves the fits.
 
-The worker opens its own `Project` (a store object belongs to one thread) and its own `BodyModel`, fits in
+The worker opens its own `Project` (a store object belongs to one thread) and its own `BodyModel`, computes
+missing template correspondences (core.rounds.ensure_correspondences, as a round does), fits in
 chunks of `chunk_size` people, and reports progress as Qt signals carrying plain numpy data. Cancelling
 stops within one optimiser step; fits of a cancelled chunk are not saved, earlier chunks are.
 """
@@ -20,6 +21,7 @@ from deformlearn.core.project_store import Project
 from deformlearn.core.registration import PersonFit, RegistrationProgress, register
 from deformlearn.core.registration_data import collate, persons_from_project
 from deformlearn.core.registration_settings import RegistrationSettings
+from deformlearn.core.rounds import ensure_correspondences
 from deformlearn.core.template import Template
 
 #: Round index of fits made from the app outside a deform-and-learn round.
@@ -53,7 +55,7 @@ class RegistrationWorker(QObject):
     """Lives on a QThread; `run()` fits, `cancel()` (any thread) asks it to stop."""
 
     progress = Signal(object)  # FitProgress
-    finished = Signal(dict)  # {"fitted": n, "failed": n, "skipped": [pid...], "cancelled": bool, "seconds": s}
+    finished = Signal(dict)  # {"fitted": n, "failed": n, "skipped": [pids without dense points], "cancelled", "seconds"}
     failed = Signal(str)  # what went wrong, in words (the traceback goes to the log)
 
     def __init__(self, project_root: str, template: Template, person_ids: list[int], settings: RegistrationSettings,
@@ -82,11 +84,11 @@ class RegistrationWorker(QObject):
         body = BodyModel(self.template)
         summary = {"fitted": 0, "failed": 0, "skipped": [], "cancelled": False}
         with Project.open(self.project_root) as project:
-            key = project.template
             ready = []
-            for pid in self.person_ids:
-                corr = project.correspondences(pid, key)
-                (ready if corr is not None and len(corr[0]) else summary["skipped"]).append(pid)
+            for pid in self.person_ids:  # people with no dense points cannot be registered
+                dense = project.person(pid).dense
+                (ready if dense is not None and len(dense) else summary["skipped"]).append(pid)
+            key = ensure_correspondences(project, self.template, np.array(ready, np.int64))
             chunks = [ready[i:i + self.chunk_size] for i in range(0, len(ready), self.chunk_size)]
             for k, chunk in enumerate(chunks):
                 if self._cancelled:

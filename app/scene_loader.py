@@ -19,6 +19,7 @@ import torch
 from deformlearn.app.person_scene import PersonScene
 from deformlearn.core.body_model import BodyModel
 from deformlearn.core.camera import FRONTAL_ROTATION_VALUES
+from deformlearn.core.correspondence import template_key
 from deformlearn.core.registration_data import normalised_to_pixels, pixels_to_normalised, square_box
 from deformlearn.core.template import Template
 
@@ -83,7 +84,7 @@ class SceneLoader:
     def __init__(self, project, template: Template) -> None:
         self.project = project
         self.template = template
-        self.template_key = project.template
+        self.template_key = template_key(template)
         self.body = BodyModel(template).eval()
         self._images: OrderedDict[str, np.ndarray | None] = OrderedDict()
 

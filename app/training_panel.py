@@ -117,8 +117,9 @@ class TrainingPanel(QWidget):
         if self.is_running():
             self.log.appendPlainText("cancelling: asking the worker to stop")
             self.process.terminate()
-            proc = self.process
-            QTimer.singleShot(KILL_AFTER_MS, lambda: proc.state() != QProcess.ProcessState.NotRunning and proc.kill())
+            killer = QTimer(self.process, singleShot=True, interval=KILL_AFTER_MS)  # dies with the process
+            killer.timeout.connect(self.process.kill)
+            killer.start()
 
     def _reset_view(self) -> None:
         for bar, label in self.stages.values():

@@ -15,6 +15,7 @@ import torch
 
 from deformlearn.core.body_model import BodyModel
 from deformlearn.core.camera import FRONTAL_ROTATION_VALUES
+from deformlearn.core.correspondence import template_key
 from deformlearn.core.densepose_records import DensePoints
 from deformlearn.core.project_records import FitRecord
 from deformlearn.core.project_store import Project
@@ -43,7 +44,7 @@ def make_project(root: Path, template: Template, n_people: int = 6, n_points: in
     body = BodyModel(template)
     W, H = IMAGE_SIZE
     with Project.create(root, template=str(tpl_file)) as project:
-        key = project.template
+        key = template_key(template)
         for i in range(n_people):
             params = person_params(rng)
             with torch.no_grad():

@@ -1,0 +1,74 @@
+"""Import of each real sample through the UI path: Project ▸ Import action, its file dialogs, the core importer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PySide6.QtWidgets import QFileDialog, QMessageBox
+
+from deformlearn.core.project_store import Project
+from deformlearn.core.template import save_template
+from tests.test_app_support import app_errors, make_window, tiny_template  # noqa: F401
+
+
+@pytest.fixture
+def empty_project(tmp_path, tiny_template):
+    save_template(tiny_template, tmp_path / "tiny.npz")
+    Project.create(tmp_path / "imp", template=str(tmp_path / "tiny.npz")).close()
+    return tmp_path / "imp"
+
+
+def _import_via_menu(win, monkeypatch, kind: str, source, images=None, trust: bool = False) -> int:
+    """Trigger Project ▸ Import ▸ kind with the dialogs answering `source`, `images` and `trust`."""
+    folders = [str(source)] if images is None and source.is_dir() else []
+    if images is not None:
+        folders.append(str(images))
+    monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(source), "")))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: folders.pop(0)))
+    answer = QMessageBox.StandardButton.Yes if trust else QMessageBox.StandardButton.No
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: answer))
+    before = win.project.count_persons()
+    win.actions_by_name[f"import_{kind}"].trigger()
+    return win.project.count_persons() - before
+
+
+def test_every_real_sample_imports_through_the_menu(make_window, empty_project, shared_data, monkeypatch,
+                                                    app_errors) -> None:
+    dp, coco = shared_data / "densepose", shared_data / "coco"
+    win = make_window(empty_project)
+    assert _import_via_menu(win, monkeypatch, "iuv", dp) >= 2
+    assert _import_via_menu(win, monkeypatch, "coco-keypoints", coco / "test_coco.json", coco) > 0
+    added = _import_via_menu(win, monkeypatch, "densepose-pickle", dp / "demo_dp_single_ann.pkl")
+    assert added == 1
+    assert app_errors == []
+    # the same file again adds nobody
+    assert _import_via_menu(win, monkeypatch, "densepose-pickle", dp / "demo_dp_single_ann.pkl") == 0
+    total = win.project.count_persons()
+    assert win.people.model.rowCount() == total
+    # every imported person with dense points shows them on its image, inside the image
+    shown = 0
+    for row in range(total):
+        win.people.select_row(row)
+        s = win.scene
+        assert s is not None and s.image is not None
+        if s.num_points:
+            h, w = s.image.shape[:2]
+            assert (s.dense_xy >= -0.5).all() and (s.dense_xy[:, 0] < w).all() and (s.dense_xy[:, 1] < h).all()
+            assert (s.dense_vertex >= 0).all()  # correspondences came with the import
+            shown += 1
+    assert shown >= 3
+    win.people.select_row(0)
+    assert win.scene.iuv is not None and win.image_view.iuv_item.image is not None
+
+
+def test_densepose_results_import_and_bad_input_dialog(make_window, empty_project, shared_data, monkeypatch,
+                                                       app_errors) -> None:
+    dp, coco = shared_data / "densepose", shared_data / "coco"
+    win = make_window(empty_project)
+    # results whose images are not at hand: the import fails as a dialog, the project is unchanged
+    assert _import_via_menu(win, monkeypatch, "densepose-results", dp / "example_results.json", coco) == 0
+    assert app_errors and app_errors[-1][0].startswith("DensePose results JSON")
+    assert "example_results.json" in app_errors[-1][1] or "image" in app_errors[-1][1]
+    # a pickle the user does not trust is refused with a dialog
+    assert _import_via_menu(win, monkeypatch, "detectron2-dump", dp / "demo_dp_single_ann.pkl") == 0
+    assert "pickle" in app_errors[-1][1].lower()

@@ -1,0 +1,70 @@
+"""Registration panel: a fit in the worker thread emits progress, animates the views and saves fits."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from deformlearn.app.registration_worker import FitProgress
+from deformlearn.core.project_store import Project
+from tests.test_app_support import app_errors, make_window, small_project, tiny_template  # noqa: F401
+
+
+def test_fit_selected_emits_progress_animates_and_saves(make_window, small_project, qtbot) -> None:
+    win = make_window(small_project)
+    win.people.select_row(4)  # an unfitted person
+    pid = win.people.current_person()
+    win.registration.steps.setValue(30)
+    win.registration.orientations.setValue(1)
+    events: list[FitProgress] = []
+    win.runner.progress.connect(events.append)
+    shown_before = win.viewport.canvas.vertices.copy()
+    with qtbot.waitSignal(win.runner.finished, timeout=120_000) as done:
+        win.fit("selected")
+        assert win.registration.cancel_button.isEnabled()
+    summary = done.args[0]
+    assert summary == {**summary, "fitted": 1, "failed": 0, "cancelled": False}
+    assert [e.step for e in events] == [5, 10, 15, 20, 25, 30]
+    assert all(e.watched_pid == pid and e.vertices.shape == shown_before.shape for e in events)
+    assert win.registration.bar.value() == 30
+    assert "total" in win.registration._curves
+    with Project.open(small_project) as other:
+        fit = other.latest_fit(pid)
+        assert fit is not None and fit.status == "converged" and np.isfinite(fit.metrics["error"])
+    # the views now show the stored fit of the selected person
+    assert win.scene.pid == pid and win.scene.fit_vertices_image is not None
+    assert not np.allclose(win.viewport.canvas.vertices, shown_before)
+    assert not win.registration.cancel_button.isEnabled()
+
+
+def test_cancel_stops_the_fit_and_saves_nothing(make_window, small_project, qtbot) -> None:
+    win = make_window(small_project)
+    win.people.select_row(5)
+    pid = win.people.current_person()
+    win.registration.steps.setValue(100000)
+    with qtbot.waitSignal(win.runner.progress, timeout=60_000):
+        win.fit("selected")
+    with qtbot.waitSignal(win.runner.finished, timeout=60_000) as done:
+        win.registration.cancel_button.click()
+    assert done.args[0]["cancelled"] is True
+    with Project.open(small_project) as other:
+        assert other.latest_fit(pid) is None
+
+
+def test_worker_crash_becomes_a_dialog_and_the_window_survives(make_window, small_project, qtbot, app_errors) -> None:
+    win = make_window(small_project)
+    with Project.open(small_project) as other:  # break one person's correspondences: N points, N-1 vertices
+        other.set_correspondences(1, win.loader.template_key, np.zeros(3, np.int64), np.zeros(3, np.float32))
+    win.people.select_row(0)
+    with qtbot.waitSignal(win.runner.failed, timeout=60_000):
+        win.fit("selected")
+    assert app_errors and app_errors[-1][0] == "Registration failed"
+    assert "40 dense points but 3 correspondences" in app_errors[-1][1]
+    assert not win.runner.is_running() and win.registration.buttons["all"].isEnabled()
+    win.people.select_row(2)  # the window still works
+    assert win.scene.pid == win.people.current_person()
+
+
+def test_unfitted_scope_lists_people_without_fits(make_window, small_project) -> None:
+    win = make_window(small_project)
+    assert win.people_for_scope("unfitted") == [4, 5, 6]
+    assert win.people_for_scope("all") == [1, 2, 3, 4, 5, 6]

@@ -1,0 +1,51 @@
+"""Training panel: a round runs in a worker process, reports progress per stage, and can be cancelled."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from deformlearn.core.cli import COMMANDS
+from tests.test_app_support import app_errors, make_window  # noqa: F401
+
+
+def test_progress_lines_fill_stage_bars_curves_and_log(make_window) -> None:
+    panel = make_window().training
+    panel.handle_line(json.dumps({"event": "progress", "round": 1, "stage": "cgan", "step": 5, "total": 50,
+                                  "losses": {"generator": 0.7, "discriminator": 0.6}, "eta_s": 75.0}))
+    panel.handle_line(json.dumps({"event": "progress", "round": 1, "stage": "cgan", "step": 10, "total": 50,
+                                  "losses": {"generator": 0.5, "discriminator": None}, "eta_s": 60.0}))
+    panel.handle_line(json.dumps({"event": "progress", "round": 1, "stage": "registration", "step": 1,
+                                  "total": 4, "losses": {"total": 2.0}, "eta_s": None}))
+    panel.handle_line("a plain log line")
+    panel.handle_line(json.dumps({"event": "round_done", "round": 1, "metrics": {"mpjpe_mm": 101.5}}))
+    bar, eta = panel.stages["cgan"]
+    assert (bar.value(), bar.maximum(), eta.text()) == (10, 50, "ETA 1:00")
+    assert panel.stages["registration"][0].maximum() == 4
+    assert set(panel._curves) == {"cgan/generator", "cgan/discriminator", "registration/total"}
+    assert len(panel._history["cgan/generator"]) == 2 and len(panel._history["cgan/discriminator"]) == 1
+    log = panel.log.toPlainText()
+    assert "a plain log line" in log and "round 1 done: mpjpe_mm 101.5" in log
+
+
+@pytest.mark.skipif("round" not in COMMANDS, reason="the round command is not in this build")
+def test_round_in_worker_process_reports_progress_and_cancels(make_window, tmp_path, qtbot) -> None:
+    from tests.round_project import make_round_project
+
+    make_round_project(tmp_path / "rp", n=8).close()
+    win = make_window(tmp_path / "rp")
+    panel = win.training
+    events: list[dict] = []
+    panel.eventReceived.connect(events.append)
+    with qtbot.waitSignal(panel.eventReceived, timeout=180_000):
+        panel.run_button.click()
+    assert panel.is_running() and panel.cancel_button.isEnabled()
+    assert events[0]["event"] == "progress" and events[0]["stage"] in panel.stages
+    with qtbot.waitSignal(panel.roundFinished, timeout=60_000) as finished:
+        panel.cancel_button.click()
+    assert finished.args[0] in (130, -1)
+    assert panel.state.text().startswith("cancelled") and panel.resume_button.isEnabled()
+    # the window and the project survive: the list still reads and the round is resumable
+    assert win.people.model.rowCount() == 8
+    assert any(r.finished_at is None for r in win.project.rounds())
