@@ -230,10 +230,9 @@ def _part_uv(part: int, p: np.ndarray, joints: np.ndarray) -> np.ndarray:
     x, y, z = np.eye(3)
     if part in (1, 2):
         centre_normal = z if part == 2 else -z
-        d = p - np.array([0.0, 0.0, 0.0])
-        d[:, 0] -= joints[_J["pelvis"], 0]
-        d[:, 2] -= _slice_centre(p, p, axis=2)
-        d[:, 1] = 0
+        d = np.zeros_like(p)  # from the body's vertical mid line, in each horizontal slice
+        d[:, 0] = p[:, 0] - joints[_J["pelvis"], 0]
+        d[:, 2] = p[:, 2] - _slice_centre(p, p, axis=2)
         return np.stack([-p[:, 1], _angle(d, -x, centre_normal)], 1)
     if part in (23, 24):
         d = p - joints[_J["head"]]
