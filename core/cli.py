@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "app": "app",
     "template": "template",
     "import": "import_data",
+    "synth": "synth",
     "info": "info",
     "draw": "draw",
     "screenshots": "screenshots",
