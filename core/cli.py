@@ -23,6 +23,7 @@ COMMANDS: dict[str, str] = {
     "info": "info",
     "draw": "draw",
     "screenshots": "screenshots",
+    "register": "register",
     "round": "round",
     "predict": "predict",
 }

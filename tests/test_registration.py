@@ -229,3 +229,31 @@ def test_multi_start_recovers_people_facing_away(builtin_model) -> None:
     errors = [_rotation_error_deg(f.params["rotation"], p.rotation) for f, p in zip(result.fits, people)]
     assert max(errors) < 45.0, errors
     assert all(f.orientation in (1, 2, 3) for f in result.fits)
+
+
+def test_register_command_writes_fits(tmp_path, tiny_model, capsys) -> None:
+    from deformlearn.core.cli import main
+    from deformlearn.core.densepose_records import DensePoints
+    from deformlearn.core.project_store import Project
+    from deformlearn.core.template import save_template
+
+    template = tiny_model.template
+    save_template(template, tmp_path / "tiny.npz")
+    with Project.create(tmp_path / "proj", template=str(tmp_path / "tiny.npz")) as project:
+        image = project.add_image(tmp_path / "img.png", 800, 800)
+        for i, person in enumerate(make_synthetic_people(tiny_model, 3, seed=11, yaw_range=0.3)):
+            t = person.targets
+            xy = normalised_to_pixels(t.points, t.centre, t.half_side)
+            kp = np.concatenate([normalised_to_pixels(t.keypoints, t.centre, t.half_side), np.full((17, 1), 2.0)], 1)
+            bbox = np.array([*(t.centre - t.half_side), 2 * t.half_side, 2 * t.half_side])
+            dense = DensePoints(xy, template.vertex_part[t.vertex_index], template.vertex_uv[t.vertex_index])
+            project.add_person(image, bbox=bbox, keypoints=kp, dense=dense, source_key=f"p{i}")
+        ids = project.person_ids()
+    code = main(["register", str(tmp_path / "proj"), "--only", f"{ids[0]},{ids[2]}", "--steps", "40",
+                 "--orientations", "2", "--threads", "1"])
+    assert code == 0 and "registered 2 people" in capsys.readouterr().out
+    with Project.open(tmp_path / "proj", readonly=True) as project:
+        fit = project.latest_fit(int(ids[0]))
+        assert fit is not None and fit.params["pose"].shape == (23, 3) and fit.params["rotation"].shape == (3, 3)
+        assert fit.metrics["error"] < 20.0 and project.latest_fit(int(ids[1])) is None
+    assert main(["register", str(tmp_path / "proj"), "--only", "999"]) == 2
