@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPointF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
 
 from deformlearn.app.colours import PART_COLOURS, ramp
@@ -251,8 +251,8 @@ class ImageView(QWidget):
         self.imageClicked.emit(float(p.x()), float(p.y()))
         ev.accept()
 
-    def grab_point(self, x: float, y: float) -> QPointF:
-        """Widget coordinates of image point (x, y) (for tests and screenshots that click on the image)."""
+    def grab_point(self, x: float, y: float) -> QPoint:
+        """Coordinates in `graphics.viewport()` of image point (x, y) (for tests and scripted clicks)."""
         scene_pos = self.viewbox.mapViewToScene(QPointF(x, y))
         return self.graphics.mapFromScene(scene_pos)
 

@@ -1,0 +1,59 @@
+"""Annotation editing: drag a keypoint, delete a dense point, add a correspondence by two clicks, re-fit."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QPoint, Qt
+
+from deformlearn.core.project_store import Project
+from tests.test_app_support import app_errors, make_window, small_project, tiny_template  # noqa: F401
+
+
+def _stored(project_dir, pid, key):
+    with Project.open(project_dir) as p:
+        rec = p.person(pid)
+        return rec, p.correspondences(pid, key)
+
+
+def test_drag_keypoint_and_delete_point_are_saved(make_window, small_project, qtbot, app_errors) -> None:
+    win = make_window(small_project)
+    win.people.select_row(0)
+    pid, key = win.scene.pid, win.loader.template_key
+    win.actions_by_name["edit_keypoints"].trigger()
+    assert win.image_view.keypoint_item.editable
+    win.image_view._keypoint_moved(0, 12.5, 34.0)  # what the end of a drag calls
+    rec, _ = _stored(small_project, pid, key)
+    np.testing.assert_allclose(rec.keypoints[0, :2], [12.5, 34.0])
+
+    win.actions_by_name["edit_delete_points"].trigger()
+    x, y = win.scene.dense_xy[7]
+    qtbot.mouseClick(win.image_view.graphics.viewport(), Qt.MouseButton.LeftButton,
+                     pos=win.image_view.grab_point(x, y))
+    rec, corr = _stored(small_project, pid, key)
+    assert len(rec.dense) == 39 and len(corr[0]) == 39
+    assert not np.any(np.all(np.isclose(rec.dense.xy, [x, y]), axis=1))  # the clicked point is the one gone
+    assert app_errors == []
+
+
+def test_add_correspondence_by_image_then_template_click_and_refit(make_window, small_project, qtbot) -> None:
+    win = make_window(small_project)
+    win.people.select_row(4)  # unfitted: the 3D view shows the template at rest
+    pid, key = win.scene.pid, win.loader.template_key
+    win.actions_by_name["edit_add_point"].trigger()
+    win.editor._image_clicked(150.0, 120.0)  # what a click on the image sends
+    canvas = win.viewport.canvas
+    canvas.render_frame()
+    target = 100
+    sx, sy, _ = canvas.camera.to_screen(canvas.vertices[[target]], canvas.width(), canvas.height())[0]
+    qtbot.mouseClick(canvas, Qt.MouseButton.LeftButton, pos=QPoint(round(sx), round(sy)))
+    rec, corr = _stored(small_project, pid, key)
+    assert len(rec.dense) == 41
+    np.testing.assert_allclose(rec.dense.xy[-1], [150.0, 120.0])
+    picked = corr[0][-1]
+    assert np.linalg.norm(canvas.vertices[picked, :2] - canvas.vertices[target, :2]) < 0.05
+    assert rec.dense.part[-1] == win.loader.template.vertex_part[picked]
+    win.registration.steps.setValue(10)
+    with qtbot.waitSignal(win.runner.finished, timeout=60_000):
+        win.actions_by_name["refit"].trigger()
+    with Project.open(small_project) as p:
+        assert p.latest_fit(pid) is not None
