@@ -26,6 +26,7 @@ COMMANDS: dict[str, str] = {
     "register": "register",
     "round": "round",
     "predict": "predict",
+    "export": "export",
 }
 
 

@@ -265,3 +265,16 @@ def test_failed_write_leaves_nothing(project, tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="midway"):
         export_fits(project, project.person_ids()[:1], out, formats=("npz",))
     assert os.listdir(out) == []
+
+
+def test_export_command(project, tmp_path, capsys):
+    from deformlearn.core.cli import main
+
+    root = str(project.root)
+    out = tmp_path / "cli"
+    assert main(["export", root, "--out", str(out), "--accepted", "--format", "glb", "--format", "json"]) == 0
+    assert sorted(os.listdir(out)) == ["person_000001.glb", "person_000001.json"]
+    assert main(["export", root, "--out", str(out), "--only", "2-3", "--format", "ply", "--frame", "canonical"]) == 0
+    assert "skipped 1 people without a fit: 3" in capsys.readouterr().out
+    assert main(["export", root, "--out", str(out), "--only", "9"]) == 2
+    assert "no people with ids [9]" in capsys.readouterr().err
