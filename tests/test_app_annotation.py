@@ -26,7 +26,9 @@ def test_drag_keypoint_and_delete_point_are_saved(make_window, small_project, qt
     np.testing.assert_allclose(rec.keypoints[0, :2], [12.5, 34.0])
 
     win.actions_by_name["edit_delete_points"].trigger()
-    x, y = win.scene.dense_xy[7]
+    xy = win.scene.dense_xy
+    gaps = np.linalg.norm(xy[:, None] - xy[None], axis=-1) + np.eye(len(xy)) * 1e9
+    x, y = xy[np.argmax(gaps.min(1))]  # the most isolated point, so the click cannot hit a neighbour
     qtbot.mouseClick(win.image_view.graphics.viewport(), Qt.MouseButton.LeftButton,
                      pos=win.image_view.grab_point(x, y))
     rec, corr = _stored(small_project, pid, key)
