@@ -285,7 +285,7 @@ def _register(body_model, batch, settings, init, progress, cancel, watch, device
             cancelled = True
             break
         for group in optimizer.param_groups:
-            group["lr"] = settings.lr * settings.lr_end_fraction ** (step / max(settings.steps - 1, 1))
+            group["lr"] = _learning_rate(settings, step)
         optimizer.zero_grad(set_to_none=False)
         terms, total, _, _ = objective(params)
         bad = ~torch.isfinite(total) | (total > settings.divergence_loss)
@@ -315,6 +315,14 @@ def _register(body_model, batch, settings, init, progress, cancel, watch, device
             verts = _watched_vertices(body_model, params.select(best[list(watch)])) if watch else None
             progress(RegistrationProgress(steps_done, settings.steps, losses, watch, verts))
     return _finish(objective, params, failed, history, batch, settings, B, M, steps_done, cancelled, started)
+
+
+def _learning_rate(settings: RegistrationSettings, step: int) -> float:
+    """Adam's learning rate at a 0-based step: linear warm-up, then exponential decay to lr_end_fraction."""
+    lr = settings.lr * settings.lr_end_fraction ** (step / max(settings.steps - 1, 1))
+    if step < settings.lr_warmup_steps:
+        lr *= (step + 1) / settings.lr_warmup_steps
+    return lr
 
 
 def _rows_where(rows: Tensor, a: Tensor, b: Tensor) -> Tensor:

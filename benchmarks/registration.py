@@ -1,0 +1,182 @@
+"""Benchmark: batched registration speed and accuracy against ground truth. Prints one JSON line.
+
+Speed: image-iterations per second (people x Adam steps, full loss: forward + backward + update) at batch
+1, 64, 256 and 1024, each person with 100-200 dense points; per-step time from the difference of two run
+lengths, so set-up and the final evaluation are excluded. Peak memory: process max RSS (CPU) or
+torch.cuda.max_memory_allocated (CUDA).
+
+Accuracy on noise-free synthetic people drawn from the body model (random pose, scales ~ N(1, 0.05), yaw
+anywhere in 360 degrees, dense points = projected camera-facing vertices with known indices), for (a) oracle
+depths (true keypoint depths standing in for a perfect cGAN) and (b) 2D only: round 1 (stiff, 300 steps,
+4 orientations) then one later round (100 steps) from it, the paper's schedule; and a longer later round
+(300 steps) to show what the schedule leaves. MPJPE (bone-length rescale, root = pelvis, SMPL bones),
+PA-MPJPE, PA per-vertex error in mm; per-pixel dense error in pixels of the 256 frame. Orientation: share
+of people whose round-1 rotation is off by more than 90 degrees with 1 start and with 4 starts.
+
+    python benchmarks/registration.py [--people 64] [--threads 1] [--device cpu] [--project SYNTH_PROJECT]
+
+With --project, the accuracy people come from a `deformlearn synth` project (its ground truth must hold
+pose (23, 3), scales (24,), rotation (3, 3)) instead of the body model directly.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import resource
+import time
+
+import numpy as np
+import torch
+
+from deformlearn.core.body_model import BodyModel
+from deformlearn.core.metrics import mpjpe_mm, pa_mpjpe_mm, pa_mpve_mm
+from deformlearn.core.registration import BodyParams, register
+from deformlearn.core.registration_data import collate
+from deformlearn.core.registration_settings import RegistrationSettings
+from deformlearn.core.registration_synthetic import make_synthetic_people
+from deformlearn.core.skeletons import SMPL_PARENTS
+from deformlearn.core.template import load_builtin_template
+
+SMPL_BONES = [(j, int(SMPL_PARENTS[j])) for j in range(1, 24)]
+
+
+def peak_memory_mb(device: str) -> float:
+    if device.startswith("cuda"):
+        return torch.cuda.max_memory_allocated() / 2**20
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def throughput(body: BodyModel, people, batch_size: int, settings: RegistrationSettings) -> float:
+    """Image-iterations per second of the step loop at this batch size."""
+    targets = [people[i % len(people)].targets for i in range(batch_size)]
+    batch = collate(targets, device=settings.device)
+    short, long = 5, 25 if batch_size >= 256 else 60
+    register(body, batch, settings.with_(steps=short))  # warm-up
+    times = {}
+    for steps in (short, long):
+        if settings.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        register(body, batch, settings.with_(steps=steps))
+        if settings.device.startswith("cuda"):
+            torch.cuda.synchronize()
+        times[steps] = time.perf_counter() - t0
+    return batch_size * (long - short) / max(times[long] - times[short], 1e-9)
+
+
+def camera_joints_and_vertices(body: BodyModel, params: list[dict]) -> tuple[np.ndarray, np.ndarray]:
+    """(B, 24, 3) joints and (B, V, 3) vertices turned by each person's rotation (root at the origin)."""
+    pose = torch.from_numpy(np.stack([np.asarray(d["pose"], np.float32).reshape(23, 3) for d in params]))
+    scales = torch.from_numpy(np.stack([np.asarray(d["scales"], np.float32).reshape(24) for d in params]))
+    with torch.no_grad():
+        out = body(pose, scales, None)
+    rot = torch.from_numpy(np.stack([np.asarray(d["rotation"], np.float32).reshape(3, 3) for d in params]))
+    return (out.joints @ rot.transpose(1, 2)).numpy(), (out.vertices @ rot.transpose(1, 2)).numpy()
+
+
+def rotation_errors_deg(fits, truth_rotations: np.ndarray) -> np.ndarray:
+    est = np.stack([f.params["rotation"] for f in fits])
+    cos = (np.einsum("bij,bij->b", est, truth_rotations) - 1) / 2
+    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+
+def accuracy(body: BodyModel, targets, truth: list[dict], settings: RegistrationSettings, use_depths: bool) -> dict:
+    batch = collate(targets, use_depths=use_depths, device=settings.device)
+    gt_joints, gt_vertices = camera_joints_and_vertices(body, truth)
+    out = {}
+    first = register(body, batch, RegistrationSettings.round1(**settings_changes(settings)))
+    init = BodyParams.from_dicts([f.params for f in first.fits])
+    stages = {"round1": first,
+              "round1+later100": register(body, batch, RegistrationSettings.later_round(**settings_changes(settings)),
+                                          init=init),
+              "round1+later300": register(body, batch, RegistrationSettings.later_round(
+                  steps=300, **settings_changes(settings)), init=init)}
+    for name, result in stages.items():
+        fits = result.fits
+        joints, vertices = camera_joints_and_vertices(body, [f.params for f in fits])
+        out[name] = {
+            "mpjpe_mm": round(mpjpe_mm(joints, gt_joints, root=0, bones=SMPL_BONES), 1),
+            "pa_mpjpe_mm": round(pa_mpjpe_mm(joints, gt_joints), 1),
+            "pa_per_vertex_mm": round(pa_mpve_mm(vertices, gt_vertices), 1),
+            "per_pixel_px256": round(float(np.mean([f.dense_error_px for f in fits])), 3),
+            "keypoint_px256": round(float(np.mean([f.keypoint_error_px for f in fits])), 3),
+            "rotation_error_deg_median": round(float(np.median(rotation_errors_deg(
+                fits, np.stack([t["rotation"] for t in truth])))), 1),
+            "converged": int(sum(f.converged for f in fits)), "failed": int(sum(f.failed for f in fits)),
+            "seconds": round(result.seconds, 1),
+        }
+    return out
+
+
+def settings_changes(settings: RegistrationSettings) -> dict:
+    return {"device": settings.device, "num_threads": settings.num_threads, "progress_every": 10_000}
+
+
+def orientation(body: BodyModel, targets, truth: list[dict], settings: RegistrationSettings) -> dict:
+    batch = collate(targets, use_depths=False, device=settings.device)
+    rotations = np.stack([t["rotation"] for t in truth])
+    out = {}
+    for starts in (1, 4):
+        result = register(body, batch, RegistrationSettings.round1(num_orientations=starts, **settings_changes(settings)))
+        out[f"wrong_over_90deg_{starts}_start{'s' if starts > 1 else ''}"] = round(
+            float(np.mean(rotation_errors_deg(result.fits, rotations) > 90)), 3)
+    return out
+
+
+def people_from_project(path: str, body: BodyModel) -> tuple[list, list[dict]]:
+    from deformlearn.core.correspondence import template_key
+    from deformlearn.core.project_store import Project
+    from deformlearn.core.registration_data import persons_from_project
+    from deformlearn.core.rounds import ensure_correspondences
+
+    with Project.open(path) as project:
+        ids = project.person_ids()
+        key = ensure_correspondences(project, body.template, ids)
+        assert key == template_key(body.template)
+        targets = persons_from_project(project, [int(p) for p in ids], key)
+        truth = [project.ground_truth(int(p)) for p in ids]
+    if any(t is None or not {"pose", "scales", "rotation"} <= set(t) for t in truth):
+        raise SystemExit(f"{path}: every person needs ground truth pose, scales and rotation")
+    return targets, truth
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--people", type=int, default=64, help="synthetic people for the accuracy runs")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--batches", default="1,64,256,1024")
+    parser.add_argument("--project", default=None, help="take the accuracy people from this synth project")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args()
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    body = BodyModel(load_builtin_template())
+    settings = RegistrationSettings.later_round(device=args.device, num_threads=args.threads, progress_every=10_000)
+    speed_people = make_synthetic_people(body, 64, seed=args.seed + 1)
+    speed, memory = {}, {}
+    for b in (int(x) for x in args.batches.split(",")):
+        speed[str(b)] = round(throughput(body, speed_people, b, settings))
+        memory[str(b)] = round(peak_memory_mb(args.device), 1)
+    if args.project:
+        targets, truth = people_from_project(args.project, body)
+    else:
+        people = make_synthetic_people(body, args.people, seed=args.seed, yaw_range=math.pi)
+        targets = [p.targets for p in people]
+        truth = [{"pose": p.pose, "scales": p.scales, "rotation": p.rotation} for p in people]
+    result = {
+        "benchmark": "registration", "device": args.device, "threads": torch.get_num_threads(),
+        "template_vertices": body.num_vertices, "points_per_person": "100-200",
+        "image_iterations_per_s": speed, "peak_memory_mb_after_batch": memory,
+        "people": len(targets), "data": args.project or "body-model synthetic, yaw 0-360 deg",
+        "oracle_depths": accuracy(body, targets, truth, settings, use_depths=True),
+        "2d_only": accuracy(body, targets, truth, settings, use_depths=False),
+        "orientation_round1_2d": orientation(body, targets, truth, settings),
+    }
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
