@@ -189,9 +189,17 @@ def train_regressor(samples: RegressorSamples, template: Template, settings: Reg
     """
     if len(samples) == 0:
         raise ValueError("train_regressor: no training samples (no usable fits?)")
-    device = torch.device(settings.device)
+    old_threads = torch.get_num_threads()
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
+    try:
+        return _train(samples, template, settings, checkpoint, init_from, progress, cancel)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _train(samples, template, settings, checkpoint, init_from, progress, cancel) -> TrainingResult:
+    device = torch.device(settings.device)
     torch.manual_seed(settings.seed)  # weights and dropout: a run is a function of its settings and data
     body = BodyModel(template).to(device)
     model = BodyRegressor(settings.model, mean_raw=mean_target_raw(samples))

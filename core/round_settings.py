@@ -22,6 +22,8 @@ class RoundSettings:
         by `split_seed` and each person's id) is held out of cGAN and regressor training for evaluation.
     registration_chunk: people registered (and committed to the project) together.
     device: torch device for every stage ("cpu", "cuda", ...).
+    num_threads: torch CPU threads during the round (0 leaves torch's setting). On a small, busy CPU one
+        thread is often many times faster than two for these small networks (thread contention).
     """
 
     lifting: LiftingSettings = field(default_factory=LiftingSettings.paper)
@@ -33,6 +35,7 @@ class RoundSettings:
     split_seed: int = 0
     registration_chunk: int = 256
     device: str = "cpu"
+    num_threads: int = 0
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.holdout_fraction < 1.0:
@@ -51,9 +54,10 @@ class RoundSettings:
         """Small enough that one round on 200 synthetic people takes a few minutes on 2 CPU cores."""
         base = cls(
             lifting=LiftingSettings.cpu_demo(),
-            first_registration=RegistrationSettings.round1(steps=200),
-            later_registration=RegistrationSettings.later_round(steps=100),
-            regressor=RegressorTrainingSettings.cpu_demo(),
+            first_registration=RegistrationSettings.round1(steps=200, num_threads=1),
+            later_registration=RegistrationSettings.later_round(steps=100, num_threads=1),
+            regressor=RegressorTrainingSettings.cpu_demo(num_threads=1),
+            num_threads=1,
         )
         return replace(base, **changes)
 

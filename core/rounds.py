@@ -289,15 +289,20 @@ def run_round(project: Project, settings: RoundSettings, *, resume: bool = False
     index = round_to_run(project, resume)
     project.start_round(index)
     project.update_round(index, metrics={"settings": settings.to_dict()})
-    ctx = _Round(project, settings, index, progress, cancel)
-    for stage in STAGES:
-        if ctx._stages().get(stage) == "done":
-            continue
-        ctx.check_cancel(stage)
-        started = time.perf_counter()
-        getattr(ctx, stage)()
-        seconds = time.perf_counter() - started
-        project.update_round(index, metrics={f"seconds_{stage}": seconds})
+    old_threads = torch.get_num_threads()
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
+    try:
+        ctx = _Round(project, settings, index, progress, cancel)
+        for stage in STAGES:
+            if ctx._stages().get(stage) == "done":
+                continue
+            ctx.check_cancel(stage)
+            started = time.perf_counter()
+            getattr(ctx, stage)()
+            project.update_round(index, metrics={f"seconds_{stage}": time.perf_counter() - started})
+    finally:
+        torch.set_num_threads(old_threads)
     return next(r for r in project.rounds() if r.index == index)
 
 

@@ -24,18 +24,22 @@ from deformlearn.core.rasterize import rasterize
 from deformlearn.core.registration_data import square_box
 from deformlearn.core.registration_synthetic import random_pose
 from deformlearn.core.rotations import axis_angle_to_rotmat
-from deformlearn.core.template import save_template
+from deformlearn.core.template import load_builtin_template, save_template
 from tests.tiny_template import make_tiny_template
 
 SIZE = 128
 
 
-def make_round_project(path: Path, n: int = 24, seed: int = 0, points: int = 80) -> Project:
-    """Create (and return open) a project of `n` synthetic people on the tiny template."""
-    template = make_tiny_template()
+def make_round_project(path: Path, n: int = 24, seed: int = 0, points: int = 80, builtin: bool = False) -> Project:
+    """Create (and return open) a project of `n` synthetic people on the tiny template (or the built-in one)."""
     path.mkdir(parents=True, exist_ok=True)
-    save_template(template, path / "tiny_template.npz")
-    project = Project.create(path, template="tiny_template.npz")
+    if builtin:
+        template = load_builtin_template()
+        project = Project.create(path)
+    else:
+        template = make_tiny_template()
+        save_template(template, path / "tiny_template.npz")
+        project = Project.create(path, template="tiny_template.npz")
     body = BodyModel(template)
     g = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)

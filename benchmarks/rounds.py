@@ -1,0 +1,122 @@
+"""Benchmark: deform-and-learn rounds on a synthetic project (the paper's Figure 2 on synthetic data).
+
+Makes a synthetic project of N people (`deformlearn synth` when the synth command is available, else the
+test suite's small renderer on the built-in template), runs K rounds with the `cpu-demo` preset, and prints
+one JSON line per round: registration MPJPE (training people), cGAN and regressor MPJPE (held-out people),
+the residuals, and the wall time of each stage. With --compare-inputs it then trains one regressor per
+input setting (rgb, iuv, rgb+iuv) on the last round's fits and prints one JSON line comparing their
+held-out MPJPE.
+
+    python benchmarks/rounds.py [--n 200] [--rounds 3] [--compare-inputs] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deformlearn.core.body_model import BodyModel
+from deformlearn.core.cli import COMMANDS
+from deformlearn.core.correspondence import template_key
+from deformlearn.core.metrics import mpjpe_mm
+from deformlearn.core.project_import import load_project_template
+from deformlearn.core.project_store import Project
+from deformlearn.core.regressor_data import samples_from_project
+from deformlearn.core.regressor_training import predict, train_regressor
+from deformlearn.core.round_metrics import fit_keypoints_camera, holdout_mask
+from deformlearn.core.round_settings import RoundSettings
+from deformlearn.core.rounds import round_history, run_round
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def make_project(path: Path, n: int, seed: int) -> str:
+    """Create the synthetic project; returns which generator made it."""
+    if "synth" in COMMANDS:
+        subprocess.run([sys.executable, "-m", "deformlearn.core.cli", "synth", "--n", str(n), "--out", str(path),
+                        "--seed", str(seed)], check=True, stdout=subprocess.DEVNULL)
+        return "deformlearn synth"
+    sys.path.insert(0, str(REPO))
+    from tests.round_project import make_round_project
+
+    make_round_project(path, n=n, seed=seed, builtin=True).close()
+    return "tests.round_project (built-in template)"
+
+
+def compare_inputs(project: Project, settings: RoundSettings, round_index: int) -> dict:
+    """Train one regressor per input mode on the round's training people; held-out MPJPE of each."""
+    template = load_project_template(project)
+    key = template_key(template)
+    body = BodyModel(template)
+    rnd = next(r for r in project.rounds() if r.index == round_index)
+    train_ids = project.read_array(f"rounds/round_{round_index:03d}/regressor_ids")
+    ids = project.person_ids()
+    test_ids = ids[holdout_mask(ids, settings.holdout_fraction, settings.split_seed)]
+    fits = {f.person_id: f for f in project.fits(round_index)}
+    gt = fit_keypoints_camera(body, [project.ground_truth(int(p)) for p in test_ids])
+    result = {"compare_inputs_round": rnd.index, "train_people": len(train_ids), "test_people": len(test_ids)}
+    for mode in ("rgb", "iuv", "rgb+iuv"):
+        reg = replace(settings.regressor, model=replace(settings.regressor.model, input_mode=mode))
+        started = time.perf_counter()
+        samples = samples_from_project(project, template, train_ids, reg.model.crop_size, mode, template_key=key,
+                                       params=[fits[int(p)].params for p in train_ids])
+        model = train_regressor(samples, template, reg).model
+        test = samples_from_project(project, template, test_ids, reg.model.crop_size, mode, template_key=key)
+        out = predict(model, test)
+        with torch.no_grad():
+            kp = (body(out.pose, out.scales).keypoints @ out.rotation.transpose(1, 2)).numpy()
+        result[f"{mode}_mpjpe_mm"] = round(mpjpe_mm(kp, gt), 1)
+        result[f"{mode}_seconds"] = round(time.perf_counter() - started, 1)
+    return result
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--n", type=int, default=200, help="synthetic people (default 200)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--holdout", type=float, default=0.15, help="held-out fraction for cGAN/regressor MPJPE")
+    parser.add_argument("--input", choices=("rgb", "iuv", "rgb+iuv"), default=None, help="regressor input")
+    parser.add_argument("--compare-inputs", action="store_true", help="also compare rgb / iuv / rgb+iuv")
+    parser.add_argument("--out", default=None, help="project folder to keep (default: a temporary one)")
+    args = parser.parse_args()
+
+    root = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="deformlearn-rounds-")) / "project"
+    if root.exists():
+        shutil.rmtree(root)
+    started = time.perf_counter()
+    source = make_project(root, args.n, args.seed)
+    made_s = time.perf_counter() - started
+    settings = RoundSettings.cpu_demo(holdout_fraction=args.holdout)
+    if args.input:
+        settings = replace(settings, regressor=replace(
+            settings.regressor, model=replace(settings.regressor.model, input_mode=args.input)))
+    with Project.open(root) as project:
+        for _ in range(args.rounds):
+            started = time.perf_counter()
+            run_round(project, settings)
+            line = {"benchmark": "rounds", "people": args.n, "data": source, "synth_s": round(made_s, 1),
+                    "input": settings.regressor.model.input_mode, **{
+                        k: (round(v, 2) if isinstance(v, float) else v) for k, v in round_history(project)[-1].items()},
+                    "round_s": round(time.perf_counter() - started, 1)}
+            print(json.dumps(line), flush=True)
+        if args.compare_inputs:
+            print(json.dumps({"benchmark": "rounds-inputs", **compare_inputs(project, settings, args.rounds)}),
+                  flush=True)
+    if not args.out:
+        shutil.rmtree(root.parent)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
