@@ -70,7 +70,7 @@ class LiftingSettings:
     @classmethod
     def cpu_demo(cls) -> "LiftingSettings":
         """Small and fast: a few hundred people train in well under a minute on two busy cores."""
-        return cls(epochs=100, batch_size=128, learning_rate=1e-3, hidden=128, device="cpu", threads=1)
+        return cls(epochs=50, batch_size=64, learning_rate=1e-3, hidden=128, device="cpu", threads=1)
 
     def __post_init__(self) -> None:
         if self.epochs < 1 or self.batch_size < 1 or self.hidden < 1:

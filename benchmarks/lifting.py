@@ -1,0 +1,73 @@
+"""Benchmark of the keypoint-lifting cGAN: training time and MPJPE on held-out synthetic people and on the
+four Human3.6M frames of ../shared/data (skipped when absent). Prints one JSON line.
+
+    python benchmarks/lifting.py [--preset cpu_demo|paper] [--people 400] [--device cpu]
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from deformlearn.core import metrics
+from deformlearn.core.lifting import LiftingSettings, train_lifter
+from deformlearn.core.lifting_data import load_amass_body_poses, make_synthetic_people, rest_keypoints
+from deformlearn.core.lifting_eval import evaluate_lifting, load_h36m_body3d
+from deformlearn.core.lifting_losses import RATIO_BONES
+
+SHARED = Path(os.environ.get("DEFORMLEARN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
+
+
+def zero_depth_mpjpe_mm(keypoints_2d: np.ndarray, joints3d: np.ndarray, mask: np.ndarray) -> float:
+    """Baseline: every depth 0 (a flat pose), same protocol as evaluate_lifting."""
+    flat = np.concatenate([keypoints_2d[..., :2], np.zeros_like(keypoints_2d[..., :1])], -1)
+    return metrics.mpjpe_mm(flat, joints3d, mask & (keypoints_2d[..., 2] > 0), bones=RATIO_BONES)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--preset", choices=("cpu_demo", "paper"), default="cpu_demo")
+    parser.add_argument("--people", type=int, default=400, help="synthetic training people")
+    parser.add_argument("--test-people", type=int, default=300)
+    parser.add_argument("--device", default=None, help="override the preset's device")
+    args = parser.parse_args()
+
+    settings = getattr(LiftingSettings, args.preset)()
+    if args.device:
+        settings = dataclasses.replace(settings, device=args.device)
+    amass = SHARED / "motion" / "amass_sample.npz"
+    base = load_amass_body_poses(amass) if amass.is_file() else None
+    train = make_synthetic_people(args.people, seed=1, base_poses=base)
+    test = make_synthetic_people(args.test_people, seed=2, base_poses=base)
+    result = train_lifter(train.keypoints_2d, settings, average_skeleton=rest_keypoints())
+    ev = evaluate_lifting(result, test.keypoints_2d, test.joints3d_cam)
+    steps = len(result.history) * int(np.ceil(2 * args.people / min(settings.batch_size, 2 * args.people)))
+    out = {
+        "benchmark": "lifting", "preset": args.preset, "device": settings.device, "train_people": args.people,
+        "train_steps": steps, "train_seconds": round(result.seconds, 2),
+        "synthetic_mpjpe_mm": round(ev.mpjpe_mm, 1), "synthetic_pa_mpjpe_mm": round(ev.pa_mpjpe_mm, 1),
+        "synthetic_zero_depth_mpjpe_mm": round(
+            zero_depth_mpjpe_mm(test.keypoints_2d, test.joints3d_cam, np.ones(test.keypoints_2d.shape[:2], bool)), 1),
+        "final_losses": {k: round(v, 4) for k, v in result.history[-1].items()},
+    }
+    h36m = SHARED / "h36m" / "test_h36m_body3d.npz"
+    if h36m.is_file():
+        frames = load_h36m_body3d(h36m)
+        hev = evaluate_lifting(result, frames.keypoints_2d, frames.joints3d_cam, frames.score_mask)
+        out.update({
+            "h36m_frames": hev.num_people, "h36m_mpjpe_mm": round(hev.mpjpe_mm, 1),
+            "h36m_pa_mpjpe_mm": round(hev.pa_mpjpe_mm, 1),
+            "h36m_per_frame_mpjpe_mm": [round(float(v), 1) for v in hev.per_person_mpjpe_mm],
+            "h36m_zero_depth_mpjpe_mm": round(
+                zero_depth_mpjpe_mm(frames.keypoints_2d, frames.joints3d_cam, frames.score_mask), 1),
+        })
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main()
