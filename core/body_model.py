@@ -72,12 +72,12 @@ class BodyModel(torch.nn.Module):
         self.register_buffer("keypoint_basis", kw[:, used] @ self.skin_basis[used])  # (17, 96)
         self._subset_cache: tuple[Tensor, int, Tensor] | None = None
         levels = kinematic_levels(template.parents)
-        self._num_levels = len(levels.children)
-        for d in range(self._num_levels):
-            self.register_buffer(f"_level_children_{d}", levels.children[d], persistent=False)
-            self.register_buffer(f"_level_parents_local_{d}", levels.parents_local[d], persistent=False)
-            self.register_buffer(f"_level_parents_{d}", levels.parents[d], persistent=False)
+        self._level_sizes = levels.sizes
+        self.register_buffer("_level_children", levels.children, persistent=False)
+        self.register_buffer("_level_parents", levels.parents, persistent=False)
         self.register_buffer("_level_inverse", levels.inverse, persistent=False)
+        for d, plocal in enumerate(levels.parents_local):
+            self.register_buffer(f"_level_parents_local_{d}", plocal, persistent=False)
 
     @property
     def num_vertices(self) -> int:
@@ -90,13 +90,10 @@ class BodyModel(torch.nn.Module):
     @property
     def levels(self) -> KinematicLevels:
         """The kinematic tree by depth, on this module's device."""
-        n = self._num_levels
         return KinematicLevels(
-            num_joints=self.num_joints,
-            children=tuple(getattr(self, f"_level_children_{d}") for d in range(n)),
-            parents_local=tuple(getattr(self, f"_level_parents_local_{d}") for d in range(n)),
-            parents=tuple(getattr(self, f"_level_parents_{d}") for d in range(n)),
-            inverse=self._level_inverse,
+            num_joints=self.num_joints, sizes=self._level_sizes, children=self._level_children,
+            parents=self._level_parents, inverse=self._level_inverse,
+            parents_local=tuple(getattr(self, f"_level_parents_local_{d}") for d in range(len(self._level_sizes))),
         )
 
     def neutral_parameters(self, batch: int = 1) -> tuple[Tensor, Tensor]:

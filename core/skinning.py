@@ -35,25 +35,17 @@ from torch import Tensor
 class KinematicLevels:
     """The kinematic tree cut into depth levels, for forward kinematics one level at a time.
 
-    children[d], parents_local[d], parents[d]: (n_d,) long, the joints at depth d+1, for each the position of
-    its parent within level d, and its parent's joint index. inverse: (J,) for each joint its position in
-    the concatenation of all levels (root first).
+    sizes: number of joints at each depth 1, 2, ...; children, parents: (J-1,) long, the non-root joints
+    level by level and the parent of each; parents_local[d]: (sizes[d],) long, for each joint at depth d+1
+    its parent's position within depth d; inverse: (J,) each joint's position in the root-first level order.
     """
 
     num_joints: int
-    children: tuple[Tensor, ...]
+    sizes: tuple[int, ...]
+    children: Tensor
+    parents: Tensor
     parents_local: tuple[Tensor, ...]
-    parents: tuple[Tensor, ...]
     inverse: Tensor
-
-    @property
-    def sizes(self) -> list[int]:
-        return [len(c) for c in self.children]
-
-    @property
-    def rel_order(self) -> Tensor:
-        """(J-1,) for each non-root joint in level order, its row in a (B, J-1, ...) per-joint input."""
-        return torch.cat(self.children) - 1
 
 
 def kinematic_levels(parents: np.ndarray | Tensor) -> KinematicLevels:
@@ -66,16 +58,15 @@ def kinematic_levels(parents: np.ndarray | Tensor) -> KinematicLevels:
     for j in range(1, J):
         depth[j] = depth[parents[j]] + 1
     levels = [np.flatnonzero(depth == d) for d in range(depth.max() + 1)]
-    children, parents_local, parents_global = [], [], []
+    parents_local = []
     for d in range(1, len(levels)):
         slot = {int(j): i for i, j in enumerate(levels[d - 1])}
-        children.append(torch.as_tensor(levels[d]))
         parents_local.append(torch.as_tensor([slot[int(parents[c])] for c in levels[d]], dtype=torch.long))
-        parents_global.append(torch.as_tensor(parents[levels[d]]))
-    order = np.concatenate(levels)
+    children = np.concatenate(levels[1:])
     inverse = np.empty(J, dtype=np.int64)
-    inverse[order] = np.arange(J)
-    return KinematicLevels(J, tuple(children), tuple(parents_local), tuple(parents_global), torch.as_tensor(inverse))
+    inverse[np.concatenate(levels)] = np.arange(J)
+    return KinematicLevels(J, tuple(len(lv) for lv in levels[1:]), torch.as_tensor(children),
+                           torch.as_tensor(parents[children]), tuple(parents_local), torch.as_tensor(inverse))
 
 
 def forward_kinematics(rel_rotations: Tensor, scales: Tensor, rest_joints: Tensor,
@@ -86,7 +77,7 @@ def forward_kinematics(rel_rotations: Tensor, scales: Tensor, rest_joints: Tenso
         rel_rotations: (B, J-1, 3, 3) rotation of joints 1..J-1 relative to their parents.
         scales: (B, J) segment scales.
         rest_joints: (J, 3) rest joint positions, body frame.
-        levels: from `kinematic_levels(parents)`.
+        levels: from `kinematic_levels(parents)`, on the inputs' device.
     Returns:
         rotations: (B, J, 3, 3) global rotation R_j of each joint (R_0 = I).
         joints: (B, J, 3) posed joint positions t_j, root at the origin.
@@ -96,15 +87,15 @@ def forward_kinematics(rel_rotations: Tensor, scales: Tensor, rest_joints: Tenso
         raise ValueError(f"forward_kinematics: expected rel_rotations (B, {J - 1}, 3, 3), scales (B, {J}), "
                          f"rest_joints ({J}, 3); got {tuple(rel_rotations.shape)}, {tuple(scales.shape)}, "
                          f"{tuple(rest_joints.shape)}")
-    rel = rel_rotations.index_select(1, levels.rel_order).split(levels.sizes, dim=1)
-    all_children, all_parents = torch.cat(levels.children), torch.cat(levels.parents)
-    bones = (rest_joints[all_children] - rest_joints[all_parents]) * scales.index_select(1, all_parents)[..., None]
-    bones = bones.split(levels.sizes, dim=1)                          # (B, n_d, 3) scaled rest bones
-    rot = torch.eye(3, dtype=scales.dtype, device=scales.device).expand(B, 1, 3, 3)
-    pos = scales.new_zeros(B, 1, 3)
-    rots, poss = [rot], [pos]
-    for plocal, rel_d, bone in zip(levels.parents_local, rel, bones):
-        parent_rot = rot.index_select(1, plocal)                      # (B, n, 3, 3)
+    rel = rel_rotations.index_select(1, levels.children - 1).split(levels.sizes, dim=1)
+    bones = rest_joints[levels.children] - rest_joints[levels.parents]
+    bones = (bones * scales.index_select(1, levels.parents)[..., None]).split(levels.sizes, dim=1)  # (B, n_d, 3)
+    # Depth 1 hangs from the root, whose frame is the identity.
+    rot, pos = rel[0], bones[0]
+    rots = [torch.eye(3, dtype=scales.dtype, device=scales.device).expand(B, 1, 3, 3), rot]
+    poss = [scales.new_zeros(B, 1, 3), pos]
+    for plocal, rel_d, bone in zip(levels.parents_local[1:], rel[1:], bones[1:]):
+        parent_rot = rot.index_select(1, plocal)                      # (B, n_d, 3, 3)
         pos = pos.index_select(1, plocal) + (parent_rot @ bone[..., None])[..., 0]
         rot = parent_rot @ rel_d
         rots.append(rot)
