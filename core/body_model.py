@@ -44,8 +44,8 @@ class BodyModel(torch.nn.Module):
     Args:
         template: the rigged template (kept as `.template`; its arrays become float32/long buffers).
         topk: None keeps the template's skinning weights exactly; k keeps each vertex's k largest weights,
-            renormalised (a sparse model, as used by some SMPL ports). It does not change the speed:
-            the skinning is a dense (B, N, 24) @ (B, 24, 12) product either way (see core.skinning).
+            renormalised (a sparse model, as used by some SMPL ports). It does not change the speed: the
+            skinning is one dense (B, N, 96) @ (B, 96, 3) product either way (see core.skinning).
     """
 
     rest_vertices: Tensor

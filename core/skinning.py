@@ -145,7 +145,7 @@ def skin_with_basis(transforms: Tensor, basis: Tensor) -> Tensor:
             transposed, `b.transpose(-1, -2).contiguous().transpose(-1, -2)`, it multiplies about twice as
             fast on a CPU (the product runs as (3, 4 J) @ (4 J, N)).
     Returns:
-        (B, N, 3) posed vertices, body frame (a transposed view of a (B, 3, N) tensor).
+        (B, N, 3) posed vertices, body frame.
     """
     B, J = transforms.shape[:2]
     if basis.shape[-1] != 4 * J or basis.dim() not in (2, 3) or basis.dim() == 3 and basis.shape[0] != B:
@@ -153,7 +153,7 @@ def skin_with_basis(transforms: Tensor, basis: Tensor) -> Tensor:
     stacked_t = transforms.permute(0, 2, 1, 3).reshape(B, 3, 4 * J)           # [b, x, 4 j + c] = T_j[x, c]
     basis_t = basis.transpose(-1, -2)                                  # (B, 4 J, N) or (4 J, N)
     out_t = torch.bmm(stacked_t, basis_t) if basis.dim() == 3 else torch.matmul(stacked_t, basis_t)
-    return out_t.transpose(1, 2)
+    return out_t.transpose(1, 2).contiguous()
 
 
 def topk_skin_weights(skin_weights: Tensor, k: int) -> Tensor:
