@@ -25,7 +25,8 @@ Ground truth per person (`Project.ground_truth`): pose (23, 3), scales (24,), ro
 translation (2,), depth_offset (1,), joints3d (24, 3), keypoints3d (17, 3) and vertices (V, 3, float16)
 in the body frame (metres, root at the origin), keypoints2d (17, 2) exact projections, point_vertex (N,)
 template vertex of each dense point, point_uv (N, 2) its noise-free (U, V), motion_frame (1,) (-1 when the
-pose was sampled), occluder (4,) x, y, w, h pixels (zeros when none), truncated (1,).
+pose was sampled), occluder (4,) x, y, w, h pixels (zeros when none), truncated (1,), template_key (a
+0-d string: the template version the vertex indices refer to).
 """
 
 from __future__ import annotations
@@ -150,6 +151,16 @@ def stratified_choice(rng: np.random.Generator, groups: np.ndarray, n: int) -> n
     return np.sort(np.concatenate(picked)) if picked else np.zeros(0, dtype=np.int64)
 
 
+def _fit_atlas(atlas: np.ndarray, image_size: int) -> np.ndarray:
+    """The atlas shrunk to tiles of at most image_size / 2 pixels (a part never covers more of the image):
+    the renderer uploads it for every frame, and a full-size DensePose atlas costs more than the drawing."""
+    tile = atlas.shape[0] // 6
+    target = int(np.clip(image_size // 2, 32, tile))
+    if target == tile:
+        return atlas
+    return cv2.resize(atlas, (4 * target, 6 * target), interpolation=cv2.INTER_AREA)
+
+
 class _Renderer:
     """The lit atlas render, falling back (once, with a warning) to a numpy shaded atlas look-up."""
 
@@ -184,7 +195,8 @@ class _Generator:
         self.s = settings
         self.body = BodyModel(template)
         self.motion = None if settings.motion is None else load_amass_poses(settings.motion)
-        self.renderer = _Renderer(load_atlas(settings.texture))
+        self.renderer = _Renderer(_fit_atlas(load_atlas(settings.texture), settings.image_size))
+        self.key = template_key(template)
         self.iuv_gl = OffscreenRenderer()  # "iuv" mode is numpy: never opens a GL context
 
     def draw_bodies(self, rng: np.random.Generator, k: int) -> dict[str, np.ndarray]:
@@ -213,7 +225,7 @@ class _Generator:
             cam = verts[j] @ R.T
             lo, hi = cam[:, :2].min(0), cam[:, :2].max(0)
             scale = rng.uniform(0.55, 0.85) * size / max(hi - lo)
-            centre = np.array([(j + 0.5) * size / k + rng.normal(0, 0.04 * size), size / 2 + rng.normal(0, 0.04 * size)])
+            centre = np.array([(j + 0.5) * size / k, size / 2]) + rng.normal(0, 0.04 * size, 2)
             truncated = rng.random() < s.truncation
             if truncated:
                 side, frac = rng.integers(4), rng.uniform(0.15, 0.45)
@@ -227,9 +239,9 @@ class _Generator:
             depths.append(res.depth)
             rgbs.append(self.renderer.rgb(px, t, size, res.iuv, res.depth))
             kcam = kps[j] @ R.T
+            kp = np.column_stack([scale * kcam[:, :2] + translation, scale * kcam[:, 2] + depth_offset])
             people.append({"R": R, "scale": scale, "translation": translation, "depth_offset": depth_offset,
-                           "px": px, "cam": cam, "truncated": truncated,
-                           "kp": np.column_stack([scale * kcam[:, :2] + translation, scale * kcam[:, 2] + depth_offset])})
+                           "px": px, "cam": cam, "truncated": truncated, "kp": kp})
         inds, zbuf = composite(depths)
         sel = np.maximum(inds.astype(np.int64) - 1, 0)[None, ..., None]
         iuv = np.take_along_axis(np.stack(iuvs), sel, 0)[0]
@@ -303,7 +315,7 @@ class _Generator:
             "vertices": out["vertices"][j].astype(np.float16), "keypoints2d": kp[:, :2].astype(np.float32),
             "point_vertex": vertex.astype(np.int64), "point_uv": uv_true,
             "motion_frame": np.array([bodies["motion_frame"][j]], np.int64), "occluder": occluder.astype(np.float32),
-            "truncated": np.array([p["truncated"]]),
+            "truncated": np.array([p["truncated"]]), "template_key": np.array(self.key),
         }
         dense = DensePoints(xy=xy, part=t.vertex_part[vertex], uv=uv)
         return {"bbox": bbox, "keypoints": keypoints, "dense": dense, "gt": gt}
@@ -328,7 +340,7 @@ def synthesize_project(out: str | Path, settings: SynthSettings, *, template: st
         gen = _Generator(tmpl, settings)
         images_dir = project.root / EMBEDDED_IMAGES_DIR
         images_dir.mkdir(parents=True, exist_ok=True)
-        key = template_key(tmpl)
+        key = gen.key
         k = settings.people_per_image
         n_images = -(-settings.count // k)
         done, points = 0, []

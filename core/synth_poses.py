@@ -20,7 +20,8 @@ AMASS_BODY_VALUES = 66
 #: parent frame with SMPL's axes. Right-side joints mirror their left partner (see `_mirror`). The limits are
 #: a little inside the human range of motion; the means give a relaxed stance (arms down, knees and elbows
 #: slightly bent).
-_LIMITS: tuple[tuple[int, tuple[float, float], tuple[float, float], tuple[float, float], tuple[float, float, float]], ...] = (
+_Range = tuple[float, float]
+_LIMITS: tuple[tuple[int, _Range, _Range, _Range, tuple[float, float, float]], ...] = (
     (1, (-1.6, 0.4), (-0.5, 0.5), (-0.3, 0.8), (-0.15, 0.0, 0.08)),     # left hip: -x = flexion (leg forward)
     (3, (-0.2, 0.5), (-0.3, 0.3), (-0.2, 0.2), (0.05, 0.0, 0.0)),      # spine1: +x = bending forward
     (4, (0.0, 2.2), (-0.1, 0.1), (-0.1, 0.1), (0.3, 0.0, 0.0)),        # left knee: +x = flexion

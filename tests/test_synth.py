@@ -21,7 +21,8 @@ from deformlearn.core.synth import (
 from deformlearn.core.synth_poses import MotionFileError, load_amass_poses, pose_limits, sample_limited_poses
 
 GT_KEYS = {"pose", "scales", "rotation", "scale", "translation", "depth_offset", "joints3d", "keypoints3d",
-           "vertices", "keypoints2d", "point_vertex", "point_uv", "motion_frame", "occluder", "truncated"}
+           "vertices", "keypoints2d", "point_vertex", "point_uv", "motion_frame", "occluder", "truncated",
+           "template_key"}
 
 
 def _people(root):
@@ -52,7 +53,7 @@ def test_project_holds_people_with_dense_points_keypoints_and_ground_truth(clean
         for rec, gt in people:
             assert 100 <= len(rec.dense) <= 150
             assert rec.keypoints.shape == (17, 3) and (rec.keypoints[:, 2] == 2).sum() >= 8
-            assert set(gt) == GT_KEYS
+            assert set(gt) == GT_KEYS and str(gt["template_key"]) == template_key(load_project_template(project))
             assert gt["pose"].shape == (23, 3) and gt["scales"].shape == (24,) and gt["vertices"].shape[1] == 3
             assert np.allclose(gt["rotation"] @ gt["rotation"].T, np.eye(3), atol=1e-5)
             assert len(np.unique(rec.dense.part)) >= 8  # spread over the visible parts
