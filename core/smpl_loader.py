@@ -94,8 +94,8 @@ class _RestrictedUnpickler(pickle.Unpickler):
             import copyreg
 
             return copyreg._reconstructor
-        if module in ("__builtin__", "builtins") and name == "object":
-            return object
+        if module in ("__builtin__", "builtins") and name in ("object", "set", "frozenset"):
+            return {"object": object, "set": set, "frozenset": frozenset}[name]  # chumpy state holds sets
         if module == "_codecs" and name == "encode":  # how protocol-2 pickles from Python 3 store bytes
             import codecs
 

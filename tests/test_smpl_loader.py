@@ -92,9 +92,9 @@ def test_chumpy_arrays_are_read_without_chumpy(tmp_path, smpl_arrays, monkeypatc
     """A pickle whose arrays are chumpy.ch.Ch objects, as in SMPL's official files."""
     module = types.ModuleType("chumpy.ch")
 
-    class Ch:
+    class Ch:  # pickles like chumpy's Ch: its __dict__ without the weak references
         def __init__(self, x):
-            self.x = x
+            self.x, self._dirty_vars, self._itr, self._make_dense = x, {"x"}, None, False
 
     Ch.__module__, Ch.__qualname__ = "chumpy.ch", "Ch"
     module.Ch = Ch
