@@ -200,3 +200,16 @@ def test_float64_and_shape_errors(tiny) -> None:
         m(pose, scales, torch.full((2, 5), tiny.num_vertices))
     with pytest.raises(ValueError, match="topk"):
         BodyModel(tiny, topk=0)
+
+
+def test_gradcheck_pose_and_scales(tiny) -> None:
+    m = BodyModel(tiny).double()
+    pose, scales = _random_params(1, seed=8)
+    pose, scales = pose.double().requires_grad_(True), scales.double().requires_grad_(True)
+    index = torch.tensor([[0, 50, 100, 200, 300]])
+
+    def f(p, s):
+        out = m(p, s, index)
+        return out.vertices, out.joints, out.keypoints
+
+    assert torch.autograd.gradcheck(f, (pose, scales), eps=1e-6, atol=1e-5)
