@@ -65,11 +65,12 @@ def random_pose(batch: int, generator: torch.Generator, sigma: float = 0.15, max
     return pose
 
 
-def make_synthetic_people(body_model: torch.nn.Module, count: int, seed: int = 0, points: tuple[int, int] = (100, 200),
-                          yaw_range: float = math.pi, yaw_offset: float = 0.0, tilt: float = 0.15, scale_sigma: float = 0.05
-                          ) -> list[SyntheticPerson]:
+def make_synthetic_people(body_model: torch.nn.Module, count: int, seed: int = 0,
+                          points: tuple[int, int] = (100, 200), yaw_range: float = math.pi, yaw_offset: float = 0.0,
+                          tilt: float = 0.15, scale_sigma: float = 0.05) -> list[SyntheticPerson]:
     """`count` random people. points: (min, max) dense points per person (drawn uniformly, so people differ);
-    yaw_range, yaw_offset: yaw drawn in yaw_offset + [-yaw_range, yaw_range) (0 = facing the camera); tilt: std of the pitch and roll of the camera (radians)."""
+    yaw drawn in yaw_offset + [-yaw_range, yaw_range) radians (0 = facing the camera); tilt: std of the
+    camera's pitch and roll (radians); scale_sigma: std of the segment scales about 1."""
     g = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
     body_model = body_model.cpu()
