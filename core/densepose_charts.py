@@ -59,6 +59,9 @@ _LIMBS: dict[int, tuple[bool, int]] = {
 _FRONT_LIMB_PARTS = frozenset({9, 10, 13, 14, 15, 16, 19, 20})
 _SEAT_ABOVE_HIPS = 0.05  # metres: top of the buttocks above the hip joint centres
 _FOOT_ABOVE_ANKLE = 0.03  # metres: the foot part reaches this far above the ankle joint centre
+_NECK_DROP = 0.02  # metres: torso charts start this far below the neck joint, as DensePose's leave a neck hole
+_CHART_ANCHOR = 0.02  # pull of each chart towards its projection, relative to the harmonic smoothing
+_FINGER_FAN = 0.6  # how much wider the fingers spread at their tips than at the knuckles in hand charts
 _FOOT_SEAM_ANGLE = 0.7 * np.pi  # foot charts are cut along the outer edge of the sole: top at V = 0.65
 
 
@@ -185,8 +188,9 @@ def _fine_parts(vertices: np.ndarray, faces: np.ndarray, region: np.ndarray, joi
     return part
 
 
-def _slice_centre(points: np.ndarray, query: np.ndarray, axis: int, along: int = 1, bins: int = 40) -> np.ndarray:
-    """Mid-range of `points[:, axis]` in slices across coordinate `along`, looked up at each query point."""
+def _slice_extent(points: np.ndarray, query: np.ndarray, axis: int, along: int = 1, bins: int = 40
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    """Range (lo, hi) of `points[:, axis]` in slices across coordinate `along`, looked up at each query."""
     t = points[:, along]
     edges = np.linspace(t.min(), t.max() + 1e-9, bins + 1)
     idx = np.clip(np.digitize(t, edges) - 1, 0, bins - 1)
@@ -194,11 +198,16 @@ def _slice_centre(points: np.ndarray, query: np.ndarray, axis: int, along: int =
     hi = np.full(bins, -np.inf)
     np.minimum.at(lo, idx, points[:, axis])
     np.maximum.at(hi, idx, points[:, axis])
-    mid = np.where(np.isfinite(lo), (lo + hi) / 2, np.nan)
-    good = np.isfinite(mid)
+    good = np.isfinite(lo)
     centres = (edges[:-1] + edges[1:]) / 2
-    mid = np.interp(centres, centres[good], mid[good])
-    return np.interp(query[:, along], centres, mid)
+    lo, hi = (np.interp(centres, centres[good], a[good]) for a in (lo, hi))
+    return np.interp(query[:, along], centres, lo), np.interp(query[:, along], centres, hi)
+
+
+def _slice_centre(points: np.ndarray, query: np.ndarray, axis: int, along: int = 1, bins: int = 40) -> np.ndarray:
+    """Mid-range of `points[:, axis]` in slices across coordinate `along`, looked up at each query point."""
+    lo, hi = _slice_extent(points, query, axis, along, bins)
+    return (lo + hi) / 2
 
 
 def split_part_seams(faces: np.ndarray, face_part: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -225,38 +234,58 @@ def _normalise(x: np.ndarray) -> np.ndarray:
     return (x - x.min()) / span if span > 0 else np.full_like(x, 0.5)
 
 
-def _part_uv(part: int, p: np.ndarray, joints: np.ndarray) -> np.ndarray:
-    """(N, 2) raw chart coordinates of points p (N, 3) of one part, before normalising to [0, 1]."""
+def _part_uv(part: int, p: np.ndarray, joints: np.ndarray, sub: np.ndarray) -> np.ndarray:
+    """(N, 2) raw chart coordinates of points p (N, 3) of one part, before normalising to [0, 1].
+
+    sub (N,) picks the copy of a point cut by a seam inside the part: hands 0 = first face shown (right hand:
+    back, left hand: palm), 1 = the other face; feet 1 = on a face that crosses the cut along the sole.
+    """
     x, y, z = np.eye(3)
     if part in (1, 2):
-        centre_normal = z if part == 2 else -z
-        d = np.zeros_like(p)  # from the body's vertical mid line, in each horizontal slice
-        d[:, 0] = p[:, 0] - joints[_J["pelvis"], 0]
-        d[:, 2] = p[:, 2] - _slice_centre(p, p, axis=2)
-        return np.stack([-p[:, 1], _angle(d, -x, centre_normal)], 1)
+        # U: distance from the neck in the coronal plane, so that the tops of the shoulders spread out as in
+        # DensePose's charts; V: across the body, scaled to each horizontal slice's width, so that the neck
+        # hole stays in the middle of the chart's neck edge (an angle about the spine would fan it out)
+        neck = joints[_J["neck"]]
+        u = np.hypot(p[:, 0] - neck[0], np.maximum(neck[1] - p[:, 1], 0) + _NECK_DROP)
+        lo, hi = _slice_extent(p, p, axis=0)
+        width = np.maximum(hi - lo, 0.85 * np.median(hi - lo))  # the crotch narrows to a point: keep it wide
+        return np.stack([u, 0.5 - (p[:, 0] - (hi + lo) / 2) / width], 1)
     if part in (23, 24):
-        d = p - joints[_J["head"]]
-        d[:, 1] = 0
-        u = _angle(d, z, -x) if part == 23 else _angle(d, -z, x)
-        return np.stack([u, p[:, 1]], 1)
+        # U: angle about the vertical in each horizontal slice scaled to a unit circle (the head is deeper
+        # than wide; a plain angle squeezes the face against the nose line); V: elevation from the head joint
+        centre = joints[_J["head"]]
+        side = p.copy()
+        side[:, 0] = np.abs(p[:, 0] - centre[0])
+        half_width = _slice_extent(side, p, axis=0)[1]
+        lo, hi = _slice_extent(p, p, axis=2)
+        outward = side[:, 0] / np.maximum(half_width, 1e-9)  # >= 0: a seam vertex must not wrap around
+        forward = (p[:, 2] - (lo + hi) / 2) / np.maximum((hi - lo) / 2, 1e-9)
+        u = np.arctan2(forward if part == 23 else -forward, outward)
+        rel = p - centre
+        return np.stack([u, np.arctan2(rel[:, 1], np.hypot(rel[:, 0], rel[:, 2]))], 1)
     if part in (3, 4):
         wrist, hand = (joints[_J["right_wrist"]], joints[_J["right_hand"]]) if part == 3 else \
             (joints[_J["left_wrist"]], joints[_J["left_hand"]])
-        axis = (hand - wrist) / np.linalg.norm(hand - wrist)
+        knuckles = np.linalg.norm(hand - wrist)
+        axis = (hand - wrist) / knuckles
         d = p - wrist
+        along = d @ axis
         thumb = z - axis * (z @ axis)
-        across = _normalise(d @ thumb) * 2 - 1
-        back_of_hand = d @ y > np.median(d @ y)
-        first_half = back_of_hand if part == 3 else ~back_of_hand
-        u = np.where(first_half, (1 - across) / 4, 0.5 + (1 + across) / 4)
-        return np.stack([u, d @ axis], 1)
+        c = d @ thumb  # 0 on the middle finger's line, + towards the thumb, - towards the little finger
+        across = np.where(c > 0, c / max(c.max(), 1e-9), c / max(-c.min(), 1e-9))
+        # DensePose's hand charts fan the fingers out: spread them more towards the tips
+        fan = 1 + _FINGER_FAN * np.clip((along - knuckles) / max(along.max() - knuckles, 1e-9), 0, 1)
+        across = np.clip(across * fan, -1, 1)
+        u = np.where(sub == 0, (1 - across) / 4, 0.5 + (1 + across) / 4)
+        return np.stack([u, along], 1)
     if part in (5, 6):
         along = z if part == 5 else -z
         d = np.zeros_like(p)
         d[:, 0] = p[:, 0] - _slice_centre(p, p, axis=0, along=2, bins=12)
         d[:, 1] = p[:, 1] - _slice_centre(p, p, axis=1, along=2, bins=12)
         phi = _angle(d, np.cross(y, along), y)  # 0 on top, pi / 2 on the outer (lateral) side
-        return np.stack([p @ along, np.mod(phi - _FOOT_SEAM_ANGLE, 2 * np.pi)], 1)
+        v = np.mod(phi - _FOOT_SEAM_ANGLE, 2 * np.pi)
+        return np.stack([p @ along, np.where((sub == 1) & (v < np.pi), v + 2 * np.pi, v)], 1)
     return _limb_uv(part, p, joints)
 
 
@@ -275,6 +304,72 @@ def _limb_uv(part: int, p: np.ndarray, joints: np.ndarray) -> np.ndarray:
     along = d @ axis
     d = d - np.outer(along, axis)
     return np.stack([along if u_from_proximal else -along, _angle(d, t_v, centre_normal)], 1)
+
+
+def _relax_chart(vertices: np.ndarray, faces: np.ndarray, ids: np.ndarray, uv: np.ndarray) -> np.ndarray:
+    """Smooth one part's chart: interior (U, V) become nearly harmonic (cotangent weights), the border stays.
+
+    Projections fold where the surface turns back (nose, lips, toes, armpits); a harmonic map inside a fixed
+    border folds far less, and a weak pull (_CHART_ANCHOR) towards the projection keeps features in place.
+    Args: vertices (V', 3); faces (Fp, 3) of this part over them; ids (Np,) the part's vertices in the order
+    of uv (Np, 2). Returns (Np, 2).
+    """
+    from scipy.sparse import coo_matrix, identity
+    from scipy.sparse.linalg import spsolve
+
+    local = np.full(len(vertices), -1, dtype=np.int64)
+    local[ids] = np.arange(len(ids))
+    f = local[faces]
+    tri = vertices[faces]
+    rows, cols, vals = [], [], []
+    for k in range(3):
+        i, j, o = f[:, (k + 1) % 3], f[:, (k + 2) % 3], k
+        a = tri[:, (k + 1) % 3] - tri[:, o]
+        b = tri[:, (k + 2) % 3] - tri[:, o]
+        cot = np.einsum("ij,ij->i", a, b) / np.maximum(np.linalg.norm(np.cross(a, b), axis=1), 1e-12)
+        w = np.clip(cot, 1e-3, 1e3) / 2
+        rows += [i, j]
+        cols += [j, i]
+        vals += [w, w]
+    n = len(ids)
+    W = coo_matrix((np.concatenate(vals), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n)).tocsr()
+    degree = np.asarray(W.sum(1)).ravel()
+    edges = np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]), 1)
+    uniq, count = np.unique(edges, axis=0, return_counts=True)
+    border = np.zeros(n, dtype=bool)
+    border[uniq[count == 1].ravel()] = True
+    inner = np.flatnonzero(~border)
+    if len(inner) == 0 or not border.any():
+        return uv
+    L = (coo_matrix((degree, (np.arange(n), np.arange(n))), shape=(n, n)) - W).tocsr()
+    anchor = _CHART_ANCHOR * degree[inner].mean()
+    A = L[inner][:, inner] + anchor * identity(len(inner), format="csr")
+    rhs = anchor * uv[inner] - L[inner][:, np.flatnonzero(border)] @ uv[border]
+    out = uv.copy()
+    out[inner] = np.column_stack([spsolve(A.tocsc(), rhs[:, c]) for c in range(2)])
+    return out
+
+
+def _face_subcharts(vertices: np.ndarray, faces: np.ndarray, face_part: np.ndarray, joints: np.ndarray
+                    ) -> np.ndarray:
+    """(F,) 0/1 per face: which side of a cut inside its part's chart the face lies on.
+
+    Hands are cut along every finger's sides and the thumb's edge into back (normal up in the palms-down
+    T-pose) and palm; feet along the outer edge of the sole, where V wraps from 1 to 0.
+    """
+    sub = np.zeros(len(faces), dtype=np.int64)
+    tri = vertices[faces]
+    normal_y = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])[:, 1]
+    for part in (3, 4):
+        sel = face_part == part
+        back = normal_y[sel] > 0
+        sub[sel] = np.where(back if part == 3 else ~back, 0, 1)
+    for part in (5, 6):
+        sel = np.flatnonzero(face_part == part)
+        ids, inverse = np.unique(faces[sel], return_inverse=True)
+        v = _part_uv(part, vertices[ids], joints, np.zeros(len(ids), dtype=np.int64))[:, 1][inverse.reshape(-1, 3)]
+        sub[sel] = (v.max(1) - v.min(1) > np.pi).astype(np.int64)
+    return sub
 
 
 def compute_part_charts(vertices: np.ndarray, faces: np.ndarray, skin_weights: np.ndarray,
@@ -302,13 +397,17 @@ def compute_part_charts(vertices: np.ndarray, faces: np.ndarray, skin_weights: n
     missing = sorted(set(range(1, NUM_PARTS + 1)) - set(face_part.tolist()))
     if missing:
         raise ValueError(f"no faces for DensePose parts {missing}: is the mesh a T-posed body in SMPL's frame?")
-    new_faces, source, vertex_part = split_part_seams(faces, face_part)
+    face_sub = _face_subcharts(vertices, faces, face_part, joints)
+    new_faces, source, label = split_part_seams(faces, face_part * 2 + face_sub)
+    vertex_part, vertex_sub = label // 2, label % 2
     new_vertices = vertices[source]
     uv = np.zeros((len(source), 2))
     for part in range(1, NUM_PARTS + 1):
         sel = vertex_part == part
-        raw = _part_uv(part, new_vertices[sel], joints)
-        uv[sel] = np.stack([_normalise(raw[:, 0]), _normalise(raw[:, 1])], 1)
+        raw = _part_uv(part, new_vertices[sel], joints, vertex_sub[sel])
+        start = np.stack([_normalise(raw[:, 0]), _normalise(raw[:, 1])], 1)
+        relaxed = _relax_chart(new_vertices, new_faces[face_part == part], np.flatnonzero(sel), start)
+        uv[sel] = np.stack([_normalise(relaxed[:, 0]), _normalise(relaxed[:, 1])], 1)
     first = np.full(len(vertices), -1, dtype=np.int64)
     order = np.arange(len(source))[::-1]
     first[source[order]] = order

@@ -308,9 +308,9 @@ def make_procedural_atlas(path: Path, tile: int = 200) -> np.ndarray:
         img = np.zeros((tile, tile, 3))
         img[:] = skin
         paint((V > 0.78) | ((to_face < 0.45) & (V > 0.45)), hair, img)
-        paint((np.abs(to_face - 0.8) < 0.02) & (np.abs(V - 0.62) < 0.02), (40, 30, 30), img)
-        paint((np.abs(to_face - 0.9) < 0.06) & (np.abs(V - 0.36) < 0.012), (170, 60, 60), img)
-        paint((np.abs(to_face - 0.5) < 0.05) & (np.abs(V - 0.55) < 0.09), (205, 150, 120), img)
+        paint((np.abs(to_face - 0.8) < 0.025) & (np.abs(V - 0.6) < 0.025), (40, 30, 30), img)
+        paint((np.abs(to_face - 0.92) < 0.06) & (np.abs(V - 0.4) < 0.015), (170, 60, 60), img)
+        paint((np.abs(to_face - 0.45) < 0.05) & (np.abs(V - 0.52) < 0.09), (205, 150, 120), img)
         fill(part, img)
     cv2.imwrite(str(path), atlas[:, :, ::-1])
     return atlas

@@ -111,6 +111,24 @@ def test_keypoint_regressor(builtin_template):
     assert np.all(eyes[:, 1] > kp[0, 1]) and np.all(eyes[:, 2] < kp[0, 2]), "eyes above and behind the nose tip"
 
 
+#: Sign of each DensePose chart: +1 when the chart shows its part as seen from outside, -1 when mirrored
+#: (from the triangles of DensePose's own SMPL charts, UV_Processed.mat).
+CHART_SIGN = {1: 1, 2: -1, 3: 1, 4: 1, 5: 1, 6: 1, 7: 1, 8: -1, 9: -1, 10: 1, 11: -1, 12: 1, 13: -1, 14: 1,
+              15: 1, 16: -1, 17: -1, 18: 1, 19: 1, 20: -1, 21: -1, 22: 1, 23: 1, 24: 1}
+
+
+def test_charts_are_oriented_like_densepose_and_barely_fold(builtin_template):
+    """Faces are counter-clockwise seen from outside, so a chart's triangles take the chart's sign in UV."""
+    t = builtin_template
+    uv = t.vertex_uv[t.faces].astype(np.float64)
+    a, b = uv[:, 1] - uv[:, 0], uv[:, 2] - uv[:, 0]
+    area = a[:, 0] * b[:, 1] - a[:, 1] * b[:, 0]
+    for part, sign in CHART_SIGN.items():
+        agree = np.mean(np.sign(area[t.face_part == part]) == sign)
+        # hands, feet and head keep folds at fingers, toes, ears, eyes and lips
+        assert agree > (0.8 if part in (3, 4, 5, 6, 23, 24) else 0.98), (part, agree)
+
+
 def test_every_face_has_one_part(builtin_template):
     t = builtin_template
     parts = t.vertex_part[t.faces]
