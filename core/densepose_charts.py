@@ -4,17 +4,20 @@ Used to build the built-in template and as the fallback for SMPL files without D
 Input frame: SMPL's (metres, y up, the body faces +z, the body's left side is +x), rest pose a T-pose.
 
 Chart layout, read from DensePose's own SMPL charts (UV_Processed.mat: which parts share vertices and where,
-and the sign of each chart's triangles; see resources/TEMPLATE_LICENSE.md):
+the sign of each chart's triangles, and where SMPL's nose, eye, ear, thumb, toe and heel vertices sit):
 - torso 1 (back), 2 (front): U runs from the neck (0) to the hips (1), V from the body's left side (0) to its
-  right side (1); chart 1 is seen from outside, chart 2 mirrored.
+  right side (1); chart 1 is seen from outside, chart 2 mirrored. The buttocks belong to the back upper legs.
 - limbs: U runs along the limb (which end is 0 is per part, `_LIMBS`), V half-way around it; the sign column
   says whether the chart is seen from outside (+1) or mirrored (-1), which fixes V's direction.
 - hands: V runs from the wrist up the fingers, U once around the hand: thumb edge (0), one face, little-finger
   edge (0.5), the other face, thumb edge (1); the right hand shows its back first, the left hand its palm.
+  The chart is cut along the sides of every finger, so the two faces lie side by side with fingers fanned.
 - feet: U along the foot (left foot heel to toes, right foot toes to heel), V once around it from the outer
   edge of the sole: sole about 0.15, inner side 0.4, top 0.65, outer side 0.9.
-- head 23 (right side), 24 (left side): U around the head (23: back of the head to the nose; 24: nose to the
-  back), V from the neck up.
+- head 23 (right side), 24 (left side): U around the head (23: back of the head 0, ear about 0.45, eye about
+  0.8, nose 1; 24 mirrored), V from the neck up to the crown.
+Each chart starts as a projection of this kind and is then relaxed towards a harmonic map inside its fixed
+border, which removes most fold-overs; finally it is scaled to span [0, 1] in U and V.
 """
 
 from __future__ import annotations
