@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QPoint, QPointF, Qt, Signal
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSlider, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
 from deformlearn.app.colours import PART_COLOURS, ramp
 from deformlearn.app.person_scene import PersonScene, unique_edges
@@ -97,6 +97,7 @@ class ImageView(QWidget):
         self.show_residuals = self._check("Residuals", False)
         self.show_iuv = self._check("IUV", False)
         self.info = QLabel("")
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # long names never widen the window
         bar = QHBoxLayout()
         for w in (self.show_points, self.point_colour, self.show_keypoints, self.show_fit, self.fit_style,
                   QLabel("alpha"), self.alpha, self.show_residuals, self.show_iuv):
@@ -178,7 +179,8 @@ class ImageView(QWidget):
             self.points_item.setData(x=empty, y=empty)
         self._draw_keypoints(s.keypoints)
         fitted = "fitted" if s.fit_vertices_image is not None else "not fitted"
-        err = ", ".join(f"{k} {v:.3g}" for k, v in s.metrics.items() if isinstance(v, (int, float)))
+        err = ", ".join(f"{k.replace('_', ' ')} {s.metrics[k]:.3g} px" for k in ("error", "keypoint_error")
+                        if isinstance(s.metrics.get(k), (int, float)))
         self.info.setText(f"{s.name} — {s.status} — {s.num_points} points — {fitted}{' — ' + err if err else ''}")
 
     def _draw_keypoints(self, kp: np.ndarray, moving: tuple[int, float, float] | None = None) -> None:

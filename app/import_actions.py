@@ -8,9 +8,6 @@ from pathlib import Path
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QApplication, QFileDialog, QMessageBox
 
-from deformlearn.core.densepose_io import read_people
-from deformlearn.core.project_import import import_people, load_project_template
-
 
 @dataclass(frozen=True)
 class ImportKind:
@@ -39,6 +36,9 @@ def import_into_project(project, kind: str, source: str | Path, images_dir: str 
                         trust_pickle: bool = False) -> dict:
     """Read `source` as `kind` (core.densepose_io) and add its people with their template correspondences to
     the open project (core.project_import), exactly as `deformlearn import` does. Returns the import report."""
+    from deformlearn.core.densepose_io import read_people
+    from deformlearn.core.project_import import import_people, load_project_template
+
     people = read_people(kind, source, images_dir=images_dir, trust_pickle=trust_pickle)
     report = import_people(project, people, load_project_template(project))
     return asdict(report)

@@ -9,22 +9,20 @@ from __future__ import annotations
 import logging
 
 import numpy as np
-from PySide6.QtCore import QSettings, Qt, Signal
+from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import QDockWidget, QInputDialog, QLabel, QMainWindow, QTabWidget
+from PySide6.QtWidgets import QDockWidget, QInputDialog, QLabel, QMainWindow, QSizePolicy, QTabWidget
 
 from deformlearn.app.errors import show_error
 from deformlearn.app.image_view import ImageView
 from deformlearn.app.people_panel import PeoplePanel
 from deformlearn.app.person_scene import PersonScene
 from deformlearn.app.registration_panel import RegistrationPanel
-from deformlearn.app.registration_worker import FitProgress, RegistrationRunner, RegistrationWorker
+from deformlearn.app.registration_runner import FitProgress, RegistrationRunner
 from deformlearn.app.review import ReviewController
-from deformlearn.app.scene_loader import SceneLoader, align_to_points
 from deformlearn.app.settings import AppSettings
 from deformlearn.app.training_panel import TrainingPanel
 from deformlearn.app.viewport import Viewport3D
-from deformlearn.core.project_import import load_project_template
 from deformlearn.core.project_store import Project
 
 log = logging.getLogger("deformlearn.app")
@@ -43,11 +41,14 @@ class MainWindow(QMainWindow):
         self.setWindowTitle("Deform & Learn Studio")
         self.resize(1500, 900)
         self.project: Project | None = None
-        self.loader: SceneLoader | None = None
+        self.loader = None  # SceneLoader of the open project
         self.scene: PersonScene | None = None
         self.review = ReviewController(self)
         self.review.changed.connect(self._reviewed)
         self.runner = RegistrationRunner(self)
+        self._pending_mesh = None
+        self._mesh_timer = QTimer(self, singleShot=True, interval=0)
+        self._mesh_timer.timeout.connect(self._show_pending_mesh)
 
         self.image_view = ImageView()
         self.setCentralWidget(self.image_view)
@@ -73,7 +74,9 @@ class MainWindow(QMainWindow):
         self._dock("Work", self.work_tabs, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([self.docks["People"]], [380], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["3D view"], self.docks["Work"]], [480, 480], Qt.Orientation.Horizontal)
+        self.resizeDocks([self.docks["3D view"], self.docks["Work"]], [520, 380], Qt.Orientation.Vertical)
         self.status_label = QLabel("No project open: Project ▸ Open, or Project ▸ Demo project")
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.statusBar().addWidget(self.status_label, 1)
         self.actions_by_name: dict[str, QAction] = {}
         from deformlearn.app.menus import build_menus
@@ -109,6 +112,9 @@ class MainWindow(QMainWindow):
     def open_project(self, path) -> None:
         if self.runner.is_running() or self.training.is_running():
             raise RuntimeError("A fit or a round is running: cancel it before opening another project.")
+        from deformlearn.app.scene_loader import SceneLoader  # the engine (torch) loads with the first project
+        from deformlearn.core.project_import import load_project_template
+
         project = Project.open(path)
         try:
             template = load_project_template(project)
@@ -241,8 +247,12 @@ class MainWindow(QMainWindow):
         if not pids:
             raise RuntimeError(f"No people to fit ({scope}).")
         watch = self.scene.pid if self.scene is not None and self.scene.pid in pids else pids[0]
-        worker = RegistrationWorker(str(self.project.root), self.loader.template, pids, self.registration.settings(),
-                                    watch_pid=watch)
+        from deformlearn.app.registration_worker import RegistrationWorker
+
+        settings = self.registration.settings()
+        if len(pids) <= 8:  # a few people fit fast: report every step so the live view is smooth
+            settings = settings.with_(progress_every=1)
+        worker = RegistrationWorker(str(self.project.root), self.loader.template, pids, settings, watch_pid=watch)
         self.registration.set_running(True)
         self.runner.start(worker)
 
@@ -250,8 +260,20 @@ class MainWindow(QMainWindow):
         self.registration.on_progress(event)
         if event.vertices is None or self.scene is None or event.watched_pid != self.scene.pid:
             return
-        self.viewport.update_vertices(event.vertices)
-        self.image_view.update_fit(align_to_points(event.vertices, self.scene, self.loader.template.keypoint_weights))
+        # Coalesce: when events come faster than frames, only the newest mesh is drawn.
+        self._pending_mesh = event.vertices
+        if not self._mesh_timer.isActive():
+            self._mesh_timer.start()
+
+    def _show_pending_mesh(self) -> None:
+        from deformlearn.app.scene_loader import align_to_points
+
+        verts, self._pending_mesh = self._pending_mesh, None
+        if verts is None or self.scene is None:
+            return
+        self.viewport.update_vertices(verts)
+        self.viewport.canvas.render_frame()
+        self.image_view.update_fit(align_to_points(verts, self.scene, self.loader.template.keypoint_weights))
 
     def _fit_finished(self, summary: dict) -> None:
         self.registration.on_finished(summary)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from pathlib import Path
 
 from PySide6.QtCore import QProcess
@@ -26,7 +27,7 @@ def build_menus(win) -> None:
     project.addSeparator()
     win.add_action(project, "demo_project", "&Demo project", lambda: open_demo(win))
     export = win.add_action(project, "export", "&Export fits…", lambda: export_dialog(win), ["Ctrl+E"])
-    export.setVisible(_export_module() is not None)
+    export.setVisible(_export_available())
     project.addSeparator()
     win.add_action(project, "close_project", "&Close project", win.close_project)
     win.add_action(project, "quit", "&Quit", win.close, ["Ctrl+Q"])
@@ -59,11 +60,12 @@ def build_menus(win) -> None:
     win.add_action(settings, "preferences", "&Preferences…", lambda: open_settings(win))
 
 
+def _export_available() -> bool:
+    return importlib.util.find_spec("deformlearn.core.export") is not None
+
+
 def _export_module():
-    try:
-        return importlib.import_module("deformlearn.core.export")
-    except ImportError:
-        return None
+    return importlib.import_module("deformlearn.core.export") if _export_available() else None
 
 
 def new_project(win) -> None:
@@ -137,4 +139,5 @@ def export_dialog(win) -> None:
         return
     ids = selected if answer == QMessageBox.StandardButton.Yes else [int(i) for i in win.project.person_ids(status="accepted")]
     written = module.export_fits(win.project, ids, folder)
-    QMessageBox.information(win, "Export", f"Exported {len(ids)} people to {folder}." + (f"\n{written}" if written else ""))
+    QMessageBox.information(win, "Export", f"Wrote {len(written)} files for {len(ids)} people to {folder} "
+                            "(people without a fit are skipped).")

@@ -78,6 +78,8 @@ class PeoplePanel(QWidget):
         if project is None:
             self.count_label.setText("no project")
             return
+        for column, width in enumerate((48, 120, 82, 76, 60, 50, 64)):
+            self.table.setColumnWidth(column, width)
         total = project.count_persons()
         self.count_label.setText(f"{total:,} people in the project")
         keep, self._keep_pid = self._keep_pid, -1

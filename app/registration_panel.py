@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
-from deformlearn.app.registration_worker import FitProgress
+from deformlearn.app.registration_runner import FitProgress
 from deformlearn.app.settings import RegistrationDefaults
 from deformlearn.core.registration_settings import RegistrationSettings
 
@@ -92,11 +94,14 @@ class RegistrationPanel(QWidget):
                                     self.w_scale.value(), self.w_joint.value(), self.w_det.value())
 
     def settings(self) -> RegistrationSettings:
-        """The core settings the panel shows (progress every 5 steps so the viewport animates smoothly)."""
+        """The core settings the panel shows. Progress every 5 steps so the viewport animates smoothly; on the
+        CPU the fit leaves one core to the window (it renders the live frames)."""
+        threads = max(1, (os.cpu_count() or 2) - 1) if self.device.currentText() == "cpu" else 0
         return RegistrationSettings(
             w_dense=self.w_dense.value(), w_KP=self.w_kp.value(), w_scale=self.w_scale.value(),
             w_joint=self.w_joint.value(), w_det=self.w_det.value(), steps=self.steps.value(), lr=self.lr.value(),
             num_orientations=self.orientations.value(), device=self.device.currentText(), progress_every=5,
+            num_threads=threads,
         )
 
     # ---- run state ---------------------------------------------------------------------------------------

@@ -218,7 +218,8 @@ class TrainingPanel(QWidget):
             return
         series: dict[str, list[tuple[int, float]]] = {}
         for rnd in project.rounds():
-            for name, value in _flatten(rnd.metrics).items():
+            shown = {k: v for k, v in rnd.metrics.items() if k != "settings" and not k.startswith("seconds")}
+            for name, value in _flatten(shown).items():
                 series.setdefault(name, []).append((rnd.index, value))
         for i, (name, pts) in enumerate(sorted(series.items())):
             xy = np.array(pts, float)

@@ -42,6 +42,7 @@ class MeshCanvas(QWidget):
         self._last: QPointF | None = None
         self._moved = False
         self.frame_times: list[float] = []  # perf_counter() of each rendered frame (for the fps measurement)
+        self.render_seconds: list[float] = []  # time each frame took to render
         self._timer = QTimer(self, singleShot=True, interval=0)
         self._timer.timeout.connect(self._render_now)
 
@@ -70,9 +71,11 @@ class MeshCanvas(QWidget):
         if self.vertices is None or self.faces is None:
             self._frame = None
         else:
+            started = time.perf_counter()
             rgb = self.renderer.render(self.vertices, self.faces, self.colours, self.camera, w, h)
             self._frame = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
             self.frame_times.append(time.perf_counter())
+            self.render_seconds.append(self.frame_times[-1] - started)
         self.update()
 
     def render_frame(self) -> None:
@@ -102,10 +105,10 @@ class MeshCanvas(QWidget):
                 p.drawEllipse(QPointF(x, y), 3, 3)
         if self.vertices is not None and self.marked.size:
             s = self.camera.to_screen(self.vertices[self.marked], w, h)
-            p.setPen(QPen(QColor(0, 0, 0), 1))
-            p.setBrush(QColor(255, 255, 255))
+            p.setPen(Qt.PenStyle.NoPen)
+            p.setBrush(QColor(255, 255, 255, 170))
             for x, y, _ in s:
-                p.drawEllipse(QPointF(x, y), 2.5, 2.5)
+                p.drawEllipse(QPointF(x, y), 1.6, 1.6)
         if self.vertices is None:
             p.setPen(QColor(200, 200, 200))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No body to show")

@@ -85,15 +85,10 @@ class MeshFrameRenderer:
 
     def __init__(self) -> None:
         self._renderer = None
+        self._pyrender = None
         self._size = (0, 0)
-        self.backend = "points"
-        try:
-            import pyrender  # noqa: F401  (imported here: it reads PYOPENGL_PLATFORM at import)
-
-            self._pyrender = pyrender
-            self.backend = "egl"
-        except Exception as exc:  # no GL libraries: the point splatter still shows the body
-            log.warning("3D viewport falls back to points: %s", exc)
+        #: "egl" until a GL frame fails (then "points" for good); pyrender is imported at the first frame.
+        self.backend = "egl"
 
     def close(self) -> None:
         if self._renderer is not None:
@@ -117,6 +112,10 @@ class MeshFrameRenderer:
         return self._render_points(vertices, colours, camera, width, height, background)
 
     def _render_gl(self, vertices, faces, colours, camera, width, height, background) -> np.ndarray:
+        if self._pyrender is None:
+            import pyrender  # imported late: it is slow to import and reads PYOPENGL_PLATFORM then
+
+            self._pyrender = pyrender
         pr = self._pyrender
         if self._renderer is None or self._size != (width, height):
             self.close()

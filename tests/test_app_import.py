@@ -72,3 +72,22 @@ def test_densepose_results_import_and_bad_input_dialog(make_window, empty_projec
     # a pickle the user does not trust is refused with a dialog
     assert _import_via_menu(win, monkeypatch, "detectron2-dump", dp / "demo_dp_single_ann.pkl") == 0
     assert "pickle" in app_errors[-1][1].lower()
+
+
+def test_export_action_writes_the_selected_fits(make_window, tmp_path, tiny_template, monkeypatch,
+                                                 app_errors) -> None:
+    from tests.test_app_support import make_project
+
+    project = make_project(tmp_path / "exp", tiny_template)
+    win = make_window(project)
+    assert win.actions_by_name["export"].isVisible()
+    win.people.select_row(0)
+    out = tmp_path / "out"
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(out)))
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes))
+    shown = []
+    monkeypatch.setattr(QMessageBox, "information", staticmethod(lambda *a, **k: shown.append(a[2])))
+    win.actions_by_name["export"].trigger()
+    assert app_errors == []
+    assert any(p.name.startswith("person_000001") for p in out.iterdir())
+    assert shown and "for 1 people" in shown[0]
