@@ -1,7 +1,7 @@
 """Benchmark of the keypoint-lifting cGAN: training time and MPJPE on held-out synthetic people and on the
 four Human3.6M frames of ../shared/data (skipped when absent). Prints one JSON line.
 
-    python benchmarks/lifting.py [--preset cpu_demo|paper] [--people 400] [--device cpu]
+    python benchmarks/lifting.py [--preset cpu_demo|paper] [--people 400] [--device cpu] [--epochs N] ...
 """
 
 from __future__ import annotations
@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from deformlearn.core import metrics
-from deformlearn.core.lifting import LiftingSettings, train_lifter
-from deformlearn.core.lifting_data import load_amass_body_poses, make_synthetic_people, rest_keypoints
+from deformlearn.core.lifting import LiftingSettings, average_skeleton_from_template, train_lifter
+from deformlearn.core.lifting_data import DEFAULT_AVERAGE_SKELETON, load_amass_body_poses, make_synthetic_people
 from deformlearn.core.lifting_eval import evaluate_lifting, load_h36m_body3d
 from deformlearn.core.lifting_losses import RATIO_BONES
+from deformlearn.core.template import TemplateError, load_builtin_template
 
 SHARED = Path(os.environ.get("DEFORMLEARN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -35,20 +36,28 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=400, help="synthetic training people")
     parser.add_argument("--test-people", type=int, default=300)
     parser.add_argument("--device", default=None, help="override the preset's device")
+    for name in ("epochs", "batch_size", "hidden", "threads"):
+        parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=None, help="override the preset")
     args = parser.parse_args()
 
     settings = getattr(LiftingSettings, args.preset)()
-    if args.device:
-        settings = dataclasses.replace(settings, device=args.device)
+    overrides = {k: getattr(args, k) for k in ("device", "epochs", "batch_size", "hidden", "threads")}
+    settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     amass = SHARED / "motion" / "amass_sample.npz"
     base = load_amass_body_poses(amass) if amass.is_file() else None
-    train = make_synthetic_people(args.people, seed=1, base_poses=base)
-    test = make_synthetic_people(args.test_people, seed=2, base_poses=base)
-    result = train_lifter(train.keypoints_2d, settings, average_skeleton=rest_keypoints())
+    try:
+        average, average_name = average_skeleton_from_template(load_builtin_template()), "builtin-template"
+    except TemplateError:
+        average, average_name = DEFAULT_AVERAGE_SKELETON, "default"
+    train = make_synthetic_people(args.people, seed=1, average_skeleton=average, base_poses=base)
+    test = make_synthetic_people(args.test_people, seed=2, average_skeleton=average, base_poses=base)
+    result = train_lifter(train.keypoints_2d, settings, average_skeleton=average)
     ev = evaluate_lifting(result, test.keypoints_2d, test.joints3d_cam)
     steps = len(result.history) * int(np.ceil(2 * args.people / min(settings.batch_size, 2 * args.people)))
     out = {
-        "benchmark": "lifting", "preset": args.preset, "device": settings.device, "train_people": args.people,
+        "benchmark": "lifting", "preset": args.preset, "average_skeleton": average_name, "device": settings.device,
+        "epochs": settings.epochs, "batch_size": settings.batch_size, "hidden": settings.hidden,
+        "train_people": args.people,
         "train_steps": steps, "train_seconds": round(result.seconds, 2),
         "synthetic_mpjpe_mm": round(ev.mpjpe_mm, 1), "synthetic_pa_mpjpe_mm": round(ev.pa_mpjpe_mm, 1),
         "synthetic_zero_depth_mpjpe_mm": round(

@@ -1,9 +1,10 @@
 """Keypoint data for training and evaluating the lifter: synthetic posed skeletons and Human3.6M frames.
 
-Synthetic people: a keypoint-level body (SMPL's 24-joint tree with approximate mean-shape rest joints, plus
-the five face keypoints rigidly attached to the head) posed by forward kinematics with random, roughly
-plausible joint rotations (optionally on top of real SMPL poses, e.g. AMASS), random per-person size and
-limb proportions, random heading, seen by an orthographic camera. Output keypoints are COCO-17.
+Synthetic people: an average skeleton (17 COCO keypoints in a rest T-pose, SMPL frame; the template's, or
+`DEFAULT_AVERAGE_SKELETON`) is posed by a small keypoint-level kinematic tree (pelvis, spine, chest, neck,
+shoulders, elbows, hips, knees) driven by SMPL-style joint rotations: random, roughly plausible ones,
+optionally on top of real SMPL poses (e.g. AMASS), with random per-person size and limb proportions, random
+heading, seen by an orthographic camera.
 
 Camera frame of all 3D ground truth here: metres, right-handed, x right, y down, z away from the camera
 (OpenCV; Human3.6M's camera frame is the same), so it matches the lifter's (x_px, y_px, depth_px).
@@ -17,24 +18,27 @@ from pathlib import Path
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from deformlearn.core.skeletons import COCO_FLIP_INDEX, NUM_KEYPOINTS, SMPL_PARENTS
+from deformlearn.core.skeletons import NUM_KEYPOINTS
 
-#: Approximate SMPL mean-shape rest joints (24, 3), metres, SMPL frame (y up, facing +z, left +x), T-pose.
-SYNTHETIC_REST_JOINTS = np.array([
-    [0.0, 0.0, 0.0], [0.06, -0.09, 0.0], [-0.06, -0.09, 0.0], [0.0, 0.11, -0.01],
-    [0.10, -0.47, 0.0], [-0.10, -0.47, 0.0], [0.0, 0.25, 0.0], [0.09, -0.87, -0.04],
-    [-0.09, -0.87, -0.04], [0.0, 0.31, 0.02], [0.12, -0.93, 0.08], [-0.12, -0.93, 0.08],
-    [0.0, 0.52, -0.01], [0.08, 0.43, 0.0], [-0.08, 0.43, 0.0], [0.0, 0.61, 0.04],
-    [0.17, 0.46, -0.01], [-0.17, 0.46, -0.01], [0.43, 0.45, -0.03], [-0.43, 0.45, -0.03],
-    [0.68, 0.45, -0.03], [-0.68, 0.45, -0.03], [0.77, 0.44, -0.02], [-0.77, 0.44, -0.02],
+#: (17, 3) COCO keypoints of the built-in template's rest T-pose (rounded, left/right symmetric), metres,
+#: SMPL frame (y up, facing +z, body-left +x). Used when no template is given.
+DEFAULT_AVERAGE_SKELETON = np.array([
+    [0.0, 0.615, 0.146], [0.031, 0.652, 0.125], [-0.031, 0.652, 0.125], [0.086, 0.642, 0.02],
+    [-0.086, 0.642, 0.02], [0.165, 0.427, 0.013], [-0.165, 0.427, 0.013], [0.418, 0.427, 0.013],
+    [-0.418, 0.427, 0.013], [0.645, 0.427, 0.013], [-0.645, 0.427, 0.013], [0.102, -0.007, -0.004],
+    [-0.102, -0.007, -0.004], [0.133, -0.396, 0.028], [-0.133, -0.396, 0.028], [0.17, -0.796, 0.0],
+    [-0.17, -0.796, 0.0],
 ])
-#: COCO keypoints taken directly from SMPL joints (COCO index -> SMPL joint index).
-_COCO_FROM_SMPL = {5: 16, 6: 17, 7: 18, 8: 19, 9: 20, 10: 21, 11: 1, 12: 2, 13: 4, 14: 5, 15: 7, 16: 8}
-#: Face keypoints (nose, eyes, ears) as offsets from SMPL's head joint in the rest pose, metres.
-_FACE_OFFSETS = np.array([
-    [0.0, 0.04, 0.11], [0.035, 0.08, 0.09], [-0.035, 0.08, 0.09], [0.075, 0.06, 0.0], [-0.075, 0.06, 0.0],
-])
-_HEAD = 15
+
+# Keypoint-level kinematic tree: node -> (parent node, SMPL joints whose local rotations it applies).
+# Node pivots: 0 pelvis and 1 spine at the hip midpoint, 2 chest halfway to the shoulder midpoint, 3 neck at
+# the shoulder midpoint; 4/5 shoulders, 6/7 elbows, 8/9 hips, 10/11 knees at those keypoints.
+_NODES = ((-1, (0,)), (0, (3,)), (1, (6, 9)), (2, (12, 15)), (2, (16,)), (2, (17,)), (4, (18,)), (5, (19,)),
+          (0, (1,)), (0, (2,)), (8, (4,)), (9, (5,)))
+_NODE_KEYPOINT = {4: 5, 5: 6, 6: 7, 7: 8, 8: 11, 9: 12, 10: 13, 11: 14}
+#: Node each COCO keypoint is rigidly attached to.
+_KEYPOINT_NODE = (3, 3, 3, 3, 3, 2, 2, 4, 5, 6, 7, 0, 0, 8, 9, 10, 11)
+_LEFT_NODES, _RIGHT_NODES = [4, 6, 8, 10], [5, 7, 9, 11]
 #: Ranges (radians) of random Euler-xyz rotations per SMPL joint (left side; the right side is mirrored).
 _POSE_RANGES = {
     1: ((-1.5, 0.4), (-0.4, 0.4), (-0.1, 0.6)),   # left hip: flexion is -x, abduction +z
@@ -45,39 +49,54 @@ _POSE_RANGES = {
     9: ((-0.2, 0.3), (-0.3, 0.3), (-0.2, 0.2)), 12: ((-0.3, 0.5), (-0.5, 0.5), (-0.3, 0.3)),
 }
 _MIRROR = {1: 2, 4: 5, 16: 17, 18: 19}
-_LEFT_JOINTS = [1, 4, 7, 10, 13, 16, 18, 20, 22]
-_RIGHT_JOINTS = [2, 5, 8, 11, 14, 17, 19, 21, 23]
 
 
-def rest_keypoints() -> np.ndarray:
-    """(17, 3) COCO keypoints of the synthetic body in its rest T-pose, metres, SMPL frame."""
-    return pose_keypoints(np.zeros((1, 24, 3)), np.ones((1, 24)))[0]
+def _node_pivots(skeleton: np.ndarray) -> np.ndarray:
+    """(17, 3) rest keypoints -> (12, 3) rest pivots of the tree's nodes."""
+    hip_mid, sh_mid = skeleton[[11, 12]].mean(0), skeleton[[5, 6]].mean(0)
+    pivots = np.zeros((len(_NODES), 3))
+    pivots[0] = pivots[1] = hip_mid
+    pivots[2] = (hip_mid + sh_mid) / 2
+    pivots[3] = sh_mid
+    for node, kp in _NODE_KEYPOINT.items():
+        pivots[node] = skeleton[kp]
+    return pivots
 
 
-def pose_keypoints(pose_aa: np.ndarray, segment_scale: np.ndarray) -> np.ndarray:
-    """Forward kinematics of the synthetic body.
+def pose_keypoints(pose_aa: np.ndarray, node_scale: np.ndarray,
+                   average_skeleton: np.ndarray = DEFAULT_AVERAGE_SKELETON) -> np.ndarray:
+    """Forward kinematics of an average skeleton.
 
-    pose_aa: (B, 24, 3) axis-angle local rotations (entry 0 is the global orientation), SMPL convention;
-    segment_scale: (B, 24) scale of the bone from each joint's parent to the joint (entry 0 ignored).
-    Returns (B, 17) COCO keypoints (B, 17, 3), metres, SMPL frame (pelvis at the origin before rotation).
+    pose_aa: (B, 24, 3) SMPL-style axis-angle local rotations (entry 0 = global orientation; collars,
+    ankles, feet, wrists and hands are ignored); node_scale: (B, 12) scale of every offset out of each tree
+    node (per-person proportions); average_skeleton: (17, 3) rest T-pose, SMPL frame.
+    Returns (B, 17, 3) COCO keypoints, SMPL frame, hip midpoint at the origin.
     """
     if pose_aa.ndim != 3 or pose_aa.shape[1:] != (24, 3):
         raise ValueError(f"pose_aa must have shape (B, 24, 3), got {pose_aa.shape}")
+    skeleton = np.asarray(average_skeleton, dtype=np.float64)
+    if skeleton.shape != (NUM_KEYPOINTS, 3):
+        raise ValueError(f"average_skeleton must have shape ({NUM_KEYPOINTS}, 3), got {skeleton.shape}")
     B = pose_aa.shape[0]
     local = Rotation.from_rotvec(pose_aa.reshape(-1, 3)).as_matrix().reshape(B, 24, 3, 3)
-    glob = np.zeros_like(local)
-    joints = np.zeros((B, 24, 3))
-    glob[:, 0] = local[:, 0]
-    for j in range(1, 24):
-        p = SMPL_PARENTS[j]
-        offset = (SYNTHETIC_REST_JOINTS[j] - SYNTHETIC_REST_JOINTS[p]) * segment_scale[:, j, None]
-        joints[:, j] = joints[:, p] + np.einsum("bij,bj->bi", glob[:, p], offset)
-        glob[:, j] = glob[:, p] @ local[:, j]
+    pivots = _node_pivots(skeleton)
+    glob = np.zeros((B, len(_NODES), 3, 3))
+    pos = np.zeros((B, len(_NODES), 3))
+    for n, (parent, joints) in enumerate(_NODES):
+        rot = local[:, joints[0]]
+        for j in joints[1:]:
+            rot = rot @ local[:, j]
+        if parent < 0:
+            glob[:, n] = rot
+            pos[:, n] = pivots[n] - pivots[0]
+            continue
+        offset = (pivots[n] - pivots[parent]) * node_scale[:, parent, None]
+        pos[:, n] = pos[:, parent] + np.einsum("bij,bj->bi", glob[:, parent], offset)
+        glob[:, n] = glob[:, parent] @ rot
     kp = np.zeros((B, NUM_KEYPOINTS, 3))
-    for c, s in _COCO_FROM_SMPL.items():
-        kp[:, c] = joints[:, s]
-    head_scale = segment_scale[:, _HEAD, None, None]
-    kp[:, :5] = joints[:, _HEAD, None] + np.einsum("bij,kj->bki", glob[:, _HEAD], _FACE_OFFSETS) * head_scale
+    for k, n in enumerate(_KEYPOINT_NODE):
+        offset = (skeleton[k] - pivots[n]) * node_scale[:, n, None]
+        kp[:, k] = pos[:, n] + np.einsum("bij,bj->bi", glob[:, n], offset)
     return kp
 
 
@@ -129,14 +148,16 @@ class SyntheticPeople:
     pixels_per_metre: np.ndarray
 
 
-def make_synthetic_people(n: int, seed: int = 0, *, base_poses: np.ndarray | None = None,
-                          face_dropout: float = 0.2, point_dropout: float = 0.03) -> SyntheticPeople:
-    """n random people (see the module docstring); face_dropout: chance that all five face keypoints are
-    invisible (as for Human3.6M's joints); point_dropout: independent chance of any other keypoint missing."""
+def make_synthetic_people(n: int, seed: int = 0, *, average_skeleton: np.ndarray = DEFAULT_AVERAGE_SKELETON,
+                          base_poses: np.ndarray | None = None, face_dropout: float = 0.2,
+                          point_dropout: float = 0.03) -> SyntheticPeople:
+    """n random people posed from average_skeleton (17, 3) (module docstring); base_poses: (T, 24, 3) real
+    SMPL poses to start from; face_dropout: chance that all five face keypoints are invisible (as for
+    Human3.6M's joints); point_dropout: independent chance of any other keypoint missing."""
     rng = np.random.default_rng(seed)
-    scale = rng.uniform(0.85, 1.15, (n, 1)) * rng.uniform(0.93, 1.07, (n, 24))
-    scale[:, _RIGHT_JOINTS] = scale[:, _LEFT_JOINTS]  # people are left/right symmetric
-    kp_smpl = pose_keypoints(random_poses(rng, n, base_poses), scale)
+    scale = rng.uniform(0.85, 1.15, (n, 1)) * rng.uniform(0.93, 1.07, (n, len(_NODES)))
+    scale[:, _RIGHT_NODES] = scale[:, _LEFT_NODES]  # people are left/right symmetric
+    kp_smpl = pose_keypoints(random_poses(rng, n, base_poses), scale, average_skeleton)
     cam = kp_smpl * np.array([1.0, -1.0, -1.0])  # SMPL frame seen from +z -> OpenCV camera frame
     cam = cam + np.array([0.0, 0.0, 4.0])
     f = rng.uniform(150.0, 400.0, n)
@@ -147,14 +168,7 @@ def make_synthetic_people(n: int, seed: int = 0, *, base_poses: np.ndarray | Non
     return SyntheticPeople(np.concatenate([xy, vis[..., None]], axis=2), cam, f)
 
 
-def flip_keypoints(keypoints_2d: np.ndarray) -> np.ndarray:
-    """Mirror (P, 17, 3) keypoints about x = 0 and swap left/right names (a valid pose of a mirrored person)."""
-    out = keypoints_2d[:, list(COCO_FLIP_INDEX)].copy()
-    out[..., 0] = -out[..., 0]
-    return out
-
-
 __all__ = [
-    "SYNTHETIC_REST_JOINTS", "rest_keypoints", "pose_keypoints", "load_amass_body_poses", "random_poses",
-    "SyntheticPeople", "make_synthetic_people", "flip_keypoints",
+    "DEFAULT_AVERAGE_SKELETON", "pose_keypoints", "load_amass_body_poses", "random_poses", "SyntheticPeople",
+    "make_synthetic_people",
 ]

@@ -12,10 +12,10 @@ from torch import nn
 
 from deformlearn.core import lifting_losses as L
 from deformlearn.core.lifting import (
-    DepthGenerator, LiftingCancelled, LiftingProgress, LiftingSettings, PoseDiscriminator, lift, load_lifter,
+    DepthGenerator, average_skeleton_from_template, LiftingCancelled, LiftingProgress, LiftingSettings, PoseDiscriminator, lift, load_lifter,
     save_lifter, train_lifter,
 )
-from deformlearn.core.lifting_data import make_synthetic_people, pose_keypoints, random_poses, rest_keypoints
+from deformlearn.core.lifting_data import DEFAULT_AVERAGE_SKELETON, make_synthetic_people, pose_keypoints, random_poses
 from deformlearn.core.lifting_eval import evaluate_lifting, load_h36m_body3d
 
 TINY = LiftingSettings(epochs=40, batch_size=128, learning_rate=1e-3, hidden=64, device="cpu", threads=1)
@@ -23,13 +23,13 @@ TINY = LiftingSettings(epochs=40, batch_size=128, learning_rate=1e-3, hidden=64,
 
 @pytest.fixture(scope="module")
 def average() -> torch.Tensor:
-    return torch.tensor(rest_keypoints(), dtype=torch.float32)
+    return torch.tensor(DEFAULT_AVERAGE_SKELETON, dtype=torch.float32)
 
 
 @pytest.fixture(scope="module")
 def trained():
     people = make_synthetic_people(200, seed=1)
-    return train_lifter(people.keypoints_2d, TINY, average_skeleton=rest_keypoints()), people
+    return train_lifter(people.keypoints_2d, TINY, average_skeleton=DEFAULT_AVERAGE_SKELETON), people
 
 
 def test_ratio_and_symmetry_losses_vanish_on_symmetric_average(average):
@@ -85,9 +85,11 @@ def test_networks_have_eight_linear_layers():
 
 def test_posing_keeps_bone_lengths():
     rng = np.random.default_rng(0)
-    posed = pose_keypoints(random_poses(rng, 5), np.ones((5, 24)))
-    rest = rest_keypoints()[None]
-    limbs = [b for b in L.RATIO_BONES if b[0] >= 5 and b[1] >= 5 and b not in ((5, 11), (6, 12))]
+    rest = DEFAULT_AVERAGE_SKELETON[None]
+    np.testing.assert_allclose(pose_keypoints(np.zeros((1, 24, 3)), np.ones((1, 12))),
+                               rest - rest[:, [11, 12]].mean(1, keepdims=True), atol=1e-12)
+    posed = pose_keypoints(random_poses(rng, 5), np.ones((5, 12)))
+    limbs = [b for b in L.RATIO_BONES if b not in ((5, 11), (6, 12))]
     a, b = [x[0] for x in limbs], [x[1] for x in limbs]
     np.testing.assert_allclose(np.linalg.norm(posed[:, a] - posed[:, b], axis=-1),
                                np.repeat(np.linalg.norm(rest[:, a] - rest[:, b], axis=-1), 5, 0), atol=1e-9)
@@ -156,7 +158,7 @@ def test_joint_loss_pulls_depths_to_registered_joints(trained):
     depth = depth - depth[:, [11, 12]].mean(1, keepdims=True)
     registered = np.concatenate([people.keypoints_2d[..., :2], depth[..., None]], -1)
     settings = dataclasses.replace(TINY, epochs=15)
-    warm = train_lifter(people.keypoints_2d, settings, average_skeleton=rest_keypoints(),
+    warm = train_lifter(people.keypoints_2d, settings, average_skeleton=DEFAULT_AVERAGE_SKELETON,
                         registered_joints3d=registered, generator_state=result.generator_state,
                         discriminator_state=result.discriminator_state)
     assert warm.history[0]["mu"] > warm.history[-1]["mu"] >= 1.0
@@ -166,10 +168,24 @@ def test_joint_loss_pulls_depths_to_registered_joints(trained):
     assert after < 0.75 * before
 
 
+def test_average_skeleton_from_template():
+    from tests.tiny_template import make_tiny_template
+
+    template = make_tiny_template()
+    avg = average_skeleton_from_template(template)
+    assert avg.shape == (17, 3) and avg.dtype == np.float32
+    assert avg[5, 0] > 0 > avg[6, 0] and avg[0, 1] > avg[11, 1]  # left is +x, head above hips (SMPL frame)
+
+
 def test_h36m_evaluation_reports_a_number(trained, shared_data):
     result, _ = trained
-    frames = load_h36m_body3d(shared_data / "h36m" / "test_h36m_body3d.npz")
+    path = shared_data / "h36m" / "test_h36m_body3d.npz"
+    frames = load_h36m_body3d(path)
     assert frames.keypoints_2d.shape == (4, 17, 3) and frames.score_mask.sum() == 4 * 12
+    with np.load(path) as raw:
+        np.testing.assert_allclose(frames.joints3d_cam[:, 11], raw["S"][:, 4, :3])  # COCO left hip = H36M 4
+        np.testing.assert_allclose(frames.keypoints_2d[:, 10, :2], raw["part"][:, 16, :2])  # right wrist
+    assert (frames.keypoints_2d[:, 1:5, 2] == 0).all()  # no eyes or ears in H36M
     ev = evaluate_lifting(result, frames.keypoints_2d, frames.joints3d_cam, frames.score_mask)
     assert ev.num_people == 4 and math.isfinite(ev.mpjpe_mm) and 0 < ev.mpjpe_mm < 2000
     assert math.isfinite(ev.pa_mpjpe_mm) and 0 < ev.pa_mpjpe_mm < 2000
