@@ -12,8 +12,8 @@ from torch import nn
 
 from deformlearn.core import lifting_losses as L
 from deformlearn.core.lifting import (
-    DepthGenerator, average_skeleton_from_template, LiftingCancelled, LiftingProgress, LiftingSettings, PoseDiscriminator, lift, load_lifter,
-    save_lifter, train_lifter,
+    DepthGenerator, LiftingCancelled, LiftingProgress, LiftingSettings, PoseDiscriminator,
+    average_skeleton_from_template, lift, load_lifter, save_lifter, train_lifter,
 )
 from deformlearn.core.lifting_data import DEFAULT_AVERAGE_SKELETON, make_synthetic_people, pose_keypoints, random_poses
 from deformlearn.core.lifting_eval import evaluate_lifting, load_h36m_body3d
