@@ -72,7 +72,7 @@ class BodyModel(torch.nn.Module):
         self.register_buffer("keypoint_basis", kw[:, used] @ self.skin_basis[used])  # (17, 96)
         self._subset_cache: tuple[Tensor, int, Tensor] | None = None
         levels = kinematic_levels(template.parents)
-        self._level_sizes = levels.sizes
+        self._level_sizes, self._level_shortcuts = levels.sizes, (levels.in_level_order, levels.parent_ranges)
         self.register_buffer("_level_children", levels.children, persistent=False)
         self.register_buffer("_level_parents", levels.parents, persistent=False)
         self.register_buffer("_level_inverse", levels.inverse, persistent=False)
@@ -94,6 +94,7 @@ class BodyModel(torch.nn.Module):
             num_joints=self.num_joints, sizes=self._level_sizes, children=self._level_children,
             parents=self._level_parents, inverse=self._level_inverse,
             parents_local=tuple(getattr(self, f"_level_parents_local_{d}") for d in range(len(self._level_sizes))),
+            in_level_order=self._level_shortcuts[0], parent_ranges=self._level_shortcuts[1],
         )
 
     def neutral_parameters(self, batch: int = 1) -> tuple[Tensor, Tensor]:

@@ -38,6 +38,9 @@ class KinematicLevels:
     sizes: number of joints at each depth 1, 2, ...; children, parents: (J-1,) long, the non-root joints
     level by level and the parent of each; parents_local[d]: (sizes[d],) long, for each joint at depth d+1
     its parent's position within depth d; inverse: (J,) each joint's position in the root-first level order.
+    Shortcuts (SMPL's joint order is already level order, and most levels' parents are consecutive):
+    in_level_order: whether inverse is the identity; parent_ranges[d]: (start, length) when parents_local[d]
+    is start, start + 1, ..., else None.
     """
 
     num_joints: int
@@ -46,6 +49,8 @@ class KinematicLevels:
     parents: Tensor
     parents_local: tuple[Tensor, ...]
     inverse: Tensor
+    in_level_order: bool
+    parent_ranges: tuple[tuple[int, int] | None, ...]
 
 
 def kinematic_levels(parents: np.ndarray | Tensor) -> KinematicLevels:
@@ -65,8 +70,10 @@ def kinematic_levels(parents: np.ndarray | Tensor) -> KinematicLevels:
     children = np.concatenate(levels[1:])
     inverse = np.empty(J, dtype=np.int64)
     inverse[np.concatenate(levels)] = np.arange(J)
+    ranges = tuple((int(p[0]), len(p)) if bool((p.diff() == 1).all()) else None for p in parents_local)
     return KinematicLevels(J, tuple(len(lv) for lv in levels[1:]), torch.as_tensor(children),
-                           torch.as_tensor(parents[children]), tuple(parents_local), torch.as_tensor(inverse))
+                           torch.as_tensor(parents[children]), tuple(parents_local), torch.as_tensor(inverse),
+                           bool((inverse == np.arange(J)).all()), ranges)
 
 
 def forward_kinematics(rel_rotations: Tensor, scales: Tensor, rest_joints: Tensor,
@@ -87,20 +94,28 @@ def forward_kinematics(rel_rotations: Tensor, scales: Tensor, rest_joints: Tenso
         raise ValueError(f"forward_kinematics: expected rel_rotations (B, {J - 1}, 3, 3), scales (B, {J}), "
                          f"rest_joints ({J}, 3); got {tuple(rel_rotations.shape)}, {tuple(scales.shape)}, "
                          f"{tuple(rest_joints.shape)}")
-    rel = rel_rotations.index_select(1, levels.children - 1).split(levels.sizes, dim=1)
+    if not levels.in_level_order:
+        rel_rotations = rel_rotations.index_select(1, levels.children - 1)
+    rel = rel_rotations.split(levels.sizes, dim=1)
     bones = rest_joints[levels.children] - rest_joints[levels.parents]
     bones = (bones * scales.index_select(1, levels.parents)[..., None]).split(levels.sizes, dim=1)  # (B, n_d, 3)
     # Depth 1 hangs from the root, whose frame is the identity.
     rot, pos = rel[0], bones[0]
     rots = [torch.eye(3, dtype=scales.dtype, device=scales.device).expand(B, 1, 3, 3), rot]
     poss = [scales.new_zeros(B, 1, 3), pos]
-    for plocal, rel_d, bone in zip(levels.parents_local[1:], rel[1:], bones[1:]):
-        parent_rot = rot.index_select(1, plocal)                      # (B, n_d, 3, 3)
-        pos = pos.index_select(1, plocal) + (parent_rot @ bone[..., None])[..., 0]
+    for plocal, prange, rel_d, bone in zip(levels.parents_local[1:], levels.parent_ranges[1:], rel[1:], bones[1:]):
+        if prange is None:
+            parent_rot, parent_pos = rot.index_select(1, plocal), pos.index_select(1, plocal)
+        else:  # a slice is a view: cheaper than a gather, forwards and backwards
+            parent_rot, parent_pos = rot.narrow(1, *prange), pos.narrow(1, *prange)
+        pos = parent_pos + (parent_rot @ bone[..., None])[..., 0]
         rot = parent_rot @ rel_d
         rots.append(rot)
         poss.append(pos)
-    return torch.cat(rots, 1).index_select(1, levels.inverse), torch.cat(poss, 1).index_select(1, levels.inverse)
+    rotations, joints = torch.cat(rots, 1), torch.cat(poss, 1)
+    if levels.in_level_order:
+        return rotations, joints
+    return rotations.index_select(1, levels.inverse), joints.index_select(1, levels.inverse)
 
 
 def joint_transforms(rotations: Tensor, joints: Tensor, scales: Tensor, rest_joints: Tensor) -> Tensor:

@@ -213,3 +213,23 @@ def test_gradcheck_pose_and_scales(tiny) -> None:
         return out.vertices, out.joints, out.keypoints
 
     assert torch.autograd.gradcheck(f, (pose, scales), eps=1e-6, atol=1e-5)
+
+
+def test_forward_kinematics_on_a_tree_not_in_level_order() -> None:
+    from deformlearn.core.skinning import forward_kinematics
+
+    parents = np.array([-1, 0, 1, 0, 3, 2, 2, 4])  # depth order 0 | 1 3 | 2 4 | 5 6 7
+    levels = kinematic_levels(parents)
+    assert not levels.in_level_order
+    g = torch.Generator().manual_seed(9)
+    rest = torch.randn(8, 3, generator=g, dtype=torch.float64)
+    rel = axis_angle_to_rotmat(torch.randn(2, 7, 3, generator=g, dtype=torch.float64))
+    scales = 0.5 + torch.rand(2, 8, generator=g, dtype=torch.float64)
+    rotations, joints = forward_kinematics(rel, scales, rest, levels)
+    rots, pos = [torch.eye(3, dtype=torch.float64).expand(2, 3, 3)], [torch.zeros(2, 3, dtype=torch.float64)]
+    for j in range(1, 8):
+        p = parents[j]
+        rots.append(rots[p] @ rel[:, j - 1])
+        pos.append(pos[p] + (rots[p] @ ((rest[j] - rest[p]) * scales[:, p, None])[..., None])[..., 0])
+    torch.testing.assert_close(rotations, torch.stack(rots, 1))
+    torch.testing.assert_close(joints, torch.stack(pos, 1))
