@@ -131,6 +131,8 @@ class OffscreenRenderer:
     def __init__(self) -> None:
         self._gl = None
         self._size: tuple[int, int] | None = None
+        self._default_atlas: np.ndarray | None = None
+        self._atlas_material = None  # (atlas array, pyrender material): uploaded to the GPU once per atlas
 
     def __enter__(self) -> "OffscreenRenderer":
         return self
@@ -142,6 +144,7 @@ class OffscreenRenderer:
         if self._gl is not None:
             _release(self._gl)
             self._gl = None
+        self._atlas_material = None
 
     def render(self, vertices_px: np.ndarray, faces: np.ndarray, *, width: int, height: int, mode: str,
                template: Template, atlas: np.ndarray | None = None) -> RenderResult:
@@ -197,6 +200,18 @@ class OffscreenRenderer:
         self._size = (width, height)
         return self._gl
 
+    def _material_for(self, image: np.ndarray):
+        """The textured material of an atlas; reused (not uploaded again) while the same array is passed."""
+        import pyrender
+
+        if self._atlas_material is None or self._atlas_material[0] is not image:
+            texture = pyrender.Texture(source=image, source_channels="RGB",
+                                       sampler=pyrender.Sampler(magFilter=9729, minFilter=9729))
+            material = pyrender.MetallicRoughnessMaterial(baseColorTexture=texture, metallicFactor=0.0,
+                                                          roughnessFactor=0.9)
+            self._atlas_material = (image, material)
+        return self._atlas_material[1]
+
     def _render_lit(self, vertices_px: np.ndarray, faces: np.ndarray, width: int, height: int, mode: str,
                     template: Template, atlas: np.ndarray | None) -> np.ndarray:
         import pyrender
@@ -205,13 +220,14 @@ class OffscreenRenderer:
         world = vertices_px * np.array([1.0, -1.0, -1.0])
         normals = welded_normals(world, faces, template.weld_index)
         if mode == "atlas":
-            image = load_atlas(None) if atlas is None else np.asarray(atlas)
+            if atlas is None:
+                if self._default_atlas is None:
+                    self._default_atlas = load_atlas(None)
+                atlas = self._default_atlas
+            image = np.asarray(atlas)
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
                 raise ValueError(f"atlas must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
-            texture = pyrender.Texture(source=image, source_channels="RGB",
-                                       sampler=pyrender.Sampler(magFilter=9729, minFilter=9729))
-            material = pyrender.MetallicRoughnessMaterial(baseColorTexture=texture, metallicFactor=0.0,
-                                                          roughnessFactor=0.9)
+            material = self._material_for(image)
             prim = pyrender.Primitive(positions=world, normals=normals, indices=faces, material=material,
                                       texcoord_0=atlas_texcoords(template.vertex_part, template.vertex_uv,
                                                                  image.shape))
