@@ -27,7 +27,6 @@ import torch
 
 from deformlearn.core.body_model import BodyModel
 from deformlearn.core.cli import COMMANDS
-from deformlearn.core.correspondence import template_key
 from deformlearn.core.metrics import mpjpe_mm
 from deformlearn.core.project_import import load_project_template
 from deformlearn.core.project_store import Project
@@ -35,7 +34,7 @@ from deformlearn.core.regressor_data import samples_from_project
 from deformlearn.core.regressor_training import predict, train_regressor
 from deformlearn.core.round_metrics import fit_keypoints_camera, holdout_mask
 from deformlearn.core.round_settings import RoundSettings
-from deformlearn.core.rounds import round_history, run_round
+from deformlearn.core.rounds import ensure_correspondences, round_history, run_round
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,7 +55,7 @@ def make_project(path: Path, n: int, seed: int) -> str:
 def compare_inputs(project: Project, settings: RoundSettings, round_index: int) -> dict:
     """Train one regressor per input mode on the round's training people; held-out MPJPE of each."""
     template = load_project_template(project)
-    key = template_key(template)
+    key = ensure_correspondences(project, template, project.person_ids())
     body = BodyModel(template)
     rnd = next(r for r in project.rounds() if r.index == round_index)
     train_ids = project.read_array(f"rounds/round_{round_index:03d}/regressor_ids")

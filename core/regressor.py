@@ -91,12 +91,14 @@ class RegressorOutput:
 
 
 def _small_backbone(in_channels: int) -> tuple[nn.Module, int]:
+    """Five stride-2 blocks of two 3x3 convolutions. GroupNorm, not BatchNorm: per-sample statistics make
+    small batches behave and make data-parallel training equal to single-process training."""
     layers: list[nn.Module] = []
     channels = [in_channels, 32, 64, 128, 192, 256]
     for c_in, c_out in zip(channels[:-1], channels[1:]):
-        layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.BatchNorm2d(c_out),
+        layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.GroupNorm(8, c_out),
                    nn.ReLU(inplace=True), nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
-                   nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)]
+                   nn.GroupNorm(8, c_out), nn.ReLU(inplace=True)]
     layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
     return nn.Sequential(*layers), channels[-1]
 
@@ -190,8 +192,7 @@ class BodyRegressor(nn.Module):
             self.backbone, features = _small_backbone(config.in_channels)
         else:
             self.backbone, features = _resnet_backbone(config)
-        self.head = nn.Sequential(nn.Linear(features, 512), nn.ReLU(inplace=True), nn.Dropout(0.1),
-                                  nn.Linear(512, OUTPUT_SIZE))
+        self.head = nn.Sequential(nn.Linear(features, 512), nn.ReLU(inplace=True), nn.Linear(512, OUTPUT_SIZE))
         with torch.no_grad():  # start at the mean of the training targets: a sensible body from step 0
             self.head[-1].weight.mul_(0.01)
             self.head[-1].bias.copy_((identity_raw() if mean_raw is None else mean_raw.reshape(1, -1))[0])

@@ -27,9 +27,11 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
 
 from deformlearn.core.body_model import BodyModel
 from deformlearn.core.camera import weak_perspective_project
+from deformlearn.core.distributed import SINGLE, DistContext
 from deformlearn.core.registration_losses import dense_loss, hip_centred_depths, keypoint_loss
 from deformlearn.core.regressor import BodyRegressor, RegressorConfig, RegressorOutput, decode_raw, params_to_raw
 from deformlearn.core.regressor_data import RegressorSamples
@@ -179,13 +181,17 @@ def load_regressor(path: str | Path, device: str = "cpu") -> BodyRegressor:
 
 def train_regressor(samples: RegressorSamples, template: Template, settings: RegressorTrainingSettings, *,
                     checkpoint: str | Path | None = None, init_from: BodyRegressor | None = None,
-                    progress: Callable[[TrainingProgress], None] | None = None, cancel=None) -> TrainingResult:
+                    progress: Callable[[TrainingProgress], None] | None = None, cancel=None,
+                    dist: DistContext = SINGLE) -> TrainingResult:
     """Train a regressor on `samples` (which must carry registered targets).
 
     checkpoint: a file to save to every `checkpoint_every` steps, at the end and on cancel; when it exists
     and matches these settings, training resumes from it. init_from: start from this model's weights
     (a previous round's regressor) instead of a fresh one. cancel: an Event-like (is_set) or a callable;
-    checked every step. Returns the model in eval mode.
+    checked every step (rank 0's flag decides for all ranks). dist: with an active process group, every rank
+    calls this with the same samples and trains its share of each batch under DistributedDataParallel;
+    only rank 0 writes the checkpoint; losses in the history are rank 0's share. Returns the model in eval
+    mode.
     """
     if len(samples) == 0:
         raise ValueError("train_regressor: no training samples (no usable fits?)")
@@ -193,14 +199,14 @@ def train_regressor(samples: RegressorSamples, template: Template, settings: Reg
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
     try:
-        return _train(samples, template, settings, checkpoint, init_from, progress, cancel)
+        return _train(samples, template, settings, checkpoint, init_from, progress, cancel, dist)
     finally:
         torch.set_num_threads(old_threads)
 
 
-def _train(samples, template, settings, checkpoint, init_from, progress, cancel) -> TrainingResult:
+def _train(samples, template, settings, checkpoint, init_from, progress, cancel, dist) -> TrainingResult:
     device = torch.device(settings.device)
-    torch.manual_seed(settings.seed)  # weights and dropout: a run is a function of its settings and data
+    torch.manual_seed(settings.seed)  # the weights: a run is a function of its settings and data
     body = BodyModel(template).to(device)
     model = BodyRegressor(settings.model, mean_raw=mean_target_raw(samples))
     if init_from is not None:
@@ -209,6 +215,7 @@ def _train(samples, template, settings, checkpoint, init_from, progress, cancel)
                              f"{settings.model}")
         model.load_state_dict(init_from.state_dict())
     model.to(device)
+    net = DistributedDataParallel(model) if dist.active else model
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     P = len(samples)
     per_epoch = math.ceil(P / settings.batch_size)
@@ -225,7 +232,7 @@ def _train(samples, template, settings, checkpoint, init_from, progress, cancel)
         step, history = int(state["step"]), list(state["history"])
 
     def write_checkpoint() -> None:
-        if checkpoint is not None:
+        if checkpoint is not None and dist.is_main:
             save_checkpoint_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
                                     "rng": torch.get_rng_state(), "step": step, "history": history,
                                     "settings": settings.to_dict(), "num_samples": P}, checkpoint)
@@ -238,13 +245,17 @@ def _train(samples, template, settings, checkpoint, init_from, progress, cancel)
         gen = torch.Generator().manual_seed(settings.seed * 100003 + epoch)
         order = torch.randperm(P, generator=gen)
         index = order[in_epoch * settings.batch_size:(in_epoch + 1) * settings.batch_size]
-        if _is_set(cancel):
+        if dist.broadcast(_is_set(cancel)):
             write_checkpoint()
             return TrainingResult(model.eval(), False, step, history)
-        batch = _to_device(samples.subset(index), device)
-        losses = regressor_losses(model(batch.inputs(settings.model.input_mode).to(device)), batch, body, settings)
+        # This rank's share of the batch, its loss weighted so that DDP's average over ranks equals the
+        # mean over the whole batch (an empty share still takes part, with weight 0).
+        mine = index[dist.rank::dist.world_size]
+        weight = len(mine) * dist.world_size / len(index)
+        batch = _to_device(samples.subset(mine if len(mine) else index[:1]), device)
+        losses = regressor_losses(net(batch.inputs(settings.model.input_mode).to(device)), batch, body, settings)
         optimizer.zero_grad(set_to_none=True)
-        losses["total"].backward()
+        (losses["total"] * weight).backward()
         optimizer.step()
         step += 1
         for k, v in losses.items():

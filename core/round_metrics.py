@@ -74,7 +74,8 @@ def evaluate_round(project: Project, template: Template, round_index: int, perso
     metrics["registration_failed"] = float(sum(f.status == "failed" for f in fits.values()))
     gt_of = (lambda pid: project.ground_truth(int(pid))) if has_gt else None
 
-    train = [int(p) for p, h in zip(person_ids, held_out) if not h and int(p) in fits and fits[int(p)].status == "converged"]
+    usable = {p for p, f in fits.items() if f.status == "converged"}
+    train = [int(p) for p, h in zip(person_ids, held_out) if not h and int(p) in usable]
     if gt_of is not None and train:
         gt = fit_keypoints_camera(body, [gt_of(p) for p in train])
         pred = fit_keypoints_camera(body, [fits[p].params for p in train])

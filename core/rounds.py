@@ -32,6 +32,7 @@ import torch
 
 from deformlearn.core.body_model import BodyModel
 from deformlearn.core.correspondence import map_to_vertices, template_key
+from deformlearn.core.distributed import SINGLE, DistContext
 from deformlearn.core.lifting import (
     LiftingCancelled, average_skeleton_from_template, lift, load_lifter, save_lifter, train_lifter,
 )
@@ -109,9 +110,11 @@ def ensure_correspondences(project: Project, template: Template, person_ids: np.
 class _Round:
     """One round's shared context: the project, template, people, settings and callbacks."""
 
-    def __init__(self, project: Project, settings: RoundSettings, index: int, progress, cancel) -> None:
-        self.project, self.settings, self.index = project, settings, index
-        self.progress, self.cancel = progress, cancel
+    def __init__(self, project: Project, settings: RoundSettings, index: int, progress, cancel,
+                 dist: DistContext) -> None:
+        self.project, self.settings, self.index, self.dist = project, settings, index, dist
+        self.progress = progress if dist.is_main else None
+        self.cancel = cancel
         self.template = load_project_template(project)
         self.body = BodyModel(self.template)
         self.ids = project.person_ids()
@@ -126,7 +129,10 @@ class _Round:
         self.has_gt = project.ground_truth(int(self.ids[0])) is not None
         self.held_out = holdout_mask(self.ids, settings.holdout_fraction if self.has_gt else 0.0,
                                      settings.split_seed)
-        self.key = ensure_correspondences(project, self.template, self.ids[self.has_dense])
+        self.key = template_key(self.template)
+        if dist.is_main:
+            ensure_correspondences(project, self.template, self.ids[self.has_dense])
+        dist.barrier()
 
     def path(self, rel: str) -> Path:
         return self.project.root / rel
@@ -138,7 +144,7 @@ class _Round:
         self.progress(RoundProgress(self.index, stage, step, total, dict(losses), rate * (total - step)))
 
     def check_cancel(self, where: str) -> None:
-        if _cancelled(self.cancel):
+        if self.dist.broadcast(_cancelled(self.cancel)):
             raise RoundCancelled(f"round {self.index} cancelled during {where}")
 
     def previous_model(self, name: str) -> Path | None:
@@ -199,33 +205,46 @@ class _Round:
         steps = reg_settings.steps
         total = len(todo) * steps
         started = time.monotonic()
+        # With several ranks each fits its share of a chunk and cancels only between chunks (in step).
+        inner_cancel = None if self.dist.active else (lambda: _cancelled(self.cancel))
         for start in range(0, len(todo), self.settings.registration_chunk):
             self.check_cancel("registration")
-            chunk = todo[start:start + self.settings.registration_chunk]
-            batch = collate(persons_from_project(self.project, chunk, self.key, depth_of))
-            init = None
-            if regressor is not None:
-                samples = samples_from_project(self.project, self.template, np.array(chunk),
-                                               regressor.config.crop_size, regressor.config.input_mode,
-                                               template_key=self.key)
-                out = predict(regressor, samples)
-                init = BodyParams(out.pose, out.scales, out.rotation.reshape(-1, 9), out.cam_scale,
-                                  out.translation)
-            base = start * steps
-            result = register(
-                self.body, batch, reg_settings, init=init, cancel=lambda: _cancelled(self.cancel),
-                progress=lambda e, base=base: self.report(
-                    "registration", base + e.step * len(chunk), total,
-                    {k: float(np.mean(v)) for k, v in e.losses.items()}, started))
-            if result.cancelled:
-                raise RoundCancelled(f"round {self.index} cancelled during registration")
-            self.project.save_fits([FitRecord(
-                person_id=int(f.person_id), round_index=self.index, params=f.params, status=(
-                    "failed" if f.failed else "converged"),
-                metrics={"error": f.dense_error_px, "keypoint_error_px": f.keypoint_error_px,
-                         "converged": float(f.converged), **{f"loss_{k}": v for k, v in f.losses.items()}},
-            ) for f in result.fits])
-        self.project.update_round(self.index, stages={"registration": "done"})
+            whole = todo[start:start + self.settings.registration_chunk]
+            chunk = self.dist.shard(whole)
+            fits = self.register_chunk(chunk, depth_of, regressor, reg_settings, inner_cancel, start * steps, total,
+                                       started, len(whole)) if chunk else []
+            gathered = self.dist.gather(fits)
+            if self.dist.is_main:
+                self.project.save_fits([f for part in gathered for f in part])
+            self.dist.barrier()
+        if self.dist.is_main:
+            self.project.update_round(self.index, stages={"registration": "done"})
+
+    def register_chunk(self, chunk: list[int], depth_of: dict, regressor, reg_settings, cancel, base: int,
+                       total: int, started: float, chunk_size: int) -> list[FitRecord]:
+        """Register people `chunk` (from the regressor's prediction when given, else the T-pose)."""
+        batch = collate(persons_from_project(self.project, chunk, self.key, depth_of))
+        init = None
+        if regressor is not None:
+            samples = samples_from_project(self.project, self.template, np.array(chunk),
+                                           regressor.config.crop_size, regressor.config.input_mode,
+                                           template_key=self.key)
+            out = predict(regressor, samples)
+            init = BodyParams(out.pose, out.scales, out.rotation.reshape(-1, 9), out.cam_scale,
+                              out.translation)
+        result = register(
+            self.body, batch, reg_settings, init=init, cancel=cancel,
+            progress=lambda e: self.report(
+                "registration", base + e.step * chunk_size, total,
+                {k: float(np.mean(v)) for k, v in e.losses.items()}, started))
+        if result.cancelled:
+            raise RoundCancelled(f"round {self.index} cancelled during registration")
+        return [FitRecord(
+            person_id=int(f.person_id), round_index=self.index, params=f.params, status=(
+                "failed" if f.failed else "converged"),
+            metrics={"error": f.dense_error_px, "keypoint_error_px": f.keypoint_error_px,
+                     "converged": float(f.converged), **{f"loss_{k}": v for k, v in f.losses.items()}},
+        ) for f in result.fits]
 
     # -- stage 3 ---------------------------------------------------------------------------------------
     def training_ids(self) -> np.ndarray:
@@ -243,10 +262,13 @@ class _Round:
         if stages.get("regressor") != "training":
             ids = self.training_ids()
             if len(ids) == 0:
+                why = "none is accepted" if self.settings.only_accepted else "all failed or were rejected"
                 raise RoundError(f"{self.project.root}: round {self.index} has no fits to train the regressor on "
-                                 f"({'only accepted ones were allowed' if self.settings.only_accepted else 'all failed or were rejected'})")
-            self.project.write_array(ids_name, ids)
-            self.project.update_round(self.index, stages={"regressor": "training"})
+                                 f"({why})")
+            if self.dist.is_main:
+                self.project.write_array(ids_name, ids)
+                self.project.update_round(self.index, stages={"regressor": "training"})
+            self.dist.barrier()
         ids = self.project.read_array(ids_name)
         fits = {f.person_id: f for f in self.project.fits(self.index)}
         config = self.settings.regressor.model
@@ -259,14 +281,15 @@ class _Round:
         ckpt = self.path(model_file(self.index, "regressor.ckpt"))
         started = time.monotonic()
         result = train_regressor(samples, self.template, self.settings.regressor, checkpoint=ckpt,
-                                 init_from=init_from, cancel=self.cancel,
+                                 init_from=init_from, cancel=self.cancel, dist=self.dist,
                                  progress=lambda e: self.report("regressor", e.step, e.total, e.losses, started))
         if not result.completed:
             raise RoundCancelled(f"round {self.index} cancelled during regressor training")
         rel = model_file(self.index, "regressor.pt")
-        save_regressor(result.model, self.path(rel))
-        self.project.update_round(self.index, stages={"regressor": "done"}, models={"regressor": rel})
-        ckpt.unlink(missing_ok=True)
+        if self.dist.is_main:
+            save_regressor(result.model, self.path(rel))
+            self.project.update_round(self.index, stages={"regressor": "done"}, models={"regressor": rel})
+            ckpt.unlink(missing_ok=True)
 
     # -- stage 4 ---------------------------------------------------------------------------------------
     def evaluation(self) -> None:
@@ -280,27 +303,42 @@ class _Round:
 
 
 def run_round(project: Project, settings: RoundSettings, *, resume: bool = False,
-              progress: Callable[[RoundProgress], None] | None = None, cancel=None) -> RoundRecord:
+              progress: Callable[[RoundProgress], None] | None = None, cancel=None,
+              dist: DistContext = SINGLE) -> RoundRecord:
     """Run (or with resume=True, finish) one round; returns its record with metrics and stage times.
 
     progress receives RoundProgress events; cancel is an Event-like (is_set) or a callable, polled at
     least once per optimiser step; on cancel, RoundCancelled is raised after the last consistent write.
+    dist: under torchrun, every rank calls this with its own open Project on the same folder; rank 0 writes
+    (module `distributed`), the cGAN and the evaluation run on rank 0 alone.
     """
-    index = round_to_run(project, resume)
-    project.start_round(index)
-    project.update_round(index, metrics={"settings": settings.to_dict()})
+    problem = None
+    index = 0
+    if dist.is_main:
+        try:
+            index = round_to_run(project, resume)
+            project.start_round(index)
+            project.update_round(index, metrics={"settings": settings.to_dict()})
+        except RoundError as exc:
+            problem = str(exc)
+    problem, index = dist.broadcast((problem, index))
+    if problem is not None:
+        raise RoundError(problem)
     old_threads = torch.get_num_threads()
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
     try:
-        ctx = _Round(project, settings, index, progress, cancel)
+        ctx = _Round(project, settings, index, progress, cancel, dist)
         for stage in STAGES:
             if ctx._stages().get(stage) == "done":
                 continue
             ctx.check_cancel(stage)
             started = time.perf_counter()
-            getattr(ctx, stage)()
-            project.update_round(index, metrics={f"seconds_{stage}": time.perf_counter() - started})
+            if dist.is_main or stage in ("registration", "regressor"):
+                getattr(ctx, stage)()
+            if dist.is_main:
+                project.update_round(index, metrics={f"seconds_{stage}": time.perf_counter() - started})
+            dist.barrier()
     finally:
         torch.set_num_threads(old_threads)
     return next(r for r in project.rounds() if r.index == index)

@@ -2,8 +2,9 @@
 
 Each person gets one 128 x 128 image: random pose (`registration_synthetic.random_pose`), segment scales
 and a turn about the vertical axis; the mesh is rasterised exactly (`rasterize`) to an IUV png (DensePose's
-file order: R = V * 255, G = U * 255, B = part) and a part-coloured, shaded RGB png. About 80 foreground
-pixels per person become dense points (pixel centre (c, r), part and interpolated UV from the IUV image),
+file order: R = V * 255, G = U * 255, B = part) and an RGB png (the DensePose-layout atlas texture, shaded
+from the depth map, over a blurred random background, as `deformlearn synth` draws it without OpenGL).
+About 80 foreground pixels per person become dense points (pixel centre (c, r), part and interpolated UV from the IUV image),
 and the ground truth is stored as fit-style parameters in the person's normalised frame.
 """
 
@@ -21,9 +22,11 @@ from deformlearn.core.correspondence import map_to_vertices, template_key
 from deformlearn.core.densepose_records import DensePoints
 from deformlearn.core.project_store import Project
 from deformlearn.core.rasterize import rasterize
+from deformlearn.core.render import load_atlas
 from deformlearn.core.registration_data import square_box
 from deformlearn.core.registration_synthetic import random_pose
 from deformlearn.core.rotations import axis_angle_to_rotmat
+from deformlearn.core.synth_images import atlas_lookup, background, shade_from_depth
 from deformlearn.core.template import load_builtin_template, save_template
 from tests.tiny_template import make_tiny_template
 
@@ -54,21 +57,21 @@ def make_round_project(path: Path, n: int = 24, seed: int = 0, points: int = 80,
         out = body(pose, scales)
         verts, depth = weak_perspective_project(out.vertices, rotation, cam_scale, translation)
         kp, _ = weak_perspective_project(out.keypoints, rotation, cam_scale, translation)
-    palette = rng.integers(60, 255, size=(25, 3)).astype(np.uint8)
+    atlas = load_atlas()
     faces = template.faces
     (path / "images").mkdir(exist_ok=True)
     key = template_key(template)
     for i in range(n):
         # rasterise in the rasteriser's frame, whose pixel centres sit at +0.5 of ours (pixel (r, c) at (c, r))
         v = np.concatenate([verts[i].numpy() + 0.5, depth[i].numpy()[:, None]], 1)
-        face_id, bary, _ = rasterize(v, faces, SIZE, SIZE)
+        face_id, bary, zbuf = rasterize(v, faces, SIZE, SIZE)
         fg = face_id >= 0
         tri = faces[np.where(fg, face_id, 0)]
         part = np.where(fg, template.vertex_part[tri[..., 0]], 0)
         uv = (bary[..., None] * template.vertex_uv[tri]).sum(-2)
         iuv = np.stack([part, np.round(uv[..., 0] * 255) * fg, np.round(uv[..., 1] * 255) * fg], -1).astype(np.uint8)
-        shade = (0.6 + 0.4 * bary[..., :1]) * fg[..., None]
-        rgb = (palette[part] * shade).astype(np.uint8)
+        person = shade_from_depth(atlas_lookup(iuv, atlas), zbuf)
+        rgb = np.where(fg[..., None], person, background(rng, SIZE, SIZE, "noise"))
         image_file, iuv_file = path / "images" / f"{i:04d}.png", path / "images" / f"{i:04d}_IUV.png"
         cv2.imwrite(str(image_file), rgb[..., ::-1])
         cv2.imwrite(str(iuv_file), iuv)  # cv2 writes [B, G, R] = [I, U, V]: the file's R = V, G = U, B = I

@@ -119,7 +119,7 @@ def test_training_reduces_the_loss_and_resumes_from_a_checkpoint(tmp_path):
     samples = _synthetic_samples(12)
     template = make_tiny_template()
     cfg = RegressorConfig(backbone="small", input_mode="iuv", crop_size=32)
-    settings = RegressorTrainingSettings(model=cfg, epochs=8, batch_size=6, lr=1e-3, checkpoint_every=4,
+    settings = RegressorTrainingSettings(model=cfg, epochs=8, batch_size=6, lr=2e-3, checkpoint_every=4,
                                          progress_every=2, num_threads=1)
     events = []
     full = train_regressor(samples, template, settings, progress=events.append)
