@@ -36,7 +36,7 @@ def run_headless(project: str | None) -> int:
         if code:
             return code
     if "round" in cli.COMMANDS:
-        return cli.main(["round", str(target)])
+        return cli.main(["round", str(target), "--resume"])  # finishes an interrupted demo round first
     print("the round command is not in this build: running the demo registration instead", file=sys.stderr)
     return cli.main(["register", str(target)])
 

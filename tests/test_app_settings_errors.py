@@ -1,0 +1,53 @@
+"""Settings persist through QSettings; errors become dialogs; review keys work from the keyboard."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSettings, Qt
+
+from deformlearn.app.settings import AppSettings
+from deformlearn.core.project_store import Project
+from tests.test_app_support import app_errors, make_window, small_project, tiny_template  # noqa: F401
+
+
+def test_settings_round_trip_and_recent_projects(tmp_path, make_window, small_project) -> None:
+    ini = QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat)
+    s = AppSettings(body_model="smpl", smpl_folder="/models/smpl", uv_processed_mat="/m/UV_Processed.mat", device="cpu")
+    s.registration.steps = 123
+    s.registration.w_dense = 500.0
+    for i in range(12):
+        s.add_recent(tmp_path / f"p{i}")
+    s.save(ini)
+    back = AppSettings.load(QSettings(str(tmp_path / "s.ini"), QSettings.Format.IniFormat))
+    assert (back.body_model, back.smpl_folder, back.device) == ("smpl", "/models/smpl", "cpu")
+    assert back.registration.steps == 123 and back.registration.w_dense == 500.0
+    assert len(back.recent_projects) == 8 and back.recent_projects[0].endswith("p11")
+    win = make_window(small_project)  # opening a project puts it first in the window's recent list, saved
+    saved = AppSettings.load(win.qsettings)
+    assert saved.recent_projects[0] == str(small_project.resolve())
+
+
+def test_opening_a_non_project_is_a_dialog_not_a_traceback(make_window, tmp_path, app_errors) -> None:
+    win = make_window()
+    win.guarded("Open project", win.open_project, tmp_path)
+    assert win.project is None
+    title, text = app_errors[-1]
+    assert title == "Open project failed" and "not a deformlearn project" in text
+    assert "\nCheck" in text or "\nThe project" in text  # says what to do
+
+
+def test_review_keys_from_the_keyboard(make_window, small_project, qtbot) -> None:
+    win = make_window(small_project)
+    win.activateWindow()
+    win.people.table.setFocus()
+    qtbot.waitUntil(lambda: win.people.table.hasFocus(), timeout=2000)
+    first = win.people.current_person()
+    qtbot.keyClick(win.people.table, Qt.Key.Key_A)
+    assert win.people.current_person() != first
+    qtbot.keyClick(win.people.table, Qt.Key.Key_K)
+    assert win.people.current_person() == first
+    qtbot.keyClick(win.people.table, Qt.Key.Key_J)
+    qtbot.keyClick(win.people.table, Qt.Key.Key_R)
+    qtbot.keyClick(win.people.table, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    with Project.open(small_project) as other:
+        assert other.person(first).status == "accepted"
+        assert [r.status for r in other.review_history(first + 1)] == ["rejected", "cleared"]
