@@ -190,12 +190,13 @@ class _Renderer:
 class _Generator:
     """Holds what every image needs: template, body model, faces, motion, atlas, renderer."""
 
-    def __init__(self, template: Template, settings: SynthSettings) -> None:
+    def __init__(self, template: Template, settings: SynthSettings, motion: np.ndarray | None,
+                 atlas: np.ndarray) -> None:
         self.t = template
         self.s = settings
         self.body = BodyModel(template)
-        self.motion = None if settings.motion is None else load_amass_poses(settings.motion)
-        self.renderer = _Renderer(_fit_atlas(load_atlas(settings.texture), settings.image_size))
+        self.motion = motion
+        self.renderer = _Renderer(_fit_atlas(atlas, settings.image_size))
         self.key = template_key(template)
         self.iuv_gl = OffscreenRenderer()  # "iuv" mode is numpy: never opens a GL context
 
@@ -334,10 +335,13 @@ def synthesize_project(out: str | Path, settings: SynthSettings, *, template: st
     """
     settings.check()
     start = time.perf_counter()
+    # Read the inputs before creating anything, so a bad file leaves no half-made project behind.
+    motion = None if settings.motion is None else load_amass_poses(settings.motion)
+    atlas = load_atlas(settings.texture)
     project = Project.create(out, template=template)
     with project:
         tmpl = load_project_template(project)
-        gen = _Generator(tmpl, settings)
+        gen = _Generator(tmpl, settings, motion, atlas)
         images_dir = project.root / EMBEDDED_IMAGES_DIR
         images_dir.mkdir(parents=True, exist_ok=True)
         key = gen.key

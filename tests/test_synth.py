@@ -256,6 +256,9 @@ def test_bad_settings_and_existing_project_raise(tmp_path, clean):
         synthesize_project(tmp_path / "x", SynthSettings(count=1, points=(20, 10)))
     with pytest.raises(ValueError, match="occlusion"):
         synthesize_project(tmp_path / "y", SynthSettings(count=1, occlusion=2.0))
+    with pytest.raises(MotionFileError, match="not found"):
+        synthesize_project(tmp_path / "z", SynthSettings(count=1, motion=tmp_path / "none.npz"))
+    assert not (tmp_path / "z").exists()
     with pytest.raises(ProjectError, match="already a project"):
         synthesize_project(clean[0], SynthSettings(count=1))
 
