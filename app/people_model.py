@@ -6,16 +6,20 @@ fast as a 50-person one. Sorting and filtering are done by the store (SQL), neve
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+import cv2
+import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor
+from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
 
 from deformlearn.core.project_records import PersonRow
 
 PAGE_SIZE = 256
+THUMB_PX = 24
 STATUS_COLOURS = {
     "unreviewed": "#9e9e9e", "converged": "#1e88e5", "accepted": "#43a047", "rejected": "#e53935", "failed": "#8e24aa",
 }
@@ -53,6 +57,7 @@ class PeopleTableModel(QAbstractTableModel):
         self._order_by = "id"
         self._descending = False
         self.filter = PeopleFilter()
+        self._thumbs: OrderedDict[str, QPixmap | None] = OrderedDict()
 
     # ---- project and query -------------------------------------------------------------------------------
     def set_project(self, project) -> None:
@@ -141,11 +146,29 @@ class PeopleTableModel(QAbstractTableModel):
             if value is None:
                 return "—"
             return f"{value:.3g}" if isinstance(value, float) else str(value)
+        if role == Qt.ItemDataRole.DecorationRole and field == "name":
+            return self._thumbnail(row.image_file)
         if role == Qt.ItemDataRole.ForegroundRole and field in ("status", "fit_status") and value in STATUS_COLOURS:
             return QBrush(QColor(STATUS_COLOURS[value]))
         if role == Qt.ItemDataRole.UserRole:
             return row.id
         return None
+
+    def _thumbnail(self, image_file: str) -> QPixmap | None:
+        """A THUMB_PX-high thumbnail of the person's image, read (reduced) only when its row is painted."""
+        if image_file not in self._thumbs:
+            bgr = cv2.imread(image_file, cv2.IMREAD_REDUCED_COLOR_4) if Path(image_file).is_file() else None
+            pix = None
+            if bgr is not None:
+                h, w = bgr.shape[:2]
+                small = cv2.resize(bgr, (max(1, round(w * THUMB_PX / h)), THUMB_PX), interpolation=cv2.INTER_AREA)
+                rgb = np.ascontiguousarray(small[..., ::-1])
+                pix = QPixmap.fromImage(QImage(rgb.data, rgb.shape[1], rgb.shape[0], 3 * rgb.shape[1],
+                                               QImage.Format.Format_RGB888).copy())
+            self._thumbs[image_file] = pix
+            while len(self._thumbs) > 512:
+                self._thumbs.popitem(last=False)
+        return self._thumbs[image_file]
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
         if not 0 <= column < len(COLUMNS):

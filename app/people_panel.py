@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QItemSelectionModel, Qt, QTimer, Signal
+from PySide6.QtCore import QItemSelectionModel, QSize, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView,
                                QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget)
 
-from deformlearn.app.people_model import PeopleFilter, PeopleTableModel
+from deformlearn.app.people_model import THUMB_PX, PeopleFilter, PeopleTableModel
 
 STATUS_CHOICES = ("all", "unreviewed", "accepted", "rejected")
 
@@ -27,7 +27,8 @@ class PeoplePanel(QWidget):
         self.table.setSortingEnabled(True)
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(20)
+        self.table.verticalHeader().setDefaultSectionSize(THUMB_PX + 4)
+        self.table.setIconSize(QSize(3 * THUMB_PX, THUMB_PX))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
@@ -78,7 +79,7 @@ class PeoplePanel(QWidget):
         if project is None:
             self.count_label.setText("no project")
             return
-        for column, width in enumerate((48, 120, 82, 76, 60, 50, 64)):
+        for column, width in enumerate((48, 150, 82, 76, 60, 50, 64)):
             self.table.setColumnWidth(column, width)
         total = project.count_persons()
         self.count_label.setText(f"{total:,} people in the project")

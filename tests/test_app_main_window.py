@@ -113,3 +113,14 @@ def test_bulk_reject_over_threshold_is_one_undo_step(make_window, small_project)
     win.undo_review()
     with Project.open(small_project) as other:
         assert other.count_persons(status="rejected") == 0
+
+
+def test_people_rows_show_image_thumbnails(make_window, small_project) -> None:
+    from PySide6.QtGui import QPixmap
+
+    from deformlearn.app.people_model import THUMB_PX
+
+    win = make_window(small_project)
+    model = win.people.model
+    thumb = model.data(model.index(0, 1), Qt.ItemDataRole.DecorationRole)
+    assert isinstance(thumb, QPixmap) and thumb.height() == THUMB_PX and thumb.width() == 32  # 320 x 240 image
