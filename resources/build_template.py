@@ -254,7 +254,7 @@ def make_procedural_atlas(path: Path, tile: int = 200) -> np.ndarray:
 
     def fill(part: int, img: np.ndarray) -> None:
         r, c = (part - 1) % 6, (part - 1) // 6
-        noise = rng.normal(0, 5, img.shape[:2])[..., None]
+        noise = cv2.GaussianBlur(rng.normal(0, 12, img.shape[:2]), (0, 0), 2.0)[..., None]  # cloth grain
         atlas[r * tile:(r + 1) * tile, c * tile:(c + 1) * tile] = np.clip(img + noise, 0, 255)
 
     def paint(mask: np.ndarray, colour: tuple[int, int, int], img: np.ndarray) -> None:
@@ -312,7 +312,7 @@ def make_procedural_atlas(path: Path, tile: int = 200) -> np.ndarray:
         paint((np.abs(to_face - 0.92) < 0.06) & (np.abs(V - 0.4) < 0.015), (170, 60, 60), img)
         paint((np.abs(to_face - 0.45) < 0.05) & (np.abs(V - 0.52) < 0.09), (205, 150, 120), img)
         fill(part, img)
-    cv2.imwrite(str(path), atlas[:, :, ::-1])
+    cv2.imwrite(str(path), atlas[:, :, ::-1], [cv2.IMWRITE_PNG_COMPRESSION, 9])
     return atlas
 
 
@@ -338,6 +338,7 @@ def build(out_dir: Path) -> Template:
         vertex_uv=charts.vertex_uv, keypoint_weights=kw.astype(np.float32), weld_index=charts.weld_index,
     ).validate("built template")
     save_template(template, out_dir / "template_builtin.npz")
+    (out_dir / "template_builtin.npz").chmod(0o644)  # save_template's temporary file is private
     make_procedural_atlas(out_dir / "atlas_builtin.png")
     print(f"template: {template.num_vertices} vertices (split seams), {len(template.faces)} faces "
           f"({time.time() - t0:.0f} s)")
