@@ -20,18 +20,13 @@ import numpy as np
 
 from deformlearn.core.body_model import BodyModel
 from deformlearn.core.export_common import (
-    FRAMES, ExportError, PosedFit, atomic_write, frame_transform, pose_fit, pose_fits, weld,
+    DEFAULT_FORMATS, FORMATS, FRAMES, MESH_FORMATS, ExportError, PosedFit, atomic_write, frame_transform, pose_fit, pose_fits, weld,
 )
 from deformlearn.core.export_gltf import export_rigged_gltf
 from deformlearn.core.export_params import (
     SCHEMA_VERSION, export_params, export_spin_npz, fit_params, load_params,
 )
 from deformlearn.core.template import Template
-
-MESH_FORMATS = ("obj", "ply", "glb")
-FORMATS = ("obj", "ply", "glb", "gltf-rigged", "json", "npz", "spin")
-DEFAULT_FORMATS = ("obj", "ply", "glb", "gltf-rigged", "json", "npz")
-
 
 def export_mesh(vertices: np.ndarray, faces: np.ndarray, path: str | Path, *, uv: np.ndarray | None = None,
                 texture: np.ndarray | None = None, vertex_colors: np.ndarray | None = None) -> list[Path]:

@@ -20,17 +20,22 @@ import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
-import torch
 
-from deformlearn.core.body_model import BodyModel
-from deformlearn.core.camera import FRONTAL_ROTATION_VALUES
 from deformlearn.core.template import Template
 
+if TYPE_CHECKING:
+    from deformlearn.core.body_model import BodyModel
+
+# Only numpy at import time (torch comes in with posing), so `deformlearn --help` stays fast.
 FRAMES = ("image", "canonical")
-FRONTAL = np.asarray(FRONTAL_ROTATION_VALUES, dtype=np.float64)
+MESH_FORMATS = ("obj", "ply", "glb")
+FORMATS = ("obj", "ply", "glb", "gltf-rigged", "json", "npz", "spin")
+DEFAULT_FORMATS = ("obj", "ply", "glb", "gltf-rigged", "json", "npz")
+#: core.camera.FRONTAL_ROTATION_VALUES: body frame -> camera frame of a person facing the camera.
+FRONTAL = np.diag([1.0, -1.0, -1.0])
 
 
 class ExportError(ValueError):
@@ -108,8 +113,10 @@ def frame_transform(params: dict, frame: str) -> tuple[np.ndarray, np.ndarray]:
                                               half * translation[1] + centre[1], 0.0])
 
 
-def pose_fits(body: BodyModel, params: Sequence[dict], frame: str = "image") -> list[PosedFit]:
+def pose_fits(body: "BodyModel", params: Sequence[dict], frame: str = "image") -> list[PosedFit]:
     """Pose B fits with one batched body-model call and place each in `frame`."""
+    import torch
+
     if not params:
         return []
     pose = np.stack([_vector(p, "pose", (23, 3)) for p in params])
@@ -126,6 +133,8 @@ def pose_fits(body: BodyModel, params: Sequence[dict], frame: str = "image") -> 
 
 def pose_fit(template: Template, params: dict, frame: str = "image") -> PosedFit:
     """Pose one fit (builds a BodyModel; batch with `pose_fits` for many)."""
+    from deformlearn.core.body_model import BodyModel
+
     return pose_fits(BodyModel(template), [params], frame)[0]
 
 
@@ -135,5 +144,5 @@ def weld(template: Template) -> tuple[np.ndarray, np.ndarray]:
     return keep, inverse.reshape(-1)[template.faces]
 
 
-__all__ = ["FRAMES", "FRONTAL", "ExportError", "PosedFit", "atomic_write", "frame_transform", "pose_fits",
+__all__ = ["FRAMES", "MESH_FORMATS", "FORMATS", "DEFAULT_FORMATS", "FRONTAL", "ExportError", "PosedFit", "atomic_write", "frame_transform", "pose_fits",
            "pose_fit", "weld"]

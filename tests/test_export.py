@@ -278,3 +278,10 @@ def test_export_command(project, tmp_path, capsys):
     assert "skipped 1 people without a fit: 3" in capsys.readouterr().out
     assert main(["export", root, "--out", str(out), "--only", "9"]) == 2
     assert "no people with ids [9]" in capsys.readouterr().err
+
+
+def test_frontal_rotation_matches_the_camera():
+    from deformlearn.core.camera import FRONTAL_ROTATION_VALUES
+    from deformlearn.core.export_common import FRONTAL
+
+    np.testing.assert_array_equal(FRONTAL, np.asarray(FRONTAL_ROTATION_VALUES))

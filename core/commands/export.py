@@ -21,7 +21,7 @@ def _ids(text: str) -> list[int]:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from deformlearn.core.export import DEFAULT_FORMATS, FORMATS, FRAMES
+    from deformlearn.core.export_common import DEFAULT_FORMATS, FORMATS, FRAMES
 
     parser.add_argument("project", metavar="PROJECT", help="project folder")
     parser.add_argument("--out", required=True, metavar="DIR", help="folder to write into (made if missing)")
