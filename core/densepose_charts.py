@@ -243,7 +243,7 @@ def _part_uv(part: int, p: np.ndarray, joints: np.ndarray, sub: np.ndarray) -> n
     sub (N,) picks the copy of a point cut by a seam inside the part: hands 0 = first face shown (right hand:
     back, left hand: palm), 1 = the other face; feet 1 = on a face that crosses the cut along the sole.
     """
-    x, y, z = np.eye(3)
+    _, y, z = np.eye(3)
     if part in (1, 2):
         # U: distance from the neck in the coronal plane, so that the tops of the shoulders spread out as in
         # DensePose's charts; V: across the body, scaled to each horizontal slice's width, so that the neck
