@@ -22,6 +22,8 @@ from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit,
 from PySide6.QtCore import Qt
 
 KILL_AFTER_MS = 10000
+#: Round metrics worth a curve (errors in mm / px); counts, timings and settings are left out.
+METRIC_TAGS = ("mpjpe", "_px", "error")
 PALETTE = [(80, 200, 255), (255, 200, 40), (120, 220, 120), (230, 120, 230), (255, 120, 80), (200, 200, 200)]
 
 
@@ -212,14 +214,15 @@ class TrainingPanel(QWidget):
 
     # ---- metrics per round -------------------------------------------------------------------------------
     def show_round_metrics(self, project) -> None:
-        """Plot every numeric metric of every round of `project` (x = round index)."""
+        """Plot the error metrics (METRIC_TAGS) of every round of `project` (x = round index)."""
         self.metrics_plot.clear()
         if project is None:
             return
         series: dict[str, list[tuple[int, float]]] = {}
         for rnd in project.rounds():
-            shown = {k: v for k, v in rnd.metrics.items() if k != "settings" and not k.startswith("seconds")}
-            for name, value in _flatten(shown).items():
+            for name, value in _flatten(rnd.metrics).items():
+                if not any(tag in name for tag in METRIC_TAGS) or name.startswith("settings"):
+                    continue
                 series.setdefault(name, []).append((rnd.index, value))
         for i, (name, pts) in enumerate(sorted(series.items())):
             xy = np.array(pts, float)

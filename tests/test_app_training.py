@@ -7,7 +7,7 @@ import json
 import pytest
 
 from deformlearn.core.cli import COMMANDS
-from tests.test_app_support import app_errors, make_window  # noqa: F401
+from tests.test_app_support import app_errors, make_window, small_project, tiny_template  # noqa: F401
 
 
 def test_progress_lines_fill_stage_bars_curves_and_log(make_window) -> None:
@@ -49,3 +49,16 @@ def test_round_in_worker_process_reports_progress_and_cancels(make_window, tmp_p
     # the window and the project survive: the list still reads and the round is resumable
     assert win.people.model.rowCount() == 8
     assert any(r.finished_at is None for r in win.project.rounds())
+
+
+def test_round_metrics_chart_plots_error_metrics_per_round(make_window, small_project) -> None:
+    win = make_window(small_project)
+    for index, mpjpe in ((1, 150.0), (2, 120.0)):
+        win.project.start_round(index)
+        win.project.update_round(index, metrics={"registration_mpjpe_mm": mpjpe, "num_test_people": 3,
+                                                 "settings": {"lr_px": 1.0}}, finished=True)
+    win.training.show_round_metrics(win.project)
+    curves = win.training.metrics_plot.getPlotItem().listDataItems()
+    assert [c.name() for c in curves] == ["registration_mpjpe_mm"]
+    x, y = curves[0].getData()
+    assert list(x) == [1, 2] and list(y) == [150.0, 120.0]
