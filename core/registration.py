@@ -8,13 +8,14 @@ per step. The batch loss is the sum over people, so a person's fit does not depe
 (padding is masked out; tests prove it).
 
 Round 1 starts from the T-pose at several global orientations (rotations about the vertical axis, frontal
-first), run as one bigger batch, and keeps the start with the lowest final loss per person: a single
-frontal start often locks a back-facing person into a wrong, twisted solution.
+first), run as one bigger batch, and keeps the start with the lowest final loss per person: from a single
+frontal start, a person seen from behind or the side sometimes ends in a wrong, twisted local minimum
+(benchmarks/registration.py measures how often).
 
 A person whose loss or parameters turn non-finite, or whose loss exceeds `divergence_loss`, is marked
 failed: its gradients are zeroed and its parameters frozen; the rest of the batch goes on.
 
-Cancellation: `cancel()` is polled before every step; when it returns True the loop stops at once and
+Cancellation: `cancel()` (a callable, or a threading.Event's `is_set`) is polled before every step; when it returns True the loop stops at once and
 `register` RETURNS normally with partial results: `RegistrationResult.cancelled` is True and every
 `PersonFit.cancelled` is True (parameters as of the last completed step). Nothing is raised.
 """
@@ -22,6 +23,7 @@ Cancellation: `cancel()` is polled before every step; when it returns True the l
 from __future__ import annotations
 
 import math
+import threading
 import time
 from dataclasses import dataclass
 from typing import Callable, Sequence
@@ -38,6 +40,7 @@ from deformlearn.core.registration_settings import RegistrationSettings
 from deformlearn.core.rotations import axis_angle_to_rotmat, gram_schmidt_rotation
 from deformlearn.core.skinning import forward_kinematics, joint_transforms
 
+#: Names of the loss terms in progress events and results (plus "total", the weighted sum).
 LOSS_TERMS = ("dense", "KP", "scale", "angle", "det")
 
 
@@ -58,9 +61,6 @@ class BodyParams:
 
     def tensors(self) -> list[Tensor]:
         return [self.pose, self.scales, self.rotation, self.scale, self.translation]
-
-    def detached(self) -> "BodyParams":
-        return BodyParams(*(x.detach().clone() for x in self.tensors()))
 
     def select(self, rows: Tensor) -> "BodyParams":
         return BodyParams(*(x[rows] for x in self.tensors()))
@@ -231,7 +231,7 @@ def register(
     settings: RegistrationSettings,
     init: BodyParams | None = None,
     progress: Callable[[RegistrationProgress], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
+    cancel: Callable[[], bool] | threading.Event | None = None,
     watch: Sequence[int] = (),
 ) -> RegistrationResult:
     """Fit every person of `batch` (module docstring).
@@ -247,6 +247,8 @@ def register(
         torch.set_num_threads(settings.num_threads)
     try:
         torch.manual_seed(settings.seed)
+        if isinstance(cancel, threading.Event):
+            cancel = cancel.is_set
         return _register(body_model.to(device), _batch_to(batch, device), settings, init, progress, cancel,
                          tuple(watch), device)
     finally:

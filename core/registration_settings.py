@@ -28,7 +28,9 @@ class RegistrationSettings:
             spaced from the frontal view); the best per person by final loss is kept. 1 = frontal only.
         device: torch device string ("cpu", "cuda", "cuda:1").
         seed: seeds torch before the fit (results are deterministic for a seed on CPU).
-        num_threads: torch CPU threads during the fit; 0 leaves torch's setting alone.
+        num_threads: torch CPU threads during the fit (restored afterwards); 0 leaves torch's setting alone.
+            Default 1: the step is many small operations, and with other processes on the cores two
+            threads were measured 10x slower than one (threads spin waiting for each other).
         divergence_loss: a person whose total loss exceeds this (or turns non-finite) is marked failed.
         converged_rtol: converged when the total loss changed by less than this fraction over the last
             `converged_window` steps.
@@ -48,7 +50,7 @@ class RegistrationSettings:
     num_orientations: int = 1
     device: str = "cpu"
     seed: int = 0
-    num_threads: int = 0
+    num_threads: int = 1
     divergence_loss: float = 1e6
     converged_rtol: float = 1e-2
     converged_window: int = 10

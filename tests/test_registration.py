@@ -257,3 +257,13 @@ def test_register_command_writes_fits(tmp_path, tiny_model, capsys) -> None:
         assert fit is not None and fit.params["pose"].shape == (23, 3) and fit.params["rotation"].shape == (3, 3)
         assert fit.metrics["error"] < 20.0 and project.latest_fit(int(ids[1])) is None
     assert main(["register", str(tmp_path / "proj"), "--only", "999"]) == 2
+
+
+def test_cancel_accepts_an_event(tiny_model) -> None:
+    import threading
+
+    event = threading.Event()
+    event.set()
+    batch = collate([p.targets for p in make_synthetic_people(tiny_model, 1, seed=12)])
+    result = register(tiny_model, batch, RegistrationSettings.later_round(**FAST), cancel=event)
+    assert result.cancelled and result.steps_done == 0
