@@ -68,11 +68,24 @@ def _export_module():
     return importlib.import_module("deformlearn.core.export") if _export_available() else None
 
 
+SMPL_TEMPLATE_FILE = "template_smpl.npz"
+
+
 def new_project(win) -> None:
+    """Create a project in a chosen folder with the body model of Settings (built-in, or SMPL files the user
+    owns, converted once into the project's own template file)."""
     folder = QFileDialog.getExistingDirectory(win, "Folder for the new project (empty or new)")
     if not folder:
         return
-    Project.create(folder, template="builtin").close()
+    template = "builtin"
+    if win.settings.body_model == "smpl":
+        from deformlearn.core.smpl_loader import load_smpl_template
+        from deformlearn.core.template import save_template
+
+        smpl = load_smpl_template(win.settings.smpl_folder, uv_processed_mat=win.settings.uv_processed_mat or None)
+        save_template(smpl, Path(folder) / SMPL_TEMPLATE_FILE)
+        template = SMPL_TEMPLATE_FILE  # relative to the project, so the folder can move
+    Project.create(folder, template=template).close()
     win.open_project(folder)
 
 

@@ -51,3 +51,20 @@ def test_review_keys_from_the_keyboard(make_window, small_project, qtbot) -> Non
     with Project.open(small_project) as other:
         assert other.person(first).status == "accepted"
         assert [r.status for r in other.review_history(first + 1)] == ["rejected", "cleared"]
+
+
+def test_new_project_from_the_menu_opens_empty(make_window, tmp_path, monkeypatch, app_errors) -> None:
+    from PySide6.QtWidgets import QFileDialog
+
+    win = make_window()
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(tmp_path / "new")))
+    win.actions_by_name["new_project"].trigger()
+    assert app_errors == []
+    assert win.project is not None and win.project.template == "builtin" and win.project.count_persons() == 0
+    assert win.scene is None and win.people.model.rowCount() == 0
+    # the SMPL body model without SMPL files: a dialog naming the problem, no project made
+    win.settings.body_model, win.settings.smpl_folder = "smpl", str(tmp_path / "no_smpl_here")
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(tmp_path / "new2")))
+    win.actions_by_name["new_project"].trigger()
+    assert app_errors and app_errors[-1][0] == "New project failed"
+    assert not (tmp_path / "new2" / "project.sqlite").exists()
