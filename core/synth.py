@@ -12,19 +12,22 @@ column c) is at (x, y) = (c, r). A body-frame point X lands at `x_px = scale * (
 translation: (2,) pixels). The renderer's frame puts pixel (r, c) over [c, c+1) x [r, r+1), so meshes are
 handed to it shifted by +0.5 pixel.
 
-Annotations per person (DensePose-COCO-like): 100 to 150 dense points stratified over the visible parts.
-Each point is a visible template vertex: xy = its exact projection (sub-pixel), (I, U, V) = its chart
-coordinates, so the ground-truth parameters project the annotated vertex onto the annotated point. A vertex
-is visible when it faces the camera and the render at its pixel shows this person, the same part and its
-surface (depth within `surface_tolerance`). COCO-17 keypoints from the body model with visibility 2
-(seen), 1 (hidden by the body, another person or an occluder), 0 (outside the image, stored as 0, 0).
+Annotations per person (DensePose-COCO-like): 100 to 150 dense points stratified over the visible parts
+(`core.synth_annotate`). By default (points_at="vertices") each point is a visible template vertex: xy = its
+exact sub-pixel projection, (I, U, V) = its chart coordinates, so the ground-truth parameters project the
+annotated vertex onto the annotated point. With points_at="pixels" the points are pixel centres (c, r), as
+an annotator clicks them, with the exact (I, U, V) of the surface there; the ground truth then holds that
+surface point (face and barycentric weights) and its nearest face corner as the vertex. COCO-17 keypoints
+from the body model with visibility 2 (seen), 1 (hidden by the body, another person or an occluder), 0
+(outside the image, stored as 0, 0).
 Options add Gaussian noise to U, V and keypoints, a painted occluder rectangle (its pixels leave the IUV and
 INDS images, its points are dropped) and truncation (the person partly outside the image).
 
 Ground truth per person (`Project.ground_truth`): pose (23, 3), scales (24,), rotation (3, 3), scale (1,),
 translation (2,), depth_offset (1,), joints3d (24, 3), keypoints3d (17, 3) and vertices (V, 3, float16)
 in the body frame (metres, root at the origin), keypoints2d (17, 2) exact projections, point_vertex (N,)
-template vertex of each dense point, point_uv (N, 2) its noise-free (U, V), motion_frame (1,) (-1 when the
+template vertex of each dense point, point_face (N,) and point_barycentric (N, 3) its exact surface point,
+point_uv (N, 2) its noise-free (U, V), motion_frame (1,) (-1 when the
 pose was sampled), occluder (4,) x, y, w, h pixels (zeros when none), truncated (1,), template_key (a
 0-d string: the template version the vertex indices refer to).
 """
@@ -47,8 +50,10 @@ from deformlearn.core.correspondence import map_to_vertices, template_key
 from deformlearn.core.densepose_records import DensePoints, bbox_of_points
 from deformlearn.core.project_import import EMBEDDED_IMAGES_DIR, load_project_template
 from deformlearn.core.project_store import Project
-from deformlearn.core.render import OffscreenRenderer, RenderError, load_atlas, welded_normals
+from deformlearn.core.rasterize import rasterize
+from deformlearn.core.render import OffscreenRenderer, RenderError, load_atlas
 from deformlearn.core.skeletons import NUM_JOINTS, SMPL_PARENTS
+from deformlearn.core.synth_annotate import keypoint_annotations, pixel_points, vertex_points
 from deformlearn.core.synth_images import (
     atlas_lookup, background, composite, occluder_patch, shade_from_depth,
 )
@@ -65,7 +70,8 @@ class SynthSettings:
     count: people in all; image_size: square images of this many pixels; points: (min, max) dense points per
     person; uv_noise: std of the noise on U and V (chart units); keypoint_noise: std on keypoints (pixels);
     surface_tolerance / keypoint_tolerance: depth margins of the visibility tests (metres); motion: AMASS
-    .npz or None; texture: atlas image or None for the built-in one; background: "noise" or "plain".
+    .npz or None; texture: atlas image or None for the built-in one; background: "noise" or "plain";
+    points_at: "vertices" (exact vertex projections) or "pixels" (pixel centres, exact surface points).
     """
 
     count: int = 100
@@ -81,6 +87,7 @@ class SynthSettings:
     truncation: float = 0.0
     scale_sigma: float = 0.05
     background: str = "noise"
+    points_at: str = "vertices"
     surface_tolerance: float = 0.015
     keypoint_tolerance: float = 0.12
     chunk: int = 32
@@ -99,6 +106,8 @@ class SynthSettings:
         for name in ("uv_noise", "keypoint_noise", "scale_sigma"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.points_at not in ("vertices", "pixels"):
+            raise ValueError(f"points_at {self.points_at!r}: expected 'vertices' or 'pixels'")
         if self.background not in ("noise", "plain"):
             raise ValueError(f"background {self.background!r}: expected 'noise' or 'plain'")
 
@@ -135,20 +144,6 @@ def sample_segment_scales(rng: np.random.Generator, count: int, sigma: float) ->
     for j in range(NUM_JOINTS):
         d[:, j] = e[:, j] if SMPL_PARENTS[j] < 0 else 0.5 * (e[:, j] + d[:, SMPL_PARENTS[j]])
     return (1.0 + d).astype(np.float32)
-
-
-def stratified_choice(rng: np.random.Generator, groups: np.ndarray, n: int) -> np.ndarray:
-    """Indices of up to n items spread evenly over the groups: every group gets an equal share (fewer when
-    it has fewer items, the rest goes to the others). groups: (M,) labels. Returns sorted (<= n,) int64."""
-    labels, counts = np.unique(groups, return_counts=True)
-    order = np.argsort(counts, kind="stable")
-    picked, remaining = [], n
-    for k, g in enumerate(order):
-        quota = min(int(counts[g]), remaining // (len(order) - k))
-        remaining -= quota
-        idx = np.flatnonzero(groups == labels[g])
-        picked.append(rng.choice(idx, quota, replace=False))
-    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, dtype=np.int64)
 
 
 def _fit_atlas(atlas: np.ndarray, image_size: int) -> np.ndarray:
@@ -283,27 +278,18 @@ class _Generator:
                   own_depth: np.ndarray, zbuf: np.ndarray, occluded: np.ndarray, occluder: np.ndarray) -> dict:
         s, t, size = self.s, self.t, self.s.image_size
         px, scale = p["px"], p["scale"]
-        cols, rows = np.floor(px[:, 0]).astype(np.int64), np.floor(px[:, 1]).astype(np.int64)
-        inside = (cols >= 0) & (cols < size) & (rows >= 0) & (rows < size)
-        r, c = np.clip(rows, 0, size - 1), np.clip(cols, 0, size - 1)
-        facing = welded_normals(p["cam"], t.faces, t.weld_index)[:, 2] < -0.1
-        visible = (inside & facing & (inds[r, c] == j + 1) & (iuv[r, c, 0] == t.vertex_part)
-                   & (px[:, 2] <= own_depth[r, c] + s.surface_tolerance * scale))
-        candidates = np.flatnonzero(visible)
+        own = inds == j + 1
         n = int(rng.integers(s.points[0], s.points[1] + 1))
-        vertex = candidates[stratified_choice(rng, t.vertex_part[candidates], n)]
-        xy = px[vertex, :2] - 0.5
-        uv_true = t.vertex_uv[vertex].astype(np.float32)
-        uv = np.clip(uv_true + rng.normal(0, s.uv_noise, uv_true.shape), 0, 1) if s.uv_noise > 0 else uv_true
-        kp = p["kp"]
-        kc, kr = np.floor(kp[:, 0] + 0.5).astype(np.int64), np.floor(kp[:, 1] + 0.5).astype(np.int64)
-        kin = (kc >= 0) & (kc < size) & (kr >= 0) & (kr < size)
-        kr_, kc_ = np.clip(kr, 0, size - 1), np.clip(kc, 0, size - 1)
-        hidden = occluded[kr_, kc_] | (zbuf[kr_, kc_] < kp[:, 2] - s.keypoint_tolerance * scale)
-        vis = np.where(kin, np.where(hidden, 1.0, 2.0), 0.0)
-        kxy = kp[:, :2] + (rng.normal(0, s.keypoint_noise, (17, 2)) if s.keypoint_noise > 0 else 0)
-        keypoints = np.column_stack([np.where(kin[:, None], kxy, 0.0), vis]).astype(np.float32)
-        mask_rows, mask_cols = np.nonzero(inds == j + 1)
+        if s.points_at == "pixels":
+            face_id, bary, _ = rasterize(px, t.faces, size, size)
+            points = pixel_points(rng, t, face_id, bary, own, n)
+        else:
+            points = vertex_points(rng, t, px, p["cam"], own, iuv[..., 0], own_depth, s.surface_tolerance * scale, n)
+        uv = points.uv
+        if s.uv_noise > 0:
+            uv = np.clip(uv + rng.normal(0, s.uv_noise, uv.shape), 0, 1)
+        keypoints = keypoint_annotations(rng, p["kp"], occluded, zbuf, s.keypoint_tolerance * scale, s.keypoint_noise)
+        mask_rows, mask_cols = np.nonzero(own)
         if len(mask_rows):
             bbox = bbox_of_points(np.column_stack([mask_cols, mask_rows]).astype(np.float32))
         else:
@@ -313,12 +299,13 @@ class _Generator:
             "scale": np.array([scale], np.float32), "translation": p["translation"].astype(np.float32),
             "depth_offset": np.array([p["depth_offset"]], np.float32),
             "joints3d": out["joints"][j], "keypoints3d": out["keypoints"][j],
-            "vertices": out["vertices"][j].astype(np.float16), "keypoints2d": kp[:, :2].astype(np.float32),
-            "point_vertex": vertex.astype(np.int64), "point_uv": uv_true,
+            "vertices": out["vertices"][j].astype(np.float16), "keypoints2d": p["kp"][:, :2].astype(np.float32),
+            "point_vertex": points.vertex.astype(np.int64), "point_face": points.face.astype(np.int64),
+            "point_barycentric": points.barycentric, "point_uv": points.uv,
             "motion_frame": np.array([bodies["motion_frame"][j]], np.int64), "occluder": occluder.astype(np.float32),
             "truncated": np.array([p["truncated"]]), "template_key": np.array(self.key),
         }
-        dense = DensePoints(xy=xy, part=t.vertex_part[vertex], uv=uv)
+        dense = DensePoints(xy=points.xy, part=points.part, uv=uv)
         return {"bbox": bbox, "keypoints": keypoints, "dense": dense, "gt": gt}
 
     def close(self) -> None:
@@ -400,4 +387,4 @@ def project_ground_truth(body: BodyModel, gt: dict[str, np.ndarray], vertex_inde
 
 
 __all__ = ["SynthReport", "SynthSettings", "project_ground_truth", "rotation_matrix", "sample_segment_scales",
-           "stratified_choice", "synthesize_project"]
+           "synthesize_project"]

@@ -15,14 +15,14 @@ from deformlearn.core.project_import import load_project_template
 from deformlearn.core.project_store import Project, ProjectError
 from deformlearn.core.render import OffscreenRenderer, RenderError
 from deformlearn.core.synth import (
-    SynthSettings, project_ground_truth, rotation_matrix, sample_segment_scales, stratified_choice,
-    synthesize_project,
+    SynthSettings, project_ground_truth, rotation_matrix, sample_segment_scales, synthesize_project,
 )
+from deformlearn.core.synth_annotate import stratified_choice
 from deformlearn.core.synth_poses import MotionFileError, load_amass_poses, pose_limits, sample_limited_poses
 
 GT_KEYS = {"pose", "scales", "rotation", "scale", "translation", "depth_offset", "joints3d", "keypoints3d",
-           "vertices", "keypoints2d", "point_vertex", "point_uv", "motion_frame", "occluder", "truncated",
-           "template_key"}
+           "vertices", "keypoints2d", "point_vertex", "point_face", "point_barycentric", "point_uv", "motion_frame",
+           "occluder", "truncated", "template_key"}
 
 
 def _people(root):
@@ -85,6 +85,45 @@ def test_stored_vertices_and_joints_match_the_body_model(clean, body):
             assert np.abs(out.vertices[0].numpy() - gt["vertices"].astype(np.float32)).max() < 1e-3
             assert np.allclose(out.joints[0].numpy(), gt["joints3d"], atol=1e-5)
             assert np.allclose(out.keypoints[0].numpy(), gt["keypoints3d"], atol=1e-5)
+
+
+def _surface_points(body, gt) -> np.ndarray:
+    """(N, 2) pixels of the ground-truth surface points (face + barycentric weights) of a person's points."""
+    corners = body.template.faces[gt["point_face"]]
+    xy = project_ground_truth(body, gt, corners.reshape(-1)).reshape(-1, 3, 2)
+    return np.einsum("nk,nkc->nc", gt["point_barycentric"].astype(np.float64), xy)
+
+
+def test_ground_truth_surface_points_are_the_vertices(clean, body):
+    project, people = _people(clean[0])
+    with project:
+        for rec, gt in people[:3]:
+            assert np.array_equal(body.template.faces[gt["point_face"]][gt["point_barycentric"] == 1],
+                                  gt["point_vertex"])
+            assert np.abs(_surface_points(body, gt) - rec.dense.xy).max() < 1e-3
+
+
+def test_points_at_pixel_centres_hold_exact_surface_points(tmp_path, body):
+    root = tmp_path / "pixels"
+    synthesize_project(root, SynthSettings(count=3, seed=7, points_at="pixels"))
+    project, people = _people(root)
+    key = template_key(body.template)
+    rest = body.template.rest_vertices
+    dist = []
+    with project:
+        for rec, gt in people:
+            assert 100 <= len(rec.dense) <= 150 and np.array_equal(rec.dense.xy, np.round(rec.dense.xy))
+            assert np.abs(_surface_points(body, gt) - rec.dense.xy).max() < 1e-3
+            assert np.any(body.template.faces[gt["point_face"]] == gt["point_vertex"][:, None], axis=1).all()
+            iuv = cv2.imread(rec.iuv_file)
+            r, c = rec.dense.xy[:, 1].astype(int), rec.dense.xy[:, 0].astype(int)
+            assert np.array_equal(iuv[r, c, 0], rec.dense.part)
+            assert np.abs(iuv[r, c, 1:] / 255.0 - rec.dense.uv).max() <= 0.5 / 255 + 1e-6
+            vertex, _ = project.correspondences(rec.id, key)
+            surface = np.einsum("nk,nkc->nc", gt["point_barycentric"], rest[body.template.faces[gt["point_face"]]])
+            dist.append(np.linalg.norm(rest[vertex] - surface, axis=1).mean())
+    print(f"pixel-centre points: chart-mapped vertex {1000 * np.mean(dist):.1f} mm from the true surface point")
+    assert np.mean(dist) < 0.02  # metres: the chart look-up lands on a vertex near the true surface point
 
 
 def test_correspondences_are_the_ground_truth_vertices_without_noise(clean, body):

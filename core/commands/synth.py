@@ -16,6 +16,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--people-per-image", type=int, default=1, metavar="K", help="people per image (default 1)")
     parser.add_argument("--points", type=int, nargs=2, default=(100, 150), metavar=("MIN", "MAX"),
                         help="dense points per person (default 100 150)")
+    parser.add_argument("--points-at", choices=("vertices", "pixels"), default="vertices",
+                        help="dense points at visible vertices (exact sub-pixel projections, the default) or at "
+                             "pixel centres (as annotators click; ground truth holds the exact surface point)")
     parser.add_argument("--motion", metavar="NPZ",
                         help="AMASS SMPL-H .npz whose poses to use (default: poses sampled within joint limits)")
     parser.add_argument("--texture", metavar="PNG",
@@ -41,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         count=args.n, seed=args.seed, image_size=args.size, people_per_image=args.people_per_image,
         points=tuple(args.points), motion=args.motion, texture=args.texture, uv_noise=args.uv_noise,
         keypoint_noise=args.keypoint_noise, occlusion=args.occlusion, truncation=args.truncation,
-        background=args.background,
+        background=args.background, points_at=args.points_at,
     )
     template = args.template if args.template == "builtin" else str(Path(args.template).absolute())
     with tqdm(total=-(-args.n // args.people_per_image), unit="image", disable=not sys.stderr.isatty()) as bar:
