@@ -53,7 +53,7 @@ class LiftingSettings:
     eps_adv: float = 0.1
     w_ratio: float = 1.0
     w_sym: float = 1.0
-    w_facing: float = 1.0  # not in the paper (lifting_losses.facing_loss); 0 reproduces the paper exactly
+    w_facing: float = 3.0  # not in the paper (lifting_losses.facing_loss); 0 reproduces the paper exactly
     mu_start: float = 100.0
     mu_end: float = 1.0
     view_angles_deg: tuple[float, ...] = PAPER_VIEW_ANGLES_DEG
