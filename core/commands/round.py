@@ -34,6 +34,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress-json", action="store_true", help="progress as JSON lines on stdout")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--distributed", action="store_true",
+                        help="under torchrun: shard registration and train the regressor with DDP (rank 0 writes)")
 
 
 class _JsonProgress:
@@ -91,9 +93,8 @@ def emit(payload: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from deformlearn.core.project_store import Project
+    from deformlearn.core.distributed import SINGLE, close_distributed, init_distributed
     from deformlearn.core.round_settings import RoundSettings
-    from deformlearn.core.rounds import RoundCancelled, run_round
 
     if args.rounds < 1:
         raise ValueError(f"--rounds must be >= 1, got {args.rounds}")
@@ -106,12 +107,27 @@ def run(args: argparse.Namespace) -> int:
     cancel = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: cancel.set())
+    dist = init_distributed(args.device) if args.distributed else SINGLE
+    try:
+        return _run_rounds(args, settings, dist, cancel)
+    finally:
+        close_distributed(dist)
+
+
+def _run_rounds(args: argparse.Namespace, settings, dist, cancel) -> int:
+    from deformlearn.core.project_store import Project
+    from deformlearn.core.rounds import RoundCancelled, run_round
+
     progress = _JsonProgress() if args.progress_json else _BarProgress()
+    show = dist.is_main
     with Project.open(args.project) as project:
         for k in range(args.rounds):
             try:
-                record = run_round(project, settings, resume=args.resume and k == 0, progress=progress, cancel=cancel)
+                record = run_round(project, settings, resume=args.resume and k == 0, progress=progress,
+                                   cancel=cancel, dist=dist)
             except RoundCancelled as exc:
+                if not show:
+                    return 130
                 if args.progress_json:
                     emit({"event": "cancelled", "message": str(exc)})
                 else:
@@ -119,6 +135,8 @@ def run(args: argparse.Namespace) -> int:
                     print(f"deformlearn round: {exc}; continue with --resume", file=sys.stderr)
                 return 130
             metrics = {k: v for k, v in record.metrics.items() if k != "settings"}
+            if not show:
+                continue
             if args.progress_json:
                 emit({"event": "round_done", "round": record.index, "metrics": metrics})
             else:
