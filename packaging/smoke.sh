@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Start a built bundle under a virtual screen: measure its start time, open the demo project, screenshot it.
+#
+#   bash packaging/smoke.sh [BUNDLE_DIR] [SECONDS_TO_WAIT]    # default packaging/dist/deformlearn, 90 s
+#
+# Writes packaging/dist/smoke/screenshot.png and prints the measurements as one JSON line.
+# Needs Xvfb and imagemagick (`import`). The demo project is made in a fresh data folder (DEFORMLEARN_DATA).
+set -euo pipefail
+
+HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+BUNDLE="${1:-$HERE/dist/deformlearn}"
+WAIT="${2:-90}"
+OUT="$HERE/dist/smoke"
+mkdir -p "$OUT"
+export DEFORMLEARN_DATA="$OUT/data"
+rm -rf "$DEFORMLEARN_DATA"
+
+display=99
+while [[ -e "/tmp/.X${display}-lock" ]]; do display=$((display + 1)); done
+Xvfb ":$display" -screen 0 1600x1000x24 -nolisten tcp >"$OUT/xvfb.log" 2>&1 &
+xvfb_pid=$!
+app_pid=""
+cleanup() {
+    [[ -n "$app_pid" ]] && kill "$app_pid" 2>/dev/null || true
+    kill "$xvfb_pid" 2>/dev/null || true
+}
+trap cleanup EXIT
+export DISPLAY=":$display"
+sleep 2
+
+# 1. start time: process start -> first window shown (the app prints it and quits)
+t0=$(date +%s.%N)
+"$BUNDLE/deformlearn" --startup-time >"$OUT/startup.json" 2>"$OUT/startup.log"
+t1=$(date +%s.%N)
+startup_wall=$(python3 -c "print(round($t1 - $t0, 2))")
+
+# 2. the demo project: made on first use by the bundle's own synth command, then opened
+"$BUNDLE/deformlearn" --demo >"$OUT/app.log" 2>&1 &
+app_pid=$!
+sleep "$WAIT"
+import -window root "$OUT/screenshot.png"
+alive=$(kill -0 "$app_pid" 2>/dev/null && echo true || echo false)
+printf '{"bundle": "%s", "size": "%s", "startup_wall_s": %s, "first_window": %s, "alive_after_%ss": %s, "screenshot": "%s"}\n' \
+    "$BUNDLE" "$(du -sh "$BUNDLE" | cut -f1)" "$startup_wall" "$(cat "$OUT/startup.json" | tail -1 || echo null)" \
+    "$WAIT" "$alive" "$OUT/screenshot.png"
