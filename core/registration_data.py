@@ -163,7 +163,11 @@ def persons_from_project(project, person_ids: Iterable, template_key: str,
     persons = []
     for pid in person_ids:
         record = project.person(pid)
-        vertex_index, _residual = project.correspondences(pid, template_key)
+        found = project.correspondences(pid, template_key)
+        if record.dense is None or found is None:
+            raise ValueError(f"{project.root}: person {pid} has no dense points or no correspondences for "
+                             f"template '{template_key}'")
+        vertex_index = found[0]
         dense_xy = np.asarray(record.dense.xy, dtype=np.float64)
         if len(vertex_index) != len(dense_xy):
             raise ValueError(f"person {pid}: {len(dense_xy)} dense points but {len(vertex_index)} correspondences")
