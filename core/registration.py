@@ -369,9 +369,10 @@ def _finish(objective, params, failed, history, batch, settings, B, M, steps_don
         values = {k: v[best].cpu().numpy() for k, v in terms.items()}
         values["total"] = total[best].cpu().numpy()
         sel = lambda x: x[best].cpu().numpy()  # noqa: E731
+        start = (best % M).cpu().numpy()
         dense_px, kp_px, converged, failed = sel(dense_px), sel(kp_px), sel(converged), sel(failed)
     dicts = chosen.to_dicts()
     fits = [PersonFit(batch.person_ids[b], dicts[b], {k: float(v[b]) for k, v in values.items()},
                       float(dense_px[b]), float(kp_px[b]), bool(converged[b]), bool(failed[b]), cancelled,
-                      int(best[b]) % M) for b in range(B)]
+                      int(start[b])) for b in range(B)]
     return RegistrationResult(fits, steps_done, cancelled, time.perf_counter() - started)

@@ -8,6 +8,8 @@ square box about the person's bbox, x right, y down); depths are in the same uni
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor
 
@@ -22,6 +24,19 @@ JOINT_LIMIT_AXES: dict[int, tuple[float, float, float]] = {
     18 - 1: (0.0, -1.0, 0.0),  # left_elbow
     19 - 1: (0.0, 1.0, 0.0),   # right_elbow
 }
+
+
+@functools.lru_cache(maxsize=8)
+def _parents(device: torch.device) -> Tensor:
+    """(23,) parent of joints 1..23 on `device` (cached: no host-to-device copy per step)."""
+    return torch.as_tensor(SMPL_PARENTS[1:], device=device)
+
+
+@functools.lru_cache(maxsize=8)
+def _limit_axes(device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """(L,) pose indices of J' and (L, 3) their bending axes on `device` (cached)."""
+    return (torch.tensor(list(JOINT_LIMIT_AXES), device=device),
+            torch.tensor(list(JOINT_LIMIT_AXES.values()), dtype=dtype, device=device))
 
 
 def _check(x: Tensor, shape: tuple[int | None, ...], name: str) -> None:
@@ -88,8 +103,7 @@ def scale_loss(scales: Tensor) -> Tensor:
     scales: (B, 24) segment scales. Returns (B,).
     """
     _check(scales, (None, NUM_JOINTS), "scales")
-    parents = torch.as_tensor(SMPL_PARENTS[1:], device=scales.device)
-    return ((scales[:, 1:] - scales[:, parents]) ** 2).sum(-1)
+    return ((scales[:, 1:] - scales[:, _parents(scales.device)]) ** 2).sum(-1)
 
 
 def angle_loss(pose: Tensor, limit_factor: float = 100.0) -> Tensor:
@@ -102,8 +116,7 @@ def angle_loss(pose: Tensor, limit_factor: float = 100.0) -> Tensor:
     pose: (B, 23, 3) axis-angle of joints 1..23. Returns (B,).
     """
     _check(pose, (None, NUM_JOINTS - 1, 3), "pose")
-    index = torch.tensor(list(JOINT_LIMIT_AXES), device=pose.device)
-    axes = torch.tensor(list(JOINT_LIMIT_AXES.values()), dtype=pose.dtype, device=pose.device)
+    index, axes = _limit_axes(pose.device, pose.dtype)
     flexion = (pose[:, index] * axes).sum(-1)
     return (pose**2).sum((-1, -2)) + limit_factor * (torch.relu(-flexion) ** 2).sum(-1)
 

@@ -73,7 +73,6 @@ def make_synthetic_people(body_model: torch.nn.Module, count: int, seed: int = 0
     camera's pitch and roll (radians); scale_sigma: std of the segment scales about 1."""
     g = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    body_model = body_model.cpu()
     pose = random_pose(count, g)
     scales = 1.0 + scale_sigma * torch.randn(count, 24, generator=g)
     yaw = yaw_offset + (torch.rand(count, generator=g) * 2 - 1) * yaw_range
@@ -84,7 +83,9 @@ def make_synthetic_people(body_model: torch.nn.Module, count: int, seed: int = 0
     faces = torch.as_tensor(body_model.template.faces)
     people = []
     with torch.no_grad():
-        out = body_model(pose, scales, None)
+        device = body_model.rest_vertices.device
+        out = body_model(pose.to(device), scales.to(device), None)
+        out = type(out)(*(x.cpu() for x in (out.vertices, out.joints, out.keypoints)))
         cam = out.vertices @ rotation.transpose(1, 2)
         facing = _vertex_normals(cam, faces)[..., 2] < 0              # camera z points away from the viewer
         all_xy, _ = weak_perspective_project(out.vertices, rotation, px_scale, px_shift)
