@@ -43,12 +43,14 @@ _LEFT_NODES, _RIGHT_NODES = [4, 6, 8, 10], [5, 7, 9, 11]
 _POSE_RANGES = {
     1: ((-1.5, 0.4), (-0.4, 0.4), (-0.1, 0.6)),   # left hip: flexion is -x, abduction +z
     4: ((0.0, 1.8), (0.0, 0.0), (0.0, 0.0)),      # left knee: flexion is +x only
-    16: ((-0.5, 0.5), (-1.5, 0.6), (-1.4, 0.6)),  # left shoulder: forward swing -y, lowering -z
+    16: ((-0.5, 0.5), (-1.5, 0.6), (-1.7, 0.6)),  # left shoulder: forward swing -y, lowering -z
     18: ((0.0, 0.0), (-2.3, 0.0), (0.0, 0.0)),    # left elbow: flexion -y only
     3: ((-0.4, 0.6), (-0.4, 0.4), (-0.3, 0.3)), 6: ((-0.2, 0.3), (-0.3, 0.3), (-0.2, 0.2)),
     9: ((-0.2, 0.3), (-0.3, 0.3), (-0.2, 0.2)), 12: ((-0.3, 0.5), (-0.5, 0.5), (-0.3, 0.3)),
 }
 _MIRROR = {1: 2, 4: 5, 16: 17, 18: 19}
+#: Neutral (calm standing) Euler angles the random poses spread from: arms hanging, everything else straight.
+_NEUTRAL = {16: (0.0, 0.0, -1.35), 18: (0.0, -0.2, 0.0)}
 
 
 def _node_pivots(skeleton: np.ndarray) -> np.ndarray:
@@ -115,20 +117,29 @@ def load_amass_body_poses(path: str | Path) -> np.ndarray:
     return out
 
 
-def random_poses(rng: np.random.Generator, n: int, base_poses: np.ndarray | None = None) -> np.ndarray:
-    """(n, 24, 3) axis-angle poses: random limb/spine rotations (ranges above), composed after a random
-    base pose drawn from base_poses (T, 24, 3) when given; global orientation is a random heading
-    (full circle about the vertical) with a little pitch and roll."""
+def random_poses(rng: np.random.Generator, n: int, base_poses: np.ndarray | None = None,
+                 base_fraction: float = 0.3) -> np.ndarray:
+    """(n, 24, 3) axis-angle poses. Each person draws an activity a ~ U(0.1, 1) and every limb/spine Euler
+    angle is neutral + a * (U(range) - neutral), so calm, near-standing poses (arms down) are common and
+    extreme ones rarer. A fraction base_fraction of the people start from a random pose of base_poses
+    (T, 24, 3) (real SMPL poses) instead of the neutral one. Global orientation: a random heading (full
+    circle about the vertical) with a little pitch and roll."""
     rot = np.zeros((n, 24, 3, 3)) + np.eye(3)
+    activity = rng.uniform(0.1, 1.0, (n, 1))
     for j, ranges in _POSE_RANGES.items():
-        angles = np.stack([rng.uniform(lo, hi, n) for lo, hi in ranges], axis=1)
-        rot[:, j] = Rotation.from_euler("xyz", angles).as_matrix()
-        if j in _MIRROR:  # mirror across the sagittal plane x -> -x: Euler (x, y, z) -> (x, -y, -z)
-            other = np.stack([rng.uniform(lo, hi, n) for lo, hi in ranges], axis=1) * [1, -1, -1]
-            rot[:, _MIRROR[j]] = Rotation.from_euler("xyz", other).as_matrix()
+        neutral = np.array(_NEUTRAL.get(j, (0.0, 0.0, 0.0)))
+        for joint, sign in ((j, np.ones(3)), (_MIRROR.get(j), np.array([1.0, -1.0, -1.0]))):
+            if joint is None:
+                continue
+            # mirror across the sagittal plane x -> -x: Euler (x, y, z) -> (x, -y, -z)
+            angles = np.stack([rng.uniform(lo, hi, n) for lo, hi in ranges], axis=1)
+            angles = neutral + activity * (angles - neutral)
+            rot[:, joint] = Rotation.from_euler("xyz", angles * sign).as_matrix()
     if base_poses is not None:
-        base = base_poses[rng.integers(0, base_poses.shape[0], n)]
-        rot = Rotation.from_rotvec(base.reshape(-1, 3)).as_matrix().reshape(n, 24, 3, 3) @ rot
+        based = rng.random(n) < base_fraction
+        base = base_poses[rng.integers(0, base_poses.shape[0], int(based.sum()))]
+        base_rot = Rotation.from_rotvec(base.reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)
+        rot[based] = base_rot @ rot[based]
     heading = np.stack([rng.uniform(-0.2, 0.2, n), rng.uniform(0, 2 * np.pi, n), rng.uniform(-0.1, 0.1, n)], 1)
     rot[:, 0] = Rotation.from_euler("xyz", heading).as_matrix()
     return Rotation.from_matrix(rot.reshape(-1, 3, 3)).as_rotvec().reshape(n, 24, 3)
