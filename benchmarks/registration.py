@@ -135,7 +135,6 @@ def orientation(body: BodyModel, targets, truth: list[dict], settings: Registrat
 
 
 def people_from_project(path: str, body: BodyModel) -> tuple[list, list[dict]]:
-    from deformlearn.core.correspondence import template_key
     from deformlearn.core.project_store import Project
     from deformlearn.core.registration_data import persons_from_project
     from deformlearn.core.rounds import ensure_correspondences
@@ -143,7 +142,6 @@ def people_from_project(path: str, body: BodyModel) -> tuple[list, list[dict]]:
     with Project.open(path) as project:
         ids = project.person_ids()
         key = ensure_correspondences(project, body.template, ids)
-        assert key == template_key(body.template)
         targets = persons_from_project(project, [int(p) for p in ids], key)
         truth = [project.ground_truth(int(p)) for p in ids]
     if any(t is None or not {"pose", "scales", "rotation"} <= set(t) for t in truth):

@@ -15,9 +15,10 @@ frontal start, a person seen from behind or the side sometimes ends in a wrong, 
 A person whose loss or parameters turn non-finite, or whose loss exceeds `divergence_loss`, is marked
 failed: its gradients are zeroed and its parameters frozen; the rest of the batch goes on.
 
-Cancellation: `cancel()` (a callable, or a threading.Event's `is_set`) is polled before every step; when it returns True the loop stops at once and
-`register` RETURNS normally with partial results: `RegistrationResult.cancelled` is True and every
-`PersonFit.cancelled` is True (parameters as of the last completed step). Nothing is raised.
+Cancellation: `cancel()` (a callable, or a threading.Event's `is_set`) is polled before every step; when
+it returns True the loop stops at once and `register` RETURNS normally with partial results:
+`RegistrationResult.cancelled` and every `PersonFit.cancelled` are True (parameters as of the last
+completed step). Nothing is raised.
 """
 
 from __future__ import annotations
