@@ -18,9 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deformlearn.core.body_model import BodyModel
 from deformlearn.core.export_common import (
-    DEFAULT_FORMATS, FORMATS, FRAMES, MESH_FORMATS, ExportError, PosedFit, atomic_write, frame_transform, pose_fit, pose_fits, weld,
+    DEFAULT_FORMATS, FORMATS, FRAMES, MESH_FORMATS, ExportError, PosedFit, atomic_write, body_model,
+    frame_transform, pose_fit, pose_fits, weld,
 )
 from deformlearn.core.export_gltf import export_rigged_gltf
 from deformlearn.core.export_params import (
@@ -121,7 +121,7 @@ def export_fits(project, person_ids: Iterable[int], out_dir: str | Path, *,
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     template = load_project_template(project)
-    body = BodyModel(template)
+    body = body_model(template)
     cancelled = cancel or (lambda: False)
     written: list[Path] = []
     exported: list[int] = []
@@ -154,7 +154,7 @@ def export_fits(project, person_ids: Iterable[int], out_dir: str | Path, *,
 
 __all__ = [
     "FRAMES", "FORMATS", "DEFAULT_FORMATS", "MESH_FORMATS", "SCHEMA_VERSION", "ExportError", "ExportProgress",
-    "PosedFit", "atomic_write", "frame_transform", "pose_fits", "pose_fit", "weld", "export_mesh",
+    "PosedFit", "atomic_write", "body_model", "frame_transform", "pose_fits", "pose_fit", "weld", "export_mesh",
     "export_posed_mesh", "export_rigged_gltf", "export_params", "export_spin_npz", "fit_params", "load_params",
     "export_fits",
 ]

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,6 +37,12 @@ FORMATS = ("obj", "ply", "glb", "gltf-rigged", "json", "npz", "spin")
 DEFAULT_FORMATS = ("obj", "ply", "glb", "gltf-rigged", "json", "npz")
 #: core.camera.FRONTAL_ROTATION_VALUES: body frame -> camera frame of a person facing the camera.
 FRONTAL = np.diag([1.0, -1.0, -1.0])
+
+
+# The process umask, read once: exported files get the usual 0o666 & ~umask (mkstemp makes them 0o600).
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+_BODY_MODELS: "weakref.WeakKeyDictionary[Template, BodyModel]" = weakref.WeakKeyDictionary()
 
 
 class ExportError(ValueError):
@@ -58,6 +65,7 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None] | bytes) ->
             else:
                 write(f)
             f.flush()
+            os.fchmod(f.fileno(), 0o666 & ~_UMASK)
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
@@ -132,10 +140,18 @@ def pose_fits(body: "BodyModel", params: Sequence[dict], frame: str = "image") -
 
 
 def pose_fit(template: Template, params: dict, frame: str = "image") -> PosedFit:
-    """Pose one fit (builds a BodyModel; batch with `pose_fits` for many)."""
+    """Pose one fit (batch with `pose_fits` for many)."""
+    return pose_fits(body_model(template), [params], frame)[0]
+
+
+def body_model(template: Template) -> "BodyModel":
+    """The CPU BodyModel of `template`, made once per template object (exports pose one fit at a time)."""
     from deformlearn.core.body_model import BodyModel
 
-    return pose_fits(BodyModel(template), [params], frame)[0]
+    body = _BODY_MODELS.get(template)
+    if body is None:
+        body = _BODY_MODELS[template] = BodyModel(template)
+    return body
 
 
 def weld(template: Template) -> tuple[np.ndarray, np.ndarray]:
@@ -144,5 +160,7 @@ def weld(template: Template) -> tuple[np.ndarray, np.ndarray]:
     return keep, inverse.reshape(-1)[template.faces]
 
 
-__all__ = ["FRAMES", "MESH_FORMATS", "FORMATS", "DEFAULT_FORMATS", "FRONTAL", "ExportError", "PosedFit", "atomic_write", "frame_transform", "pose_fits",
-           "pose_fit", "weld"]
+__all__ = [
+    "FRAMES", "MESH_FORMATS", "FORMATS", "DEFAULT_FORMATS", "FRONTAL", "ExportError", "PosedFit", "atomic_write",
+    "frame_transform", "pose_fits", "pose_fit", "body_model", "weld",
+]

@@ -191,8 +191,7 @@ def export_spin_npz(project, person_ids, path: str | Path) -> Path:
     extras: segment_scales (N, 24), cam_px (N, 3) [scale px per metre, t_x px, t_y px], keypoints (N, 17, 3)
     the annotated COCO keypoints (x, y pixels, visibility), person_id (N,), schema_version, template.
     """
-    from deformlearn.core.body_model import BodyModel
-    from deformlearn.core.export_common import pose_fits
+    from deformlearn.core.export_common import body_model, pose_fits
     from deformlearn.core.project_import import load_project_template
 
     template = load_project_template(project)
@@ -200,7 +199,7 @@ def export_spin_npz(project, person_ids, path: str | Path) -> Path:
     fits = [p for p in (fit_params(project, pid) for pid in person_ids) if p is not None]
     if not fits:
         raise ExportError(f"{path}: none of the {len(person_ids)} people has a fit to export")
-    posed = pose_fits(BodyModel(template), fits, "image")
+    posed = pose_fits(body_model(template), fits, "image")
     root = Path(project.root)
     names, rows = [], {k: [] for k in ("center", "scale", "pose", "part", "S", "segment_scales", "cam_px",
                                        "keypoints", "person_id")}

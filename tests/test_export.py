@@ -285,3 +285,10 @@ def test_frontal_rotation_matches_the_camera():
     from deformlearn.core.export_common import FRONTAL
 
     np.testing.assert_array_equal(FRONTAL, np.asarray(FRONTAL_ROTATION_VALUES))
+
+
+def test_exported_files_get_the_usual_permissions(tmp_path):
+    umask = os.umask(0o022)
+    os.umask(umask)
+    path = atomic_write(tmp_path / "a.bin", b"data")
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask
