@@ -257,6 +257,8 @@ def test_register_command_writes_fits(tmp_path, tiny_model, capsys) -> None:
         assert fit is not None and fit.params["pose"].shape == (23, 3) and fit.params["rotation"].shape == (3, 3)
         assert fit.metrics["error"] < 20.0 and project.latest_fit(int(ids[1])) is None
     assert main(["register", str(tmp_path / "proj"), "--only", "999"]) == 2
+    assert main(["register", str(tmp_path / "proj"), "--only", str(ids[0]), "--init", "fits", "--steps", "5"]) == 0
+    assert main(["register", str(tmp_path / "proj"), "--only", str(ids[1]), "--init", "fits"]) == 2  # no fit yet
 
 
 def test_cancel_accepts_an_event(tiny_model) -> None:

@@ -12,9 +12,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", default=None, metavar="IDS", help="comma-separated person ids (default: all "
                         "people with dense points)")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 (default cpu)")
-    parser.add_argument("--init", choices=("tpose", "predictions"), default="tpose",
+    parser.add_argument("--init", choices=("tpose", "predictions", "fits"), default="tpose",
                         help="tpose: round-1 schedule (stiff, 300 steps, several orientations); predictions: "
-                        "later-round schedule (100 steps) from the latest regressor's predictions")
+                        "later-round schedule (100 steps) from the latest regressor's predictions; fits: the "
+                        "later-round schedule from each person's latest stored fit")
     parser.add_argument("--batch-size", type=int, default=256, help="people per batch (default 256)")
     parser.add_argument("--steps", type=int, default=None, help="override the schedule's number of steps")
     parser.add_argument("--orientations", type=int, default=None, help="override the number of initial "
@@ -102,6 +103,12 @@ def run(args: argparse.Namespace) -> int:
                     from deformlearn.core.prediction import predict_people
 
                     init = BodyParams.from_dicts(predict_people(project, np.array(chunk), device=args.device).before)
+                elif args.init == "fits":
+                    fits = [project.latest_fit(pid) for pid in chunk]
+                    missing = [pid for pid, f in zip(chunk, fits) if f is None]
+                    if missing:
+                        raise CommandError(f"--init fits: no stored fit for people {missing}")
+                    init = BodyParams.from_dicts([f.params for f in fits])
                 done = [0]
 
                 def progress(event, chunk=chunk, done=done) -> None:
