@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import os
 import tempfile
-import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ FRONTAL = np.diag([1.0, -1.0, -1.0])
 # The process umask, read once: exported files get the usual 0o666 & ~umask (mkstemp makes them 0o600).
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
-_BODY_MODELS: "weakref.WeakKeyDictionary[Template, BodyModel]" = weakref.WeakKeyDictionary()
+_BODY_CACHE: list = []  # [(template, its BodyModel)]: one entry (a BodyModel holds its template)
 
 
 class ExportError(ValueError):
@@ -145,13 +144,12 @@ def pose_fit(template: Template, params: dict, frame: str = "image") -> PosedFit
 
 
 def body_model(template: Template) -> "BodyModel":
-    """The CPU BodyModel of `template`, made once per template object (exports pose one fit at a time)."""
+    """The CPU BodyModel of `template`, kept for the last template asked for (exports pose one fit at a time)."""
     from deformlearn.core.body_model import BodyModel
 
-    body = _BODY_MODELS.get(template)
-    if body is None:
-        body = _BODY_MODELS[template] = BodyModel(template)
-    return body
+    if not _BODY_CACHE or _BODY_CACHE[0][0] is not template:
+        _BODY_CACHE[:] = [(template, BodyModel(template))]
+    return _BODY_CACHE[0][1]
 
 
 def weld(template: Template) -> tuple[np.ndarray, np.ndarray]:
