@@ -36,12 +36,12 @@ def main() -> None:
     parser.add_argument("--people", type=int, default=400, help="synthetic training people")
     parser.add_argument("--test-people", type=int, default=300)
     parser.add_argument("--device", default=None, help="override the preset's device")
-    for name in ("epochs", "batch_size", "hidden", "threads"):
+    for name in ("epochs", "batch_size", "hidden", "threads", "seed"):
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, default=None, help="override the preset")
     args = parser.parse_args()
 
     settings = getattr(LiftingSettings, args.preset)()
-    overrides = {k: getattr(args, k) for k in ("device", "epochs", "batch_size", "hidden", "threads")}
+    overrides = {k: getattr(args, k) for k in ("device", "epochs", "batch_size", "hidden", "threads", "seed")}
     settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     amass = SHARED / "motion" / "amass_sample.npz"
     base = load_amass_body_poses(amass) if amass.is_file() else None

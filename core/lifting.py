@@ -6,8 +6,10 @@ keypoints imputed as 0, plus one visibility channel per keypoint: input 3K = 51)
 pose (x, y, G's z) is rotated about the vertical axis by every angle of `view_angles_deg`, projected
 orthographically, re-normalised, and judged by D against real 2D poses.
 
-Generator loss: L_G = eps L_adv + L_ratio + L_sym + mu L_joint, with mu decaying geometrically from
-`mu_start` to `mu_end` over the round when registered joints are given (rounds >= 2).
+Generator loss: L_G = eps L_adv + L_ratio + L_sym + w_facing L_facing + mu L_joint, with mu decaying
+geometrically from `mu_start` to `mu_end` over the round when registered joints are given (rounds >= 2).
+L_facing is our addition (`lifting_losses.facing_loss`): the paper's losses cannot tell a pose from its
+depth-mirrored copy; `w_facing=0` gives the paper's loss exactly. Each step trains D once, then G once.
 
 Output frame of `lift`: depths in the SAME pixel units as the input keypoints, relative to the root
 (hip midpoint when both hips are visible), sign: larger z = FARTHER from the camera. So (x_px, y_px, z_px)
@@ -65,11 +67,14 @@ class LiftingSettings:
 
     @classmethod
     def paper(cls) -> "LiftingSettings":
+        """The paper's numbers: Adam lr 2e-4, batch 1024, 50 epochs a round, eps 0.1, mu 100 -> 1 (needs a GPU
+        for real data sets: one step took ~7 s on one CPU core)."""
         return cls()
 
     @classmethod
     def cpu_demo(cls) -> "LiftingSettings":
-        """Small and fast: a few hundred people train in well under a minute on two busy cores."""
+        """Small and fast: a few hundred people train in well under a minute on two busy cores (one torch
+        thread: on a shared two-core machine that ran ~6x faster than two)."""
         return cls(epochs=50, batch_size=64, learning_rate=1e-3, hidden=128, device="cpu", threads=1)
 
     def __post_init__(self) -> None:
