@@ -29,7 +29,7 @@ from deformlearn.core.export_params import (
 from deformlearn.core.template import Template
 
 def export_mesh(vertices: np.ndarray, faces: np.ndarray, path: str | Path, *, uv: np.ndarray | None = None,
-                texture: np.ndarray | None = None, vertex_colors: np.ndarray | None = None) -> list[Path]:
+                texture: np.ndarray | None = None) -> list[Path]:
     """Write one triangle mesh; the format follows the suffix (.obj, .ply, .glb). Returns the files written.
 
     vertices: (V, 3) float; faces: (F, 3) int, counter-clockwise from outside; uv: optional (V, 2) texture
@@ -54,8 +54,6 @@ def export_mesh(vertices: np.ndarray, faces: np.ndarray, path: str | Path, *, uv
         material = None if texture is None else trimesh.visual.material.SimpleMaterial(
             image=Image.fromarray(np.asarray(texture, dtype=np.uint8)), name=path.stem)
         visual = trimesh.visual.TextureVisuals(uv=np.asarray(uv, dtype=np.float64), material=material)
-    elif vertex_colors is not None:
-        visual = trimesh.visual.ColorVisuals(vertex_colors=np.asarray(vertex_colors))
     mesh = trimesh.Trimesh(vertices, faces, visual=visual, process=False, validate=False)
     if kind == "obj":
         mtl = path.with_suffix(".mtl").name
