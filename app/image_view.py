@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QPoint, QPointF, Qt, Signal
+from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
 from deformlearn.app.colours import PART_COLOURS, ramp
@@ -149,10 +149,11 @@ class ImageView(QWidget):
             self.viewbox.setRange(xRange=(x - pad, x + w + pad), yRange=(y - pad, y + h + pad), padding=0)
 
     def update_fit(self, vertices_image: np.ndarray) -> None:
-        """Animate the projected fit: (V, 3) image pixels, x y and z away from the camera."""
+        """Animate the projected fit: (V, 3) image pixels, x y and z away from the camera. Live frames fill the
+        silhouette at half resolution (a quarter of the work); `set_scene`/`redraw` draw it in full."""
         if self.scene_data is not None:
             self.scene_data.fit_vertices_image = vertices_image
-            self.redraw(fit_only=True)
+            self._draw_fit(self.scene_data, scale=0.5)
 
     def redraw(self, fit_only: bool = False) -> None:
         s = self.scene_data
@@ -198,7 +199,7 @@ class ImageView(QWidget):
         pts = kp[np.array(seg, int).reshape(-1), :2] if seg else np.zeros((0, 2))
         self.skeleton_item.setData(x=pts[:, 0], y=pts[:, 1])
 
-    def _draw_fit(self, s: PersonScene) -> None:
+    def _draw_fit(self, s: PersonScene, scale: float = 1.0) -> None:
         empty = np.zeros(0)
         show = self.show_fit.isChecked() and s.fit_vertices_image is not None and self._faces is not None
         style = self.fit_style.currentText()
@@ -208,7 +209,7 @@ class ImageView(QWidget):
         else:
             self.wire_item.setData(x=empty, y=empty)
         if show and style in ("silhouette", "parts"):
-            self._draw_silhouette(s, by_part=style == "parts")
+            self._draw_silhouette(s, by_part=style == "parts", scale=scale)
         else:
             self.silhouette_item.clear()
         if self.show_residuals.isChecked():
@@ -217,20 +218,23 @@ class ImageView(QWidget):
         else:
             self.residual_item.setData(x=empty, y=empty)
 
-    def _draw_silhouette(self, s: PersonScene, by_part: bool) -> None:
+    def _draw_silhouette(self, s: PersonScene, by_part: bool, scale: float = 1.0) -> None:
         """Rasterise the projected mesh (nearest face per pixel, core.rasterize) into an RGBA layer over the
-        region around the person, one colour or one colour per DensePose part, with the alpha slider's opacity."""
+        region around the person, at `scale` pixels per image pixel, one colour or one colour per DensePose
+        part, with the alpha slider's opacity."""
         v = s.fit_vertices_image
         lo = np.floor(np.minimum(v[:, :2].min(0), s.bbox[:2]) - 2)
         hi = np.ceil(np.maximum(v[:, :2].max(0), s.bbox[:2] + s.bbox[2:]) + 2)
-        w, h = np.minimum(hi - lo, 4096).astype(int)
-        face_id, _, _ = rasterize(v - np.array([lo[0], lo[1], 0.0]), self._faces, int(w), int(h))
+        size = np.minimum(hi - lo, 4096)
+        w, h = np.maximum(np.round(size * scale), 1).astype(int)
+        local = (v - np.array([lo[0], lo[1], 0.0])) * scale
+        face_id, _, _ = rasterize(local, self._faces, int(w), int(h))
         inside = face_id >= 0
         rgba = np.zeros((h, w, 4), np.uint8)
         rgba[..., :3] = PART_COLOURS[self._face_part[face_id]] if by_part else (80, 200, 255)
         rgba[..., 3] = inside * int(self.alpha.value() * 2.55)
         self.silhouette_item.setImage(rgba, autoLevels=False, levels=(0, 255))
-        self.silhouette_item.setPos(float(lo[0]), float(lo[1]))
+        self.silhouette_item.setRect(QRectF(float(lo[0]), float(lo[1]), w / scale, h / scale))
 
     # ---- interaction -------------------------------------------------------------------------------------
     def _keypoint_moving(self, k: int, x: float, y: float) -> None:

@@ -272,7 +272,6 @@ class MainWindow(QMainWindow):
         if verts is None or self.scene is None:
             return
         self.viewport.update_vertices(verts)
-        self.viewport.canvas.render_frame()
         self.image_view.update_fit(align_to_points(verts, self.scene, self.loader.template.keypoint_weights))
 
     def _fit_finished(self, summary: dict) -> None:
@@ -310,6 +309,6 @@ class MainWindow(QMainWindow):
         if self.training.is_running():
             self.training.cancel()
             self.training.process.waitForFinished(5000)
-        self.viewport.canvas.renderer.close()
+        self.viewport.canvas.shutdown()
         self.close_project()
         super().closeEvent(event)

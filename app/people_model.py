@@ -25,8 +25,8 @@ STATUS_COLOURS = {
 }
 #: (header, PersonRow field, list_persons order_by key) of each column.
 COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("id", "id", "id"), ("name", "name", "name"), ("review", "status", "status"),
-    ("fit", "fit_status", "fit_status"), ("error px", "fit_error", "error"), ("points", "num_points", "points"),
+    ("id", "id", "id"), ("name", "name", "name"), ("error px", "fit_error", "error"), ("review", "status", "status"),
+    ("fit", "fit_status", "fit_status"), ("points", "num_points", "points"),
     ("keypoints", "num_keypoints", "keypoints"),
 )
 

@@ -79,7 +79,7 @@ class PeoplePanel(QWidget):
         if project is None:
             self.count_label.setText("no project")
             return
-        for column, width in enumerate((48, 150, 82, 76, 60, 50, 64)):
+        for column, width in enumerate((44, 150, 62, 82, 76, 50, 64)):
             self.table.setColumnWidth(column, width)
         total = project.count_persons()
         self.count_label.setText(f"{total:,} people in the project")

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
@@ -14,6 +14,7 @@ from deformlearn.app.registration_runner import FitProgress
 from deformlearn.app.settings import RegistrationDefaults
 from deformlearn.core.registration_settings import RegistrationSettings
 
+PLOT_HZ = 8
 TERM_PENS = {"total": "w", "dense": (80, 200, 255), "KP": (255, 200, 40), "scale": (120, 220, 120),
              "angle": (230, 120, 230), "det": (200, 200, 200)}
 
@@ -66,6 +67,8 @@ class RegistrationPanel(QWidget):
         self._curves: dict[str, pg.PlotDataItem] = {}
         self._history: dict[str, list[float]] = {}
         self._steps: list[int] = []
+        self._plot_timer = QTimer(self, singleShot=True, interval=1000 // PLOT_HZ)
+        self._plot_timer.timeout.connect(self._redraw_curves)
         lay = QVBoxLayout(self)
         lay.addLayout(form)
         lay.addLayout(row)
@@ -127,12 +130,18 @@ class RegistrationPanel(QWidget):
         self._steps.append(done)
         for name, value in event.losses.items():
             self._history.setdefault(name, []).append(max(value, 1e-12))
+        if not self._plot_timer.isActive():  # curves redraw at most PLOT_HZ times a second
+            self._plot_timer.start()
+
+    def _redraw_curves(self) -> None:
+        for name, ys in self._history.items():
             if name not in self._curves:
                 self._curves[name] = self.plot.plot(pen=pg.mkPen(TERM_PENS.get(name, "c"), width=2), name=name)
-            ys = self._history[name]
             self._curves[name].setData(np.array(self._steps[-len(ys):], float), np.array(ys))
 
     def on_finished(self, summary: dict) -> None:
+        self._plot_timer.stop()
+        self._redraw_curves()
         self.set_running(False)
         skipped = len(summary.get("skipped", []))
         what = "cancelled" if summary.get("cancelled") else "done"

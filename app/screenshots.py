@@ -62,7 +62,7 @@ def main(outdir: str, project: str | None = None) -> int:
     shot("01_main_window")
     canvas = win.viewport.canvas
     win.work_tabs.setCurrentWidget(win.registration)
-    win.registration.steps.setValue(150)
+    win.registration.steps.setValue(400)
     frames_before = len(canvas.frame_times)
     events: list = []
     win.runner.progress.connect(events.append)

@@ -7,15 +7,77 @@ GUI thread (pyrender's one-thread rule) and coalesced: many `set_mesh` calls bet
 
 from __future__ import annotations
 
+import copy
+import threading
 import time
+from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QPointF, QRectF, Qt, QThread, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QWheelEvent
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from deformlearn.app.colours import PART_COLOURS, ramp
 from deformlearn.app.viewport_renderer import MeshFrameRenderer, OrbitCamera, pick_vertex
+
+
+@dataclass(frozen=True, eq=False)
+class RenderRequest:
+    """One frame to draw: vertices (V, 3) body frame, faces (F, 3), colours (V, 3) uint8, a camera snapshot."""
+
+    seq: int
+    vertices: np.ndarray
+    faces: np.ndarray
+    colours: np.ndarray
+    camera: OrbitCamera
+    width: int
+    height: int
+
+
+class RenderThread(QThread):
+    """Owns the `MeshFrameRenderer` (created, used and closed on this thread: pyrender's rule) and draws the
+    newest request only, so the GUI thread never waits for a frame and a fast fit never queues stale ones."""
+
+    frameReady = Signal(int, QImage, float, object)  # seq, frame, seconds it took, the camera it used
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+        self._wake = threading.Event()
+        self._request: RenderRequest | None = None
+        self._stopping = False
+        self.backend = "egl"
+
+    def submit(self, request: RenderRequest) -> None:
+        with self._lock:
+            self._request = request
+        self._wake.set()
+
+    def stop(self) -> None:
+        if self.isRunning():
+            self._stopping = True
+            self._wake.set()
+            self.wait()
+
+    def run(self) -> None:
+        renderer = MeshFrameRenderer()
+        try:
+            while True:
+                self._wake.wait()
+                self._wake.clear()
+                if self._stopping:
+                    return
+                with self._lock:
+                    req, self._request = self._request, None
+                if req is None:
+                    continue
+                started = time.perf_counter()
+                rgb = renderer.render(req.vertices, req.faces, req.colours, req.camera, req.width, req.height)
+                image = QImage(rgb.data, req.width, req.height, 3 * req.width, QImage.Format.Format_RGB888).copy()
+                self.backend = renderer.backend
+                self.frameReady.emit(req.seq, image, time.perf_counter() - started, req.camera)
+        finally:
+            renderer.close()
 
 
 class MeshCanvas(QWidget):
@@ -28,7 +90,12 @@ class MeshCanvas(QWidget):
         self.setMinimumSize(200, 200)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
         self.camera = OrbitCamera()
-        self.renderer = MeshFrameRenderer()
+        self.render_thread = RenderThread()
+        self.render_thread.frameReady.connect(self._frame_ready)
+        self.render_thread.start()
+        self._submitted = 0
+        self._received = 0
+        self._frame_camera = self.camera
         self.vertices: np.ndarray | None = None  # (V, 3) body frame
         self.faces: np.ndarray | None = None  # (F, 3)
         self.colours: np.ndarray | None = None  # (V, 3) uint8
@@ -46,8 +113,17 @@ class MeshCanvas(QWidget):
         self._timer = QTimer(self, singleShot=True, interval=0)
         self._timer.timeout.connect(self._render_now)
 
+    @property
+    def backend(self) -> str:
+        """"egl" or "points": what draws the frames."""
+        return self.render_thread.backend
+
+    def shutdown(self) -> None:
+        """Stop the render thread (it frees its GL context on its own thread)."""
+        self.render_thread.stop()
+
     def closeEvent(self, event) -> None:
-        self.renderer.close()
+        self.shutdown()
         super().closeEvent(event)
 
     def set_data(self, vertices, faces, colours, joints=None, parents=None, recentre: bool = False) -> None:
@@ -67,21 +143,31 @@ class MeshCanvas(QWidget):
         if not self._dirty:
             return
         self._dirty = False
-        w, h = max(self.width(), 16), max(self.height(), 16)
         if self.vertices is None or self.faces is None:
             self._frame = None
-        else:
-            started = time.perf_counter()
-            rgb = self.renderer.render(self.vertices, self.faces, self.colours, self.camera, w, h)
-            self._frame = QImage(rgb.data, w, h, 3 * w, QImage.Format.Format_RGB888).copy()
-            self.frame_times.append(time.perf_counter())
-            self.render_seconds.append(self.frame_times[-1] - started)
+            self.update()
+            return
+        w, h = max(self.width(), 16), max(self.height(), 16)
+        self._submitted += 1
+        self.render_thread.submit(RenderRequest(self._submitted, self.vertices.copy(), self.faces, self.colours.copy(),
+                                                copy.deepcopy(self.camera), w, h))
+
+    def _frame_ready(self, seq: int, image: QImage, seconds: float, camera: OrbitCamera) -> None:
+        self._received = max(self._received, seq)
+        self._frame, self._frame_camera = image, camera
+        self.frame_times.append(time.perf_counter())
+        self.render_seconds.append(seconds)
         self.update()
 
-    def render_frame(self) -> None:
-        """Render now (tests, screenshots) instead of on the next event-loop turn."""
+    def render_frame(self, timeout: float = 10.0) -> bool:
+        """Render now and wait for the frame (tests, screenshots); False on timeout."""
         self._dirty = True
         self._render_now()
+        end = time.perf_counter() + timeout
+        while self._received < self._submitted and time.perf_counter() < end:
+            QCoreApplication.processEvents()
+            time.sleep(0.002)
+        return self._received >= self._submitted
 
     def resizeEvent(self, event) -> None:
         self.invalidate()
@@ -93,8 +179,9 @@ class MeshCanvas(QWidget):
         if self._frame is not None:
             p.drawImage(QRectF(0, 0, self._frame.width(), self._frame.height()), self._frame)
         w, h = self.width(), self.height()
+        cam = self._frame_camera if self._frame is not None else self.camera  # overlays match the frame shown
         if self.show_skeleton and self.joints is not None and self.parents is not None:
-            s = self.camera.to_screen(self.joints, w, h)
+            s = cam.to_screen(self.joints, w, h)
             p.setRenderHint(QPainter.RenderHint.Antialiasing)
             p.setPen(QPen(QColor(255, 255, 255, 220), 2))
             for j, parent in enumerate(self.parents):
@@ -104,7 +191,7 @@ class MeshCanvas(QWidget):
             for x, y, _ in s:
                 p.drawEllipse(QPointF(x, y), 3, 3)
         if self.vertices is not None and self.marked.size:
-            s = self.camera.to_screen(self.vertices[self.marked], w, h)
+            s = cam.to_screen(self.vertices[self.marked], w, h)
             p.setPen(Qt.PenStyle.NoPen)
             p.setBrush(QColor(255, 255, 255, 170))
             for x, y, _ in s:
