@@ -82,6 +82,17 @@ class MainWindow(QMainWindow):
         from deformlearn.app.menus import build_menus
 
         build_menus(self)
+        self._restore_layout()
+
+    def _qs(self) -> QSettings:
+        return self.qsettings if self.qsettings is not None else QSettings()
+
+    def _restore_layout(self) -> None:
+        geometry, state = self._qs().value("window/geometry"), self._qs().value("window/state")
+        if geometry is not None:
+            self.restoreGeometry(geometry)
+        if state is not None:
+            self.restoreState(state)
 
     def _dock(self, title: str, widget, area) -> None:
         dock = QDockWidget(title, self)
@@ -304,6 +315,8 @@ class MainWindow(QMainWindow):
 
     # ---- lifetime ----------------------------------------------------------------------------------------
     def closeEvent(self, event) -> None:
+        self._qs().setValue("window/geometry", self.saveGeometry())
+        self._qs().setValue("window/state", self.saveState())
         self.runner.cancel()
         self.runner.wait()
         if self.training.is_running():

@@ -7,6 +7,7 @@ instead of blocking. Prints one JSON line: the files written and what was measur
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -29,13 +30,17 @@ def pump(until: Callable[[], bool] | None = None, timeout: float = 1.0) -> bool:
 
 def main(outdir: str, project: str | None = None) -> int:
     app = ensure_application()
+    from PySide6.QtCore import QSettings
+
     from deformlearn.app import errors, menus
     from deformlearn.app.main_window import MainWindow
 
     errors.captured = []
     out = Path(outdir)
     out.mkdir(parents=True, exist_ok=True)
-    win = MainWindow()
+    scratch = tempfile.TemporaryDirectory()
+    # fresh settings: the user's saved layout and recent projects neither change the pictures nor get changed
+    win = MainWindow(qsettings=QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.Format.IniFormat))
     win.resize(1600, 950)
     win.show()
     pump(timeout=0.3)

@@ -16,10 +16,11 @@ import sys
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QProcess, QProcessEnvironment, QTimer, Signal
+from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, QTimer, Signal
 from PySide6.QtWidgets import (QGridLayout, QHBoxLayout, QLabel, QPlainTextEdit, QProgressBar, QPushButton, QSplitter,
                                QVBoxLayout, QWidget)
-from PySide6.QtCore import Qt
+
+from deformlearn.app.errors import show_error
 
 KILL_AFTER_MS = 10000
 #: Round metrics worth a curve (errors in mm / px); counts, timings and settings are left out.
@@ -50,6 +51,7 @@ class TrainingPanel(QWidget):
         self.project_root: str | None = None
         self.process: QProcess | None = None
         self._buffer = b""
+        self._stderr_tail = ""
         self.run_button = QPushButton("Run round")
         self.run_button.setObjectName("run_round")
         self.resume_button = QPushButton("Resume")
@@ -134,6 +136,7 @@ class TrainingPanel(QWidget):
         self._history.clear()
         self._tick = 0
         self._buffer = b""
+        self._stderr_tail = ""
 
     def _read_stdout(self) -> None:
         self._buffer += bytes(self.process.readAllStandardOutput())
@@ -145,6 +148,7 @@ class TrainingPanel(QWidget):
         text = bytes(self.process.readAllStandardError()).decode("utf-8", "replace").rstrip()
         if text:
             self.log.appendPlainText(text)
+            self._stderr_tail = (self._stderr_tail + "\n" + text)[-1500:]
 
     def handle_line(self, line: str) -> None:
         """One stdout line: a JSON progress event updates bars and curves, anything else goes to the log."""
@@ -202,6 +206,11 @@ class TrainingPanel(QWidget):
             self.state.setText("cancelled: Resume continues the round")
         else:
             self.state.setText("round finished" if code == 0 else f"round stopped with exit code {code} (see the log)")
+            if code != 0:
+                lines = [ln for ln in self._stderr_tail.splitlines() if "error" in ln.lower()]
+                show_error(self, "The round stopped", (lines[-1] if lines else self._stderr_tail.strip()[-400:])
+                           or f"exit code {code}", "The project keeps everything finished so far. If the round was "
+                           "interrupted, press Resume; otherwise see the log pane.")
         self.log.appendPlainText(self.state.text())
         self.run_button.setEnabled(True)
         self.resume_button.setEnabled(True)

@@ -62,3 +62,15 @@ def test_round_metrics_chart_plots_error_metrics_per_round(make_window, small_pr
     assert [c.name() for c in curves] == ["registration_mpjpe_mm"]
     x, y = curves[0].getData()
     assert list(x) == [1, 2] and list(y) == [150.0, 120.0]
+
+
+@pytest.mark.skipif("round" not in COMMANDS, reason="the round command is not in this build")
+def test_a_round_that_cannot_start_is_a_dialog(make_window, small_project, qtbot, app_errors) -> None:
+    win = make_window(small_project)
+    win.project.start_round(1)  # an interrupted round: a plain "Run round" must be told to resume
+    with qtbot.waitSignal(win.training.roundFinished, timeout=180_000) as finished:
+        win.training.run_button.click()
+    assert finished.args[0] == 2
+    title, text = app_errors[-1]
+    assert title == "The round stopped" and "interrupted" in text and "Resume" in text
+    assert win.training.resume_button.isEnabled()
