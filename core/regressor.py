@@ -3,9 +3,10 @@
 Input: a square crop of the person's box (the registration's normalised frame: the crop spans [-1, 1] in
 x and y, x right, y down), as one of three settings:
 - "rgb": the RGB crop, (B, 3, H, W) float in [0, 1], normalised inside the model with ImageNet statistics;
-- "iuv": the DensePose IUV image of the crop, (B, 3, H, W): channel 0 = part index I / 24, channels 1, 2 =
-  U, V in [0, 1] (0 everywhere on the background);
-- "rgb+iuv": both stacked, (B, 6, H, W).
+- "iuv": the DensePose IUV image of the crop, (B, 26, H, W): channels 0..23 = one-hot part I = 1..24,
+  channels 24, 25 = U, V in [0, 1] (all 0 on the background). One-hot parts, not I / 24 in one channel:
+  a network then needs no arithmetic to tell the front of the torso (part 2) from its back (part 1);
+- "rgb+iuv": both stacked, (B, 29, H, W).
 
 Output layout (128 values; the paper has 132 because it also regresses a 24th quaternion for the root,
 whose role the 9-value global rotation plays here):
@@ -33,7 +34,7 @@ from torch import nn
 
 from deformlearn.core.rotations import axis_angle_to_quaternion, gram_schmidt_rotation, quaternion_to_axis_angle
 
-INPUT_CHANNELS = {"rgb": 3, "iuv": 3, "rgb+iuv": 6}
+INPUT_CHANNELS = {"rgb": 3, "iuv": 26, "rgb+iuv": 29}
 BACKBONES = ("resnet50", "resnet18", "small")
 NUM_POSE_JOINTS = 23
 NUM_SCALES = 24
@@ -131,9 +132,9 @@ def _resnet_backbone(config: RegressorConfig) -> tuple[nn.Module, int]:
     if config.in_channels != 3:
         old = net.conv1
         conv = nn.Conv2d(config.in_channels, 64, 7, stride=2, padding=3, bias=False)
-        with torch.no_grad():  # every group of 3 input channels starts from the RGB filters, shared out
-            for k in range(config.in_channels // 3):
-                conv.weight[:, 3 * k:3 * k + 3] = old.weight / (config.in_channels // 3)
+        if "rgb" in config.input_mode:
+            with torch.no_grad():  # the RGB channels keep the (pretrained) filters; IUV ones start fresh
+                conv.weight[:, :3] = old.weight
         net.conv1 = conv
     features = net.fc.in_features
     net.fc = nn.Identity()

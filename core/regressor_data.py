@@ -63,7 +63,7 @@ def crops_to_input(rgb: torch.Tensor | None, iuv: torch.Tensor | None, mode: str
     """uint8 crops -> the regressor's float input for `mode`.
 
     rgb: (B, S, S, 3) or (B, 3, S, S) uint8 RGB; iuv: same with [I, U, V]. Returns (B, C, S, S) float:
-    RGB / 255; I / 24, U / 255, V / 255.
+    RGB / 255; one-hot I (24 channels), U / 255, V / 255 (see `regressor`).
     """
     if mode not in INPUT_CHANNELS:
         raise ValueError(f"unknown regressor input {mode!r}")
@@ -75,8 +75,10 @@ def crops_to_input(rgb: torch.Tensor | None, iuv: torch.Tensor | None, mode: str
     if "iuv" in mode:
         if iuv is None:
             raise ValueError(f"regressor input {mode!r} needs IUV crops")
-        x = _chw(iuv).float()
-        parts.append(torch.cat([x[:, :1] / 24.0, x[:, 1:] / 255.0], dim=1))
+        x = _chw(iuv)
+        part = x[:, :1].long()
+        one_hot = (part == torch.arange(1, 25, device=x.device).view(1, 24, 1, 1)).float()
+        parts.append(torch.cat([one_hot, x[:, 1:].float() / 255.0], dim=1))
     return torch.cat(parts, dim=1)
 
 

@@ -76,7 +76,7 @@ class RegressorTrainingSettings:
     def cpu_demo(cls, **changes) -> "RegressorTrainingSettings":
         """The small CNN on 64-px crops, a higher learning rate so that a few epochs learn something."""
         model = RegressorConfig(backbone="small", input_mode=changes.pop("input_mode", "iuv"), crop_size=64)
-        return replace(cls(model=model, epochs=12, batch_size=16, lr=1e-3), **changes)
+        return replace(cls(model=model, epochs=40, batch_size=16, lr=1e-3), **changes)
 
     def to_dict(self) -> dict:
         return asdict(self)

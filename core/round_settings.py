@@ -21,6 +21,10 @@ class RoundSettings:
     holdout_fraction: when the project has ground truth, this fraction of its people (a fixed split seeded
         by `split_seed` and each person's id) is held out of cGAN and regressor training for evaluation.
     registration_chunk: people registered (and committed to the project) together.
+    restart_from_previous_fit: in later rounds also start each person's registration from their previous fit
+        and keep whichever start ends with the lower loss (the paper starts from the regressor alone; while
+        the regressor is still poor, as after a few hundred images, its prediction can be a worse start than
+        the fit it learned from).
     device: torch device for every stage ("cpu", "cuda", ...).
     num_threads: torch CPU threads during the round (0 leaves torch's setting). On a small, busy CPU one
         thread is often many times faster than two for these small networks (thread contention).
@@ -34,6 +38,7 @@ class RoundSettings:
     holdout_fraction: float = 0.1
     split_seed: int = 0
     registration_chunk: int = 256
+    restart_from_previous_fit: bool = True
     device: str = "cpu"
     num_threads: int = 0
 

@@ -107,6 +107,11 @@ def ensure_correspondences(project: Project, template: Template, person_ids: np.
     return key
 
 
+def _fit_rank(fit) -> tuple[bool, float]:
+    """Sort key of alternative fits of one person: not failed first, then the lower final loss."""
+    return fit.failed, fit.losses.get("total", float("inf"))
+
+
 class _Round:
     """One round's shared context: the project, template, people, settings and callbacks."""
 
@@ -203,7 +208,8 @@ class _Round:
         previous = None if first else self.previous_model("regressor")
         regressor = None if previous is None else load_regressor(previous, self.settings.device)
         steps = reg_settings.steps
-        total = len(todo) * steps
+        n_starts = 2 if regressor is not None and self.settings.restart_from_previous_fit else 1
+        total = len(todo) * steps * n_starts
         started = time.monotonic()
         # With several ranks each fits its share of a chunk and cancels only between chunks (in step).
         inner_cancel = None if self.dist.active else (lambda: _cancelled(self.cancel))
@@ -211,8 +217,8 @@ class _Round:
             self.check_cancel("registration")
             whole = todo[start:start + self.settings.registration_chunk]
             chunk = self.dist.shard(whole)
-            fits = self.register_chunk(chunk, depth_of, regressor, reg_settings, inner_cancel, start * steps, total,
-                                       started, len(whole)) if chunk else []
+            fits = self.register_chunk(chunk, depth_of, regressor, reg_settings, inner_cancel,
+                                       start * steps * n_starts, total, started, len(whole)) if chunk else []
             gathered = self.dist.gather(fits)
             if self.dist.is_main:
                 self.project.save_fits([f for part in gathered for f in part])
@@ -222,29 +228,38 @@ class _Round:
 
     def register_chunk(self, chunk: list[int], depth_of: dict, regressor, reg_settings, cancel, base: int,
                        total: int, started: float, chunk_size: int) -> list[FitRecord]:
-        """Register people `chunk` (from the regressor's prediction when given, else the T-pose)."""
+        """Register people `chunk`: from the T-pose without a regressor, else from its prediction (and, with
+        `restart_from_previous_fit`, also from their previous fit, keeping the start with the lower loss)."""
         batch = collate(persons_from_project(self.project, chunk, self.key, depth_of))
-        init = None
+        starts: list[BodyParams | None] = [None]
         if regressor is not None:
-            samples = samples_from_project(self.project, self.template, np.array(chunk),
-                                           regressor.config.crop_size, regressor.config.input_mode,
-                                           template_key=self.key)
+            samples = samples_from_project(self.project, self.template, np.array(chunk), regressor.config.crop_size,
+                                           regressor.config.input_mode, template_key=self.key)
             out = predict(regressor, samples)
-            init = BodyParams(out.pose, out.scales, out.rotation.reshape(-1, 9), out.cam_scale,
-                              out.translation)
-        result = register(
-            self.body, batch, reg_settings, init=init, cancel=cancel,
-            progress=lambda e: self.report(
-                "registration", base + e.step * chunk_size, total,
-                {k: float(np.mean(v)) for k, v in e.losses.items()}, started))
-        if result.cancelled:
-            raise RoundCancelled(f"round {self.index} cancelled during registration")
+            starts = [BodyParams(out.pose, out.scales, out.rotation.reshape(-1, 9), out.cam_scale, out.translation)]
+            previous = [self.project.latest_fit(p, self.index - 1) for p in chunk]
+            if self.settings.restart_from_previous_fit and all(f is not None for f in previous):
+                starts.append(BodyParams.from_dicts([f.params for f in previous]))
+        best: list[tuple[int, object]] | None = None
+        for k, init in enumerate(starts):
+            offset = base + k * chunk_size * reg_settings.steps
+            result = register(
+                self.body, batch, reg_settings, init=init, cancel=cancel,
+                progress=lambda e, offset=offset: self.report(
+                    "registration", offset + e.step * chunk_size, total,
+                    {name: float(np.mean(v)) for name, v in e.losses.items()}, started))
+            if result.cancelled:
+                raise RoundCancelled(f"round {self.index} cancelled during registration")
+            found = [(k, f) for f in result.fits]
+            best = found if best is None else [
+                new if _fit_rank(new[1]) < _fit_rank(old[1]) else old for old, new in zip(best, found)]
         return [FitRecord(
-            person_id=int(f.person_id), round_index=self.index, params=f.params, status=(
-                "failed" if f.failed else "converged"),
+            person_id=int(f.person_id), round_index=self.index, params=f.params,
+            status="failed" if f.failed else "converged",
             metrics={"error": f.dense_error_px, "keypoint_error_px": f.keypoint_error_px,
-                     "converged": float(f.converged), **{f"loss_{k}": v for k, v in f.losses.items()}},
-        ) for f in result.fits]
+                     "converged": float(f.converged), "start": float(k), "orientation": float(f.orientation),
+                     **{f"loss_{name}": v for name, v in f.losses.items()}},
+        ) for k, f in best]
 
     # -- stage 3 ---------------------------------------------------------------------------------------
     def training_ids(self) -> np.ndarray:

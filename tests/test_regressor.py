@@ -49,7 +49,7 @@ def _synthetic_samples(n: int = 12, size: int = 32, seed: int = 0) -> RegressorS
     )
 
 
-@pytest.mark.parametrize("mode,channels", [("rgb", 3), ("iuv", 3), ("rgb+iuv", 6)])
+@pytest.mark.parametrize("mode,channels", [("rgb", 3), ("iuv", 26), ("rgb+iuv", 29)])
 def test_output_shapes_and_valid_rotations(mode, channels):
     model = BodyRegressor(RegressorConfig(backbone="small", input_mode=mode, crop_size=32))
     with torch.no_grad():
@@ -66,7 +66,7 @@ def test_output_shapes_and_valid_rotations(mode, channels):
 
 def test_wrong_input_channels_is_a_clear_error():
     model = BodyRegressor(RegressorConfig(backbone="small", input_mode="rgb+iuv", crop_size=32))
-    with pytest.raises(ValueError, match=r"\(B, 6, H, W\)"):
+    with pytest.raises(ValueError, match=r"\(B, 29, H, W\)"):
         model(torch.rand(1, 3, 32, 32))
     with pytest.raises(ValueError, match="backbone"):
         RegressorConfig(backbone="vgg")
@@ -78,7 +78,7 @@ def test_resnet_backbone_without_weights_warns_and_builds(monkeypatch, tmp_path)
     with pytest.warns(UserWarning, match="random initialisation"):
         model = BodyRegressor(RegressorConfig(backbone="resnet18", input_mode="rgb+iuv", crop_size=64))
     with torch.no_grad():
-        assert model(torch.rand(2, 6, 64, 64)).pose.shape == (2, 23, 3)
+        assert model(torch.rand(2, 29, 64, 64)).pose.shape == (2, 23, 3)
     with pytest.raises(FileNotFoundError, match="not found"):
         find_imagenet_weights("resnet18", str(tmp_path / "missing.pth"))
 
