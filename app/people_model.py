@@ -112,11 +112,14 @@ class PeopleTableModel(QAbstractTableModel):
         if parent.isValid() or self._project is None or self._exhausted:
             return
         first = len(self._rows)
+        # Pages grow with the rows already loaded: the store pages by OFFSET, which rescans the skipped rows,
+        # so geometric pages keep jumping to the end of 100,000 people to a few dozen queries.
+        limit = max(PAGE_SIZE, first // 2)
         rows = self._project.list_persons(
-            offset=first, limit=PAGE_SIZE, order_by=self._order_by, descending=self._descending,
+            offset=first, limit=limit, order_by=self._order_by, descending=self._descending,
             **self.filter.store_kwargs(),
         )
-        self._exhausted = len(rows) < PAGE_SIZE
+        self._exhausted = len(rows) < limit
         if rows:
             self.beginInsertRows(QModelIndex(), first, first + len(rows) - 1)
             self._rows.extend(rows)
