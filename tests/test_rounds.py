@@ -170,3 +170,16 @@ def test_cli_round_progress_json_and_errors(project_path, tmp_path):
     out = subprocess.run([sys.executable, "-m", "deformlearn.core.cli", "round", str(project_path)],
                          capture_output=True, text=True, env=env, cwd=REPO)
     assert out.returncode == 2 and "--resume" in out.stderr
+
+
+def test_json_progress_lines_are_throttled_and_parseable(capsys):
+    from deformlearn.core.commands.round import _JsonProgress
+    from deformlearn.core.rounds import RoundProgress
+
+    progress = _JsonProgress(rate=1.0)
+    for step in range(1, 11):
+        progress(RoundProgress(1, "regressor", step, 10, {"total": 0.5, "bad": float("nan")}, 3.0))
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [e["step"] for e in lines] == [1, 10]  # the first, then (within a second) only the last
+    assert lines[-1] == {"event": "progress", "round": 1, "stage": "regressor", "step": 10, "total": 10,
+                         "losses": {"total": 0.5, "bad": None}, "eta_s": 3.0}
