@@ -6,7 +6,8 @@ import importlib
 import importlib.util
 from pathlib import Path
 
-from PySide6.QtCore import QProcess
+from PySide6.QtCore import QProcess, Qt
+from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 
 from deformlearn.app import demo_project, import_actions
@@ -36,8 +37,14 @@ def build_menus(win) -> None:
     win.add_action(review, "accept", "&Accept", win.accept_current, ["A"])
     win.add_action(review, "reject", "&Reject", win.reject_current, ["R"])
     win.add_action(review, "reject_reason", "Reject with &reason…", lambda: win.reject_current(True), ["Shift+R"])
-    win.add_action(review, "next", "&Next person", lambda: win.people.move(1), ["J", "Down"])
-    win.add_action(review, "previous", "&Previous person", lambda: win.people.move(-1), ["K", "Up"])
+    win.add_action(review, "next", "&Next person", lambda: win.people.move(1), ["J"])
+    win.add_action(review, "previous", "&Previous person", lambda: win.people.move(-1), ["K"])
+    # Arrow keys: the list moves by itself; over the image and 3D views they move too, while spin boxes and
+    # text fields keep their own arrows (a window-wide arrow shortcut would steal them).
+    for view in (win.image_view, win.viewport):
+        for key, step in (("Down", 1), ("Up", -1)):
+            QShortcut(QKeySequence(key), view, context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
+                      activated=lambda s=step: win.people.move(s))
     win.add_action(review, "undo", "&Undo", win.undo_review, ["Ctrl+Z"])
     review.addSeparator()
     win.add_action(review, "reject_over", "Reject all over an &error…", win.reject_over_threshold)

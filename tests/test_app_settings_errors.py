@@ -68,3 +68,22 @@ def test_new_project_from_the_menu_opens_empty(make_window, tmp_path, monkeypatc
     win.actions_by_name["new_project"].trigger()
     assert app_errors and app_errors[-1][0] == "New project failed"
     assert not (tmp_path / "new2" / "project.sqlite").exists()
+
+
+def test_arrow_keys_stay_with_spin_boxes_and_move_in_the_list(make_window, small_project, qtbot) -> None:
+    win = make_window(small_project)
+    win.activateWindow()
+    spin = win.registration.steps
+    spin.setFocus()
+    qtbot.waitUntil(spin.hasFocus, timeout=2000)
+    before = spin.value()
+    qtbot.keyClick(spin, Qt.Key.Key_Up)
+    assert spin.value() == before + 1 and win.people.current_row() == 0
+    win.people.table.setFocus()
+    qtbot.waitUntil(win.people.table.hasFocus, timeout=2000)
+    qtbot.keyClick(win.people.table, Qt.Key.Key_Down)
+    assert win.people.current_row() == 1 and win.scene.pid == win.people.current_person()
+    win.image_view.graphics.setFocus()
+    qtbot.waitUntil(win.image_view.graphics.hasFocus, timeout=2000)
+    qtbot.keyClick(win.image_view.graphics, Qt.Key.Key_Down)
+    assert win.people.current_row() == 2
