@@ -59,3 +59,36 @@ def test_add_correspondence_by_image_then_template_click_and_refit(make_window, 
         win.actions_by_name["refit"].trigger()
     with Project.open(small_project) as p:
         assert p.latest_fit(pid) is not None
+
+
+def _send_mouse(widget, kind, pos, buttons) -> None:
+    from PySide6.QtCore import QEvent, QPointF
+    from PySide6.QtGui import QMouseEvent
+    from PySide6.QtWidgets import QApplication
+
+    button = Qt.MouseButton.LeftButton if kind != QEvent.Type.MouseMove else Qt.MouseButton.NoButton
+    local = QPointF(pos)
+    event = QMouseEvent(kind, local, widget.mapToGlobal(local), button, buttons, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, event)
+
+
+def test_dragging_a_keypoint_with_the_mouse_moves_and_saves_it(make_window, small_project, qtbot) -> None:
+    from PySide6.QtCore import QEvent
+
+    win = make_window(small_project)
+    win.people.select_row(0)
+    pid, key = win.scene.pid, win.loader.template_key
+    win.actions_by_name["edit_keypoints"].trigger()
+    qtbot.wait(50)
+    kx, ky = win.scene.keypoints[0, :2]
+    view = win.image_view
+    start, end = view.grab_point(kx, ky), view.grab_point(kx + 15, ky + 10)
+    port = view.graphics.viewport()
+    _send_mouse(port, QEvent.Type.MouseButtonPress, start, Qt.MouseButton.LeftButton)
+    for t in np.linspace(0.2, 1, 5):
+        qtbot.wait(40)  # pyqtgraph drops mouse moves that come faster than its rate limit
+        _send_mouse(port, QEvent.Type.MouseMove, start + (end - start) * float(t), Qt.MouseButton.LeftButton)
+    _send_mouse(port, QEvent.Type.MouseButtonRelease, end, Qt.MouseButton.NoButton)
+    rec, _ = _stored(small_project, pid, key)
+    np.testing.assert_allclose(rec.keypoints[0, :2], [kx + 15, ky + 10], atol=1.5)
+    assert np.allclose(rec.keypoints[1:], win.scene.keypoints[1:])
