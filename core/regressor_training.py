@@ -44,6 +44,8 @@ class RegressorTrainingSettings:
 
     checkpoint_every / progress_every: in optimiser steps. num_threads: torch CPU threads while training
     (0 leaves torch's setting alone; 1 is often fastest for small models on a busy machine).
+    augment: jitter each training crop's box (`augment_crops`): zoom by a factor in 1 +- augment_zoom and
+    shift by up to augment_shift of the half-side, with the targets moved to match.
     """
 
     model: RegressorConfig = field(default_factory=RegressorConfig)
@@ -58,6 +60,9 @@ class RegressorTrainingSettings:
     checkpoint_every: int = 50
     progress_every: int = 5
     num_threads: int = 0
+    augment: bool = False
+    augment_zoom: float = 0.1
+    augment_shift: float = 0.08
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "checkpoint_every", "progress_every"):
@@ -135,6 +140,36 @@ def regressor_losses(output: RegressorOutput, batch: RegressorSamples, body: Bod
     kp = keypoint_loss(kp_2d, batch.keypoints, batch.keypoint_visible, depths, targets)
     total = settings.alpha * regress + settings.beta * dense + settings.gamma * kp
     return {"total": total.mean(), "regress": regress.mean(), "dense": dense.mean(), "kp": kp.mean()}
+
+
+def _augmentation(n: int, settings: RegressorTrainingSettings, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n,) zoom factors and (n, 2) shifts for one batch, drawn from a generator seeded by (seed, step) so
+    that a resumed run draws the same ones."""
+    gen = torch.Generator().manual_seed(settings.seed * 7919 + step + 1)
+    zoom = 1 + settings.augment_zoom * (2 * torch.rand(n, generator=gen) - 1)
+    shift = settings.augment_shift * (2 * torch.rand(n, 2, generator=gen) - 1)
+    return zoom, shift
+
+
+def augment_crops(images: torch.Tensor, batch: RegressorSamples, zoom: torch.Tensor, shift: torch.Tensor
+                  ) -> tuple[torch.Tensor, RegressorSamples]:
+    """Re-crop each sample to the box centred at `shift` (B, 2) with half-side `zoom` (B,) in its normalised
+    frame, and move its targets into the new frame q' = (q - shift) / zoom: image points, keypoints and the
+    camera translation shift and scale, the camera scale and depths scale by 1 / zoom; pose and rotation
+    stay. images: (B, C, S, S) float. Bilinear resampling, zeros outside the old crop."""
+    B = images.shape[0]
+    theta = torch.zeros(B, 2, 3, dtype=images.dtype, device=images.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = zoom
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    z, c = zoom[:, None, None], shift[:, None, :]
+    moved = replace(
+        batch, points=(batch.points - c) / z, keypoints=(batch.keypoints - c) / z,
+        translation=None if batch.translation is None else (batch.translation - shift) / zoom[:, None],
+        cam_scale=None if batch.cam_scale is None else batch.cam_scale / zoom,
+        keypoint_depths=None if batch.keypoint_depths is None else batch.keypoint_depths / zoom[:, None])
+    return images, moved
 
 
 def mean_target_raw(samples: RegressorSamples) -> torch.Tensor:
@@ -250,10 +285,15 @@ def _train(samples, template, settings, checkpoint, init_from, progress, cancel,
             return TrainingResult(model.eval(), False, step, history)
         # This rank's share of the batch, its loss weighted so that DDP's average over ranks equals the
         # mean over the whole batch (an empty share still takes part, with weight 0).
-        mine = index[dist.rank::dist.world_size]
-        weight = len(mine) * dist.world_size / len(index)
-        batch = _to_device(samples.subset(mine if len(mine) else index[:1]), device)
-        losses = regressor_losses(net(batch.inputs(settings.model.input_mode).to(device)), batch, body, settings)
+        share = torch.arange(len(index))[dist.rank::dist.world_size]
+        weight = len(share) * dist.world_size / len(index)
+        share = share if len(share) else torch.arange(1)
+        batch = _to_device(samples.subset(index[share]), device)
+        images = batch.inputs(settings.model.input_mode).to(device)
+        if settings.augment:
+            zoom, shift = _augmentation(len(index), settings, step)
+            images, batch = augment_crops(images, batch, zoom[share].to(device), shift[share].to(device))
+        losses = regressor_losses(net(images), batch, body, settings)
         optimizer.zero_grad(set_to_none=True)
         (losses["total"] * weight).backward()
         optimizer.step()

@@ -120,7 +120,7 @@ def test_training_reduces_the_loss_and_resumes_from_a_checkpoint(tmp_path):
     template = make_tiny_template()
     cfg = RegressorConfig(backbone="small", input_mode="iuv", crop_size=32)
     settings = RegressorTrainingSettings(model=cfg, epochs=8, batch_size=6, lr=2e-3, checkpoint_every=4,
-                                         progress_every=2, num_threads=1)
+                                         progress_every=2, num_threads=1, augment=True)
     events = []
     full = train_regressor(samples, template, settings, progress=events.append)
     assert full.completed and full.steps == 16
@@ -146,4 +146,24 @@ def test_training_reduces_the_loss_and_resumes_from_a_checkpoint(tmp_path):
     a, b = predict(resumed.model, samples), predict(loaded, samples)
     assert torch.allclose(a.raw, b.raw, atol=1e-6)
     with pytest.raises(ValueError, match="other settings"):
-        train_regressor(samples, template, settings.__class__(model=cfg, epochs=9, num_threads=1), checkpoint=ckpt)
+        train_regressor(samples, template, settings.__class__(model=cfg, epochs=9, num_threads=1, augment=True), checkpoint=ckpt)
+
+
+def test_augmented_crops_keep_images_and_targets_consistent():
+    from deformlearn.core.regressor_training import augment_crops
+
+    s = _synthetic_samples(3, size=64)
+    zoom, shift = torch.tensor([1.1, 0.9, 1.0]), torch.tensor([[0.05, -0.08], [-0.02, 0.03], [0.0, 0.0]])
+    images = torch.zeros(3, 1, 64, 64)
+    images[:, 0, 40, 20] = 1.0  # a dot at pixel (x=20, y=40): normalised (-1 + 41/64, -1 + 81/64)
+    out, moved = augment_crops(images, s, zoom, shift)
+    dot = torch.tensor([-1 + 41 / 64, -1 + 81 / 64])
+    for b in range(3):
+        row, col = divmod(int(out[b, 0].argmax()), 64)
+        expected = (dot - shift[b]) / zoom[b]
+        found = torch.tensor([-1 + (2 * col + 1) / 64, -1 + (2 * row + 1) / 64])
+        assert torch.allclose(found, expected, atol=2 / 64), (b, found, expected)
+    # the moved targets still explain the moved annotations exactly
+    raw = params_to_raw(moved.pose, moved.scales, moved.rotation, moved.cam_scale, moved.translation)
+    losses = regressor_losses(decode_raw(raw), moved, BodyModel(make_tiny_template()), RegressorTrainingSettings())
+    assert float(losses["dense"]) < 1e-8 and float(losses["kp"]) < 1e-8
