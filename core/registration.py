@@ -139,12 +139,14 @@ def start_rotations(num: int, device: str | torch.device = "cpu") -> Tensor:
 class _Objective:
     """Evaluates the loss terms of B * M parameter rows (M starts per person, rows b * M + m) against B people.
 
-    Only the corresponded vertices and the keypoints are posed, in one batched product. A skinned point is
-    v = sum_j w_vj T_j [v_rest; 1]; with the joint maps turned by the camera and stacked, C = (s R T_j)_j:
-    (4 J, 3), every point's camera coordinates are P @ C, where P: (B, N + 17, 4 J) holds the skinning
-    basis w_vj [v_rest; 1] (`BodyModel.skin_basis`) of each person's corresponded vertices followed by the
-    17 keypoints' (`BodyModel.keypoint_basis`: keypoints are fixed combinations of vertices). P is built
-    once per fit; the M starts of a person share it as extra columns of C. This is `BodyModel.forward`
+    Only the corresponded vertices and the keypoints are posed. A skinned point is v = sum_j w_vj T_j h_v
+    with h_v = [v_rest; 1]; with the joint maps turned by the camera, C_j = s R T_j (3 x 4), its camera
+    coordinates are sum_c (sum_j C_j[:, c] w_vj) h_v[c]: one batched product C (12, J) @ W (J, N) per row,
+    then a 4-term dot with h_v. This reads the N x J weights per person rather than the N x 4 J skinning
+    basis (`BodyModel.skin_basis`) that the same sum as one product needs: 4x less memory traffic, measured
+    5x faster forward + backward at B = 256 on a CPU. The keypoints (fixed combinations of vertices) use
+    `BodyModel.keypoint_basis`, the same for everybody. The per-person constants are gathered once per fit,
+    stored N-last; the M starts of a person share them as extra rows of C. This is `BodyModel.forward`
     followed by `weak_perspective_project`, reorganised (a test checks that they agree).
     """
 
@@ -154,13 +156,18 @@ class _Objective:
         self.rows = batch.repeat_interleave(starts) if starts > 1 else batch
         self.rest_joints, self.levels = body_model.rest_joints, body_model.levels
         self.target_depths = None if self.rows.depths is None else hip_centred_depths(self.rows.depths)
+        J = body_model.rest_joints.shape[0]
         with torch.no_grad():
             index = batch.vertex_index
-            dense_rows = body_model.skin_basis[index]                                     # (B, N, J * 4)
-            kp_rows = body_model.keypoint_basis.expand(batch.size, -1, -1)                # (B, 17, J * 4)
-            # Stored transposed, (B, J * 4, N + 17): C^T @ P^T with N + 17 long rows runs ~3x faster than
-            # P @ C with 3 columns in CPU batched matrix products.
-            self.P_t = torch.cat([dense_rows, kp_rows], 1).transpose(1, 2).contiguous()
+            self.weights_t = body_model.skin_weights[index].transpose(1, 2).contiguous()      # (B, J, N)
+            rest = body_model.rest_vertices[index]                                           # (B, N, 3)
+            homogeneous = torch.cat([rest, torch.ones_like(rest[..., :1])], -1)
+            self.homogeneous_t = homogeneous.transpose(1, 2).contiguous()[:, :, None]         # (B, 4, 1, N)
+            # keypoint_basis[k, 4 j + c] reordered to [c J + j, k], matching C's layout [x, c J + j].
+            self.keypoint_basis_t = body_model.keypoint_basis.reshape(-1, J, 4).permute(2, 1, 0).reshape(4 * J, -1)
+            # Targets laid out like the projections below ((BM, N, 2) views of (BM, 2, N) storage), so that
+            # the loss's elementwise ops run on matching strides.
+            self.points = self.rows.points.transpose(1, 2).contiguous().transpose(1, 2)
         self.N = index.shape[1]
 
     def __call__(self, params: BodyParams) -> tuple[dict[str, Tensor], Tensor, Tensor, Tensor]:
@@ -173,16 +180,20 @@ class _Objective:
                                                self.rest_joints, self.levels)
         transforms = joint_transforms(rotations, joints, params.scales, self.rest_joints)    # (BM, J, 3, 4)
         J = transforms.shape[1]
-        # The camera s R turns the stacked joint maps, (3, 3) @ (3, 4 J) per row: cheaper than turning the
-        # N + 17 skinned points after the product, or the 24 maps one by one.
-        rows = transforms.permute(0, 2, 1, 3).reshape(BM, 3, J * 4)                       # (BM, 3, J * 4)
-        rows = torch.bmm(rot * params.scale[:, None, None], rows).reshape(B, M * 3, J * 4)
-        cam = torch.bmm(rows, self.P_t).reshape(BM, 3, -1).transpose(1, 2)                # (BM, N + 17, 3)
-        xy = cam[..., :2] + params.translation[:, None, :]
-        points_2d, kp_2d = xy[:, :N], xy[:, N:]
-        kp_depth = hip_centred_depths(cam[:, N:, 2]) if self.target_depths is not None else None
+        # The camera s R turns the joint maps, (3, 3) @ (3, 4 J) per row, laid out [x, c J + j].
+        maps = transforms.permute(0, 2, 3, 1).reshape(BM, 3, 4 * J)
+        cam_maps = torch.bmm(rot * params.scale[:, None, None], maps)                         # (BM, 3, 4 J)
+        # Rows ordered [c, m, x]: the dot with h_v then broadcasts h_v over a middle dimension, which runs
+        # ~6x faster than over the second one (measured).
+        by_c = cam_maps.reshape(B, M * 3, 4, J).transpose(1, 2).reshape(B, 4 * M * 3, J)
+        blended = torch.bmm(by_c, self.weights_t).reshape(B, 4, M * 3, N)
+        cam = (blended * self.homogeneous_t).sum(1).reshape(BM, 3, N)
+        cam_kp = torch.matmul(cam_maps, self.keypoint_basis_t)                               # (BM, 3, 17)
+        points_2d = (cam[:, :2] + params.translation[:, :, None]).transpose(1, 2)
+        kp_2d = (cam_kp[:, :2] + params.translation[:, :, None]).transpose(1, 2)
+        kp_depth = hip_centred_depths(cam_kp[:, 2]) if self.target_depths is not None else None
         terms = {
-            "dense": dense_loss(points_2d, b.points, b.point_mask),
+            "dense": dense_loss(points_2d, self.points, b.point_mask),
             "KP": keypoint_loss(kp_2d, b.keypoints, b.keypoint_visible, kp_depth, self.target_depths,
                                 b.depth_mask),
             "scale": scale_loss(params.scales),

@@ -1,4 +1,4 @@
-"""Rotation representations and conversions between them (thin, shape-checked wrappers over `roma`).
+"""Rotation representations and conversions between them (shape-checked; roma, and Rodrigues by hand).
 
 Conventions:
 - axis-angle: (..., 3) rotation vector, axis times angle in radians;
@@ -23,10 +23,39 @@ def _check_trailing(x: Tensor, trailing: tuple[int, ...], name: str) -> None:
         raise ValueError(f"{name}: expected shape {shape}, got {tuple(x.shape)}")
 
 
+#: Row-major 3x3 entries as products of axis-angle components: [a]_x = a[_SKEW_INDEX] * _SKEW_SIGN and
+#: a a^T = a[_OUTER_ROW] * a[_OUTER_COL].
+_SKEW_INDEX = (0, 2, 1, 2, 0, 0, 1, 0, 0)
+_SKEW_SIGN = (0.0, -1.0, 1.0, 1.0, 0.0, -1.0, -1.0, 1.0, 0.0)
+_OUTER_ROW = (0, 0, 0, 1, 1, 1, 2, 2, 2)
+_OUTER_COL = (0, 1, 2, 0, 1, 2, 0, 1, 2)
+_EYE = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
+#: Below this squared angle the Rodrigues coefficients come from their Taylor series in t^2.
+_SMALL_ANGLE_SQ = 1e-8
+
+
 def axis_angle_to_rotmat(axis_angle: Tensor) -> Tensor:
-    """(..., 3) axis-angle -> (..., 3, 3) rotation matrix (Rodrigues; finite gradients at angle 0)."""
+    """(..., 3) axis-angle -> (..., 3, 3) rotation matrix (Rodrigues; finite gradients at angle 0).
+
+    R = (1 - c t^2) I + s [a]_x + c a a^T with t = |a|, s = sin t / t, c = (1 - cos t) / t^2, evaluated
+    on the 9 entries at once (fewer, larger kernels than an entry-by-entry formula; a fitter calls it on
+    thousands of joints per step). c = 2 (sin(t/2) / t)^2 keeps full precision at small angles, where
+    1 - cos t cancels; for t^2 < 1e-8 both coefficients come from their series in t^2, so no branch
+    divides by zero and the gradient at a = 0 is exact.
+    """
     _check_trailing(axis_angle, (3,), "axis_angle")
-    return roma.rotvec_to_rotmat(axis_angle)
+    a = axis_angle
+    t2 = (a * a).sum(-1, keepdim=True)                                                  # (..., 1)
+    small = t2 < _SMALL_ANGLE_SQ
+    t = torch.where(small, torch.ones_like(t2), t2).sqrt()
+    half_sine = torch.sin(0.5 * t) / t
+    coef_sin = torch.where(small, 1 - t2 / 6, torch.sin(t) / t)
+    coef_cos = torch.where(small, 0.5 - t2 / 24, 2 * half_sine * half_sine)
+    take = lambda index: a.index_select(-1, torch.as_tensor(index, device=a.device))  # noqa: E731
+    skew = take(_SKEW_INDEX) * a.new_tensor(_SKEW_SIGN)
+    outer = take(_OUTER_ROW) * take(_OUTER_COL)
+    matrix = torch.addcmul(torch.addcmul((1 - coef_cos * t2) * a.new_tensor(_EYE), coef_sin, skew), coef_cos, outer)
+    return matrix.unflatten(-1, (3, 3))
 
 
 def rotmat_to_axis_angle(rotmat: Tensor) -> Tensor:

@@ -96,26 +96,24 @@ def forward_kinematics(rel_rotations: Tensor, scales: Tensor, rest_joints: Tenso
                          f"{tuple(rest_joints.shape)}")
     if not levels.in_level_order:
         rel_rotations = rel_rotations.index_select(1, levels.children - 1)
-    rel = rel_rotations.split(levels.sizes, dim=1)
     bones = rest_joints[levels.children] - rest_joints[levels.parents]
-    bones = (bones * scales.index_select(1, levels.parents)[..., None]).split(levels.sizes, dim=1)  # (B, n_d, 3)
-    # Depth 1 hangs from the root, whose frame is the identity.
-    rot, pos = rel[0], bones[0]
-    rots = [torch.eye(3, dtype=scales.dtype, device=scales.device).expand(B, 1, 3, 3), rot]
-    poss = [scales.new_zeros(B, 1, 3), pos]
-    for plocal, prange, rel_d, bone in zip(levels.parents_local[1:], levels.parent_ranges[1:], rel[1:], bones[1:]):
-        if prange is None:
-            parent_rot, parent_pos = rot.index_select(1, plocal), pos.index_select(1, plocal)
-        else:  # a slice is a view: cheaper than a gather, forwards and backwards
-            parent_rot, parent_pos = rot.narrow(1, *prange), pos.narrow(1, *prange)
-        pos = parent_pos + (parent_rot @ bone[..., None])[..., 0]
-        rot = parent_rot @ rel_d
-        rots.append(rot)
-        poss.append(pos)
-    rotations, joints = torch.cat(rots, 1), torch.cat(poss, 1)
-    if levels.in_level_order:
-        return rotations, joints
-    return rotations.index_select(1, levels.inverse), joints.index_select(1, levels.inverse)
+    bones = bones * scales.index_select(1, levels.parents)[..., None]                       # (B, J-1, 3)
+    # Each non-root joint's map in its parent's frame as a 4x4 [[Rrel, s_p bone], [0, 0, 0, 1]]: a level
+    # is then ONE batched (3 x 4) @ (4 x 4) product G_c = G_p L_c, forwards and backwards.
+    last_row = scales.new_tensor([0.0, 0.0, 0.0, 1.0]).expand(B, J - 1, 1, 4)
+    local = torch.cat((torch.cat((rel_rotations, bones[..., None]), -1), last_row), -2).split(levels.sizes, 1)
+    frame = local[0][:, :, :3]                              # depth 1 hangs from the root, whose frame is I
+    root = torch.eye(3, 4, dtype=scales.dtype, device=scales.device).expand(B, 1, 3, 4)
+    frames = [root, frame]
+    for plocal, prange, local_d in zip(levels.parents_local[1:], levels.parent_ranges[1:], local[1:]):
+        # a slice is a view: cheaper than a gather, forwards and backwards
+        parent = frame.index_select(1, plocal) if prange is None else frame.narrow(1, *prange)
+        frame = parent @ local_d
+        frames.append(frame)
+    frames_all = torch.cat(frames, 1)                                                       # (B, J, 3, 4)
+    if not levels.in_level_order:
+        frames_all = frames_all.index_select(1, levels.inverse)
+    return frames_all[..., :3], frames_all[..., 3]
 
 
 def joint_transforms(rotations: Tensor, joints: Tensor, scales: Tensor, rest_joints: Tensor) -> Tensor:

@@ -86,6 +86,20 @@ def test_gradients_finite_at_identity() -> None:
     assert torch.isfinite(values.grad).all() and values.grad.abs().sum() > 0
 
 
+def test_axis_angle_to_rotmat_matches_roma_at_all_angles() -> None:
+    """The hand-written Rodrigues formula against roma's, from 0 through tiny angles (series branch) to pi."""
+    import roma
+
+    g = torch.Generator().manual_seed(3)
+    axis = torch.nn.functional.normalize(torch.randn(400, 3, generator=g, dtype=torch.float64), dim=-1)
+    angle = torch.cat([torch.zeros(1), torch.logspace(-12, math.log10(math.pi), 399)]).double()[:, None]
+    aa = axis * angle
+    torch.testing.assert_close(axis_angle_to_rotmat(aa), roma.rotvec_to_rotmat(aa), atol=1e-11, rtol=0)
+    torch.testing.assert_close(axis_angle_to_rotmat(aa.float()), roma.rotvec_to_rotmat(aa.float()), atol=1e-6, rtol=0)
+    for x in (aa[[0, 1, 150, 399]], torch.zeros(2, 3, dtype=torch.float64)):
+        assert torch.autograd.gradcheck(axis_angle_to_rotmat, (x.clone().requires_grad_(True),))
+
+
 @pytest.mark.parametrize(
     "fn, bad",
     [
