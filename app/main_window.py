@@ -6,8 +6,6 @@ selected person. Every review decision is written at once; errors become dialogs
 
 from __future__ import annotations
 
-import logging
-
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence
@@ -24,8 +22,6 @@ from deformlearn.app.settings import AppSettings
 from deformlearn.app.training_panel import TrainingPanel
 from deformlearn.app.viewport import Viewport3D
 from deformlearn.core.project_store import Project
-
-log = logging.getLogger("deformlearn.app")
 
 
 class MainWindow(QMainWindow):

@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.spatial import cKDTree
 
 
 @dataclass
@@ -60,18 +61,25 @@ class PersonScene:
         return np.stack([self.dense_xy[ok], ends], axis=1)
 
     def compute_vertex_residual(self) -> None:
-        """Fill `vertex_residual` (V,) from the projected fit: mean pixel distance per corresponded vertex."""
+        """Fill `vertex_residual` (V,): the image-pixel distance from each corresponded vertex's projection to
+        its annotated point (mean over its points), spread to every other vertex from the nearest corresponded
+        vertex on the posed body, so the whole mesh shows where the fit is off. NaN when nothing corresponds."""
         if self.fit_vertices_image is None:
             self.vertex_residual = None
             return
         V = len(self.fit_vertices_image)
         ok = (self.dense_vertex >= 0) & (self.dense_vertex < V)
+        if not ok.any():
+            self.vertex_residual = np.full(V, np.nan)
+            return
         idx = self.dense_vertex[ok]
         dist = np.linalg.norm(self.fit_vertices_image[idx, :2] - self.dense_xy[ok], axis=1)
-        total = np.bincount(idx, dist, V)
         count = np.bincount(idx, minlength=V)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            self.vertex_residual = np.where(count > 0, total / np.maximum(count, 1), np.nan)
+        per_vertex = np.bincount(idx, dist, V) / np.maximum(count, 1)
+        anchors = np.flatnonzero(count)
+        body = self.fit_vertices_body if self.fit_vertices_body is not None else self.fit_vertices_image
+        _, nearest = cKDTree(body[anchors]).query(body)
+        self.vertex_residual = per_vertex[anchors[nearest]]
 
 
 def unique_edges(faces: np.ndarray) -> np.ndarray:

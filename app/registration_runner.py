@@ -36,7 +36,7 @@ class RegistrationRunner(QObject):
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
         self._thread: QThread | None = None
-        self._worker: RegistrationWorker | None = None
+        self._worker = None  # the running RegistrationWorker
 
     def is_running(self) -> bool:
         return self._thread is not None

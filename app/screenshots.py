@@ -55,8 +55,8 @@ def main(outdir: str, project: str | None = None) -> int:
     written: list[str] = []
     measured: dict[str, float] = {}
 
-    def shot(name: str, widget=None) -> None:
-        pump(timeout=0.3)
+    def shot(name: str, widget=None, settle: float = 0.3) -> None:
+        pump(timeout=settle)
         win.viewport.canvas.render_frame()
         path = out / f"{name}.png"
         (widget or win).grab().save(str(path))
@@ -73,10 +73,19 @@ def main(outdir: str, project: str | None = None) -> int:
     win.runner.progress.connect(events.append)
     started = time.perf_counter()
     win.fit("selected")
-    pump(lambda: win.registration.bar.value() > 40, 60)
-    shot("02_registration_live")
+    live: list[str] = []
+
+    def grab_live(event) -> None:  # inside the progress slot, so the picture is of the fit under way
+        if not live and event.step >= 0.3 * event.total:
+            path = out / "02_registration_live.png"
+            live.append(path.name)
+            win.grab().save(str(path))  # no event processing here: it would run the rest of the fit first
+
+    win.runner.progress.connect(grab_live)
     pump(lambda: not win.runner.is_running(), 300)
     elapsed = time.perf_counter() - started
+    win.runner.progress.disconnect(grab_live)
+    written += live
     frames = len(canvas.frame_times) - frames_before
     measured["fit_seconds"] = round(elapsed, 2)
     measured["progress_events_per_s"] = round(len(events) / elapsed, 2)
