@@ -59,3 +59,18 @@ def test_render_thread_delivers_frames_for_the_newest_mesh(make_window, small_pr
     assert canvas.render_frame()
     assert 1 <= len(canvas.frame_times) - before <= 6
     assert canvas._received == canvas._submitted
+
+
+def test_vertex_residuals_spread_from_corresponded_vertices() -> None:
+    from deformlearn.app.person_scene import PersonScene
+
+    body = np.array([[0.0, 0, 0], [0.1, 0, 0], [1.0, 0, 0], [1.1, 0, 0]])
+    image = np.array([[0.0, 0, 0], [10, 0, 0], [100, 0, 0], [110, 0, 0]])
+    scene = PersonScene(pid=1, name="p", status="unreviewed", image=None, bbox=np.array([0, 0, 10, 10.0]),
+                        keypoints=np.zeros((17, 3)), dense_xy=np.array([[3.0, 4.0], [100.0, 1.0], [100.0, 3.0]]),
+                        dense_part=np.ones(3, np.int64), dense_uv=np.zeros((3, 2)), dense_vertex=np.array([0, 2, 2]),
+                        fit_vertices_image=image, fit_vertices_body=body)
+    scene.compute_vertex_residual()
+    np.testing.assert_allclose(scene.vertex_residual, [5.0, 5.0, 2.0, 2.0])  # vertex 2: mean of 1 and 3 px
+    segments = scene.residual_segments()
+    assert segments.shape == (3, 2, 2) and np.allclose(segments[0], [[3, 4], [0, 0]])
