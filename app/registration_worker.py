@@ -38,6 +38,23 @@ def fit_record(fit: PersonFit, round_index: int = MANUAL_ROUND) -> FitRecord:
                      status="failed" if fit.failed else "converged")
 
 
+def _points_per_person(project, person_ids: list[int]) -> dict[int, int]:
+    """{person id: number of dense points}; many people are read from the light list pages, few one by one."""
+    if len(person_ids) <= 1000:
+        out = {}
+        for pid in person_ids:
+            dense = project.person(pid).dense
+            out[pid] = 0 if dense is None else len(dense)
+        return out
+    out, offset, page = {}, 0, 20000
+    while True:
+        rows = project.list_persons(offset=offset, limit=page)
+        out.update((r.id, r.num_points) for r in rows)
+        if len(rows) < page:
+            return {pid: out.get(pid, 0) for pid in person_ids}
+        offset += page
+
+
 class RegistrationWorker(QObject):
     """Lives on a QThread; `run()` fits, `cancel()` (any thread) asks it to stop."""
 
@@ -71,10 +88,9 @@ class RegistrationWorker(QObject):
         body = BodyModel(self.template)
         summary = {"fitted": 0, "failed": 0, "skipped": [], "cancelled": False}
         with Project.open(self.project_root) as project:
-            ready = []
-            for pid in self.person_ids:  # people with no dense points cannot be registered
-                dense = project.person(pid).dense
-                (ready if dense is not None and len(dense) else summary["skipped"]).append(pid)
+            points = _points_per_person(project, self.person_ids)
+            ready = [pid for pid in self.person_ids if points[pid] > 0]  # no dense points: nothing to register
+            summary["skipped"] = [pid for pid in self.person_ids if points[pid] == 0]
             key = ensure_correspondences(project, self.template, np.array(ready, np.int64))
             chunks = [ready[i:i + self.chunk_size] for i in range(0, len(ready), self.chunk_size)]
             for k, chunk in enumerate(chunks):

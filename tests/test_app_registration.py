@@ -68,3 +68,15 @@ def test_unfitted_scope_lists_people_without_fits(make_window, small_project) ->
     win = make_window(small_project)
     assert win.people_for_scope("unfitted") == [4, 5, 6]
     assert win.people_for_scope("all") == [1, 2, 3, 4, 5, 6]
+
+
+def test_fit_all_skips_people_without_dense_points_with_a_dialog(make_window, tmp_path, small_project, qtbot,
+                                                                  app_errors) -> None:
+    from tests.test_app_support import make_large_project
+
+    big = make_large_project(tmp_path / "kp_only", str(small_project.parent / "proj_template.npz"), 1200)
+    win = make_window(big)
+    with qtbot.waitSignal(win.runner.finished, timeout=60_000) as done:
+        win.fit("all")
+    assert done.args[0]["fitted"] == 0 and len(done.args[0]["skipped"]) == 1200
+    assert app_errors[-1][0] == "Some people were not fitted" and "1200 people have no dense points" in app_errors[-1][1]
