@@ -91,7 +91,8 @@ def predict_people(project: Project, person_ids: np.ndarray, *, regressor: str |
         metrics = _errors(body, before, batch, gt, "before")
     after = None
     if refine is not None:
-        result = register(body, batch, refine.with_(device=device), init=BodyParams.from_dicts(before))
+        # register() moves the model it is given to the device: give it its own, keep `body` on the CPU
+        result = register(BodyModel(template), batch, refine.with_(device=device), init=BodyParams.from_dicts(before))
         after = [f.params for f in result.fits]
         with torch.no_grad():
             metrics.update(_errors(body, after, batch, gt, "after"))

@@ -43,12 +43,13 @@ def fit_keypoints_camera(body: BodyModel, params: list[dict[str, np.ndarray]], *
     image_plane=False: camera frame R X, metres (x right, y down, z away from the camera), root-relative.
     image_plane=True: the weak-perspective image (x, y in the person's normalised frame) and depth s (R X)_z.
     """
-    t = fit_tensors(params)
+    device = body.rest_vertices.device
+    t = {k: v.to(device) for k, v in fit_tensors(params).items()}
     kp = body(t["pose"], t["scales"]).keypoints
     if image_plane:
         xy, depth = weak_perspective_project(kp, t["rotation"], t["cam_scale"], t["translation"])
-        return torch.cat([xy, depth[..., None]], -1).numpy()
-    return (kp @ t["rotation"].transpose(1, 2)).numpy()
+        return torch.cat([xy, depth[..., None]], -1).cpu().numpy()
+    return (kp @ t["rotation"].transpose(1, 2)).cpu().numpy()
 
 
 def _prediction_keypoints(body: BodyModel, out) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
