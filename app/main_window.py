@@ -52,7 +52,7 @@ class MainWindow(QMainWindow):
         self.people.personSelected.connect(self.show_person)
         self.viewport = Viewport3D()
         self.registration = RegistrationPanel(self.settings.registration)
-        self.registration.device.setCurrentText(self.settings.resolved_device())
+        self.registration.device.setCurrentText(self.settings.device)
         self.registration.fitRequested.connect(self.fit)
         self.registration.cancelRequested.connect(self.runner.cancel)
         self.runner.progress.connect(self._fit_progress)

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayo
                                QPushButton, QSpinBox, QVBoxLayout, QWidget)
 
 from deformlearn.app.registration_runner import FitProgress
-from deformlearn.app.settings import RegistrationDefaults
+from deformlearn.app.settings import RegistrationDefaults, resolve_device
 from deformlearn.core.registration_settings import RegistrationSettings
 
 PLOT_HZ = 8
@@ -39,7 +39,7 @@ class RegistrationPanel(QWidget):
         self.orientations.setRange(1, 16)
         self.orientations.setValue(4)
         self.device = QComboBox()
-        self.device.addItems(["cpu", "cuda"])
+        self.device.addItems(["auto", "cpu", "cuda"])  # auto: CUDA when torch sees a GPU, else the CPU
         self.set_defaults(defaults)
         form = QFormLayout()
         for label, w in (("steps", self.steps), ("learning rate", self.lr), ("w dense", self.w_dense),
@@ -99,11 +99,12 @@ class RegistrationPanel(QWidget):
     def settings(self) -> RegistrationSettings:
         """The core settings the panel shows. Progress every 5 steps so the viewport animates smoothly; on the
         CPU the fit leaves one core to the window (it renders the live frames)."""
-        threads = max(1, (os.cpu_count() or 2) - 1) if self.device.currentText() == "cpu" else 0
+        device = resolve_device(self.device.currentText())
+        threads = max(1, (os.cpu_count() or 2) - 1) if device == "cpu" else 0
         return RegistrationSettings(
             w_dense=self.w_dense.value(), w_KP=self.w_kp.value(), w_scale=self.w_scale.value(),
             w_joint=self.w_joint.value(), w_det=self.w_det.value(), steps=self.steps.value(), lr=self.lr.value(),
-            num_orientations=self.orientations.value(), device=self.device.currentText(), progress_every=5,
+            num_orientations=self.orientations.value(), device=device, progress_every=5,
             num_threads=threads,
         )
 

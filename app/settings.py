@@ -72,10 +72,12 @@ class AppSettings:
         self.recent_projects = [p] + [r for r in self.recent_projects if r != p]
         del self.recent_projects[MAX_RECENT:]
 
-    def resolved_device(self) -> str:
-        """"cuda" when asked for (or "auto") and available, else "cpu"."""
-        if self.device == "cpu":
-            return "cpu"
-        import torch
 
-        return "cuda" if torch.cuda.is_available() else "cpu"
+def resolve_device(choice: str) -> str:
+    """"auto" -> "cuda" when torch sees a GPU, else "cpu"; "cpu"/"cuda" unchanged. Imports torch only for auto,
+    and only when asked (at the start of a fit), so the window opens without it."""
+    if choice != "auto":
+        return choice
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

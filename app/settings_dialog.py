@@ -81,4 +81,4 @@ def open_settings(win) -> None:
         raise ValueError(problem)
     dialog.apply()
     win.settings.save(win.qsettings)
-    win.registration.device.setCurrentText(win.settings.resolved_device())
+    win.registration.device.setCurrentText(win.settings.device)
