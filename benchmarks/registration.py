@@ -14,7 +14,12 @@ PA-MPJPE, PA per-vertex error in mm; per-pixel dense error in pixels of the 256 
 of people whose round-1 rotation (2D only) is off by more than 30 / 90 degrees with 1 start and with 4
 starts, with 100-200 and with only 20-40 dense points per person.
 
-    python benchmarks/registration.py [--people 64] [--threads 1] [--device cpu] [--project SYNTH_PROJECT]
+    python benchmarks/registration.py [--people 64] [--threads 1] [--speed-threads 1,2] [--device cpu]
+                                      [--project SYNTH_PROJECT]
+
+--speed-threads also measures the speed with each of these CPU thread counts (wall clock, each as measured:
+on cores shared with other work, more threads can be much slower), reported by thread count with the
+best per batch size.
 
 With --project, the accuracy people come from a `deformlearn synth` project (its ground truth must hold
 pose (23, 3), scales (24,), rotation (3, 3)) instead of the body model directly.
@@ -149,15 +154,36 @@ def people_from_project(path: str, body: BodyModel) -> tuple[list, list[dict]]:
     return targets, truth
 
 
+def speed_by_threads(body: BodyModel, people, args: argparse.Namespace, speed: dict) -> dict:
+    """Wall-clock speed per thread count in --speed-threads (plus the main run's), and the best per batch."""
+    if not args.speed_threads:
+        return {}
+    main_threads = torch.get_num_threads()
+    by_threads = {str(main_threads): speed}
+    for n in (int(x) for x in args.speed_threads.split(",")):
+        if str(n) in by_threads:
+            continue
+        torch.set_num_threads(n)
+        settings = RegistrationSettings.later_round(device=args.device, num_threads=n, progress_every=10_000)
+        by_threads[str(n)] = {str(b): round(throughput(body, people, b, settings)[0])
+                              for b in (int(x) for x in args.batches.split(","))}
+    torch.set_num_threads(main_threads)
+    best = {b: max(((v[b], int(n)) for n, v in by_threads.items()), key=lambda x: x[0]) for b in speed}
+    return {"image_iterations_per_s_by_threads": by_threads,
+            "best_image_iterations_per_s": {b: {"per_s": v, "threads": n} for b, (v, n) in best.items()}}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--people", type=int, default=64, help="synthetic people for the accuracy runs")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (0: torch's default)")
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batches", default="1,64,256,1024")
+    parser.add_argument("--speed-threads", default="", help="also measure speed with these thread counts, e.g. 1,2")
+    parser.add_argument("--batches", default="1,64,256,512,1024")
     parser.add_argument("--project", default=None, help="take the accuracy people from this synth project")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
+    load_at_start = round(os.getloadavg()[0], 2)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
     body = BodyModel(load_builtin_template())
@@ -178,7 +204,8 @@ def main() -> None:
         "benchmark": "registration", "device": args.device, "threads": torch.get_num_threads(),
         "template_vertices": body.num_vertices, "points_per_person": "100-200",
         "image_iterations_per_s": speed, "image_iterations_per_cpu_s": speed_cpu,
-        "load_average_1min": round(os.getloadavg()[0], 2), "peak_memory_mb_after_batch": memory,
+        **speed_by_threads(body, speed_people, args, speed),
+        "load_average_1min_at_start": load_at_start, "load_average_1min": round(os.getloadavg()[0], 2), "peak_memory_mb_after_batch": memory,
         "people": len(targets), "data": args.project or "body-model synthetic, yaw 0-360 deg",
         "oracle_depths": accuracy(body, targets, truth, settings, use_depths=True),
         "2d_only": accuracy(body, targets, truth, settings, use_depths=False),
