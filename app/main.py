@@ -80,23 +80,24 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
             win.close()
         QTimer.singleShot(0, report)
         return app.exec()
-    if args.project:
-        win.guarded("Open project", win.open_project, args.project)
-    elif args.demo:
-        win.guarded("Open demo project", menus.open_demo, win)
-    else:
-        def offer_demo() -> None:
+
+    def first_project() -> None:  # after the first paint, so the window shows before the engine loads
+        if args.project:
+            win.guarded("Open project", win.open_project, args.project)
+            return
+        if args.demo:
+            win.guarded("Open demo project", menus.open_demo, win)
+            return
+        recent = [p for p in win.settings.recent_projects if Path(p).is_dir()]
+        if recent:
+            win.guarded("Open project", win.open_project, recent[0])
+        if win.project is None:
             answer = QMessageBox.question(win, "Welcome", "No project is open. Open the built-in demo project "
                                           "(synthetic people, made on first use)?")
             if answer == QMessageBox.StandardButton.Yes:
                 win.guarded("Open demo project", menus.open_demo, win)
-        recent = [p for p in win.settings.recent_projects if Path(p).is_dir()]
-        if recent:
-            win.guarded("Open project", win.open_project, recent[0])
-            if win.project is None:
-                QTimer.singleShot(0, offer_demo)
-        else:
-            QTimer.singleShot(0, offer_demo)
+
+    QTimer.singleShot(50, first_project)
     return app.exec()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from PySide6.QtCore import QSettings, Qt
 
 from deformlearn.app.settings import AppSettings
@@ -87,3 +89,35 @@ def test_arrow_keys_stay_with_spin_boxes_and_move_in_the_list(make_window, small
     qtbot.waitUntil(win.image_view.graphics.hasFocus, timeout=2000)
     qtbot.keyClick(win.image_view.graphics, Qt.Key.Key_Down)
     assert win.people.current_row() == 2
+
+
+def test_main_opens_the_project_given_on_the_command_line(small_project, qapp, monkeypatch, tmp_path) -> None:
+    import sys
+
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from deformlearn.app.main import main
+    from deformlearn.app.main_window import MainWindow
+
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # main() installs its own; restored afterwards
+    native, user = QSettings.Format.NativeFormat, QSettings.Scope.UserScope
+    QSettings.setPath(native, user, str(tmp_path))  # this run's settings land in the temp folder
+    seen = []
+
+    def check() -> None:
+        wins = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
+        if wins and wins[0].project is not None:
+            seen.append((wins[0].project.root, wins[0].people.model.rowCount(), wins[0].scene is not None))
+            wins[0].close()
+            QApplication.quit()
+        else:
+            QTimer.singleShot(50, check)
+
+    QTimer.singleShot(50, check)
+    try:
+        assert main([str(small_project)]) == 0
+    finally:
+        QSettings.setPath(native, user, str(Path.home() / ".config"))
+    assert seen == [(small_project, 6, True)]
+    assert any(tmp_path.rglob("*.conf"))
