@@ -184,9 +184,6 @@ class PeopleTableModel(QAbstractTableModel):
     def person_id(self, row: int) -> int:
         return self._rows[row].id
 
-    def row_data(self, row: int) -> PersonRow:
-        return self._rows[row]
-
     def row_of(self, pid: int) -> int:
         """Row of a loaded person, or -1."""
         for i, row in enumerate(self._rows):

@@ -38,9 +38,6 @@ class ReviewController(QObject):
         self.project = project
         self._undo.clear()
 
-    def can_undo(self) -> bool:
-        return bool(self._undo)
-
     def decide(self, pids: list[int], status: str, reason: str = "") -> list[Decision]:
         """Set `status` ("accepted" or "rejected") for people, as one undoable step, in one transaction."""
         if self.project is None or not pids:
