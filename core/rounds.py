@@ -142,11 +142,14 @@ class _Round:
     def path(self, rel: str) -> Path:
         return self.project.root / rel
 
-    def report(self, stage: str, step: int, total: int, losses: dict, started: float, done_before: int = 0) -> None:
+    def report(self, stage: str, step: int, total: int, losses: dict, started: float,
+               eta_s: float | None = None) -> None:
+        """Send a progress event; the ETA is extrapolated from `started` unless the stage knows it better."""
         if self.progress is None:
             return
-        rate = (time.monotonic() - started) / max(step - done_before, 1)
-        self.progress(RoundProgress(self.index, stage, step, total, dict(losses), rate * (total - step)))
+        if eta_s is None:
+            eta_s = (time.monotonic() - started) / max(step, 1) * (total - step)
+        self.progress(RoundProgress(self.index, stage, step, total, dict(losses), eta_s))
 
     def check_cancel(self, where: str) -> None:
         if self.dist.broadcast(_cancelled(self.cancel)):
@@ -272,7 +275,7 @@ class _Round:
         return np.array(keep, dtype=np.int64)
 
     def regressor(self) -> None:
-        stages = self._stages()
+        stages = self.stages()
         ids_name = array_name(self.index, "regressor_ids")
         if stages.get("regressor") != "training":
             ids = self.training_ids()
@@ -297,7 +300,8 @@ class _Round:
         started = time.monotonic()
         result = train_regressor(samples, self.template, self.settings.regressor, checkpoint=ckpt,
                                  init_from=init_from, cancel=self.cancel, dist=self.dist,
-                                 progress=lambda e: self.report("regressor", e.step, e.total, e.losses, started))
+                                 progress=lambda e: self.report("regressor", e.step, e.total, e.losses, started,
+                                                                e.eta_s))
         if not result.completed:
             raise RoundCancelled(f"round {self.index} cancelled during regressor training")
         rel = model_file(self.index, "regressor.pt")
@@ -313,7 +317,7 @@ class _Round:
                                  self.key, self.has_gt, device=self.settings.device)
         self.project.update_round(self.index, stages={"evaluation": "done"}, metrics=metrics, finished=True)
 
-    def _stages(self) -> dict:
+    def stages(self) -> dict:
         return next(r.stages for r in self.project.rounds() if r.index == self.index)
 
 
@@ -345,7 +349,7 @@ def run_round(project: Project, settings: RoundSettings, *, resume: bool = False
     try:
         ctx = _Round(project, settings, index, progress, cancel, dist)
         for stage in STAGES:
-            if ctx._stages().get(stage) == "done":
+            if ctx.stages().get(stage) == "done":
                 continue
             ctx.check_cancel(stage)
             started = time.perf_counter()
