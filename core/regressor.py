@@ -117,20 +117,20 @@ def find_imagenet_weights(backbone: str, explicit: str | None) -> str | None:
     return found[-1] if found else None
 
 
-def _resnet_backbone(config: RegressorConfig) -> tuple[nn.Module, int]:
+def _resnet_backbone(config: RegressorConfig, pretrained: bool) -> tuple[nn.Module, int]:
     import torchvision
 
     net = getattr(torchvision.models, config.backbone)(weights=None)
-    path = find_imagenet_weights(config.backbone, config.pretrained_weights)
-    if path is None:
-        warnings.warn(
-            f"no ImageNet weights for {config.backbone} on disk (give a path, or place torchvision's file in "
-            f"{os.path.join(torch.hub.get_dir(), 'checkpoints')}); starting from random initialisation",
-            stacklevel=3,
-        )
-    else:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        net.load_state_dict(state)
+    if pretrained:
+        path = find_imagenet_weights(config.backbone, config.pretrained_weights)
+        if path is None:
+            warnings.warn(
+                f"no ImageNet weights for {config.backbone} on disk (give a path, or place torchvision's file "
+                f"in {os.path.join(torch.hub.get_dir(), 'checkpoints')}); starting from random initialisation",
+                stacklevel=3,
+            )
+        else:
+            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
     if config.in_channels != 3:
         old = net.conv1
         conv = nn.Conv2d(config.in_channels, 64, 7, stride=2, padding=3, bias=False)
@@ -186,15 +186,18 @@ class BodyRegressor(nn.Module):
     """Backbone + two-layer head predicting the 128 body values from a person crop.
 
     forward(images (B, C, H, W) float, C per `config.input_mode`) -> RegressorOutput.
+    mean_raw: (128,) starting bias of the head. pretrained=False skips looking for ImageNet weights (for a
+    model whose trained weights are loaded next).
     """
 
-    def __init__(self, config: RegressorConfig, mean_raw: torch.Tensor | None = None) -> None:
+    def __init__(self, config: RegressorConfig, mean_raw: torch.Tensor | None = None,
+                 pretrained: bool = True) -> None:
         super().__init__()
         self.config = config
         if config.backbone == "small":
             self.backbone, features = _small_backbone(config.in_channels)
         else:
-            self.backbone, features = _resnet_backbone(config)
+            self.backbone, features = _resnet_backbone(config, pretrained)
         self.head = nn.Sequential(nn.Linear(features, 512), nn.ReLU(inplace=True), nn.Linear(512, OUTPUT_SIZE))
         with torch.no_grad():  # start at the mean of the training targets: a sensible body from step 0
             self.head[-1].weight.mul_(0.01)

@@ -207,7 +207,7 @@ def load_regressor(path: str | Path, device: str = "cpu") -> BodyRegressor:
         raise FileNotFoundError(f"{path}: regressor file not found")
     try:
         data = torch.load(path, map_location=device, weights_only=True)
-        model = BodyRegressor(RegressorConfig(**data["config"]))
+        model = BodyRegressor(RegressorConfig(**data["config"]), pretrained=False)
         model.load_state_dict(data["state"])
     except (KeyError, TypeError, RuntimeError) as exc:
         raise ValueError(f"{path}: not a regressor file ({exc})") from exc
@@ -243,7 +243,7 @@ def _train(samples, template, settings, checkpoint, init_from, progress, cancel,
     device = torch.device(settings.device)
     torch.manual_seed(settings.seed)  # the weights: a run is a function of its settings and data
     body = BodyModel(template).to(device)
-    model = BodyRegressor(settings.model, mean_raw=mean_target_raw(samples))
+    model = BodyRegressor(settings.model, mean_raw=mean_target_raw(samples), pretrained=init_from is None)
     if init_from is not None:
         if init_from.config != settings.model:
             raise ValueError(f"train_regressor: init_from has config {init_from.config}, settings want "

@@ -168,3 +168,19 @@ def test_augmented_crops_keep_images_and_targets_consistent():
     raw = params_to_raw(moved.pose, moved.scales, moved.rotation, moved.cam_scale, moved.translation)
     losses = regressor_losses(decode_raw(raw), moved, BodyModel(make_tiny_template()), RegressorTrainingSettings())
     assert float(losses["dense"]) < 1e-8 and float(losses["kp"]) < 1e-8
+
+
+def test_local_imagenet_weights_are_loaded_and_rgb_filters_kept(tmp_path):
+    import warnings
+
+    import torchvision
+
+    reference = torchvision.models.resnet18(weights=None)
+    path = tmp_path / "resnet18-local.pth"
+    torch.save(reference.state_dict(), path)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no "random initialisation" warning when weights are given
+        model = BodyRegressor(RegressorConfig(backbone="resnet18", input_mode="rgb+iuv", crop_size=64,
+                                              pretrained_weights=str(path)))
+    assert torch.equal(model.backbone.conv1.weight[:, :3], reference.conv1.weight)
+    assert torch.equal(model.backbone.layer1[0].conv1.weight, reference.layer1[0].conv1.weight)
