@@ -43,25 +43,26 @@ def run_headless(project: str | None) -> int:
 
 def _warm_up() -> None:
     """Import the engine in the background while the user looks at the window (torch takes seconds)."""
-    for name in ("deformlearn.app.scene_loader", "deformlearn.app.registration_worker", "pyrender"):
+    # pyrender is left to the render thread: OpenGL set-up from two threads at once is not safe.
+    for name in ("deformlearn.app.scene_loader", "deformlearn.app.registration_worker"):
         try:
             importlib.import_module(name)
         except Exception:  # the foreground import reports the same problem as a dialog when it matters
             return
 
 
-def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
-    """Start the app (or the headless round). Returns the process exit code."""
-    if args is None:
-        parser = argparse.ArgumentParser(prog="deformlearn app", description="Deform & Learn Studio")
-        add_arguments(parser)
-        args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    if args.headless:
-        return run_headless(args.project)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="deformlearn app", description="Deform & Learn Studio")
+    add_arguments(parser)
+    return parser.parse_args(sys.argv[1:] if argv is None else argv)
+
+
+def launch(args: argparse.Namespace):
+    """Make and show the window, then (after its first paint) open the project `args` asks for, the most
+    recent one, or offer the demo. Returns the MainWindow; the caller runs the event loop."""
     from deformlearn.app.qt_env import ensure_application
 
-    app = ensure_application()
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    ensure_application()
     from PySide6.QtCore import QTimer
     from PySide6.QtWidgets import QMessageBox
 
@@ -79,7 +80,7 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
                               "shown_at_unix": time.time()}))
             win.close()
         QTimer.singleShot(0, report)
-        return app.exec()
+        return win
 
     def first_project() -> None:  # after the first paint, so the window shows before the engine loads
         if args.project:
@@ -98,7 +99,21 @@ def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) 
                 win.guarded("Open demo project", menus.open_demo, win)
 
     QTimer.singleShot(50, first_project)
-    return app.exec()
+    return win
+
+
+def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
+    """Start the app (or the headless round). Returns the process exit code."""
+    args = parse_args(argv) if args is None else args
+    if args.headless:
+        return run_headless(args.project)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    win = launch(args)
+    from PySide6.QtWidgets import QApplication
+
+    code = QApplication.instance().exec()
+    del win
+    return code
 
 
 if __name__ == "__main__":

@@ -91,33 +91,21 @@ def test_arrow_keys_stay_with_spin_boxes_and_move_in_the_list(make_window, small
     assert win.people.current_row() == 2
 
 
-def test_main_opens_the_project_given_on_the_command_line(small_project, qapp, monkeypatch, tmp_path) -> None:
+def test_launch_opens_the_project_given_on_the_command_line(small_project, qtbot, monkeypatch, tmp_path) -> None:
     import sys
 
-    from PySide6.QtCore import QTimer
-    from PySide6.QtWidgets import QApplication
+    from deformlearn.app.main import launch, parse_args
 
-    from deformlearn.app.main import main
-    from deformlearn.app.main_window import MainWindow
-
-    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # main() installs its own; restored afterwards
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # launch() installs its own; restored afterwards
     native, user = QSettings.Format.NativeFormat, QSettings.Scope.UserScope
     QSettings.setPath(native, user, str(tmp_path))  # this run's settings land in the temp folder
-    seen = []
-
-    def check() -> None:
-        wins = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow) and w.isVisible()]
-        if wins and wins[0].project is not None:
-            seen.append((wins[0].project.root, wins[0].people.model.rowCount(), wins[0].scene is not None))
-            wins[0].close()
-            QApplication.quit()
-        else:
-            QTimer.singleShot(50, check)
-
-    QTimer.singleShot(50, check)
     try:
-        assert main([str(small_project)]) == 0
+        win = launch(parse_args([str(small_project)]))
+        qtbot.addWidget(win)
+        assert win.isVisible() and win.project is None  # the window shows first, the project follows
+        qtbot.waitUntil(lambda: win.project is not None and win.scene is not None, timeout=30_000)
+        assert win.project.root == small_project and win.people.model.rowCount() == 6
+        win.close()
     finally:
         QSettings.setPath(native, user, str(Path.home() / ".config"))
-    assert seen == [(small_project, 6, True)]
     assert any(tmp_path.rglob("*.conf"))
