@@ -1,8 +1,5 @@
 """Annotation editing: drag keypoints, delete dense points, add a correspondence (image point, then a template
-vertex in the 3D view), and re-fit the person. Edits are saved at once.
-
-Saving goes through `Project.update_annotation` when the store has it; until then through
-`write_annotation` below, which writes the same tables in one store transaction.
+vertex in the 3D view), and re-fit the person. Edits are saved at once through `Project.update_annotation`.
 """
 
 from __future__ import annotations
@@ -10,34 +7,34 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QAction, QActionGroup
 
-from deformlearn.core.project_records import array_to_blob
+from deformlearn.core.densepose_records import DensePoints
 
 
 def write_annotation(project, pid: int, keypoints: np.ndarray, dense_xy: np.ndarray, dense_part: np.ndarray,
-                     dense_uv: np.ndarray, vertex_index: np.ndarray, template_key: str) -> None:
-    """Replace a person's keypoints (17, 3), dense points (N, 2)/(N,)/(N, 2) and correspondences (N,) at once.
+                     dense_uv: np.ndarray, vertex_index: np.ndarray, template_key: str) -> np.ndarray:
+    """Replace a person's keypoints (17, 3) and dense points (N, 2)/(N,)/(N, 2) in one transaction; return the
+    (N,) template vertex stored for each point.
 
-    Correspondences of manual points carry a UV residual of 0 (the user chose the vertex)."""
-    if hasattr(project, "update_annotation"):
-        project.update_annotation(pid, keypoints=keypoints, dense_xy=dense_xy, dense_part=dense_part,
-                                  dense_uv=dense_uv, vertex_index=vertex_index, template_key=template_key)
-        return
+    The store recomputes the correspondences of the project's template; the vertices the user chose
+    (vertex_index (N,) >= 0, -1 where none) then replace them under `template_key`, with a UV residual of 0
+    where the choice differs from the chart look-up (the user picked the vertex)."""
     n = len(dense_xy)
-    if keypoints.shape != (17, 3) or dense_part.shape != (n,) or dense_uv.shape != (n, 2) or vertex_index.shape != (n,):
-        raise ValueError(f"person {pid}: edited annotation has inconsistent shapes")
-    conn = project._conn  # the store has no public edit call yet; same tables, same encoding, one transaction
+    if vertex_index.shape != (n,):
+        raise ValueError(f"person {pid}: {len(vertex_index)} vertices for {n} dense points")
+    dense = DensePoints(xy=dense_xy, part=dense_part, uv=dense_uv)
+    vertex_index = np.asarray(vertex_index, np.int64)
     with project.transaction():
-        conn.execute("UPDATE persons SET keypoints = ?, num_keypoints = ?, num_points = ? WHERE id = ?",
-                     (array_to_blob(keypoints.astype(np.float32)), int((keypoints[:, 2] > 0).sum()), n, int(pid)))
-        conn.execute("INSERT INTO dense (person_id, xy, part, uv) VALUES (?, ?, ?, ?) ON CONFLICT(person_id) DO "
-                     "UPDATE SET xy = excluded.xy, part = excluded.part, uv = excluded.uv",
-                     (int(pid), array_to_blob(dense_xy.astype(np.float32)), array_to_blob(dense_part.astype(np.int64)),
-                      array_to_blob(dense_uv.astype(np.float32))))
-        residual = np.zeros(n, np.float32)
-        old = project.correspondences(pid, template_key)
-        if old is not None and len(old[1]) == n:
-            residual = np.where(vertex_index == old[0], old[1], 0).astype(np.float32)
-        project.set_correspondences(pid, template_key, vertex_index.astype(np.int64), residual)
+        project.update_annotation(pid, keypoints=keypoints, dense=dense)
+        if not n:
+            return vertex_index
+        computed = project.correspondences(pid, template_key)
+        if computed is None:  # the view's template is not the project's: keep only the user's choices
+            vertex, residual = vertex_index, np.zeros(n, np.float32)
+        else:
+            vertex = np.where(vertex_index >= 0, vertex_index, computed[0])
+            residual = np.where(vertex == computed[0], computed[1], 0).astype(np.float32)
+        project.set_correspondences(pid, template_key, vertex, residual)
+    return vertex
 
 
 class AnnotationEditor:
@@ -63,8 +60,8 @@ class AnnotationEditor:
 
     def _save(self) -> None:
         s, win = self.win.scene, self.win
-        write_annotation(win.project, s.pid, s.keypoints, s.dense_xy, s.dense_part, s.dense_uv, s.dense_vertex,
-                         win.loader.template_key)
+        s.dense_vertex = write_annotation(win.project, s.pid, s.keypoints, s.dense_xy, s.dense_part, s.dense_uv,
+                                          s.dense_vertex, win.loader.template_key)
         s.compute_vertex_residual()
         win.image_view.redraw()
         win.viewport.set_marked(np.unique(s.dense_vertex[s.dense_vertex >= 0]))

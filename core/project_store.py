@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from deformlearn.core import project_schema
+from deformlearn.core.correspondence import map_to_vertices, template_key
 from deformlearn.core.densepose_records import DensePoints
 from deformlearn.core.project_records import (
     ERROR_METRIC, FIT_STATUSES, PERSON_STATUSES, REVIEW_STATUSES, FitRecord, PersonRecord, PersonRow,
@@ -46,6 +47,7 @@ class Project:
         self._conn = conn
         self._readonly = readonly
         self._depth = 0
+        self._template = None
         self._meta = dict(conn.execute("SELECT key, value FROM meta").fetchall())
 
     # -- opening -------------------------------------------------------------------------------------------
@@ -204,6 +206,51 @@ class Project:
                      None if coarse_mask is None else array_to_blob(np.asarray(coarse_mask, np.uint8))),
                 )
             return person_id
+
+    def update_annotation(self, person_id: int, *, keypoints: np.ndarray | None = None,
+                          dense: DensePoints | None = None) -> None:
+        """Replace a person's keypoints (17, 3) x, y pixels + visibility and/or dense points, in one transaction.
+
+        When `dense` is given (an empty one removes the person's dense points), the person's correspondences
+        are recomputed for the project's template (core.correspondence.map_to_vertices; about 1 ms for a
+        person's points) and dropped for every other template key, so none refer to the old points. The
+        coarse mask is kept. ProjectError when there is no such person.
+        """
+        if keypoints is not None:
+            keypoints = np.asarray(keypoints, dtype=np.float32)
+            if keypoints.shape != (17, 3):
+                raise ValueError(f"update_annotation: keypoints shape {keypoints.shape}, expected (17, 3)")
+        if dense is not None and not isinstance(dense, DensePoints):
+            raise ValueError(f"update_annotation: dense is a {type(dense).__name__}, expected DensePoints")
+        template = None if dense is None or not len(dense) else self._project_template()
+        with self.transaction():
+            if self._conn.execute("SELECT 1 FROM persons WHERE id = ?", (int(person_id),)).fetchone() is None:
+                raise ProjectError(f"{self._root}: no person {person_id}")
+            if keypoints is not None:
+                self._conn.execute("UPDATE persons SET keypoints = ?, num_keypoints = ? WHERE id = ?",
+                                   (array_to_blob(keypoints), int((keypoints[:, 2] > 0).sum()), int(person_id)))
+            if dense is None:
+                return
+            self._conn.execute("UPDATE persons SET num_points = ? WHERE id = ?", (len(dense), int(person_id)))
+            self._conn.execute("DELETE FROM correspondences WHERE person_id = ?", (int(person_id),))
+            if not len(dense):
+                self._conn.execute("DELETE FROM dense WHERE person_id = ?", (int(person_id),))
+                return
+            self._conn.execute(
+                "INSERT INTO dense (person_id, xy, part, uv) VALUES (?, ?, ?, ?) ON CONFLICT(person_id) DO "
+                "UPDATE SET xy = excluded.xy, part = excluded.part, uv = excluded.uv",
+                (int(person_id), array_to_blob(dense.xy), array_to_blob(dense.part), array_to_blob(dense.uv)),
+            )
+            vertex, residual = map_to_vertices(template, dense.part, dense.uv)
+            self.set_correspondences(person_id, template_key(template), vertex, residual)
+
+    def _project_template(self):
+        """The project's Template (loaded once per Project object)."""
+        if self._template is None:
+            from deformlearn.core.project_import import load_project_template  # it imports this module
+
+            self._template = load_project_template(self)
+        return self._template
 
     def person(self, person_id: int) -> PersonRecord:
         row = self._conn.execute(

@@ -221,3 +221,54 @@ def test_open_reads_nothing_per_person(tmp_path, monkeypatch):
         tables = ("persons", "images", "dense", "fits", "correspondences", "reviews")
         assert not [s for s in statements if any(t in s for t in tables)]
         assert p.count_persons() == 50
+
+
+def test_update_annotation_replaces_points_and_recomputes_correspondences(tmp_path, builtin_template):
+    from deformlearn.core.correspondence import map_to_vertices, template_key
+
+    key = template_key(builtin_template)
+    with Project.create(tmp_path / "proj") as p:
+        pid, other = _fill(p, 2)
+        p.set_correspondences(pid, key, np.zeros(30, np.int64), np.zeros(30, np.float32))
+        p.set_correspondences(pid, "other-template", np.zeros(30, np.int64), np.zeros(30, np.float32))
+        p.set_correspondences(other, key, np.ones(30, np.int64), np.zeros(30, np.float32))
+        kp = _kp(7)
+        kp[:5, 2] = 0
+        p.update_annotation(pid, keypoints=kp)  # keypoints only: points and correspondences untouched
+        np.testing.assert_array_equal(p.person(pid).keypoints, kp)
+        assert p.list_persons()[0].num_keypoints == 12
+        assert p.correspondences(pid, "other-template") is not None
+
+        new = _dense(12, seed=5)
+        p.update_annotation(pid, dense=new)
+        rec = p.person(pid)
+        np.testing.assert_array_equal(rec.dense.xy, new.xy)
+        np.testing.assert_array_equal(rec.keypoints, kp)
+        assert p.list_persons()[0].num_points == 12
+        vertex, residual = p.correspondences(pid, key)
+        want_v, want_r = map_to_vertices(builtin_template, new.part, new.uv)
+        np.testing.assert_array_equal(vertex, want_v)
+        np.testing.assert_allclose(residual, want_r)
+        assert p.correspondences(pid, "other-template") is None  # cannot be recomputed here: dropped
+        np.testing.assert_array_equal(p.correspondences(other, key)[0], np.ones(30))  # other people untouched
+
+        p.update_annotation(pid, dense=_dense(0))
+        assert p.person(pid).dense is None and p.correspondences(pid, key) is None
+        assert p.list_persons()[0].num_points == 0
+
+
+def test_update_annotation_rejects_bad_input_and_is_atomic(tmp_path):
+    with Project.create(tmp_path / "proj") as p:
+        (pid,) = _fill(p, 1)
+        with pytest.raises(ValueError, match="keypoints shape"):
+            p.update_annotation(pid, keypoints=np.zeros((16, 3)))
+        with pytest.raises(ValueError, match="DensePoints"):
+            p.update_annotation(pid, dense=np.zeros((4, 2)))
+        with pytest.raises(ProjectError, match="no person 99"):
+            p.update_annotation(99, keypoints=_kp())
+        with pytest.raises(RuntimeError), p.transaction():
+            p.update_annotation(pid, keypoints=_kp(3), dense=_dense(5, seed=3))
+            raise RuntimeError("interrupted")
+        rec = p.person(pid)
+        np.testing.assert_array_equal(rec.keypoints, _kp(0))
+        assert len(rec.dense) == 30 and p.list_persons()[0].num_points == 30
