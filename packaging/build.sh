@@ -3,6 +3,7 @@
 #
 #   bash packaging/build.sh            # -> packaging/dist/deformlearn/  (run ./deformlearn inside it)
 #   bash packaging/build.sh --smoke    # ... then start it under Xvfb on the demo project and screenshot it
+#   bash packaging/build.sh --cpu-only # ... without cuDNN's engine libraries (0.9 GB; loaded only on a GPU)
 #
 # Uses the project's virtual environment (.venv, made by scripts/setup.sh) and installs PyInstaller into
 # it (a build tool, not a product dependency). The bundle holds what that environment's torch needs: with
@@ -15,6 +16,15 @@ ROOT="$(cd "$HERE/.." && pwd)"
 VENV="${VENV:-$ROOT/.venv}"
 DIST="$HERE/dist"
 WORK="$HERE/build"
+SMOKE=0
+CPU_ONLY=0
+for arg in "$@"; do
+    case "$arg" in
+        --smoke) SMOKE=1 ;;
+        --cpu-only) CPU_ONLY=1 ;;
+        *) echo "usage: $0 [--smoke] [--cpu-only]" >&2; exit 2 ;;
+    esac
+done
 
 if [[ ! -x "$VENV/bin/python" ]]; then
     echo "no virtual environment at $VENV: run scripts/setup.sh first (or set VENV)" >&2
@@ -41,9 +51,13 @@ BUNDLE="$DIST/deformlearn"
 cp "$HERE/deformlearn.png" "$BUNDLE/deformlearn.png"
 sed "s#@BUNDLE@#$BUNDLE#g" "$HERE/deformlearn.desktop.in" > "$BUNDLE/deformlearn.desktop"
 chmod +x "$BUNDLE/deformlearn.desktop"
+if [[ $CPU_ONLY == 1 ]]; then
+    # libcudnn.so.9 (which libtorch_cuda links) stays; it loads these only when cuDNN runs on a GPU.
+    rm -f "$BUNDLE"/_internal/nvidia/cudnn/lib/libcudnn_*.so.*
+fi
 echo "built $BUNDLE in $(( $(date +%s) - start )) s, $(du -sh "$BUNDLE" | cut -f1)"
 echo "launcher: $BUNDLE/deformlearn.desktop (copy it to ~/.local/share/applications/ to install it)"
 
-if [[ "${1:-}" == "--smoke" ]]; then
+if [[ $SMOKE == 1 ]]; then
     bash "$HERE/smoke.sh" "$BUNDLE"
 fi

@@ -40,6 +40,9 @@ app_pid=$!
 sleep "$WAIT"
 import -window root "$OUT/screenshot.png"
 alive=$(kill -0 "$app_pid" 2>/dev/null && echo true || echo false)
-printf '{"bundle": "%s", "size": "%s", "startup_wall_s": %s, "first_window": %s, "alive_after_%ss": %s, "screenshot": "%s"}\n' \
-    "$BUNDLE" "$(du -sh "$BUNDLE" | cut -f1)" "$startup_wall" "$(cat "$OUT/startup.json" | tail -1 || echo null)" \
+# process start -> window shown, when the app reports the moment it showed the window
+shown=$(python3 -c "import json,sys; d=json.loads(open('$OUT/startup.json').read().splitlines()[-1]); \
+print(round(d['shown_at_unix'] - $t0, 2) if 'shown_at_unix' in d else 'null')" 2>/dev/null || echo null)
+printf '{"bundle": "%s", "size": "%s", "start_to_window_s": %s, "startup_process_wall_s": %s, "app_report": %s, "alive_after_%ss": %s, "screenshot": "%s"}\n' \
+    "$BUNDLE" "$(du -sh "$BUNDLE" | cut -f1)" "$shown" "$startup_wall" "$(tail -1 "$OUT/startup.json" || echo null)" \
     "$WAIT" "$alive" "$OUT/screenshot.png"
