@@ -33,14 +33,17 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
 
 @dataclass
 class PeopleFilter:
-    """What the list shows: status None = all; max_error None = no threshold; search = substring of the name."""
+    """What the list shows: status (review) None = all; fit_status "unfitted"/"fitted"/"failed" (latest fit) or
+    None = all; max_error None = no threshold; search = substring of the name."""
 
     status: str | None = None
     max_error: float | None = None
     search: str = ""
+    fit_status: str | None = None
 
     def store_kwargs(self) -> dict[str, Any]:
-        return {"status": self.status, "max_error": self.max_error, "search": self.search or None}
+        return {"status": self.status, "fit_status": self.fit_status, "max_error": self.max_error,
+                "search": self.search or None}
 
 
 class PeopleTableModel(QAbstractTableModel):

@@ -1,4 +1,4 @@
-"""The people dock: a lazily loaded table with status filter, error threshold and name search."""
+"""The people dock: a lazily loaded table with review and fit-status filters, error threshold and name search."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleS
                                QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget)
 
 from deformlearn.app.people_model import THUMB_PX, PeopleFilter, PeopleTableModel
+from deformlearn.core.project_records import FIT_FILTERS
 
 STATUS_CHOICES = ("all", "unreviewed", "accepted", "rejected")
+FIT_CHOICES = ("all", *FIT_FILTERS)
 
 
 class PeoplePanel(QWidget):
@@ -37,6 +39,10 @@ class PeoplePanel(QWidget):
         self.status = QComboBox()
         self.status.addItems(STATUS_CHOICES)
         self.status.currentTextChanged.connect(self._apply_filter)
+        self.fit_status = QComboBox()
+        self.fit_status.addItems(FIT_CHOICES)
+        self.fit_status.setToolTip("Status of each person's latest fit")
+        self.fit_status.currentTextChanged.connect(self._apply_filter)
         self.use_threshold = QCheckBox("error ≤")
         self.threshold = QDoubleSpinBox()
         self.threshold.setRange(0.0, 1e6)
@@ -54,6 +60,8 @@ class PeoplePanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(QLabel("review"))
         row.addWidget(self.status)
+        row.addWidget(QLabel("fit"))
+        row.addWidget(self.fit_status)
         row.addWidget(self.use_threshold)
         row.addWidget(self.threshold)
         lay = QVBoxLayout(self)
@@ -67,9 +75,9 @@ class PeoplePanel(QWidget):
         self.model.set_project(project)
 
     def _apply_filter(self) -> None:
-        status = self.status.currentText()
+        status, fit_status = self.status.currentText(), self.fit_status.currentText()
         self.model.set_filter(PeopleFilter(
-            status=None if status == "all" else status,
+            status=None if status == "all" else status, fit_status=None if fit_status == "all" else fit_status,
             max_error=self.threshold.value() if self.use_threshold.isChecked() else None,
             search=self.search.text().strip(),
         ))

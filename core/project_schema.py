@@ -95,7 +95,12 @@ CREATE TABLE rounds (
 );
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1,)
+# The people list's fit-status filter pages by error: (fit_status, fit_error) serves it without sorting.
+_V2 = """
+CREATE INDEX persons_fit_status_error ON persons(fit_status, fit_error);
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 

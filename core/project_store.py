@@ -25,7 +25,7 @@ from deformlearn.core import project_schema
 from deformlearn.core.correspondence import map_to_vertices, template_key
 from deformlearn.core.densepose_records import DensePoints
 from deformlearn.core.project_records import (
-    ERROR_METRIC, FIT_STATUSES, PERSON_STATUSES, REVIEW_STATUSES, FitRecord, PersonRecord, PersonRow,
+    ERROR_METRIC, FIT_FILTERS, FIT_STATUSES, PERSON_STATUSES, REVIEW_STATUSES, FitRecord, PersonRecord, PersonRow,
     ProjectError, ReviewRecord, RoundRecord, array_to_blob, arrays_to_blob, blob_to_array, blob_to_arrays,
     to_json,
 )
@@ -272,35 +272,45 @@ class Project:
         )
 
     @staticmethod
-    def _status_clause(status: str | None) -> tuple[str, tuple]:
-        if status is None:
-            return "", ()
-        if status not in PERSON_STATUSES:
-            raise ValueError(f"status {status!r}: expected one of {PERSON_STATUSES}")
-        return " WHERE status = ?", (status,)
-
-    def person_ids(self, *, status: str | None = None) -> np.ndarray:
-        """(P,) int64 person ids in id order, optionally only those with this review status."""
-        where, args = self._status_clause(status)
-        rows = self._conn.execute(f"SELECT id FROM persons{where} ORDER BY id", args).fetchall()
-        return np.array([r[0] for r in rows], dtype=np.int64)
-
-    def count_persons(self, *, status: str | None = None) -> int:
-        where, args = self._status_clause(status)
-        return int(self._conn.execute(f"SELECT COUNT(*) FROM persons{where}", args).fetchone()[0])
-
-    def list_persons(self, *, offset: int = 0, limit: int = 100, order_by: str = "id", descending: bool = False,
-                     status: str | None = None, max_error: float | None = None,
-                     search: str | None = None) -> list[PersonRow]:
-        """A page of light rows for the people list. order_by: one of ORDER_COLUMNS; search matches the
-        person's name or image file (substring); max_error keeps fitted people with error <= max_error."""
-        if order_by not in ORDER_COLUMNS:
-            raise ValueError(f"order_by {order_by!r}: expected one of {sorted(ORDER_COLUMNS)}")
+    def _filter_clauses(status: str | None, fit_status: str | None) -> tuple[list[str], list]:
+        """SQL conditions on persons (alias p) and their arguments for a review and a fit-status filter."""
         clauses, args = [], []
         if status is not None:
-            self._status_clause(status)
+            if status not in PERSON_STATUSES:
+                raise ValueError(f"status {status!r}: expected one of {PERSON_STATUSES}")
             clauses.append("p.status = ?")
             args.append(status)
+        if fit_status is not None:
+            if fit_status not in FIT_FILTERS:
+                raise ValueError(f"fit_status {fit_status!r}: expected one of {tuple(FIT_FILTERS)}")
+            clauses.append("p." + FIT_FILTERS[fit_status])
+        return clauses, args
+
+    def _where(self, status: str | None, fit_status: str | None) -> tuple[str, tuple]:
+        clauses, args = self._filter_clauses(status, fit_status)
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", tuple(args)
+
+    def person_ids(self, *, status: str | None = None, fit_status: str | None = None) -> np.ndarray:
+        """(P,) int64 person ids in id order, optionally only those with this review status and fit status
+        ("unfitted", "fitted" or "failed": of the person's latest fit)."""
+        where, args = self._where(status, fit_status)
+        rows = self._conn.execute(f"SELECT id FROM persons p{where} ORDER BY id", args).fetchall()
+        return np.array([r[0] for r in rows], dtype=np.int64)
+
+    def count_persons(self, *, status: str | None = None, fit_status: str | None = None) -> int:
+        """How many persons have this review status and fit status (None: any; see person_ids)."""
+        where, args = self._where(status, fit_status)
+        return int(self._conn.execute(f"SELECT COUNT(*) FROM persons p{where}", args).fetchone()[0])
+
+    def list_persons(self, *, offset: int = 0, limit: int = 100, order_by: str = "id", descending: bool = False,
+                     status: str | None = None, fit_status: str | None = None, max_error: float | None = None,
+                     search: str | None = None) -> list[PersonRow]:
+        """A page of light rows for the people list. order_by: one of ORDER_COLUMNS; status: review status;
+        fit_status: "unfitted", "fitted" or "failed" (of the latest fit); search matches the person's name or
+        image file (substring); max_error keeps fitted people with error <= max_error."""
+        if order_by not in ORDER_COLUMNS:
+            raise ValueError(f"order_by {order_by!r}: expected one of {sorted(ORDER_COLUMNS)}")
+        clauses, args = self._filter_clauses(status, fit_status)
         if max_error is not None:
             clauses.append("p.fit_error <= ?")
             args.append(float(max_error))

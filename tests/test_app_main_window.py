@@ -70,6 +70,28 @@ def test_people_list_is_lazy_sorts_and_filters(make_window, tmp_path, small_proj
     assert model.rowCount() == 10
 
 
+def test_people_panel_filters_by_fit_status(make_window, small_project) -> None:
+    from deformlearn.core.project_store import FitRecord
+
+    win = make_window(small_project)
+    panel, model = win.people, win.people.model
+    panel.fit_status.setCurrentText("fitted")
+    assert model.filter.fit_status == "fitted"
+    assert [model.data(model.index(r, 4)) for r in range(model.rowCount())] == ["converged"] * 3
+    panel.fit_status.setCurrentText("unfitted")
+    unfitted = [model.person_id(r) for r in range(model.rowCount())]
+    assert len(unfitted) == 3 and win.scene.pid == unfitted[0]
+    with Project.open(small_project) as other:  # another connection fails a fit; the list shows it on reload
+        other.save_fits([FitRecord(unfitted[0], 1, {"x": np.zeros(1)}, {"error": 50.0}, "failed")])
+    panel.fit_status.setCurrentText("failed")
+    assert model.rowCount() == 1 and model.person_id(0) == unfitted[0]
+    panel.status.setCurrentText("accepted")
+    assert model.rowCount() == 0
+    panel.status.setCurrentText("all")
+    panel.fit_status.setCurrentText("all")
+    assert model.rowCount() == 6
+
+
 def test_open_100k_people_project_is_fast(make_window, tmp_path, small_project, qtbot) -> None:
     big = make_large_project(tmp_path / "huge", str(small_project.parent / "proj_template.npz"), 100_000)
     win = make_window()

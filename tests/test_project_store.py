@@ -272,3 +272,41 @@ def test_update_annotation_rejects_bad_input_and_is_atomic(tmp_path):
         rec = p.person(pid)
         np.testing.assert_array_equal(rec.keypoints, _kp(0))
         assert len(rec.dense) == 30 and p.list_persons()[0].num_points == 30
+
+
+def test_fit_status_filter_follows_the_latest_fit(tmp_path):
+    with Project.create(tmp_path / "proj") as p:
+        ids = _fill(p, 6)
+        p.save_fits([FitRecord(ids[0], 0, {"x": np.zeros(1)}, {"error": 3.0}, "converged"),
+                     FitRecord(ids[1], 0, {"x": np.zeros(1)}, {"error": 9.0}, "failed"),
+                     FitRecord(ids[2], 0, {"x": np.zeros(1)}, {"error": 1.0}, "failed")])
+        p.save_fits([FitRecord(ids[2], 1, {"x": np.zeros(1)}, {"error": 2.0}, "converged")])  # refit succeeded
+        p.set_review(ids[0], "accepted")
+        p.set_review(ids[3], "accepted")
+        assert p.count_persons(fit_status="fitted") == 2 and p.count_persons(fit_status="failed") == 1
+        assert p.count_persons(fit_status="unfitted") == 3
+        assert [r.id for r in p.list_persons(fit_status="fitted", order_by="error")] == [ids[2], ids[0]]
+        assert [r.id for r in p.list_persons(fit_status="failed")] == [ids[1]]
+        assert [r.id for r in p.list_persons(fit_status="unfitted", descending=True)] == ids[:2:-1]
+        assert [r.id for r in p.list_persons(fit_status="fitted", status="accepted")] == [ids[0]]
+        assert p.count_persons(fit_status="unfitted", status="accepted") == 1
+        assert p.person_ids(fit_status="failed").tolist() == [ids[1]]
+        assert p.list_persons(fit_status="fitted", max_error=2.5)[0].id == ids[2]
+        with pytest.raises(ValueError, match="fit_status 'converged'"):
+            p.count_persons(fit_status="converged")
+
+
+def test_version_1_project_gains_the_fit_filter_index(tmp_path):
+    Project.create(tmp_path / "p").close()
+    conn = sqlite3.connect(tmp_path / "p" / "project.sqlite")
+    conn.execute("DROP INDEX persons_fit_status_error")
+    conn.execute("UPDATE schema_version SET version = 1")
+    conn.commit()
+    conn.close()
+    with pytest.raises(ProjectError, match="needs migrating"):
+        Project.open(tmp_path / "p", readonly=True)
+    with Project.open(tmp_path / "p") as p:
+        plan = p._conn.execute("EXPLAIN QUERY PLAN SELECT id FROM persons p WHERE p.fit_status = 'failed' "
+                               "ORDER BY p.fit_error DESC, p.id DESC LIMIT 10").fetchall()
+    assert project_schema.read_schema_version(sqlite3.connect(tmp_path / "p" / "project.sqlite")) == 2
+    assert "persons_fit_status_error" in str(plan) and "TEMP B-TREE" not in str(plan)
