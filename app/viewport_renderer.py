@@ -92,7 +92,11 @@ class MeshFrameRenderer:
 
     def close(self) -> None:
         if self._renderer is not None:
-            _release(self._renderer)
+            # imported here, not at the top: core.render picks the GL platform on import, which must wait
+            # for the app's environment set-up (a renderer exists only after that)
+            from deformlearn.core.render import release_offscreen_renderer
+
+            release_offscreen_renderer(self._renderer)
             self._renderer = None
 
     def render(
@@ -153,28 +157,6 @@ class MeshFrameRenderer:
             ok = (xx >= 0) & (xx < width) & (yy >= 0) & (yy < height)
             frame[yy[ok], xx[ok]] = c[ok]
         return frame
-
-
-def _release(gl) -> None:
-    """Free a pyrender OffscreenRenderer's GL objects and its own EGL context only.
-
-    pyrender's delete() calls eglTerminate on the process-wide display, which pulls the ground from under
-    every other EGL context alive in the process (another window's viewport, core.render's renderer, Qt's
-    views) and can crash them; core/render.py releases its renderers the same way.
-    """
-    platform = gl._platform
-    display = getattr(platform, "_egl_display", None)
-    platform.make_current()
-    gl._renderer.delete()
-    if display is None:  # not EGL (OSMesa, a window): pyrender's own clean-up is safe there
-        platform.delete_context()
-        return
-    from OpenGL import EGL
-
-    EGL.eglMakeCurrent(display, EGL.EGL_NO_SURFACE, EGL.EGL_NO_SURFACE, EGL.EGL_NO_CONTEXT)
-    EGL.eglDestroyContext(display, platform._egl_context)
-    platform._egl_context = None
-    platform._egl_display = None  # so pyrender's __del__ finds nothing left to terminate
 
 
 def _look_rotation(direction: np.ndarray) -> np.ndarray:

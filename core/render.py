@@ -142,7 +142,7 @@ class OffscreenRenderer:
 
     def close(self) -> None:
         if self._gl is not None:
-            _release(self._gl)
+            release_offscreen_renderer(self._gl)
             self._gl = None
         self._atlas_material = None
 
@@ -253,17 +253,18 @@ class OffscreenRenderer:
         return np.ascontiguousarray(color[:, :, :3])
 
 
-def _release(gl) -> None:
-    """Free a pyrender OffscreenRenderer's GL objects and context.
+def release_offscreen_renderer(gl) -> None:
+    """Free a pyrender OffscreenRenderer's GL objects and its own context; use instead of gl.delete().
 
     pyrender's own delete() calls eglTerminate on the process-wide default display, which breaks every
-    other EGL context alive in the process (a second renderer, Qt's views); so destroy only our context.
+    other EGL context alive in the process (a second renderer, the app's viewports, Qt's views); so destroy
+    only this renderer's context. Call it on the thread that made the renderer.
     """
     platform = gl._platform
     display = getattr(platform, "_egl_display", None)
     platform.make_current()
     gl._renderer.delete()
-    if display is None:
+    if display is None:  # not EGL (OSMesa, a window): pyrender's own clean-up is safe there
         platform.delete_context()
         return
     from OpenGL import EGL

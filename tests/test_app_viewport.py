@@ -74,3 +74,27 @@ def test_vertex_residuals_spread_from_corresponded_vertices() -> None:
     np.testing.assert_allclose(scene.vertex_residual, [5.0, 5.0, 2.0, 2.0])  # vertex 2: mean of 1 and 3 px
     segments = scene.residual_segments()
     assert segments.shape == (3, 2, 2) and np.allclose(segments[0], [[3, 4], [0, 0]])
+
+
+def test_closing_a_viewport_renderer_leaves_other_gl_contexts_working(tiny_template, monkeypatch) -> None:
+    from deformlearn.core import render
+
+    released = []
+    real = render.release_offscreen_renderer
+    monkeypatch.setattr(render, "release_offscreen_renderer", lambda gl: (released.append(gl), real(gl)))
+    verts = tiny_template.rest_vertices.astype(np.float64)
+    colours = PART_COLOURS[tiny_template.vertex_part]
+    cam = OrbitCamera(target=verts.mean(0), extent=2.2)
+    first, second = MeshFrameRenderer(), MeshFrameRenderer()
+    try:
+        before = second.render(verts, tiny_template.faces, colours, cam, 96, 96)
+        first.render(verts, tiny_template.faces, colours, cam, 96, 96)
+        gl = first._renderer
+        first.close()  # through core.render's release: pyrender's delete() would terminate the shared display
+        assert released == [gl] and first._renderer is None
+        after = second.render(verts, tiny_template.faces, colours, cam, 96, 96)
+        assert second.backend == "egl"
+        np.testing.assert_array_equal(after, before)
+    finally:
+        first.close()
+        second.close()
