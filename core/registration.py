@@ -136,6 +136,10 @@ def start_rotations(num: int, device: str | torch.device = "cpu") -> Tensor:
     return (frontal_rotation(num) @ yaw).reshape(num, 9).to(device)
 
 
+#: People per chunk of the skinning product in `_Objective` (its intermediates, ~40 KB a person, fit in cache).
+_CHUNK_PEOPLE = 32
+
+
 class _Objective:
     """Evaluates the loss terms of B * M parameter rows (M starts per person, rows b * M + m) against B people.
 
@@ -169,6 +173,8 @@ class _Objective:
             # the loss's elementwise ops run on matching strides.
             self.points = self.rows.points.transpose(1, 2).contiguous().transpose(1, 2)
         self.N = index.shape[1]
+        self.weights_chunks = self.weights_t.split(_CHUNK_PEOPLE)
+        self.homogeneous_chunks = self.homogeneous_t.split(_CHUNK_PEOPLE)
 
     def __call__(self, params: BodyParams) -> tuple[dict[str, Tensor], Tensor, Tensor, Tensor]:
         """-> (terms name -> (B*M,), total (B*M,), projected points (B*M, N, 2), projected keypoints (B*M, 17, 2))."""
@@ -186,8 +192,12 @@ class _Objective:
         # Rows ordered [c, m, x]: the dot with h_v then broadcasts h_v over a middle dimension, which runs
         # ~6x faster than over the second one (measured).
         by_c = cam_maps.reshape(B, M * 3, 4, J).transpose(1, 2).reshape(B, 4 * M * 3, J)
-        blended = torch.bmm(by_c, self.weights_t).reshape(B, 4, M * 3, N)
-        cam = (blended * self.homogeneous_t).sum(1).reshape(BM, 3, N)
+        # People in chunks, so that each chunk's (k, 4, 3 M, N) blend stays in cache from the product to the
+        # dot, forwards and backwards: the whole batch's (10 MB at B = 1024) does not (measured 5-10% faster
+        # per step at B = 1024, no change at B = 256).
+        cam = torch.cat([(torch.bmm(maps_k, weights_k).reshape(-1, 4, M * 3, N) * homogeneous_k).sum(1)
+                         for maps_k, weights_k, homogeneous_k in zip(by_c.split(_CHUNK_PEOPLE), self.weights_chunks,
+                                                                      self.homogeneous_chunks)]).reshape(BM, 3, N)
         cam_kp = torch.matmul(cam_maps, self.keypoint_basis_t)                               # (BM, 3, 17)
         points_2d = (cam[:, :2] + params.translation[:, :, None]).transpose(1, 2)
         kp_2d = (cam_kp[:, :2] + params.translation[:, :, None]).transpose(1, 2)

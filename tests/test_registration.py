@@ -126,11 +126,12 @@ def test_collate_pads_and_masks() -> None:
 
 
 # -- the fitter --------------------------------------------------------------------------------------------
-def test_objective_matches_body_model_and_camera(tiny_model) -> None:
-    people = make_synthetic_people(tiny_model, 3, seed=2)
-    batch = collate([p.targets for p in people])
-    params = BodyParams(torch.randn(6, 23, 3) * 0.3, 1 + 0.1 * torch.randn(6, 24), torch.randn(6, 9),
-                        torch.rand(6) + 0.5, torch.randn(6, 2) * 0.1)
+@pytest.mark.parametrize("people", [3, 40])  # 40: more than one chunk of the skinning product
+def test_objective_matches_body_model_and_camera(tiny_model, people) -> None:
+    batch = collate([p.targets for p in make_synthetic_people(tiny_model, people, seed=2)])
+    n = 2 * people
+    params = BodyParams(torch.randn(n, 23, 3) * 0.3, 1 + 0.1 * torch.randn(n, 24), torch.randn(n, 9),
+                        torch.rand(n) + 0.5, torch.randn(n, 2) * 0.1)
     _, _, points_2d, kp_2d = _Objective(tiny_model, batch, RegistrationSettings(), 2)(params)
     rows = batch.repeat_interleave(2)
     out = tiny_model(params.pose, params.scales, rows.vertex_index)
