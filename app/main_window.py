@@ -16,6 +16,7 @@ from deformlearn.app.image_view import ImageView
 from deformlearn.app.people_panel import PeoplePanel
 from deformlearn.app.person_scene import PersonScene
 from deformlearn.app.registration_panel import RegistrationPanel
+from deformlearn.app.import_actions import ImportRunner
 from deformlearn.app.registration_runner import FitProgress, RegistrationRunner
 from deformlearn.app.review import ReviewController
 from deformlearn.app.settings import AppSettings
@@ -42,6 +43,7 @@ class MainWindow(QMainWindow):
         self.review = ReviewController(self)
         self.review.changed.connect(self._reviewed)
         self.runner = RegistrationRunner(self)
+        self.importer = ImportRunner(self)
         self._pending_mesh = None
         self._mesh_timer = QTimer(self, singleShot=True, interval=0)
         self._mesh_timer.timeout.connect(self._show_pending_mesh)
@@ -119,6 +121,8 @@ class MainWindow(QMainWindow):
     def open_project(self, path) -> None:
         if self.runner.is_running() or self.training.is_running():
             raise RuntimeError("A fit or a round is running: cancel it before opening another project.")
+        if self.importer.is_running():
+            raise RuntimeError("An import is running: wait for it to finish before opening another project.")
         from deformlearn.app.scene_loader import SceneLoader  # the engine (torch) loads with the first project
         from deformlearn.core.project_import import load_project_template
 
@@ -315,6 +319,7 @@ class MainWindow(QMainWindow):
         self._qs().setValue("window/state", self.saveState())
         self.runner.cancel()
         self.runner.wait()
+        self.importer.wait()  # an import is one transaction: let it commit or roll back before closing
         if self.training.is_running():
             self.training.cancel()
             self.training.process.waitForFinished(5000)

@@ -18,8 +18,9 @@ def empty_project(tmp_path, tiny_template):
     return tmp_path / "imp"
 
 
-def _import_via_menu(win, monkeypatch, kind: str, source, images=None, trust: bool = False) -> int:
-    """Trigger Project ▸ Import ▸ kind with the dialogs answering `source`, `images` and `trust`."""
+def _import_via_menu(win, qtbot, monkeypatch, kind: str, source, images=None, trust: bool = False) -> int:
+    """Trigger Project ▸ Import ▸ kind with the dialogs answering `source`, `images` and `trust` (every yes/no
+    question), wait for the import thread to finish; return how many people it added."""
     folders = [str(source)] if images is None and source.is_dir() else []
     if images is not None:
         folders.append(str(images))
@@ -28,21 +29,22 @@ def _import_via_menu(win, monkeypatch, kind: str, source, images=None, trust: bo
     answer = QMessageBox.StandardButton.Yes if trust else QMessageBox.StandardButton.No
     monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: answer))
     before = win.project.count_persons()
-    win.actions_by_name[f"import_{kind}"].trigger()
+    with qtbot.waitSignal(win.importer.finished, timeout=60_000):
+        win.actions_by_name[f"import_{kind}"].trigger()
     return win.project.count_persons() - before
 
 
 def test_every_real_sample_imports_through_the_menu(make_window, empty_project, shared_data, monkeypatch,
-                                                    app_errors) -> None:
+                                                    app_errors, qtbot) -> None:
     dp, coco = shared_data / "densepose", shared_data / "coco"
     win = make_window(empty_project)
-    assert _import_via_menu(win, monkeypatch, "iuv", dp) >= 2
-    assert _import_via_menu(win, monkeypatch, "coco-keypoints", coco / "test_coco.json", coco) > 0
-    added = _import_via_menu(win, monkeypatch, "densepose-pickle", dp / "demo_dp_single_ann.pkl")
+    assert _import_via_menu(win, qtbot, monkeypatch, "iuv", dp) >= 2
+    assert _import_via_menu(win, qtbot, monkeypatch, "coco-keypoints", coco / "test_coco.json", coco) > 0
+    added = _import_via_menu(win, qtbot, monkeypatch, "densepose-pickle", dp / "demo_dp_single_ann.pkl")
     assert added == 1
     assert app_errors == []
     # the same file again adds nobody
-    assert _import_via_menu(win, monkeypatch, "densepose-pickle", dp / "demo_dp_single_ann.pkl") == 0
+    assert _import_via_menu(win, qtbot, monkeypatch, "densepose-pickle", dp / "demo_dp_single_ann.pkl") == 0
     total = win.project.count_persons()
     assert win.people.model.rowCount() == total
     # every imported person with dense points shows them on its image, inside the image
@@ -62,16 +64,54 @@ def test_every_real_sample_imports_through_the_menu(make_window, empty_project, 
 
 
 def test_densepose_results_import_and_bad_input_dialog(make_window, empty_project, shared_data, monkeypatch,
-                                                       app_errors) -> None:
+                                                       app_errors, qtbot) -> None:
     dp, coco = shared_data / "densepose", shared_data / "coco"
     win = make_window(empty_project)
     # results whose images are not at hand: the import fails as a dialog, the project is unchanged
-    assert _import_via_menu(win, monkeypatch, "densepose-results", dp / "example_results.json", coco) == 0
+    assert _import_via_menu(win, qtbot, monkeypatch, "densepose-results", dp / "example_results.json", coco) == 0
     assert app_errors and app_errors[-1][0].startswith("DensePose results JSON")
     assert "example_results.json" in app_errors[-1][1] or "image" in app_errors[-1][1]
     # a pickle the user does not trust is refused with a dialog
-    assert _import_via_menu(win, monkeypatch, "detectron2-dump", dp / "demo_dp_single_ann.pkl") == 0
+    assert _import_via_menu(win, qtbot, monkeypatch, "detectron2-dump", dp / "demo_dp_single_ann.pkl") == 0
     assert "pickle" in app_errors[-1][1].lower()
+    # the same results, leaving out detections whose image is missing (the CLI's --skip-missing-images)
+    errors = len(app_errors)
+    assert _import_via_menu(win, qtbot, monkeypatch, "densepose-results", dp / "example_results.json", coco,
+                            trust=True) == 1
+    assert len(app_errors) == errors and win.people.model.rowCount() == 1
+
+
+def test_import_runs_on_a_worker_thread_with_its_own_project(make_window, empty_project, shared_data,
+                                                             monkeypatch, qtbot, app_errors) -> None:
+    import threading
+
+    from PySide6.QtWidgets import QApplication
+
+    from deformlearn.app import import_actions
+
+    win = make_window(empty_project)
+    assert win.people.model.rowCount() == 0
+    release, seen = threading.Event(), {}
+    real = import_actions.import_into_project
+
+    def held_import(project, *args):  # the real import, held until the test has looked at the busy window
+        seen.update(thread=threading.get_ident(), project=project)
+        assert release.wait(30)
+        return real(project, *args)
+
+    monkeypatch.setattr(import_actions, "import_into_project", held_import)
+    import_actions.run_import(win, "iuv", shared_data / "densepose")
+    qtbot.waitUntil(lambda: "thread" in seen, timeout=10_000)
+    assert seen["thread"] != threading.get_ident() and seen["project"] is not win.project
+    assert win.importer.is_running() and win.importer.busy_bar.isVisible()
+    assert QApplication.overrideCursor() is None  # no wait cursor: the window keeps handling events
+    with pytest.raises(RuntimeError, match="already running"):
+        import_actions.run_import(win, "iuv", shared_data / "densepose")
+    with qtbot.waitSignal(win.importer.finished, timeout=60_000) as done:
+        release.set()
+    assert done.args[0]["added"] >= 2 and not win.importer.busy_bar.isVisible()
+    assert win.people.model.rowCount() == done.args[0]["added"] == win.project.count_persons()
+    assert win.scene is not None and app_errors == []
 
 
 def test_export_action_writes_the_selected_fits(make_window, tmp_path, tiny_template, monkeypatch,
