@@ -16,7 +16,9 @@ REVIEW_STATUSES = ("accepted", "rejected", "cleared")
 PERSON_STATUSES = ("unreviewed", "accepted", "rejected")
 FIT_STATUSES = ("converged", "failed")
 #: Fit-status filters of the people list -> SQL condition on persons.fit_status (the status of the latest fit).
-FIT_FILTERS = {"unfitted": "fit_status IS NULL", "fitted": "fit_status = 'converged'", "failed": "fit_status = 'failed'"}
+FIT_FILTERS = {
+    "unfitted": "fit_status IS NULL", "fitted": "fit_status = 'converged'", "failed": "fit_status = 'failed'",
+}
 #: The FitRecord.metrics entry the people list shows and sorts as the fit's error (mean dense error, pixels).
 ERROR_METRIC = "error"
 
