@@ -15,15 +15,12 @@ Frames (`frame=`), used by every mesh export:
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, BinaryIO
+from typing import TYPE_CHECKING
 
 import numpy as np
-
+from deformlearn.core.atomic_io import atomic_write
 from deformlearn.core.template import Template
 
 if TYPE_CHECKING:
@@ -38,40 +35,11 @@ DEFAULT_FORMATS = ("obj", "ply", "glb", "gltf-rigged", "json", "npz")
 FRONTAL = np.diag([1.0, -1.0, -1.0])
 
 
-# The process umask, read once: exported files get the usual 0o666 & ~umask (mkstemp makes them 0o600).
-_UMASK = os.umask(0o022)
-os.umask(_UMASK)
 _BODY_CACHE: list = []  # [(template, its BodyModel)]: one entry (a BodyModel holds its template)
 
 
 class ExportError(ValueError):
     """An export was asked for something impossible (no fit, unknown format); the message says which."""
-
-
-def atomic_write(path: str | Path, write: Callable[[BinaryIO], None] | bytes) -> Path:
-    """Write `path` through a temporary file in the same folder: write, flush, fsync, os.replace.
-
-    `write` is the bytes to write or a callable that writes into the open binary file. If it raises (or the
-    process is interrupted), the temporary file is removed and `path` is left as it was.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if isinstance(write, (bytes, bytearray, memoryview)):
-                f.write(write)
-            else:
-                write(f)
-            f.flush()
-            os.fchmod(f.fileno(), 0o666 & ~_UMASK)
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def _vector(params: dict, key: str, shape: tuple[int, ...]) -> np.ndarray:

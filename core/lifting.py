@@ -20,8 +20,6 @@ orthographic depth offset. Depths at invisible keypoints are G's guesses from th
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,10 +27,10 @@ from typing import Callable, Mapping
 
 import numpy as np
 import torch
-from torch import nn
-
 from deformlearn.core import lifting_losses as L
+from deformlearn.core.atomic_io import atomic_write
 from deformlearn.core.skeletons import COCO_FLIP_INDEX, NUM_KEYPOINTS
+from torch import nn
 
 NUM_LINEAR_LAYERS = 8
 PAPER_VIEW_ANGLES_DEG: tuple[float, ...] = (45.0, 60.0, 90.0, 135.0, 180.0, 235.0, 270.0)
@@ -329,19 +327,7 @@ def save_lifter(model: DepthGenerator | LiftingResult, path: str | Path) -> None
     gen = model.generator() if isinstance(model, LiftingResult) else model
     state = {k: v.detach().cpu() for k, v in gen.state_dict().items()}
     payload = {"format": "deformlearn-lifter", "version": _FILE_VERSION, "hidden": _hidden_of(state), "state": state}
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: torch.save(payload, f))
 
 
 def load_lifter(path: str | Path, device: str = "cpu") -> DepthGenerator:

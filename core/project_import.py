@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-
+from deformlearn.core.atomic_io import atomic_write
 from deformlearn.core.correspondence import map_to_vertices, template_key
 from deformlearn.core.densepose_records import PersonAnnotation
 from deformlearn.core.project_store import Project, ProjectError
@@ -48,18 +46,7 @@ def _write_embedded_image(project: Project, name: str, image: np.ndarray) -> Pat
     ok, data = cv2.imencode(".png", image)
     if not ok:
         raise ProjectError(f"{path}: could not encode the embedded image")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data.tobytes())
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    return atomic_write(path, data.tobytes())
 
 
 def import_people(project: Project, people: list[PersonAnnotation], template: Template | None) -> ImportReport:

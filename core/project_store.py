@@ -11,22 +11,33 @@ One `Project` object belongs to one thread; open another for another thread or p
 from __future__ import annotations
 
 import json
-import os
 import sqlite3
-import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
-
 from deformlearn.core import project_schema
+from deformlearn.core.atomic_io import atomic_write
 from deformlearn.core.correspondence import map_to_vertices, template_key
 from deformlearn.core.densepose_records import DensePoints
 from deformlearn.core.project_records import (
-    ERROR_METRIC, FIT_FILTERS, FIT_STATUSES, PERSON_STATUSES, REVIEW_STATUSES, FitRecord, PersonRecord, PersonRow,
-    ProjectError, ReviewRecord, RoundRecord, array_to_blob, arrays_to_blob, blob_to_array, blob_to_arrays,
+    ERROR_METRIC,
+    FIT_FILTERS,
+    FIT_STATUSES,
+    PERSON_STATUSES,
+    REVIEW_STATUSES,
+    FitRecord,
+    PersonRecord,
+    PersonRow,
+    ProjectError,
+    ReviewRecord,
+    RoundRecord,
+    array_to_blob,
+    arrays_to_blob,
+    blob_to_array,
+    blob_to_arrays,
     to_json,
 )
 
@@ -247,7 +258,9 @@ class Project:
     def _project_template(self):
         """The project's Template (loaded once per Project object)."""
         if self._template is None:
-            from deformlearn.core.project_import import load_project_template  # it imports this module
+            from deformlearn.core.project_import import (
+                load_project_template,  # it imports this module
+            )
 
             self._template = load_project_template(self)
         return self._template
@@ -466,19 +479,8 @@ class Project:
         if self._readonly:
             raise ProjectError(f"{self._root}: opened read-only")
         path = self._array_path(relpath)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.save(f, np.asarray(array), allow_pickle=False)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
-        return path
+        array = np.asarray(array)
+        return atomic_write(path, lambda f: np.save(f, array, allow_pickle=False))
 
     def read_array(self, relpath: str) -> np.ndarray:
         path = self._array_path(relpath)

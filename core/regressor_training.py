@@ -18,8 +18,6 @@ that were done.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
@@ -27,15 +25,25 @@ from typing import Callable
 
 import torch
 import torch.nn.functional as F
-from torch.nn.parallel import DistributedDataParallel
-
+from deformlearn.core.atomic_io import atomic_write
 from deformlearn.core.body_model import BodyModel
 from deformlearn.core.camera import weak_perspective_project
 from deformlearn.core.distributed import SINGLE, DistContext
-from deformlearn.core.registration_losses import dense_loss, hip_centred_depths, keypoint_loss
-from deformlearn.core.regressor import BodyRegressor, RegressorConfig, RegressorOutput, decode_raw, params_to_raw
+from deformlearn.core.registration_losses import (
+    dense_loss,
+    hip_centred_depths,
+    keypoint_loss,
+)
+from deformlearn.core.regressor import (
+    BodyRegressor,
+    RegressorConfig,
+    RegressorOutput,
+    decode_raw,
+    params_to_raw,
+)
 from deformlearn.core.regressor_data import RegressorSamples
 from deformlearn.core.template import Template
+from torch.nn.parallel import DistributedDataParallel
 
 
 @dataclass(frozen=True)
@@ -180,19 +188,7 @@ def mean_target_raw(samples: RegressorSamples) -> torch.Tensor:
 
 def save_checkpoint_atomic(state: dict, path: str | Path) -> None:
     """torch.save `state` to `path` through a temporary file in the same folder, fsync and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(state, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    atomic_write(path, lambda f: torch.save(state, f))
 
 
 def save_regressor(model: BodyRegressor, path: str | Path) -> None:

@@ -9,15 +9,19 @@ copies of one surface point again (for smooth shading, export and rendering).
 
 from __future__ import annotations
 
-import os
-import tempfile
 from dataclasses import dataclass, fields
 from importlib import resources
 from pathlib import Path
 
 import numpy as np
-
-from deformlearn.core.skeletons import NUM_JOINTS, NUM_KEYPOINTS, NUM_PARTS, SMPL_JOINT_NAMES, SMPL_PARENTS
+from deformlearn.core.atomic_io import atomic_write
+from deformlearn.core.skeletons import (
+    NUM_JOINTS,
+    NUM_KEYPOINTS,
+    NUM_PARTS,
+    SMPL_JOINT_NAMES,
+    SMPL_PARENTS,
+)
 
 BUILTIN_TEMPLATE_FILE = "template_builtin.npz"
 
@@ -93,23 +97,6 @@ class Template:
         return self
 
 
-def _atomic_write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write arrays to `path` through a temporary file in the same folder and os.replace."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            np.savez_compressed(f, **arrays)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-
-
 def save_template(template: Template, path: str | Path) -> None:
     """Save a template as a pickle-free npz (atomic)."""
     arrays = {}
@@ -120,7 +107,7 @@ def save_template(template: Template, path: str | Path) -> None:
         elif f.name == "joint_names":
             value = np.array(list(value))
         arrays[f.name] = value
-    _atomic_write_npz(Path(path), arrays)
+    atomic_write(Path(path), lambda f: np.savez_compressed(f, **arrays))
 
 
 def load_template(path: str | Path) -> Template:

@@ -7,6 +7,9 @@ from pathlib import Path
 
 import pytest
 
+#: The app tests' fixtures (main-window factory, small projects) live in tests/app_support.py.
+pytest_plugins = ["tests.app_support"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("DEFORMLEARN_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 

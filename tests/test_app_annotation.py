@@ -6,7 +6,6 @@ import numpy as np
 from PySide6.QtCore import QPoint, Qt
 
 from deformlearn.core.project_store import Project
-from tests.test_app_support import app_errors, make_window, small_project, tiny_template  # noqa: F401
 
 
 def _stored(project_dir, pid, key):

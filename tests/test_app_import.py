@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
 from deformlearn.core.project_store import Project
 from deformlearn.core.template import save_template
-from tests.test_app_support import app_errors, make_window, tiny_template  # noqa: F401
 
 
 @pytest.fixture
@@ -116,7 +114,7 @@ def test_import_runs_on_a_worker_thread_with_its_own_project(make_window, empty_
 
 def test_export_action_writes_the_selected_fits(make_window, tmp_path, tiny_template, monkeypatch,
                                                  app_errors) -> None:
-    from tests.test_app_support import make_project
+    from tests.app_support import make_project
 
     project = make_project(tmp_path / "exp", tiny_template)
     win = make_window(project)

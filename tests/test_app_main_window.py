@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 
 from deformlearn.app.people_model import PAGE_SIZE, PeopleFilter
 from deformlearn.core.project_store import Project
-from tests.test_app_support import app_errors, make_large_project, make_window, small_project, tiny_template  # noqa: F401
+from tests.app_support import make_large_project
 
 
 def test_selecting_a_person_updates_image_view_and_viewport(make_window, small_project, qtbot) -> None:

@@ -6,7 +6,6 @@ import numpy as np
 
 from deformlearn.app.registration_worker import FitProgress
 from deformlearn.core.project_store import Project
-from tests.test_app_support import app_errors, make_window, small_project, tiny_template  # noqa: F401
 
 
 def test_fit_selected_emits_progress_animates_and_saves(make_window, small_project, qtbot) -> None:
@@ -72,7 +71,7 @@ def test_unfitted_scope_lists_people_without_fits(make_window, small_project) ->
 
 def test_fit_all_skips_people_without_dense_points_with_a_dialog(make_window, tmp_path, small_project, qtbot,
                                                                   app_errors) -> None:
-    from tests.test_app_support import make_large_project
+    from tests.app_support import make_large_project
 
     big = make_large_project(tmp_path / "kp_only", str(small_project.parent / "proj_template.npz"), 1200)
     win = make_window(big)

@@ -8,7 +8,6 @@ from PySide6.QtCore import QSettings, Qt
 
 from deformlearn.app.settings import AppSettings
 from deformlearn.core.project_store import Project
-from tests.test_app_support import app_errors, make_window, small_project, tiny_template  # noqa: F401
 
 
 def test_settings_round_trip_and_recent_projects(tmp_path, make_window, small_project) -> None:

@@ -7,7 +7,6 @@ import json
 import pytest
 
 from deformlearn.core.cli import COMMANDS
-from tests.test_app_support import app_errors, make_window, small_project, tiny_template  # noqa: F401
 
 
 def test_progress_lines_fill_stage_bars_curves_and_log(make_window) -> None:

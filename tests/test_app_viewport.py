@@ -6,7 +6,6 @@ import numpy as np
 
 from deformlearn.app.colours import PART_COLOURS
 from deformlearn.app.viewport_renderer import MeshFrameRenderer, OrbitCamera, pick_vertex
-from tests.test_app_support import app_errors, make_window, small_project, tiny_template  # noqa: F401
 
 
 def test_orbit_camera_views_put_the_body_where_a_viewer_expects() -> None:
