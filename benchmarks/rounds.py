@@ -94,6 +94,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--holdout", type=float, default=0.15, help="held-out fraction for cGAN/regressor MPJPE")
     parser.add_argument("--input", choices=("rgb", "iuv", "rgb+iuv"), default=None, help="regressor input")
+    parser.add_argument("--paper-later-rounds", action="store_true",
+                        help="later rounds as the paper runs them (constant lr, cGAN depths), for comparison")
     parser.add_argument("--compare-inputs", action="store_true", help="also compare rgb / iuv / rgb+iuv")
     parser.add_argument("--out", default=None, help="project folder to keep (default: a temporary one)")
     args = parser.parse_args()
@@ -105,6 +107,10 @@ def main() -> int:
     source = make_project(root, args.n, args.seed)
     made_s = time.perf_counter() - started
     settings = RoundSettings.cpu_demo(holdout_fraction=args.holdout)
+    if args.paper_later_rounds:
+        paper = RoundSettings.paper()
+        settings = replace(settings, later_round_depths=paper.later_round_depths, later_registration=replace(
+            paper.later_registration, steps=settings.later_registration.steps, num_threads=1))
     if args.input:
         settings = replace(settings, regressor=replace(
             settings.regressor, model=replace(settings.regressor.model, input_mode=args.input)))
@@ -112,7 +118,9 @@ def main() -> int:
         for _ in range(args.rounds):
             started = time.perf_counter()
             run_round(project, settings)
-            line = {"benchmark": "rounds", "people": args.n, "data": source, "synth_s": round(made_s, 1),
+            line = {"benchmark": "rounds", "people": args.n, "seed": args.seed,
+                    "later_rounds": "paper" if args.paper_later_rounds else "default", "data": source,
+                    "synth_s": round(made_s, 1),
                     "input": settings.regressor.model.input_mode, **{
                         k: (round(v, 2) if isinstance(v, float) else v) for k, v in round_history(project)[-1].items()},
                     "round_s": round(time.perf_counter() - started, 1)}

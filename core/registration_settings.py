@@ -81,5 +81,15 @@ class RegistrationSettings:
 
     @classmethod
     def later_round(cls, **changes) -> "RegistrationSettings":
-        """Later rounds: the paper's weights, 100 steps from a given initialisation (the regressor's)."""
+        """Later rounds as the paper runs them: its weights, 100 steps at a constant lr 0.1 from a given
+        initialisation (the regressor's)."""
         return cls(steps=100, num_orientations=1).with_(**changes)
+
+    @classmethod
+    def refinement(cls, **changes) -> "RegistrationSettings":
+        """`later_round` with a refinement schedule (departure from the paper): a 10-step linear warm-up and
+        an exponential decay to lr / 10. From a good start, Adam's first steps at the full lr 0.1 move every
+        coordinate by ~lr and undo the fit (loss 0.7 -> 12 in 10 steps), and a constant lr keeps it
+        jittering about the optimum. Measured on round 2 of 200 synthetic people (169 fitted, restarting
+        from round 1's fits, no cGAN depths): MPJPE 90.7 mm (paper schedule) -> 58.7 mm."""
+        return cls.later_round(lr_warmup_steps=10, lr_end_fraction=0.1).with_(**changes)

@@ -3,7 +3,9 @@
 With ground truth (synthetic projects): MPJPE (mm, the paper's protocol: root-aligned at the hip midpoint,
 predicted skeleton rescaled to the ground truth's bone-length sum; `metrics.mpjpe`) and PA-MPJPE on COCO-17
 keypoints in the camera frame (x right, y down, z away from the camera; orientation errors count):
-- registration_mpjpe_mm: the round's fits of the training people;
+- registration_mpjpe_mm: the round's fits of the training people; registration_median_mpjpe_mm and
+  registration_over_200mm (how many of them are off by more than 200 mm: wrong limbs or orientation) tell
+  a few failed fits from a general shift;
 - cgan_mpjpe_mm: lifted keypoints (annotated 2D + cGAN depth) of the held-out people;
 - regressor_mpjpe_mm: the regressor's predictions for the held-out people.
 Always (residuals, pixels of a 256 x 256 frame over the person's square box):
@@ -19,7 +21,7 @@ import torch
 
 from deformlearn.core.body_model import BodyModel
 from deformlearn.core.camera import weak_perspective_project
-from deformlearn.core.metrics import mpjpe_mm, pa_mpjpe_mm
+from deformlearn.core.metrics import mpjpe, mpjpe_mm, pa_mpjpe_mm
 from deformlearn.core.project_store import Project
 from deformlearn.core.registration_data import PIXELS_256_PER_UNIT, collate, persons_from_project
 from deformlearn.core.regressor_data import fit_tensors, samples_from_project
@@ -81,6 +83,9 @@ def evaluate_round(project: Project, template: Template, round_index: int, perso
         gt = fit_keypoints_camera(body, [gt_of(p) for p in train])
         pred = fit_keypoints_camera(body, [fits[p].params for p in train])
         metrics["registration_mpjpe_mm"] = mpjpe_mm(pred, gt)
+        per_person = mpjpe(torch.from_numpy(pred), torch.from_numpy(gt)).numpy() * 1000.0
+        metrics["registration_median_mpjpe_mm"] = float(np.median(per_person))
+        metrics["registration_over_200mm"] = float((per_person > 200.0).sum())
         metrics["registration_pa_mpjpe_mm"] = pa_mpjpe_mm(pred, gt)
 
     test_mask = held_out if held_out.any() else np.ones(len(person_ids), dtype=bool)

@@ -8,7 +8,8 @@ results into the project as it goes, so that a round killed at any moment resume
    keypoints. Writes models/round_KKK/lifter.pt and arrays/rounds/round_KKK/{lifted_ids,lifted_depths}.npy
    (depths in each person's normalised frame), then marks the stage done. A kill inside it redoes it.
 2. registration: fit every person with dense points, in chunks; round 1 from the T-pose with the stiff
-   settings, later rounds from round k-1's regressor. Each chunk's fits are committed in one transaction;
+   settings and the cGAN depths, later rounds from round k-1's regressor (and previous fit), with the cGAN
+   depths only when `later_round_depths`. Each chunk's fits are committed in one transaction;
    a resumed stage skips the people that already have a round-k fit.
 3. regressor: the training people are fixed first (round-k fits that converged, minus those a reviewer
    rejected; only accepted ones with `only_accepted`; minus the held-out split) and written to
@@ -203,10 +204,11 @@ class _Round:
     def registration(self) -> None:
         depth_ids = self.project.read_array(array_name(self.index, "lifted_ids"))
         depths = self.project.read_array(array_name(self.index, "lifted_depths"))
-        depth_of = {int(p): d for p, d in zip(depth_ids, depths)}
+        first = self.index == 1
+        use_depths = first or self.settings.later_round_depths
+        depth_of = {int(p): d for p, d in zip(depth_ids, depths)} if use_depths else {}
         done = {f.person_id for f in self.project.fits(self.index)}
         todo = [int(p) for p in self.ids[self.has_dense] if int(p) not in done]
-        first = self.index == 1
         reg_settings = self.settings.first_registration if first else self.settings.later_registration
         previous = None if first else self.previous_model("regressor")
         regressor = None if previous is None else load_regressor(previous, self.settings.device)

@@ -70,8 +70,9 @@ def test_two_rounds_complete_with_models_fits_and_metrics(project_path):
         assert [h["round"] for h in history] == [1, 2]
         for h in history:
             for name in ("registration_mpjpe_mm", "cgan_mpjpe_mm", "regressor_mpjpe_mm", "registration_dense_px",
-                         "regressor_dense_px", "seconds_registration"):
+                         "regressor_dense_px", "seconds_registration", "registration_median_mpjpe_mm"):
                 assert np.isfinite(h[name]), name
+            assert 0 <= h["registration_over_200mm"] <= h["num_training_people"]
         assert history[0]["registration_dense_px"] < 10.0  # pixels of the 256 frame
         assert {e.stage for e in events} == {"lifting", "registration", "regressor"}
         assert all(0 <= e.step <= e.total for e in events)
@@ -82,6 +83,48 @@ def test_two_rounds_complete_with_models_fits_and_metrics(project_path):
         before_after = predict_people(project, project.person_ids()[:4], refine=RegistrationSettings.later_round(
             steps=20, num_threads=1))
         assert before_after.metrics["after_dense_px"] < before_after.metrics["before_dense_px"]
+
+
+def test_presets_paper_keeps_its_later_rounds_and_the_default_refines():
+    paper, demo, default = RoundSettings.paper(), RoundSettings.cpu_demo(), RoundSettings()
+    assert paper.later_round_depths and not demo.later_round_depths and not default.later_round_depths
+    assert paper.later_registration == RegistrationSettings.later_round()
+    for s in (demo, default):
+        reg = s.later_registration
+        assert reg.lr_warmup_steps > 0 and reg.lr_end_fraction < 1 and (reg.w_scale, reg.w_joint) == (10.0, 0.001)
+
+
+def _round2_fits_with_scaled_depths(source: Path, path: Path, settings: RoundSettings, factor: float) -> dict:
+    """Round 2's registration on a copy of `source` (round 2 lifted) with the cGAN depths scaled by `factor`."""
+    import shutil
+
+    from deformlearn.core.distributed import SINGLE
+    from deformlearn.core.rounds import _Round
+
+    shutil.copytree(source, path)
+    with Project.open(path) as project:
+        name = array_name(2, "lifted_depths")
+        project.write_array(name, project.read_array(name) * factor)
+        _Round(project, settings, 2, None, None, SINGLE).registration()
+        return {f.person_id: f.params["pose"] for f in project.fits(2)}
+
+
+@pytest.mark.parametrize("later_round_depths", [False, True])
+def test_later_rounds_use_the_cgan_depths_only_when_asked(project_path, tmp_path, later_round_depths):
+    from deformlearn.core.distributed import SINGLE
+    from deformlearn.core.rounds import _Round
+
+    torch.set_num_threads(1)
+    settings = tiny_settings(later_round_depths=later_round_depths)
+    with Project.open(project_path) as project:
+        run_round(project, settings)
+        project.start_round(2)
+        _Round(project, settings, 2, None, None, SINGLE).lifting()
+    same = _round2_fits_with_scaled_depths(project_path, tmp_path / "a", settings, 1.0)
+    scaled = _round2_fits_with_scaled_depths(project_path, tmp_path / "b", settings, 3.0)
+    assert same.keys() == scaled.keys() and len(same) == 16
+    differ = any(not np.allclose(same[p], scaled[p], atol=1e-5) for p in same)
+    assert differ == later_round_depths
 
 
 def test_rejected_fits_never_reach_training(project_path):
