@@ -188,3 +188,26 @@ def test_real_uv_processed_mat_on_synthetic_smpl(tmp_path) -> None:
     for k, vid, part in ((0, 332, None), (1, 2800, 24), (2, 6260, 23), (3, 583, 24), (4, 4071, 23)):
         (copy,) = np.flatnonzero(template.keypoint_weights[k])
         assert src[copy] == vid and (part is None or template.vertex_part[copy] == part)
+
+
+def test_cli_builds_an_smpl_template_a_project_can_use(tmp_path, smpl_arrays, capsys) -> None:
+    from deformlearn.core.cli import main
+    from deformlearn.core.project_import import load_project_template
+    from deformlearn.core.project_store import Project
+    from deformlearn.core.template import load_template
+
+    model_dir = tmp_path / "models" / "smpl"
+    model_dir.mkdir(parents=True)
+    np.savez(model_dir / "SMPL_NEUTRAL.npz", **smpl_arrays)
+    out = tmp_path / "smpl_template.npz"
+    assert main(["template", "--smpl", str(tmp_path / "models"), "--save", str(out)]) == 0
+    assert "smpl-neutral" in capsys.readouterr().out
+    saved = load_template(out)
+    _check_template(saved, smpl_arrays)
+    with Project.create(tmp_path / "proj", template=str(out)) as project:
+        assert load_project_template(project).name == "smpl-neutral"
+    # a missing model folder and --uv-mat without --smpl are one-line errors, not tracebacks
+    assert main(["template", "--smpl", str(tmp_path / "nowhere")]) == 2
+    assert main(["template", "--uv-mat", str(tmp_path / "x.mat")]) == 2
+    err = capsys.readouterr().err
+    assert "nowhere" in err and "--uv-mat needs --smpl" in err
