@@ -16,22 +16,28 @@ class RoundSettings:
     """Everything a round needs besides the project.
 
     lifting / first_registration / later_registration / regressor: the stages' own settings (round 1
-        registers with `first_registration`, later rounds with `later_registration` from the regressor).
+        registers with `first_registration`, later rounds with `later_registration` from the regressor;
+        that defaults to `RegistrationSettings.refinement`, the `paper` preset's is `later_round`).
     only_accepted: train the regressor only on fits a reviewer accepted (default: all but rejected ones).
     holdout_fraction: when the project has ground truth, this fraction of its people (a fixed split seeded
         by `split_seed` and each person's id) is held out of cGAN and regressor training for evaluation.
     registration_chunk: people registered (and committed to the project) together.
     later_round_depths: use the cGAN's keypoint depths in L_KP of later rounds' registration too (the paper
         does; round 1 always does). Off by default (departure): later rounds start from a fit that already
-        holds depth, and the cGAN's depths are worse than that fit (held-out cGAN MPJPE 110-130 mm against
-        ~100 mm for round 1's fits) yet enter L_KP as a sum over 17 keypoints at w_KP = 1, so they pin the
+        holds depth, and the cGAN's depths are worse than that fit (held-out cGAN MPJPE 115-150 mm against
+        93-109 mm for round 1's fits) yet enter L_KP as a sum over 17 keypoints at w_KP = 1, so they pin the
         refinement at the cGAN's error; from round 2 the cGAN is even trained towards the previous round's
         registered joints, feeding a fit's own errors back to it. Measured on round 2 of 200 synthetic people
-        (refinement schedule): MPJPE 99.5 mm with depths, 66.5 mm at 1/10 of their weight, 58.7 mm without.
+        (refinement schedule, two projects): MPJPE 99.5 / 89.8 mm with depths, 66.5 / 72.4 mm at 1/10 of
+        their weight, 58.7 / 65.0 mm without. The fits' orientations were not the problem: round 1's people
+        over 200 mm were off by 6-29 degrees (wrong limbs, not front/back flips), and all of them fell under
+        200 mm in round 2 without depths.
     restart_from_previous_fit: in later rounds also start each person's registration from their previous fit
         and keep whichever start ends with the lower loss (the paper starts from the regressor alone; while
         the regressor is still poor, as after a few hundred images, its prediction can be a worse start than
-        the fit it learned from).
+        the fit it learned from). Measured on round 2 of 200 synthetic people (refinement, no depths): the
+        previous fit's start was kept for 168 of 169 people; from the regressor alone MPJPE was 105.4 mm
+        against 58.7 mm.
     device: torch device for every stage ("cpu", "cuda", ...).
     num_threads: torch CPU threads during the round (0 leaves torch's setting). On a small, busy CPU one
         thread is often many times faster than two for these small networks (thread contention).
