@@ -28,9 +28,11 @@ class RegistrationSettings:
             spaced from the frontal view); the best per person by final loss is kept. 1 = frontal only.
         device: torch device string ("cpu", "cuda", "cuda:1").
         seed: seeds torch before the fit (results are deterministic for a seed on CPU).
-        num_threads: torch CPU threads during the fit (restored afterwards); 0 leaves torch's setting alone.
-            Default 1: the step is many small operations, and with other processes on the cores two
-            threads were measured 10x slower than one (threads spin waiting for each other).
+        num_threads: torch CPU threads during the fit (restored afterwards); 0 (default) leaves torch's
+            setting alone (all cores). On an idle 2-core CPU two threads beat one at batch >= 256 (36,100
+            vs 29,000 image-iterations/s at 256, 45,300 vs 28,300 at 512), but with other processes busy on
+            the cores two threads were measured 10x slower than one (they spin waiting for each other):
+            set 1 on a shared machine.
         divergence_loss: a person whose total loss exceeds this (or turns non-finite) is marked failed.
         converged_rtol: converged when the total loss changed by less than this fraction over the last
             `converged_window` steps.
@@ -50,7 +52,7 @@ class RegistrationSettings:
     num_orientations: int = 1
     device: str = "cpu"
     seed: int = 0
-    num_threads: int = 1
+    num_threads: int = 0
     divergence_loss: float = 1e6
     converged_rtol: float = 1e-2
     converged_window: int = 10

@@ -24,7 +24,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="auto: use the latest round's cGAN depths when the project has them; none: 2D only")
     parser.add_argument("--round", type=int, default=0, dest="round_index",
                         help="round index stored with the fits (default 0: outside the deform-and-learn loop)")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (default 1; 0: torch's choice)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (default 0: torch's choice, all cores; 1 on a busy shared machine)")
 
 
 def _parse_ids(text: str | None, available) -> list[int]:
