@@ -184,3 +184,14 @@ def test_local_imagenet_weights_are_loaded_and_rgb_filters_kept(tmp_path):
                                               pretrained_weights=str(path)))
     assert torch.equal(model.backbone.conv1.weight[:, :3], reference.conv1.weight)
     assert torch.equal(model.backbone.layer1[0].conv1.weight, reference.layer1[0].conv1.weight)
+
+
+def test_cosine_learning_rate_falls_from_lr_to_zero():
+    from deformlearn.core.regressor_training import _learning_rate
+
+    cfg = RegressorConfig(backbone="small", input_mode="iuv", crop_size=32)
+    decay = RegressorTrainingSettings(model=cfg, lr=1e-3, lr_decay=True)
+    rates = [_learning_rate(decay, s, 100) for s in range(100)]
+    assert rates[0] == pytest.approx(1e-3) and rates[50] == pytest.approx(5e-4)
+    assert all(a > b for a, b in zip(rates, rates[1:])) and rates[-1] < 1e-6
+    assert _learning_rate(RegressorTrainingSettings(model=cfg, lr=1e-3), 99, 100) == 1e-3
