@@ -7,20 +7,23 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
+from deformlearn.core.registration_settings import RegistrationSettings
+
 MAX_RECENT = 8
+_ROUND1 = RegistrationSettings.round1()
 
 
 @dataclass
 class RegistrationDefaults:
-    """Registration settings the panel starts from (the paper's round-1 numbers, shared/DESIGN.md)."""
+    """Registration settings the panel starts from: core's round-1 preset (the paper's stiff first round)."""
 
-    steps: int = 300
-    lr: float = 0.1
-    w_dense: float = 1000.0
-    w_kp: float = 1.0
-    w_scale: float = 100.0
-    w_joint: float = 1.0
-    w_det: float = 1.0
+    steps: int = _ROUND1.steps
+    lr: float = _ROUND1.lr
+    w_dense: float = _ROUND1.w_dense
+    w_kp: float = _ROUND1.w_KP
+    w_scale: float = _ROUND1.w_scale
+    w_joint: float = _ROUND1.w_joint
+    w_det: float = _ROUND1.w_det
 
 
 @dataclass
