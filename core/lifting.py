@@ -30,6 +30,7 @@ import torch
 from deformlearn.core import lifting_losses as L
 from deformlearn.core.atomic_io import atomic_write
 from deformlearn.core.skeletons import COCO_FLIP_INDEX, NUM_KEYPOINTS
+from deformlearn.core.torch_files import load_torch_file
 from torch import nn
 
 NUM_LINEAR_LAYERS = 8
@@ -333,12 +334,7 @@ def save_lifter(model: DepthGenerator | LiftingResult, path: str | Path) -> None
 def load_lifter(path: str | Path, device: str = "cpu") -> DepthGenerator:
     """Read a generator written by `save_lifter` (torch.load with weights_only=True; never runs code)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: lifter file not found")
-    try:
-        payload = torch.load(path, map_location=device, weights_only=True)
-    except Exception as exc:  # unpickling errors of every kind mean an unreadable file
-        raise ValueError(f"{path}: not a readable lifter file ({exc})") from exc
+    payload = load_torch_file(path, "lifter", map_location=device)
     if not isinstance(payload, dict) or payload.get("format") != "deformlearn-lifter":
         raise ValueError(f"{path}: not a deformlearn lifter file")
     gen = DepthGenerator(hidden=int(payload["hidden"]))

@@ -30,9 +30,13 @@ import warnings
 from dataclasses import dataclass, field
 
 import torch
+from deformlearn.core.rotations import (
+    axis_angle_to_quaternion,
+    gram_schmidt_rotation,
+    quaternion_to_axis_angle,
+)
+from deformlearn.core.torch_files import load_torch_file
 from torch import nn
-
-from deformlearn.core.rotations import axis_angle_to_quaternion, gram_schmidt_rotation, quaternion_to_axis_angle
 
 INPUT_CHANNELS = {"rgb": 3, "iuv": 26, "rgb+iuv": 29}
 BACKBONES = ("resnet50", "resnet18", "small")
@@ -130,7 +134,7 @@ def _resnet_backbone(config: RegressorConfig, pretrained: bool) -> tuple[nn.Modu
                 stacklevel=3,
             )
         else:
-            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+            net.load_state_dict(load_torch_file(path, f"{config.backbone} ImageNet weights"))
     if config.in_channels != 3:
         old = net.conv1
         conv = nn.Conv2d(config.in_channels, 64, 7, stride=2, padding=3, bias=False)

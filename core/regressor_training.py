@@ -43,6 +43,7 @@ from deformlearn.core.regressor import (
 )
 from deformlearn.core.regressor_data import RegressorSamples
 from deformlearn.core.template import Template
+from deformlearn.core.torch_files import load_torch_file
 from torch.nn.parallel import DistributedDataParallel
 
 
@@ -203,10 +204,8 @@ def save_regressor(model: BodyRegressor, path: str | Path) -> None:
 def load_regressor(path: str | Path, device: str = "cpu") -> BodyRegressor:
     """A regressor written by `save_regressor` (weights-only load: never runs code from the file)."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: regressor file not found")
+    data = load_torch_file(path, "regressor", map_location=device)
     try:
-        data = torch.load(path, map_location=device, weights_only=True)
         model = BodyRegressor(RegressorConfig(**data["config"]), pretrained=False)
         model.load_state_dict(data["state"])
     except (KeyError, TypeError, RuntimeError) as exc:
@@ -257,7 +256,7 @@ def _train(samples, template, settings, checkpoint, init_from, progress, cancel,
     total = per_epoch * settings.epochs
     step, history = 0, []
     if checkpoint is not None and Path(checkpoint).is_file():
-        state = torch.load(checkpoint, map_location=device, weights_only=True)
+        state = load_torch_file(checkpoint, "regressor checkpoint", map_location=device)
         if state.get("settings") != settings.to_dict() or state.get("num_samples") != P:
             raise ValueError(f"{checkpoint}: checkpoint was written with other settings or data; remove it "
                              f"to start over")

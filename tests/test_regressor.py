@@ -146,6 +146,12 @@ def test_training_reduces_the_loss_and_resumes_from_a_checkpoint(tmp_path):
     loaded = load_regressor(path)
     a, b = predict(resumed.model, samples), predict(loaded, samples)
     assert torch.allclose(a.raw, b.raw, atol=1e-6)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(ValueError, match="truncated.pt: not a readable regressor file"):
+        load_regressor(truncated)
+    with pytest.raises(FileNotFoundError, match="regressor file not found"):
+        load_regressor(tmp_path / "missing.pt")
     with pytest.raises(ValueError, match="other settings"):
         train_regressor(samples, template, settings.__class__(model=cfg, epochs=9, num_threads=1, augment=True), checkpoint=ckpt)
 
