@@ -43,7 +43,6 @@ import time
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from deformlearn.core.body_model import BodyModel
