@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QAction, QActionGroup
 
-from deformlearn.core.densepose_records import DensePoints
+from deformlearn.core.densepose import DensePoints
 
 
 def write_annotation(project, pid: int, keypoints: np.ndarray, dense_xy: np.ndarray, dense_part: np.ndarray,

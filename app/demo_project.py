@@ -10,19 +10,18 @@ import os
 import sys
 from pathlib import Path
 
+import platformdirs
+
 DEMO_PEOPLE = 48
 
 
 def user_data_dir() -> Path:
-    """Where the app keeps its own data: $DEFORMLEARN_DATA, else QStandardPaths' AppDataLocation
-    (~/.local/share/deformlearn on Linux)."""
+    """Where the app keeps its own data: $DEFORMLEARN_DATA, else the platform's user data folder
+    (platformdirs: ~/.local/share/deformlearn on Linux), so the headless demo needs no Qt."""
     env = os.environ.get("DEFORMLEARN_DATA")
     if env:
         return Path(env)
-    from PySide6.QtCore import QStandardPaths
-
-    loc = QStandardPaths.writableLocation(QStandardPaths.StandardLocation.GenericDataLocation)
-    return Path(loc or Path.home() / ".local" / "share") / "deformlearn"
+    return Path(platformdirs.user_data_dir("deformlearn", appauthor=False))
 
 
 def demo_project_dir() -> Path:

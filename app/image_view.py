@@ -14,8 +14,8 @@ from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePo
 
 from deformlearn.app.colours import PART_COLOURS, ramp
 from deformlearn.app.person_scene import PersonScene, unique_edges
-from deformlearn.core.rasterize import rasterize
-from deformlearn.core.skeletons import COCO_SKELETON
+from deformlearn.core.body import COCO_SKELETON
+from deformlearn.core.render import rasterize
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
 
@@ -219,7 +219,7 @@ class ImageView(QWidget):
             self.residual_item.setData(x=empty, y=empty)
 
     def _draw_silhouette(self, s: PersonScene, by_part: bool, scale: float = 1.0) -> None:
-        """Rasterise the projected mesh (nearest face per pixel, core.rasterize) into an RGBA layer over the
+        """Rasterise the projected mesh (nearest face per pixel, core.render.rasterize) into an RGBA layer over the
         region around the person, at `scale` pixels per image pixel, one colour or one colour per DensePose
         part, with the alpha slider's opacity."""
         v = s.fit_vertices_image

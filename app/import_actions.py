@@ -18,7 +18,7 @@ from deformlearn.app.errors import show_error
 
 @dataclass(frozen=True)
 class ImportKind:
-    """One input format: `key` is core.densepose_io's kind; `source` "file" or "folder"; `file_filter` for
+    """One input format: `key` is core.densepose.readers's kind; `source` "file" or "folder"; `file_filter` for
     the dialog; `needs_images` asks for the images folder; `pickle` asks whether the file is trusted;
     `skip_missing` offers to leave out detections whose image is not in that folder."""
 
@@ -44,10 +44,10 @@ IMPORT_KINDS: tuple[ImportKind, ...] = (
 
 def import_into_project(project, kind: str, source: str | Path, images_dir: str | Path | None = None,
                         trust_pickle: bool = False, skip_missing_images: bool = False) -> dict:
-    """Read `source` as `kind` (core.densepose_io) and add its people with their template correspondences to
-    `project` (core.project_import), exactly as `deformlearn import` does. Returns the import report."""
-    from deformlearn.core.densepose_io import read_people
-    from deformlearn.core.project_import import import_people, load_project_template
+    """Read `source` as `kind` (core.densepose.readers) and add its people with their template correspondences to
+    `project` (core.project.importing), exactly as `deformlearn import` does. Returns the import report."""
+    from deformlearn.core.densepose import read_people
+    from deformlearn.core.project import import_people, load_project_template
 
     people = read_people(kind, source, images_dir=images_dir, trust_pickle=trust_pickle,
                          skip_missing_images=skip_missing_images)
@@ -68,7 +68,7 @@ class ImportWorker(QObject):
         self.args = (kind, source, images_dir, trust_pickle, skip_missing_images)
 
     def run(self) -> None:
-        from deformlearn.core.project_store import Project
+        from deformlearn.core.project import Project
 
         try:
             with Project.open(self.root) as project:

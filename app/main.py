@@ -35,10 +35,7 @@ def run_headless(project: str | None) -> int:
         code = cli.main(["synth", "--n", "48", "--out", str(target)])
         if code:
             return code
-    if "round" in cli.COMMANDS:
-        return cli.main(["round", str(target), "--resume"])  # finishes an interrupted demo round first
-    print("the round command is not in this build: running the demo registration instead", file=sys.stderr)
-    return cli.main(["register", str(target)])
+    return cli.main(["round", str(target), "--resume"])  # finishes an interrupted demo round first
 
 
 def _warm_up() -> None:

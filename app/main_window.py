@@ -13,16 +13,16 @@ from PySide6.QtWidgets import QDockWidget, QInputDialog, QLabel, QMainWindow, QS
 
 from deformlearn.app.errors import show_error
 from deformlearn.app.image_view import ImageView
+from deformlearn.app.import_actions import ImportRunner
 from deformlearn.app.people_panel import PeoplePanel
 from deformlearn.app.person_scene import PersonScene
 from deformlearn.app.registration_panel import RegistrationPanel
-from deformlearn.app.import_actions import ImportRunner
 from deformlearn.app.registration_runner import FitProgress, RegistrationRunner
 from deformlearn.app.review import ReviewController
 from deformlearn.app.settings import AppSettings
 from deformlearn.app.training_panel import TrainingPanel
 from deformlearn.app.viewport import Viewport3D
-from deformlearn.core.project_store import Project
+from deformlearn.core.project import Project
 
 
 class MainWindow(QMainWindow):
@@ -124,7 +124,7 @@ class MainWindow(QMainWindow):
         if self.importer.is_running():
             raise RuntimeError("An import is running: wait for it to finish before opening another project.")
         from deformlearn.app.scene_loader import SceneLoader  # the engine (torch) loads with the first project
-        from deformlearn.core.project_import import load_project_template
+        from deformlearn.core.project import load_project_template
 
         project = Project.open(path)
         try:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import importlib.util
 from pathlib import Path
 
 from PySide6.QtCore import QProcess, Qt
@@ -12,7 +10,7 @@ from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
 
 from deformlearn.app import demo_project, import_actions
 from deformlearn.app.errors import show_error
-from deformlearn.core.project_store import Project
+from deformlearn.core.project import Project
 
 
 def build_menus(win) -> None:
@@ -27,8 +25,7 @@ def build_menus(win) -> None:
         win.add_action(imports, f"import_{kind.key}", kind.label, lambda k=kind: import_actions.import_dialog(win, k))
     project.addSeparator()
     win.add_action(project, "demo_project", "&Demo project", lambda: open_demo(win))
-    export = win.add_action(project, "export", "&Export fits…", lambda: export_dialog(win), ["Ctrl+E"])
-    export.setVisible(_export_available())
+    win.add_action(project, "export", "&Export fits…", lambda: export_dialog(win), ["Ctrl+E"])
     project.addSeparator()
     win.add_action(project, "close_project", "&Close project", win.close_project)
     win.add_action(project, "quit", "&Quit", win.close, ["Ctrl+Q"])
@@ -67,14 +64,6 @@ def build_menus(win) -> None:
     win.add_action(settings, "preferences", "&Preferences…", lambda: open_settings(win))
 
 
-def _export_available() -> bool:
-    return importlib.util.find_spec("deformlearn.core.export") is not None
-
-
-def _export_module():
-    return importlib.import_module("deformlearn.core.export") if _export_available() else None
-
-
 SMPL_TEMPLATE_FILE = "template_smpl.npz"
 
 
@@ -86,8 +75,7 @@ def new_project(win) -> None:
         return
     template = "builtin"
     if win.settings.body_model == "smpl":
-        from deformlearn.core.smpl_loader import load_smpl_template
-        from deformlearn.core.template import save_template
+        from deformlearn.core.body import load_smpl_template, save_template
 
         smpl = load_smpl_template(win.settings.smpl_folder, uv_processed_mat=win.settings.uv_processed_mat or None)
         save_template(smpl, Path(folder) / SMPL_TEMPLATE_FILE)
@@ -145,9 +133,10 @@ def open_demo(win, wait: bool = False) -> QProcess | None:
 
 
 def export_dialog(win) -> None:
-    module = _export_module()
-    if module is None or win.project is None:
-        raise RuntimeError("Open a project first; export needs the engine's export module.")
+    from deformlearn.core.export import export_fits
+
+    if win.project is None:
+        raise RuntimeError("Open a project first.")
     folder = QFileDialog.getExistingDirectory(win, "Export fits to folder")
     if not folder:
         return
@@ -158,6 +147,6 @@ def export_dialog(win) -> None:
     if answer == QMessageBox.StandardButton.Cancel:
         return
     ids = selected if answer == QMessageBox.StandardButton.Yes else [int(i) for i in win.project.person_ids(status="accepted")]
-    written = module.export_fits(win.project, ids, folder)
+    written = export_fits(win.project, ids, folder)
     QMessageBox.information(win, "Export", f"Wrote {len(written)} files for {len(ids)} people to {folder} "
                             "(people without a fit are skipped).")

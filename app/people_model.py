@@ -16,7 +16,7 @@ import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
 from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
 
-from deformlearn.core.project_records import PersonRow
+from deformlearn.core.project import PersonRow
 
 PAGE_SIZE = 256
 THUMB_PX = 24
@@ -47,7 +47,7 @@ class PeopleFilter:
 
 
 class PeopleTableModel(QAbstractTableModel):
-    """Rows are `PersonRow`s of one project (see core/project_records.py); columns are `COLUMNS`.
+    """Rows are `PersonRow`s of one project (see core/project/records.py); columns are `COLUMNS`.
 
     Pages are fetched until one comes back short, so no count over the filtered table is ever needed.
     """

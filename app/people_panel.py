@@ -3,11 +3,22 @@
 from __future__ import annotations
 
 from PySide6.QtCore import QItemSelectionModel, QSize, Qt, QTimer, Signal
-from PySide6.QtWidgets import (QAbstractItemView, QCheckBox, QComboBox, QDoubleSpinBox, QHBoxLayout, QHeaderView,
-                               QLabel, QLineEdit, QTableView, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QTableView,
+    QVBoxLayout,
+    QWidget,
+)
 
 from deformlearn.app.people_model import THUMB_PX, PeopleFilter, PeopleTableModel
-from deformlearn.core.project_records import FIT_FILTERS
+from deformlearn.core.project import FIT_FILTERS
 
 STATUS_CHOICES = ("all", "unreviewed", "accepted", "rejected")
 FIT_CHOICES = ("all", *FIT_FILTERS)

@@ -7,12 +7,22 @@ import os
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
-from PySide6.QtWidgets import (QComboBox, QDoubleSpinBox, QFormLayout, QHBoxLayout, QLabel, QProgressBar,
-                               QPushButton, QSpinBox, QVBoxLayout, QWidget)
+from PySide6.QtWidgets import (
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QProgressBar,
+    QPushButton,
+    QSpinBox,
+    QVBoxLayout,
+    QWidget,
+)
 
 from deformlearn.app.registration_runner import FitProgress
 from deformlearn.app.settings import RegistrationDefaults, resolve_device
-from deformlearn.core.registration_settings import RegistrationSettings
+from deformlearn.core.registration import RegistrationSettings
 
 PLOT_HZ = 8
 TERM_PENS = {"total": "w", "dense": (80, 200, 255), "KP": (255, 200, 40), "scale": (120, 220, 120),

@@ -1,7 +1,7 @@
 """Runs core registration for people of a project on a worker thread and saves the fits.
 
 The worker opens its own `Project` (a store object belongs to one thread) and its own `BodyModel`, computes
-missing template correspondences (core.rounds.ensure_correspondences, as a round does), fits in
+missing template correspondences (core.rounds.loop.ensure_correspondences, as a round does), fits in
 chunks of `chunk_size` people, and reports progress as Qt signals carrying plain numpy data. Cancelling
 stops within one optimiser step; fits of a cancelled chunk are not saved, earlier chunks are.
 """
@@ -15,15 +15,17 @@ import numpy as np
 from PySide6.QtCore import QObject, Signal
 
 from deformlearn.app.registration_runner import FitProgress
-
-from deformlearn.core.body_model import BodyModel
-from deformlearn.core.project_records import FitRecord
-from deformlearn.core.project_store import Project
-from deformlearn.core.registration import PersonFit, RegistrationProgress, register
-from deformlearn.core.registration_data import collate, persons_from_project
-from deformlearn.core.registration_settings import RegistrationSettings
+from deformlearn.core.body import BodyModel, Template
+from deformlearn.core.project import FitRecord, Project
+from deformlearn.core.registration import (
+    PersonFit,
+    RegistrationProgress,
+    RegistrationSettings,
+    collate,
+    persons_from_project,
+    register,
+)
 from deformlearn.core.rounds import ensure_correspondences
-from deformlearn.core.template import Template
 
 #: Round index of fits made from the app outside a deform-and-learn round.
 MANUAL_ROUND = 0

@@ -1,6 +1,6 @@
 """Builds `PersonScene`s from the project store and poses fits with the body model.
 
-Frames (see core/camera.py and core/registration_data.py): a fit's params map body-frame vertices X to the
+Frames (see core/body/camera.py and core/registration/data.py): a fit's params map body-frame vertices X to the
 person's normalised frame q = s * (R X)[:2] + t, and q to image pixels p = q * half_side + centre of the
 square box about the bbox. The 3D viewport shows the "viewer frame" W = F^T R X (F = diag(1, -1, -1):
 y up, the image camera on +z), the same frame the registration's progress events use, so a live fit and a
@@ -17,11 +17,9 @@ import numpy as np
 import torch
 
 from deformlearn.app.person_scene import PersonScene
-from deformlearn.core.body_model import BodyModel
-from deformlearn.core.camera import FRONTAL_ROTATION_VALUES
-from deformlearn.core.correspondence import template_key
-from deformlearn.core.registration_data import normalised_to_pixels, pixels_to_normalised, square_box
-from deformlearn.core.template import Template
+from deformlearn.core.body import FRONTAL_ROTATION_VALUES, BodyModel, Template
+from deformlearn.core.densepose import template_key
+from deformlearn.core.registration import normalised_to_pixels, pixels_to_normalised, square_box
 
 FRONTAL = np.array(FRONTAL_ROTATION_VALUES)
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from deformlearn.app.qt_env import ensure_application
 
@@ -114,16 +114,13 @@ def main(outdir: str, project: str | None = None) -> int:
     win.viewport.colour_mode.setCurrentText("parts")
 
     win.work_tabs.setCurrentWidget(win.training)
-    from deformlearn.core.cli import COMMANDS
-
-    if "round" in COMMANDS:
-        interrupted = any(r.finished_at is None for r in win.project.rounds())
-        win.training.start(resume=interrupted)
-        pump(lambda: len(win.training.stages) > 0, 120)
-        pump(timeout=3)
-        shot("07_training_running")
-        win.training.cancel()
-        pump(lambda: not win.training.is_running(), 30)
+    interrupted = any(r.finished_at is None for r in win.project.rounds())
+    win.training.start(resume=interrupted)
+    pump(lambda: len(win.training.stages) > 0, 120)
+    pump(timeout=3)
+    shot("07_training_running")
+    win.training.cancel()
+    pump(lambda: not win.training.is_running(), 30)
     shot("08_training_panel")
 
     win.people.status.setCurrentText("unreviewed")

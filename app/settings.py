@@ -7,7 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
-from deformlearn.core.registration_settings import RegistrationSettings
+from deformlearn.core.registration import RegistrationSettings
 
 MAX_RECENT = 8
 _ROUND1 = RegistrationSettings.round1()
@@ -42,7 +42,7 @@ class AppSettings:
     recent_projects: list[str] = field(default_factory=list)
 
     @classmethod
-    def load(cls, qsettings: QSettings | None = None) -> "AppSettings":
+    def load(cls, qsettings: QSettings | None = None) -> AppSettings:
         s = qsettings or QSettings()
         out = cls()
         out.body_model = str(s.value("model/body_model", out.body_model))

@@ -92,7 +92,7 @@ class MeshFrameRenderer:
 
     def close(self) -> None:
         if self._renderer is not None:
-            # imported here, not at the top: core.render picks the GL platform on import, which must wait
+            # imported here, not at the top: core.render.offscreen picks the GL platform on import, which must wait
             # for the app's environment set-up (a renderer exists only after that)
             from deformlearn.core.render import release_offscreen_renderer
 

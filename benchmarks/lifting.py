@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 
 from deformlearn.core import metrics
-from deformlearn.core.lifting import LiftingSettings, average_skeleton_from_template, train_lifter
-from deformlearn.core.lifting_data import DEFAULT_AVERAGE_SKELETON, load_amass_body_poses, make_synthetic_people
-from deformlearn.core.lifting_eval import evaluate_lifting, load_h36m_body3d
-from deformlearn.core.lifting_losses import RATIO_BONES
-from deformlearn.core.template import TemplateError, load_builtin_template
+from deformlearn.core.body.template import TemplateError, load_builtin_template
+from deformlearn.core.lifting.cgan import LiftingSettings, average_skeleton_from_template, train_lifter
+from deformlearn.core.lifting.data import DEFAULT_AVERAGE_SKELETON, load_amass_body_poses, make_synthetic_people
+from deformlearn.core.lifting.evaluation import evaluate_lifting, load_h36m_body3d
+from deformlearn.core.lifting.losses import RATIO_BONES
 
 SHARED = Path(os.environ.get("DEFORMLEARN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

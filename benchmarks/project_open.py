@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
-from deformlearn.core.densepose_records import DensePoints
-from deformlearn.core.project_records import FIT_FILTERS
-from deformlearn.core.project_store import FitRecord, Project
+from deformlearn.core.densepose.records import DensePoints
+from deformlearn.core.project.records import FIT_FILTERS
+from deformlearn.core.project.store import FitRecord, Project
 
 
 def build(root: Path, n: int) -> float:

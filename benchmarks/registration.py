@@ -37,14 +37,14 @@ import time
 import numpy as np
 import torch
 
-from deformlearn.core.body_model import BodyModel
+from deformlearn.core.body.model import BodyModel
+from deformlearn.core.body.skeletons import SMPL_PARENTS
+from deformlearn.core.body.template import load_builtin_template
 from deformlearn.core.metrics import mpjpe_mm, pa_mpjpe_mm, pa_mpve_mm
-from deformlearn.core.registration import BodyParams, register
-from deformlearn.core.registration_data import collate
-from deformlearn.core.registration_settings import RegistrationSettings
-from deformlearn.core.registration_synthetic import make_synthetic_people
-from deformlearn.core.skeletons import SMPL_PARENTS
-from deformlearn.core.template import load_builtin_template
+from deformlearn.core.registration.data import collate
+from deformlearn.core.registration.fitter import BodyParams, register
+from deformlearn.core.registration.settings import RegistrationSettings
+from deformlearn.core.registration.synthetic import make_synthetic_people
 
 SMPL_BONES = [(j, int(SMPL_PARENTS[j])) for j in range(1, 24)]
 
@@ -140,9 +140,9 @@ def orientation(body: BodyModel, targets, truth: list[dict], settings: Registrat
 
 
 def people_from_project(path: str, body: BodyModel) -> tuple[list, list[dict]]:
-    from deformlearn.core.project_store import Project
-    from deformlearn.core.registration_data import persons_from_project
-    from deformlearn.core.rounds import ensure_correspondences
+    from deformlearn.core.project.store import Project
+    from deformlearn.core.registration.data import persons_from_project
+    from deformlearn.core.rounds.loop import ensure_correspondences
 
     with Project.open(path) as project:
         ids = project.person_ids()

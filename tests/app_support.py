@@ -13,13 +13,13 @@ import cv2
 import numpy as np
 import torch
 
-from deformlearn.core.body_model import BodyModel
-from deformlearn.core.camera import FRONTAL_ROTATION_VALUES
-from deformlearn.core.correspondence import template_key
-from deformlearn.core.densepose_records import DensePoints
-from deformlearn.core.project_records import FitRecord
-from deformlearn.core.project_store import Project
-from deformlearn.core.template import Template, save_template
+from deformlearn.core.body.camera import FRONTAL_ROTATION_VALUES
+from deformlearn.core.body.model import BodyModel
+from deformlearn.core.body.template import Template, save_template
+from deformlearn.core.densepose.correspondence import template_key
+from deformlearn.core.densepose.records import DensePoints
+from deformlearn.core.project.records import FitRecord
+from deformlearn.core.project.store import Project
 
 IMAGE_SIZE = (320, 240)  # W, H
 

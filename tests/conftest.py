@@ -24,6 +24,6 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session")
 def builtin_template():
-    from deformlearn.core.template import load_builtin_template
+    from deformlearn.core.body.template import load_builtin_template
 
     return load_builtin_template()

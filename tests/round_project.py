@@ -16,18 +16,18 @@ import cv2
 import numpy as np
 import torch
 
-from deformlearn.core.body_model import BodyModel
-from deformlearn.core.camera import frontal_rotation, weak_perspective_project
-from deformlearn.core.correspondence import map_to_vertices, template_key
-from deformlearn.core.densepose_records import DensePoints
-from deformlearn.core.project_store import Project
-from deformlearn.core.rasterize import rasterize
-from deformlearn.core.render import load_atlas
-from deformlearn.core.registration_data import square_box
-from deformlearn.core.registration_synthetic import random_pose
-from deformlearn.core.rotations import axis_angle_to_rotmat
-from deformlearn.core.synth_images import atlas_lookup, background, shade_from_depth
-from deformlearn.core.template import load_builtin_template, save_template
+from deformlearn.core.body.camera import frontal_rotation, weak_perspective_project
+from deformlearn.core.body.model import BodyModel
+from deformlearn.core.body.rotations import axis_angle_to_rotmat
+from deformlearn.core.body.template import load_builtin_template, save_template
+from deformlearn.core.densepose.correspondence import map_to_vertices, template_key
+from deformlearn.core.densepose.records import DensePoints
+from deformlearn.core.project.store import Project
+from deformlearn.core.registration.data import square_box
+from deformlearn.core.registration.synthetic import random_pose
+from deformlearn.core.render.offscreen import load_atlas
+from deformlearn.core.render.raster import rasterize
+from deformlearn.core.synth.images import atlas_lookup, background, shade_from_depth
 from tests.tiny_template import make_tiny_template
 
 SIZE = 128

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import QPoint, Qt
 
-from deformlearn.core.project_store import Project
+from deformlearn.core.project.store import Project
 
 
 def _stored(project_dir, pid, key):

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from PySide6.QtWidgets import QFileDialog, QMessageBox
 
-from deformlearn.core.project_store import Project
-from deformlearn.core.template import save_template
+from deformlearn.core.body.template import save_template
+from deformlearn.core.project.store import Project
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import numpy as np
 from PySide6.QtCore import Qt
 
 from deformlearn.app.people_model import PAGE_SIZE, PeopleFilter
-from deformlearn.core.project_store import Project
+from deformlearn.core.project.store import Project
 from tests.app_support import make_large_project
 
 
@@ -71,7 +71,7 @@ def test_people_list_is_lazy_sorts_and_filters(make_window, tmp_path, small_proj
 
 
 def test_people_panel_filters_by_fit_status(make_window, small_project) -> None:
-    from deformlearn.core.project_store import FitRecord
+    from deformlearn.core.project.store import FitRecord
 
     win = make_window(small_project)
     panel, model = win.people, win.people.model

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from deformlearn.app.registration_worker import FitProgress
-from deformlearn.core.project_store import Project
+from deformlearn.core.project.store import Project
 
 
 def test_fit_selected_emits_progress_animates_and_saves(make_window, small_project, qtbot) -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 from PySide6.QtCore import QSettings, Qt
 
 from deformlearn.app.settings import AppSettings
-from deformlearn.core.project_store import Project
+from deformlearn.core.project.store import Project
 
 
 def test_settings_round_trip_and_recent_projects(tmp_path, make_window, small_project) -> None:

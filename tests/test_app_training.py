@@ -4,10 +4,6 @@ from __future__ import annotations
 
 import json
 
-import pytest
-
-from deformlearn.core.cli import COMMANDS
-
 
 def test_progress_lines_fill_stage_bars_curves_and_log(make_window) -> None:
     panel = make_window().training
@@ -28,7 +24,6 @@ def test_progress_lines_fill_stage_bars_curves_and_log(make_window) -> None:
     assert "a plain log line" in log and "round 1 done: mpjpe_mm 101.5" in log
 
 
-@pytest.mark.skipif("round" not in COMMANDS, reason="the round command is not in this build")
 def test_round_in_worker_process_reports_progress_and_cancels(make_window, tmp_path, qtbot) -> None:
     from tests.round_project import make_round_project
 
@@ -63,7 +58,6 @@ def test_round_metrics_chart_plots_error_metrics_per_round(make_window, small_pr
     assert list(x) == [1, 2] and list(y) == [150.0, 120.0]
 
 
-@pytest.mark.skipif("round" not in COMMANDS, reason="the round command is not in this build")
 def test_a_round_that_cannot_start_is_a_dialog(make_window, small_project, qtbot, app_errors) -> None:
     win = make_window(small_project)
     win.project.start_round(1)  # an interrupted round: a plain "Run round" must be told to resume

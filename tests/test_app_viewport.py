@@ -76,7 +76,7 @@ def test_vertex_residuals_spread_from_corresponded_vertices() -> None:
 
 
 def test_closing_a_viewport_renderer_leaves_other_gl_contexts_working(tiny_template, monkeypatch) -> None:
-    from deformlearn.core import render
+    from deformlearn.core.render import offscreen as render
 
     released = []
     real = render.release_offscreen_renderer
@@ -89,7 +89,7 @@ def test_closing_a_viewport_renderer_leaves_other_gl_contexts_working(tiny_templ
         before = second.render(verts, tiny_template.faces, colours, cam, 96, 96)
         first.render(verts, tiny_template.faces, colours, cam, 96, 96)
         gl = first._renderer
-        first.close()  # through core.render's release: pyrender's delete() would terminate the shared display
+        first.close()  # through core.render.offscreen's release: pyrender's delete() would terminate the shared display
         assert released == [gl] and first._renderer is None
         after = second.render(verts, tiny_template.faces, colours, cam, 96, 96)
         assert second.backend == "egl"

@@ -1,4 +1,4 @@
-"""BodyModel / core.skinning: rest pose, segment scales, subsets, top-k, reference skinning, gradients."""
+"""BodyModel / core.body.skinning: rest pose, segment scales, subsets, top-k, reference skinning, gradients."""
 
 from __future__ import annotations
 
@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 import torch
 
-from deformlearn.core.body_model import BodyModel, BodyOutput
-from deformlearn.core.camera import weak_perspective_project
-from deformlearn.core.rotations import axis_angle_to_rotmat, gram_schmidt_rotation
-from deformlearn.core.skinning import joint_transforms, kinematic_levels, skin_vertices
-from deformlearn.core.template import builtin_template_path, load_builtin_template
+from deformlearn.core.body.camera import weak_perspective_project
+from deformlearn.core.body.model import BodyModel, BodyOutput
+from deformlearn.core.body.rotations import axis_angle_to_rotmat, gram_schmidt_rotation
+from deformlearn.core.body.skinning import joint_transforms, kinematic_levels, skin_vertices
+from deformlearn.core.body.template import builtin_template_path, load_builtin_template
 from tests.tiny_template import make_tiny_template
 
 
@@ -78,7 +78,7 @@ def test_reference_skinning_agrees(model) -> None:
     pose, scales = _random_params(2, seed=3)
     out = model(pose, scales)
     levels = kinematic_levels(model.template.parents)
-    from deformlearn.core.skinning import forward_kinematics
+    from deformlearn.core.body.skinning import forward_kinematics
 
     rotations, joints = forward_kinematics(axis_angle_to_rotmat(pose), scales, model.rest_joints, levels)
     ref = skin_vertices(joint_transforms(rotations, joints, scales, model.rest_joints), model.rest_vertices,
@@ -216,7 +216,7 @@ def test_gradcheck_pose_and_scales(tiny) -> None:
 
 
 def test_forward_kinematics_on_a_tree_not_in_level_order() -> None:
-    from deformlearn.core.skinning import forward_kinematics
+    from deformlearn.core.body.skinning import forward_kinematics
 
     parents = np.array([-1, 0, 1, 0, 3, 2, 2, 4])  # depth order 0 | 1 3 | 2 4 | 5 6 7
     levels = kinematic_levels(parents)

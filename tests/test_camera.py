@@ -7,8 +7,8 @@ import math
 import pytest
 import torch
 
-from deformlearn.core.camera import frontal_rotation, weak_perspective_project
-from deformlearn.core.rotations import axis_angle_to_rotmat
+from deformlearn.core.body.camera import frontal_rotation, weak_perspective_project
+from deformlearn.core.body.rotations import axis_angle_to_rotmat
 
 
 def test_known_point_projection() -> None:

@@ -7,10 +7,14 @@ import dataclasses
 import numpy as np
 import pytest
 
-from deformlearn.core.correspondence import (
-    BarycentricMapper, NearestVertexMapper, map_to_vertices, mapper_for, template_key,
+from deformlearn.core.body.template import builtin_template_path
+from deformlearn.core.densepose.correspondence import (
+    BarycentricMapper,
+    NearestVertexMapper,
+    map_to_vertices,
+    mapper_for,
+    template_key,
 )
-from deformlearn.core.template import builtin_template_path
 from tests.tiny_template import make_tiny_template
 
 
@@ -99,7 +103,7 @@ def test_template_key_tracks_the_charts(tiny):
 def test_builtin_template_covers_every_part():
     if not builtin_template_path().is_file():
         pytest.skip("the built-in template has not been built yet")
-    from deformlearn.core.template import load_builtin_template
+    from deformlearn.core.body.template import load_builtin_template
 
     t = load_builtin_template()
     rng = np.random.default_rng(0)

@@ -17,8 +17,8 @@ import torch
 from PIL import Image
 from pycocotools import mask as mask_utils
 
-from deformlearn.core.densepose_io import AnnotationError, read_people
-from deformlearn.core.iuv_images import read_iuv_inference, sample_part_pixels
+from deformlearn.core.densepose.iuv_images import read_iuv_inference, sample_part_pixels
+from deformlearn.core.densepose.readers import AnnotationError, read_people
 
 
 def _check_people(people, expect_dense: bool) -> None:

@@ -13,18 +13,25 @@ import pytest
 import torch
 import trimesh
 
-from deformlearn.core import export as export_module
-from deformlearn.core.body_model import BodyModel
-from deformlearn.core.camera import weak_perspective_project
-from deformlearn.core.export import (
-    ExportError, atomic_write, export_fits, export_params, export_rigged_gltf, export_spin_npz, load_params,
-    pose_fit, weld,
+from deformlearn.core.body.camera import weak_perspective_project
+from deformlearn.core.body.model import BodyModel
+from deformlearn.core.body.rotations import axis_angle_to_rotmat, quaternion_to_rotmat
+from deformlearn.core.export import exporter as export_module
+from deformlearn.core.export.exporter import (
+    ExportError,
+    atomic_write,
+    export_fits,
+    export_params,
+    export_rigged_gltf,
+    export_spin_npz,
+    load_params,
+    pose_fit,
+    weld,
 )
-from deformlearn.core.export_gltf import top_weights
-from deformlearn.core.project_records import FitRecord
-from deformlearn.core.project_store import Project
-from deformlearn.core.registration_data import normalised_to_pixels, square_box
-from deformlearn.core.rotations import axis_angle_to_rotmat, quaternion_to_rotmat
+from deformlearn.core.export.gltf import top_weights
+from deformlearn.core.project.records import FitRecord
+from deformlearn.core.project.store import Project
+from deformlearn.core.registration.data import normalised_to_pixels, square_box
 
 IMAGE_SIZE = (640, 480)
 BBOX = np.array([250.0, 60.0, 140.0, 380.0], np.float32)
@@ -268,7 +275,7 @@ def test_failed_write_leaves_nothing(project, tmp_path, monkeypatch):
 
 
 def test_export_command(project, tmp_path, capsys):
-    from deformlearn.core.cli import main
+    from deformlearn.core.cli.parser import main
 
     root = str(project.root)
     out = tmp_path / "cli"
@@ -281,8 +288,8 @@ def test_export_command(project, tmp_path, capsys):
 
 
 def test_frontal_rotation_matches_the_camera():
-    from deformlearn.core.camera import FRONTAL_ROTATION_VALUES
-    from deformlearn.core.export_common import FRONTAL
+    from deformlearn.core.body.camera import FRONTAL_ROTATION_VALUES
+    from deformlearn.core.export.common import FRONTAL
 
     np.testing.assert_array_equal(FRONTAL, np.asarray(FRONTAL_ROTATION_VALUES))
 

@@ -9,12 +9,12 @@ import cv2
 import numpy as np
 import pytest
 
-from deformlearn.core import project_import
-from deformlearn.core.cli import main
-from deformlearn.core.correspondence import template_key
-from deformlearn.core.overlay_draw import part_colors
-from deformlearn.core.project_store import Project
-from deformlearn.core.template import save_template
+from deformlearn.core.body.template import save_template
+from deformlearn.core.cli.parser import main
+from deformlearn.core.densepose.correspondence import template_key
+from deformlearn.core.project import importing as project_import
+from deformlearn.core.project.store import Project
+from deformlearn.core.render.overlay import part_colors
 from tests.tiny_template import make_tiny_template
 
 

@@ -10,13 +10,21 @@ import pytest
 import torch
 from torch import nn
 
-from deformlearn.core import lifting_losses as L
-from deformlearn.core.lifting import (
-    DepthGenerator, LiftingCancelled, LiftingProgress, LiftingSettings, PoseDiscriminator,
-    average_skeleton_from_template, lift, load_lifter, save_lifter, train_lifter,
+from deformlearn.core.lifting import losses as L
+from deformlearn.core.lifting.cgan import (
+    DepthGenerator,
+    LiftingCancelled,
+    LiftingProgress,
+    LiftingSettings,
+    PoseDiscriminator,
+    average_skeleton_from_template,
+    lift,
+    load_lifter,
+    save_lifter,
+    train_lifter,
 )
-from deformlearn.core.lifting_data import DEFAULT_AVERAGE_SKELETON, make_synthetic_people, pose_keypoints, random_poses
-from deformlearn.core.lifting_eval import evaluate_lifting, load_h36m_body3d
+from deformlearn.core.lifting.data import DEFAULT_AVERAGE_SKELETON, make_synthetic_people, pose_keypoints, random_poses
+from deformlearn.core.lifting.evaluation import evaluate_lifting, load_h36m_body3d
 
 TINY = LiftingSettings(epochs=40, batch_size=128, learning_rate=1e-3, hidden=64, device="cpu", threads=1)
 

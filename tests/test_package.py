@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from deformlearn.core.cli import COMMANDS
+from deformlearn.core.cli.parser import COMMANDS
 
 CORE = Path(__file__).resolve().parents[1] / "core"
 FORBIDDEN = ("PySide6", "PyQt5", "PyQt6", "pyqtgraph", "shiboken6", "deformlearn.app")

@@ -10,9 +10,10 @@ import sqlite3
 import numpy as np
 import pytest
 
-from deformlearn.core import project_schema, project_store
-from deformlearn.core.densepose_records import DensePoints
-from deformlearn.core.project_store import FitRecord, Project, ProjectError
+from deformlearn.core.densepose.records import DensePoints
+from deformlearn.core.project import schema as project_schema
+from deformlearn.core.project import store as project_store
+from deformlearn.core.project.store import FitRecord, Project, ProjectError
 
 
 def _dense(n: int = 30, seed: int = 0) -> DensePoints:
@@ -224,7 +225,7 @@ def test_open_reads_nothing_per_person(tmp_path, monkeypatch):
 
 
 def test_update_annotation_replaces_points_and_recomputes_correspondences(tmp_path, builtin_template):
-    from deformlearn.core.correspondence import map_to_vertices, template_key
+    from deformlearn.core.densepose.correspondence import map_to_vertices, template_key
 
     key = template_key(builtin_template)
     with Project.create(tmp_path / "proj") as p:

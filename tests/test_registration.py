@@ -9,19 +9,29 @@ import numpy as np
 import pytest
 import torch
 
-from deformlearn.core.body_model import BodyModel
-from deformlearn.core.camera import weak_perspective_project
+from deformlearn.core.body.camera import weak_perspective_project
+from deformlearn.core.body.model import BodyModel
+from deformlearn.core.body.rotations import gram_schmidt_rotation
+from deformlearn.core.body.skeletons import SMPL_PARENTS
 from deformlearn.core.metrics import mpjpe_mm
-from deformlearn.core.registration import (BodyParams, RegistrationProgress, _Objective, register,
-                                           start_rotations)
-from deformlearn.core.registration_data import (PersonTargets, collate, normalised_to_pixels,
-                                                pixels_to_normalised, square_box)
-from deformlearn.core.registration_losses import (JOINT_LIMIT_AXES, angle_loss, dense_loss, det_loss,
-                                                  keypoint_loss, scale_loss)
-from deformlearn.core.registration_settings import RegistrationSettings
-from deformlearn.core.registration_synthetic import make_synthetic_people
-from deformlearn.core.rotations import gram_schmidt_rotation
-from deformlearn.core.skeletons import SMPL_PARENTS
+from deformlearn.core.registration.data import (
+    PersonTargets,
+    collate,
+    normalised_to_pixels,
+    pixels_to_normalised,
+    square_box,
+)
+from deformlearn.core.registration.fitter import BodyParams, RegistrationProgress, _Objective, register, start_rotations
+from deformlearn.core.registration.losses import (
+    JOINT_LIMIT_AXES,
+    angle_loss,
+    dense_loss,
+    det_loss,
+    keypoint_loss,
+    scale_loss,
+)
+from deformlearn.core.registration.settings import RegistrationSettings
+from deformlearn.core.registration.synthetic import make_synthetic_people
 from tests.tiny_template import make_tiny_template
 
 SMPL_BONES = [(j, int(SMPL_PARENTS[j])) for j in range(1, 24)]
@@ -233,10 +243,10 @@ def test_multi_start_recovers_people_facing_away(builtin_model) -> None:
 
 
 def test_register_command_writes_fits(tmp_path, tiny_model, capsys) -> None:
-    from deformlearn.core.cli import main
-    from deformlearn.core.densepose_records import DensePoints
-    from deformlearn.core.project_store import Project
-    from deformlearn.core.template import save_template
+    from deformlearn.core.body.template import save_template
+    from deformlearn.core.cli.parser import main
+    from deformlearn.core.densepose.records import DensePoints
+    from deformlearn.core.project.store import Project
 
     template = tiny_model.template
     save_template(template, tmp_path / "tiny.npz")

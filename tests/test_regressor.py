@@ -6,16 +6,26 @@ import numpy as np
 import pytest
 import torch
 
-from deformlearn.core.body_model import BodyModel
-from deformlearn.core.camera import frontal_rotation, weak_perspective_project
-from deformlearn.core.regressor import (
-    OUTPUT_SIZE, BodyRegressor, RegressorConfig, decode_raw, find_imagenet_weights, params_to_raw,
+from deformlearn.core.body.camera import frontal_rotation, weak_perspective_project
+from deformlearn.core.body.model import BodyModel
+from deformlearn.core.body.rotations import axis_angle_to_rotmat
+from deformlearn.core.regressor.data import RegressorSamples, crop_square, crops_to_input, splat_iuv
+from deformlearn.core.regressor.network import (
+    OUTPUT_SIZE,
+    BodyRegressor,
+    RegressorConfig,
+    decode_raw,
+    find_imagenet_weights,
+    params_to_raw,
 )
-from deformlearn.core.regressor_data import RegressorSamples, crop_square, crops_to_input, splat_iuv
-from deformlearn.core.regressor_training import (
-    RegressorTrainingSettings, load_regressor, predict, regressor_losses, save_regressor, train_regressor,
+from deformlearn.core.regressor.training import (
+    RegressorTrainingSettings,
+    load_regressor,
+    predict,
+    regressor_losses,
+    save_regressor,
+    train_regressor,
 )
-from deformlearn.core.rotations import axis_angle_to_rotmat
 from tests.tiny_template import make_tiny_template
 
 
@@ -157,7 +167,7 @@ def test_training_reduces_the_loss_and_resumes_from_a_checkpoint(tmp_path):
 
 
 def test_augmented_crops_keep_images_and_targets_consistent():
-    from deformlearn.core.regressor_training import augment_crops
+    from deformlearn.core.regressor.training import augment_crops
 
     s = _synthetic_samples(3, size=64)
     zoom, shift = torch.tensor([1.1, 0.9, 1.0]), torch.tensor([[0.05, -0.08], [-0.02, 0.03], [0.0, 0.0]])
@@ -193,7 +203,7 @@ def test_local_imagenet_weights_are_loaded_and_rgb_filters_kept(tmp_path):
 
 
 def test_cosine_learning_rate_falls_from_lr_to_zero():
-    from deformlearn.core.regressor_training import _learning_rate
+    from deformlearn.core.regressor.training import _learning_rate
 
     cfg = RegressorConfig(backbone="small", input_mode="iuv", crop_size=32)
     decay = RegressorTrainingSettings(model=cfg, lr=1e-3, lr_decay=True)

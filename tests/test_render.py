@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deformlearn.core.rasterize import rasterize
-from deformlearn.core.render import OffscreenRenderer, RenderError, atlas_texcoords, load_atlas
-from deformlearn.core.template_render import render_template_sheet, view_vertices
+from deformlearn.core.render.offscreen import OffscreenRenderer, RenderError, atlas_texcoords, load_atlas
+from deformlearn.core.render.raster import rasterize
+from deformlearn.core.render.template_views import render_template_sheet, view_vertices
 
 SIZE = 256
 

@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from deformlearn.core.rotations import (
+from deformlearn.core.body.rotations import (
     axis_angle_to_quaternion,
     axis_angle_to_rotmat,
     gram_schmidt_rotation,

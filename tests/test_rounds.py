@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 import torch
 
-from deformlearn.core.lifting import LiftingSettings
-from deformlearn.core.prediction import predict_people
-from deformlearn.core.project_store import Project
-from deformlearn.core.registration_settings import RegistrationSettings
-from deformlearn.core.regressor import RegressorConfig
-from deformlearn.core.regressor_training import RegressorTrainingSettings
-from deformlearn.core.round_settings import RoundSettings
-from deformlearn.core.rounds import RoundCancelled, RoundError, array_name, round_history, run_round
+from deformlearn.core.lifting.cgan import LiftingSettings
+from deformlearn.core.project.store import Project
+from deformlearn.core.registration.settings import RegistrationSettings
+from deformlearn.core.regressor.network import RegressorConfig
+from deformlearn.core.regressor.prediction import predict_people
+from deformlearn.core.regressor.training import RegressorTrainingSettings
+from deformlearn.core.rounds.loop import RoundCancelled, RoundError, array_name, round_history, run_round
+from deformlearn.core.rounds.settings import RoundSettings
 from tests.round_project import make_round_project
 
 REPO = Path(__file__).resolve().parents[1]
@@ -98,7 +98,7 @@ def _round2_fits_with_scaled_depths(source: Path, path: Path, settings: RoundSet
     import shutil
 
     from deformlearn.core.distributed import SINGLE
-    from deformlearn.core.rounds import _Round
+    from deformlearn.core.rounds.loop import _Round
 
     shutil.copytree(source, path)
     with Project.open(path) as project:
@@ -111,7 +111,7 @@ def _round2_fits_with_scaled_depths(source: Path, path: Path, settings: RoundSet
 @pytest.mark.parametrize("later_round_depths", [False, True])
 def test_later_rounds_use_the_cgan_depths_only_when_asked(project_path, tmp_path, later_round_depths):
     from deformlearn.core.distributed import SINGLE
-    from deformlearn.core.rounds import _Round
+    from deformlearn.core.rounds.loop import _Round
 
     torch.set_num_threads(1)
     settings = tiny_settings(later_round_depths=later_round_depths)
@@ -167,8 +167,8 @@ def test_cancel_then_resume_and_interrupted_round_needs_resume(project_path):
 
 _KILL_SCRIPT = textwrap.dedent("""
     import json, sys, torch
-    from deformlearn.core.project_store import Project
-    from deformlearn.core.rounds import run_round
+    from deformlearn.core.project.store import Project
+    from deformlearn.core.rounds.loop import run_round
     from tests.test_rounds import tiny_settings
     torch.set_num_threads(1)
     with Project.open(sys.argv[1]) as project:
@@ -215,8 +215,8 @@ def test_cli_round_progress_json_and_errors(project_path, tmp_path):
 
 
 def test_json_progress_lines_are_throttled_and_parseable(capsys):
-    from deformlearn.core.commands.round import _JsonProgress
-    from deformlearn.core.rounds import RoundProgress
+    from deformlearn.core.cli.round import _JsonProgress
+    from deformlearn.core.rounds.loop import RoundProgress
 
     progress = _JsonProgress(rate=1.0)
     for step in range(1, 11):

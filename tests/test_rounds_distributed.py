@@ -13,9 +13,9 @@ import torch.distributed as tdist
 import torch.multiprocessing as mp
 
 from deformlearn.core.distributed import DistContext
-from deformlearn.core.project_store import Project
-from deformlearn.core.regressor_training import load_regressor
-from deformlearn.core.rounds import run_round
+from deformlearn.core.project.store import Project
+from deformlearn.core.regressor.training import load_regressor
+from deformlearn.core.rounds.loop import run_round
 from tests.round_project import make_round_project
 from tests.test_rounds import tiny_settings
 

@@ -14,9 +14,9 @@ import pytest
 import scipy.sparse
 import torch
 
-from deformlearn.core.body_model import BodyModel
-from deformlearn.core.skeletons import SMPL_PARENTS
-from deformlearn.core.smpl_loader import (
+from deformlearn.core.body.model import BodyModel
+from deformlearn.core.body.skeletons import SMPL_PARENTS
+from deformlearn.core.body.smpl_loader import (
     SmplFileError,
     find_smpl_file,
     load_smpl_template,
@@ -191,10 +191,10 @@ def test_real_uv_processed_mat_on_synthetic_smpl(tmp_path) -> None:
 
 
 def test_cli_builds_an_smpl_template_a_project_can_use(tmp_path, smpl_arrays, capsys) -> None:
-    from deformlearn.core.cli import main
-    from deformlearn.core.project_import import load_project_template
-    from deformlearn.core.project_store import Project
-    from deformlearn.core.template import load_template
+    from deformlearn.core.body.template import load_template
+    from deformlearn.core.cli.parser import main
+    from deformlearn.core.project.importing import load_project_template
+    from deformlearn.core.project.store import Project
 
     model_dir = tmp_path / "models" / "smpl"
     model_dir.mkdir(parents=True)

@@ -8,17 +8,21 @@ import cv2
 import numpy as np
 import pytest
 
-from deformlearn.core.body_model import BodyModel
-from deformlearn.core.correspondence import template_key
-from deformlearn.core.iuv_images import read_iuv_inference
-from deformlearn.core.project_import import load_project_template
-from deformlearn.core.project_store import Project, ProjectError
-from deformlearn.core.render import OffscreenRenderer, RenderError
-from deformlearn.core.synth import (
-    SynthSettings, project_ground_truth, rotation_matrix, sample_segment_scales, synthesize_project,
+from deformlearn.core.body.model import BodyModel
+from deformlearn.core.densepose.correspondence import template_key
+from deformlearn.core.densepose.iuv_images import read_iuv_inference
+from deformlearn.core.project.importing import load_project_template
+from deformlearn.core.project.store import Project, ProjectError
+from deformlearn.core.render.offscreen import OffscreenRenderer, RenderError
+from deformlearn.core.synth.annotate import stratified_choice
+from deformlearn.core.synth.people import (
+    SynthSettings,
+    project_ground_truth,
+    rotation_matrix,
+    sample_segment_scales,
+    synthesize_project,
 )
-from deformlearn.core.synth_annotate import stratified_choice
-from deformlearn.core.synth_poses import MotionFileError, load_amass_poses, pose_limits, sample_limited_poses
+from deformlearn.core.synth.poses import MotionFileError, load_amass_poses, pose_limits, sample_limited_poses
 
 GT_KEYS = {"pose", "scales", "rotation", "scale", "translation", "depth_offset", "joints3d", "keypoints3d",
            "vertices", "keypoints2d", "point_vertex", "point_face", "point_barycentric", "point_uv", "motion_frame",
@@ -303,7 +307,7 @@ def test_bad_settings_and_existing_project_raise(tmp_path, clean):
 
 
 def test_cli_synth(tmp_path, capsys):
-    from deformlearn.core.cli import main
+    from deformlearn.core.cli.parser import main
 
     assert main(["synth", "--n", "2", "--out", str(tmp_path / "cli"), "--size", "128", "--points", "20", "30"]) == 0
     assert "2 people" in capsys.readouterr().out

@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deformlearn.core.densepose_charts import compute_part_charts, split_part_seams
-from deformlearn.core.skeletons import (
-    COCO_KEYPOINT_NAMES, DENSEPOSE_PART_NAMES, NUM_PARTS, SMPL_JOINT_NAMES, SMPL_PARENTS,
+from deformlearn.core.body.charts import compute_part_charts, split_part_seams
+from deformlearn.core.body.skeletons import (
+    COCO_KEYPOINT_NAMES,
+    DENSEPOSE_PART_NAMES,
+    NUM_PARTS,
+    SMPL_JOINT_NAMES,
+    SMPL_PARENTS,
 )
 
 J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}

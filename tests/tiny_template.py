@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from deformlearn.core.skeletons import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
-from deformlearn.core.template import Template
+from deformlearn.core.body.skeletons import NUM_JOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
+from deformlearn.core.body.template import Template
 
 #: (24, 3) a plausible SMPL-like T-pose skeleton, metres.
 TINY_REST_JOINTS = np.array([

@@ -1,0 +1,66 @@
+"""`deformlearn import PROJECT --<format> SOURCE [--images DIR]`: read people in any DensePose/COCO format into
+a project (created if missing), with template correspondences, in one transaction."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+HELP = "import DensePose / COCO annotations or DensePose inference output into a project"
+
+_SOURCES = {
+    "coco_densepose": ("coco-densepose", "JSON", "DensePose-COCO annotations (densepose_coco_2014_*.json)"),
+    "coco_keypoints": ("coco-keypoints", "JSON", "COCO person keypoints (people without dense points)"),
+    "iuv": ("iuv", "DIR", "folder of NAME.jpg + NAME_IUV.png + NAME_INDS.png (DensePose inference output)"),
+    "densepose_results": ("densepose-results", "JSON", "DensePose challenge results (uv_shape/uv_data per box)"),
+    "detectron2_dump": ("detectron2-dump", "PKL", "detectron2 DensePose 'apply_net dump' pickle (needs --trust-pickle)"),
+    "densepose_pickle": ("densepose-pickle", "PKL", "DensePose single-annotation pickle (demo_dp_single_ann.pkl)"),
+}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("project", metavar="PROJECT", help="project folder (created if missing)")
+    source = parser.add_mutually_exclusive_group(required=True)
+    for dest, (kind, metavar, help_text) in _SOURCES.items():
+        source.add_argument(f"--{kind}", dest=dest, metavar=metavar, help=help_text)
+    parser.add_argument("--images", metavar="DIR", help="folder holding the images the annotations name")
+    parser.add_argument("--trust-pickle", action="store_true",
+                        help="I trust this pickle file (unpickling can run code hidden in the file)")
+    parser.add_argument("--points-per-part", type=int, default=14, metavar="N",
+                        help="dense points sampled per part from IUV / results inputs (default 14)")
+    parser.add_argument("--seed", type=int, default=0, help="seed of that sampling (default 0)")
+    parser.add_argument("--min-score", type=float, default=0.5, help="drop detections below this score (default 0.5)")
+    parser.add_argument("--skip-missing-images", action="store_true",
+                        help="results inputs: leave out detections whose image is not in --images")
+    parser.add_argument("--template", default="builtin", metavar="builtin|NPZ",
+                        help="template of a new project (default: the built-in one)")
+    parser.add_argument("--no-correspondences", action="store_true", help="do not map dense points to the template")
+
+
+def run(args: argparse.Namespace) -> int:
+    from deformlearn.core.densepose.readers import read_people
+    from deformlearn.core.project.importing import import_people, load_project_template
+    from deformlearn.core.project.store import DB_NAME, Project
+
+    dest = next(d for d in _SOURCES if getattr(args, d) is not None)
+    kind, source = _SOURCES[dest][0], getattr(args, dest)
+    # Read and check everything before touching the project, so a bad input leaves it as it was.
+    people = read_people(kind, source, images_dir=args.images, trust_pickle=args.trust_pickle,
+                         points_per_part=args.points_per_part, seed=args.seed, min_score=args.min_score,
+                         skip_missing_images=args.skip_missing_images)
+    root = Path(args.project)
+    exists = (root / DB_NAME).is_file()
+    if not exists and args.template != "builtin":
+        args.template = str(Path(args.template).absolute())
+    project = Project.open(root) if exists else Project.create(root, template=args.template)
+    with project:
+        template = None if args.no_correspondences else load_project_template(project)
+        report = import_people(project, people, template)
+        summary = project.summary()
+    print(f"read {report.read} people ({report.with_dense} with dense points) from {source}")
+    print(f"added {report.added} new people to {project.root} ({report.already_present} were already there)")
+    if report.template_key and not math.isnan(report.residual_mean):
+        print(f"correspondences to {report.template_key}: mean UV residual {report.residual_mean:.4f}")
+    print(f"project now holds {summary['persons']} people on {summary['images']} images")
+    return 0

@@ -1,0 +1,43 @@
+"""`deformlearn info PROJECT`: what a project holds: people, fits, reviews, rounds."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+HELP = "show what a project holds: people, fits, reviews and trained rounds"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("project", metavar="PROJECT", help="project folder")
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+
+def run(args: argparse.Namespace) -> int:
+    from deformlearn.core.project.store import Project
+
+    with Project.open(args.project, readonly=True) as project:
+        s = project.summary()
+        rounds = project.rounds()
+        template = project.template
+        root = project.root
+    if args.json:
+        print(json.dumps({"project": str(root), "template": template, **s,
+                          "round_list": [{"index": r.index, "stages": r.stages, "metrics": r.metrics, "models": r.models,
+                                          "finished": r.finished_at is not None} for r in rounds]}))
+        return 0
+    print(f"project   {root}")
+    print(f"template  {template}")
+    print(f"images    {s['images']}")
+    print(f"people    {s['persons']} ({s['with_dense']} with dense points)")
+    print(f"fitted    {s['fitted']} converged, {s['failed']} failed")
+    print(f"reviewed  {s['accepted']} accepted, {s['rejected']} rejected, {s['unreviewed']} unreviewed")
+    print(f"rounds    {s['rounds']} ({s['finished_rounds']} finished)")
+    for r in rounds:
+        state = "finished" if r.finished_at is not None else "open"
+        stages = ", ".join(f"{k}: {v}" for k, v in r.stages.items()) or "no stages yet"
+        metrics = ", ".join(f"{k}={v:.4g}" if isinstance(v, (int, float)) else f"{k}={v}" for k, v in r.metrics.items())
+        models = ", ".join(f"{k}: {v}" for k, v in r.models.items())
+        print(f"  round {r.index} ({state}): {stages}" + (f"; {metrics}" if metrics else "")
+              + (f"; models {models}" if models else ""))
+    return 0

@@ -1,0 +1,18 @@
+"""DensePose and COCO inputs: every reader, the records they return, and (part, U, V) -> vertex correspondence.
+
+The names below are this subpackage's public face: the app and the other subpackages use these. They load
+on first use (lazy_loader), so importing the package stays cheap (no torch until something needs it).
+"""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submodules=["annotation_files", "coco", "correspondence", "iuv_images", "pickles", "readers", "records"],
+    submod_attrs={
+        "correspondence": ["BarycentricMapper", "NearestVertexMapper", "map_to_vertices", "mapper_for", "template_key"],
+        "iuv_images": ["read_iuv_inference", "sample_part_pixels"],
+        "readers": ["AnnotationError", "read_people"],
+        "records": ["DensePoints", "PersonAnnotation", "bbox_of_points"],
+    },
+)

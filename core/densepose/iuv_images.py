@@ -1,0 +1,219 @@
+"""Readers for DensePose inference output: IUV + INDS images, and the COCO challenge results format.
+
+IUV png: in the file's RGB order R = V * 255, G = U * 255, B = part index I (0 background, 1..24), so
+`cv2.imread` (BGR) gives channels [I, U, V]. INDS png: person instance index per pixel (0 background).
+Challenge results (`uv_shape` = [3, h, w], `uv_data` = base64 png of the box's (h, w, 3) array with
+channels [I, U * 255, V * 255], as DensePose's `densepose_cocoeval._decodeUvData` reads it).
+
+Dense pixels are subsampled per part: at most `points_per_part` pixels of each part, drawn without
+replacement by a generator seeded from `seed` and the person's identity, so an import is reproducible.
+Pixel (row r, column c) becomes the point (x, y) = (c, r) (pixel centres at integers).
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import zlib
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from deformlearn.core.body.skeletons import NUM_PARTS
+from deformlearn.core.densepose.annotation_files import find_image, image_size, load_json, number_list
+from deformlearn.core.densepose.records import (
+    AnnotationError,
+    DensePoints,
+    PersonAnnotation,
+    bbox_of_points,
+    empty_keypoints,
+)
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
+DEFAULT_POINTS_PER_PART = 14  # DensePose-COCO annotates at most 14 points per part
+
+
+def _rng(seed: int, key: str) -> np.random.Generator:
+    return np.random.default_rng([seed, zlib.crc32(key.encode())])
+
+
+def sample_part_pixels(part_map: np.ndarray, mask: np.ndarray, points_per_part: int,
+                       rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Rows and columns of at most `points_per_part` pixels of each part inside `mask`.
+
+    part_map: (H, W) integer part 0..24; mask: (H, W) bool. Returns (rows (N,), cols (N,)) int64, grouped
+    by part in increasing part order.
+    """
+    if points_per_part < 1:
+        raise ValueError(f"points_per_part must be >= 1, got {points_per_part}")
+    rows, cols = np.nonzero(mask & (part_map > 0))
+    parts = part_map[rows, cols]
+    keep = []
+    for p in np.unique(parts):
+        idx = np.flatnonzero(parts == p)
+        keep.append(idx if len(idx) <= points_per_part else np.sort(rng.choice(idx, points_per_part, replace=False)))
+    keep_idx = np.concatenate(keep) if keep else np.zeros(0, dtype=np.int64)
+    return rows[keep_idx].astype(np.int64), cols[keep_idx].astype(np.int64)
+
+
+def _read_image(path: Path, flags: int) -> np.ndarray:
+    if not path.is_file():
+        raise AnnotationError(f"{path}: file not found")
+    image = cv2.imread(str(path), flags)
+    if image is None:
+        raise AnnotationError(f"{path}: not a readable image")
+    return image
+
+
+def read_iuv_inference(image_file: str | Path, iuv_file: str | Path, inds_file: str | Path, *,
+                       points_per_part: int = DEFAULT_POINTS_PER_PART, seed: int = 0,
+                       min_person_pixels: int = 50) -> list[PersonAnnotation]:
+    """One PersonAnnotation per instance index of the INDS image with at least `min_person_pixels`
+    foreground pixels; IUV, INDS and image must have the same size (else AnnotationError)."""
+    image_file, iuv_file, inds_file = Path(image_file), Path(iuv_file), Path(inds_file)
+    image = _read_image(image_file, cv2.IMREAD_COLOR)
+    iuv = _read_image(iuv_file, cv2.IMREAD_COLOR)
+    inds = _read_image(inds_file, cv2.IMREAD_UNCHANGED)
+    if inds.ndim == 3:
+        inds = inds[..., 0]
+    H, W = image.shape[:2]
+    for name, arr in ((iuv_file, iuv), (inds_file, inds)):
+        if arr.shape[:2] != (H, W):
+            raise AnnotationError(f"{name}: size {arr.shape[1]}x{arr.shape[0]} does not match the image "
+                                  f"{image_file.name} ({W}x{H})")
+    part_map = iuv[..., 0].astype(np.int64)
+    if part_map.max() > NUM_PARTS:
+        raise AnnotationError(f"{iuv_file}: part channel (blue) holds {part_map.max()} > {NUM_PARTS}: not an IUV image")
+    people = []
+    for k in np.unique(inds):
+        if k == 0:
+            continue
+        mask = (inds == k) & (part_map > 0)
+        if mask.sum() < min_person_pixels:
+            continue
+        key = f"{iuv_file.name}#inst={int(k)}"
+        rows, cols = sample_part_pixels(part_map, mask, points_per_part, _rng(seed, key))
+        dense = DensePoints(
+            xy=np.stack([cols, rows], axis=1), part=part_map[rows, cols],
+            uv=np.stack([iuv[rows, cols, 1], iuv[rows, cols, 2]], axis=1) / 255.0,
+        )
+        all_rows, all_cols = np.nonzero(mask)
+        people.append(PersonAnnotation(
+            image_file=str(image_file), image_size=(W, H),
+            bbox=bbox_of_points(np.stack([all_cols, all_rows], axis=1).astype(np.float32)),
+            keypoints=empty_keypoints(), dense=dense, source_key=key, iuv_file=str(iuv_file),
+            inds_file=str(inds_file),
+        ))
+    return people
+
+
+def find_iuv_triples(folder: str | Path) -> list[tuple[Path, Path, Path]]:
+    """(image, IUV, INDS) triples in `folder`, found by name: NAME_IUV.png, NAME_INDS.png and NAME.<jpg|png|...>.
+
+    AnnotationError when an IUV file lacks its INDS file or its image, or the folder holds no IUV file.
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise AnnotationError(f"{folder}: not a folder")
+    triples = []
+    for iuv in sorted(folder.glob("*_IUV.png")):
+        stem = iuv.name[: -len("_IUV.png")]
+        inds = folder / f"{stem}_INDS.png"
+        if not inds.is_file():
+            raise AnnotationError(f"{iuv}: no matching INDS file {inds.name}")
+        images = [folder / f"{stem}{s}" for s in IMAGE_SUFFIXES if (folder / f"{stem}{s}").is_file()]
+        if not images:
+            raise AnnotationError(f"{iuv}: no matching image {stem}.jpg/.png in {folder}")
+        triples.append((images[0], iuv, inds))
+    if not triples:
+        raise AnnotationError(f"{folder}: no *_IUV.png files")
+    return triples
+
+
+def read_iuv_folder(folder: str | Path, **kwargs) -> list[PersonAnnotation]:
+    """All people of all (image, IUV, INDS) triples in `folder` (kwargs as read_iuv_inference)."""
+    people = []
+    for image, iuv, inds in find_iuv_triples(folder):
+        people += read_iuv_inference(image, iuv, inds, **kwargs)
+    return people
+
+
+def decode_uv_data(uv_data: str, uv_shape: list[int], where: str) -> np.ndarray:
+    """(3, h, w) uint8 [I, U * 255, V * 255] of one challenge result box."""
+    from PIL import Image
+
+    try:
+        with Image.open(io.BytesIO(base64.b64decode(uv_data))) as im:
+            arr = np.asarray(im.convert("RGB"))
+    except Exception as exc:  # binascii.Error, PIL.UnidentifiedImageError, OSError
+        raise AnnotationError(f"{where}: 'uv_data' is not a base64 png ({exc})") from exc
+    arr = np.moveaxis(arr, -1, 0)
+    if list(arr.shape) != list(uv_shape):
+        raise AnnotationError(f"{where}: 'uv_data' decodes to {list(arr.shape)} but 'uv_shape' is {uv_shape}")
+    return arr
+
+
+def box_iuv_to_points(part: np.ndarray, u: np.ndarray, v: np.ndarray, bbox_xyxy: np.ndarray,
+                      points_per_part: int, rng: np.random.Generator) -> DensePoints:
+    """Dense points from a box-local chart result. part: (h, w) 0..24; u, v: (h, w) in [0, 1];
+    bbox_xyxy: (4,) image pixels. Box cell (r, c) centre maps to x = x0 + (c + 0.5) * bw / w - 0.5."""
+    h, w = part.shape
+    rows, cols = sample_part_pixels(part, np.ones_like(part, dtype=bool), points_per_part, rng)
+    x0, y0, x1, y1 = (float(b) for b in bbox_xyxy)
+    x = x0 + (cols + 0.5) * (x1 - x0) / w - 0.5
+    y = y0 + (rows + 0.5) * (y1 - y0) / h - 0.5
+    return DensePoints(xy=np.stack([x, y], axis=1), part=part[rows, cols],
+                       uv=np.stack([u[rows, cols], v[rows, cols]], axis=1))
+
+
+def read_densepose_results(json_path: str | Path, images_dir: str | Path, *, image_files: dict[int, str] | None = None,
+                           min_score: float = 0.5, skip_missing_images: bool = False,
+                           points_per_part: int = DEFAULT_POINTS_PER_PART, seed: int = 0) -> list[PersonAnnotation]:
+    """People of a DensePose challenge results file (a list of {image_id, bbox, score, uv_shape, uv_data}).
+
+    Images are found as `image_files[image_id]` or by COCO's names for the id under `images_dir`
+    (000000000785.jpg, COCO_val2014_000000000785.jpg, ...). Detections below `min_score` or without any
+    body pixel are left out; with `skip_missing_images` detections whose image is absent are left out too,
+    otherwise a missing image raises AnnotationError.
+    """
+    path, images_dir = Path(json_path), Path(images_dir)
+    data = load_json(path)
+    if not isinstance(data, list):
+        raise AnnotationError(f"{path}: not a DensePose results file (expected a list of detections)")
+    people = []
+    for k, det in enumerate(data):
+        where = f"{path}: detection {k}"
+        if not isinstance(det, dict) or not all(key in det for key in ("image_id", "bbox", "uv_shape", "uv_data")):
+            raise AnnotationError(f"{where}: needs 'image_id', 'bbox', 'uv_shape' and 'uv_data'")
+        if not isinstance(det["uv_data"], str) or not isinstance(det["image_id"], int):
+            raise AnnotationError(f"{where}: 'uv_data' must be a string and 'image_id' an integer")
+        score = float(det.get("score", 1.0))
+        if score < min_score:
+            continue
+        bbox = number_list(path, f"detection {k}", det["bbox"], "bbox", 4)
+        uv_shape = number_list(path, f"detection {k}", det["uv_shape"], "uv_shape", 3).astype(int).tolist()
+        image_id = det["image_id"]
+        names = [image_files[image_id]] if image_files and image_id in image_files else [
+            f"{image_id:012d}.jpg", f"COCO_val2014_{image_id:012d}.jpg", f"COCO_train2014_{image_id:012d}.jpg",
+            f"{image_id}.jpg", f"{image_id}.png"]
+        image_file = next((f for f in (find_image(images_dir, n) for n in names) if f is not None), None)
+        if image_file is None:
+            if skip_missing_images:
+                continue
+            raise AnnotationError(f"{where}: image {image_id} ({names[0]}) not found in {images_dir}")
+        uv = decode_uv_data(det["uv_data"], uv_shape, where)
+        if not (uv[0] > 0).any():
+            continue
+        if uv[0].max() > NUM_PARTS:
+            raise AnnotationError(f"{where}: part channel holds {uv[0].max()} > {NUM_PARTS}")
+        xyxy = np.array([bbox[0], bbox[1], bbox[0] + bbox[2], bbox[1] + bbox[3]])
+        key = f"{path.name}#det={k}"
+        dense = box_iuv_to_points(uv[0].astype(np.int64), uv[1] / 255.0, uv[2] / 255.0, xyxy, points_per_part,
+                                  _rng(seed, key))
+        people.append(PersonAnnotation(
+            image_file=str(image_file), image_size=image_size(image_file), bbox=bbox, keypoints=empty_keypoints(),
+            dense=dense, source_key=key, score=score,
+        ))
+    return people
+

@@ -1,0 +1,20 @@
+"""Exports of fits: posed meshes (OBJ, PLY, GLB), rigged glTF, parameter files, SPIN npz.
+
+The names below are this subpackage's public face: the app and the other subpackages use these. They load
+on first use (lazy_loader), so importing the package stays cheap (no torch until something needs it).
+"""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submodules=["common", "exporter", "gltf", "params"],
+    submod_attrs={
+        "common": ["DEFAULT_FORMATS", "FORMATS", "FRAMES", "FRONTAL"],
+        "exporter": [
+            "ExportError", "export_fits", "export_params", "export_rigged_gltf", "export_spin_npz", "load_params",
+            "pose_fit", "weld"
+        ],
+        "gltf": ["top_weights"],
+    },
+)

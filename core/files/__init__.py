@@ -1,0 +1,16 @@
+"""Files the engine writes and reads: crash-safe atomic writes and weights-only torch files.
+
+The names below are this subpackage's public face: the app and the other subpackages use these. They load
+on first use (lazy_loader), so importing the package stays cheap (no torch until something needs it).
+"""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submodules=["atomic", "torch_files"],
+    submod_attrs={
+        "atomic": ["atomic_write"],
+        "torch_files": ["load_torch_file"],
+    },
+)

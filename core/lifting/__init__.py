@@ -1,0 +1,24 @@
+"""The multi-view cGAN that lifts 2D keypoints to joint depths: networks, losses, data, evaluation.
+
+The names below are this subpackage's public face: the app and the other subpackages use these. They load
+on first use (lazy_loader), so importing the package stays cheap (no torch until something needs it).
+"""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submodules=["cgan", "data", "evaluation", "losses"],
+    submod_attrs={
+        "cgan": [
+            "DepthGenerator", "LiftingCancelled", "LiftingProgress", "LiftingSettings", "PoseDiscriminator",
+            "average_skeleton_from_template", "lift", "load_lifter", "save_lifter", "train_lifter"
+        ],
+        "data": [
+            "DEFAULT_AVERAGE_SKELETON", "load_amass_body_poses", "make_synthetic_people", "pose_keypoints",
+            "random_poses"
+        ],
+        "evaluation": ["evaluate_lifting", "load_h36m_body3d"],
+        "losses": ["RATIO_BONES"],
+    },
+)

@@ -1,0 +1,82 @@
+"""Put what the readers return into a project, with template correspondences, in one transaction."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from deformlearn.core.body.template import Template, load_builtin_template, load_template
+from deformlearn.core.densepose.correspondence import map_to_vertices, template_key
+from deformlearn.core.densepose.records import PersonAnnotation
+from deformlearn.core.files.atomic import atomic_write
+from deformlearn.core.project.store import Project, ProjectError
+
+EMBEDDED_IMAGES_DIR = "images"
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import did. residual_mean: mean UV residual of the new correspondences (nan if none)."""
+
+    read: int
+    added: int
+    already_present: int
+    with_dense: int
+    images: int
+    template_key: str | None
+    residual_mean: float
+
+
+def load_project_template(project: Project) -> Template:
+    """The template the project registers to ("builtin" or a template .npz path, relative to the project
+    or absolute)."""
+    spec = project.template
+    if spec == "builtin":
+        return load_builtin_template()
+    path = Path(spec)
+    return load_template(path if path.is_absolute() else project.root / path)
+
+
+def _write_embedded_image(project: Project, name: str, image: np.ndarray) -> Path:
+    """Store an image that came inside the input file under images/ (atomically); return its path."""
+    path = project.root / EMBEDDED_IMAGES_DIR / Path(name).name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ok, data = cv2.imencode(".png", image)
+    if not ok:
+        raise ProjectError(f"{path}: could not encode the embedded image")
+    return atomic_write(path, data.tobytes())
+
+
+def import_people(project: Project, people: list[PersonAnnotation], template: Template | None) -> ImportReport:
+    """Add `people` (and their images) to `project` in one transaction; people whose source_key is already
+    there are skipped. With a template, each new person's dense points get their template vertices."""
+    key = None if template is None else template_key(template)
+    image_files = {}
+    for person in people:
+        if person.image is not None and person.image_file not in image_files:
+            image_files[person.image_file] = _write_embedded_image(project, person.image_file, person.image)
+    added, residuals, image_ids = 0, [], set()
+    with project.transaction():
+        for person in people:
+            image_id = project.add_image(image_files.get(person.image_file, person.image_file), *person.image_size,
+                                         iuv_file=person.iuv_file, inds_file=person.inds_file)
+            image_ids.add(image_id)
+            person_id = project.add_person(
+                image_id, bbox=person.bbox, keypoints=person.keypoints, dense=person.dense,
+                source_key=person.source_key, coarse_mask=person.coarse_mask, score=person.score,
+            )
+            if person_id is None:
+                continue
+            added += 1
+            if key is not None and person.dense is not None and len(person.dense):
+                vertex, residual = map_to_vertices(template, person.dense.part, person.dense.uv)
+                project.set_correspondences(person_id, key, vertex, residual)
+                residuals.append(residual)
+    return ImportReport(
+        read=len(people), added=added, already_present=len(people) - added,
+        with_dense=sum(p.dense is not None and len(p.dense) > 0 for p in people), images=len(image_ids),
+        template_key=key, residual_mean=float(np.concatenate(residuals).mean()) if residuals else float("nan"),
+    )

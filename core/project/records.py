@@ -1,0 +1,129 @@
+"""Records the project store hands out, and the pickle-free array <-> BLOB encoding it stores them with."""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from deformlearn.core.densepose.records import DensePoints
+
+#: Review statuses a person can be set to; "cleared" returns the person to "unreviewed".
+REVIEW_STATUSES = ("accepted", "rejected", "cleared")
+#: Current review status of a person.
+PERSON_STATUSES = ("unreviewed", "accepted", "rejected")
+FIT_STATUSES = ("converged", "failed")
+#: Fit-status filters of the people list -> SQL condition on persons.fit_status (the status of the latest fit).
+FIT_FILTERS = {
+    "unfitted": "fit_status IS NULL", "fitted": "fit_status = 'converged'", "failed": "fit_status = 'failed'",
+}
+#: The FitRecord.metrics entry the people list shows and sorts as the fit's error (mean dense error, pixels).
+ERROR_METRIC = "error"
+
+
+class ProjectError(ValueError):
+    """A project folder is missing, not a project, too new, or asked for something it does not hold."""
+
+
+@dataclass(frozen=True)
+class FitRecord:
+    """One registration result of one person.
+
+    params: named arrays, e.g. pose (23, 3) axis-angle, scales (24,), rotation (3, 3), scale (),
+    translation (2,). metrics: name -> float; metrics[ERROR_METRIC] (if present) is the error the people
+    list sorts by. status: "converged" or "failed". id and created_at are filled in by the store.
+    """
+
+    person_id: int
+    round_index: int
+    params: dict[str, np.ndarray]
+    metrics: dict[str, float]
+    status: str
+    id: int | None = None
+    created_at: float | None = None
+
+
+@dataclass(frozen=True)
+class PersonRecord:
+    """Everything stored about one person (see Project.person)."""
+
+    id: int
+    image_id: int
+    image_file: str
+    image_size: tuple[int, int]
+    iuv_file: str | None
+    inds_file: str | None
+    name: str | None
+    source_key: str
+    bbox: np.ndarray
+    keypoints: np.ndarray
+    dense: DensePoints | None
+    coarse_mask: np.ndarray | None
+    score: float | None
+    status: str
+    latest_fit_id: int | None
+
+
+@dataclass(frozen=True)
+class PersonRow:
+    """A light row of the people list (no arrays)."""
+
+    id: int
+    image_id: int
+    image_file: str
+    name: str | None
+    num_points: int
+    num_keypoints: int
+    score: float | None
+    status: str
+    fit_status: str | None
+    fit_error: float | None
+
+
+@dataclass(frozen=True)
+class ReviewRecord:
+    person_id: int
+    status: str
+    reason: str
+    at: float
+
+
+@dataclass(frozen=True)
+class RoundRecord:
+    """One deform-and-learn round: stage states, model files (relative to the project), metrics, times."""
+
+    index: int
+    stages: dict = field(default_factory=dict)
+    models: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    started_at: float | None = None
+    finished_at: float | None = None
+
+
+def array_to_blob(array: np.ndarray) -> bytes:
+    """Encode one array as .npy bytes (never pickled)."""
+    buf = io.BytesIO()
+    np.save(buf, np.ascontiguousarray(array), allow_pickle=False)
+    return buf.getvalue()
+
+
+def blob_to_array(blob: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(blob), allow_pickle=False)
+
+
+def arrays_to_blob(arrays: dict[str, np.ndarray]) -> bytes:
+    """Encode named arrays as uncompressed .npz bytes (never pickled)."""
+    buf = io.BytesIO()
+    np.savez(buf, **{k: np.asarray(v) for k, v in arrays.items()})
+    return buf.getvalue()
+
+
+def blob_to_arrays(blob: bytes) -> dict[str, np.ndarray]:
+    with np.load(io.BytesIO(blob), allow_pickle=False) as data:
+        return {k: data[k] for k in data.files}
+
+
+def to_json(value: dict) -> str:
+    return json.dumps(value, sort_keys=True, default=float)

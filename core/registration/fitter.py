@@ -1,0 +1,406 @@
+"""Batched deformable registration of the rigged template to images (paper section 4, appendix section 3).
+
+theta = [a (B, 23, 3) axis-angle, S (B, 24) segment scales, R (B, 9) free values -> Gram-Schmidt rotation
+(body frame -> camera frame), s (B,) camera scale, t (B, 2) translation] is fitted for a whole batch at once
+by Adam on L = w_dense L_dense + w_KP L_KP + w_scale L_scale + w_joint L_angle + w_det L_det, in each
+person's normalised frame (`registration_data`). Only corresponded vertices and the keypoints are skinned
+per step. The batch loss is the sum over people, so a person's fit does not depend on who shares the batch
+(padding is masked out; tests prove it).
+
+Round 1 starts from the T-pose at several global orientations (rotations about the vertical axis, frontal
+first), run as one bigger batch, and keeps the start with the lowest final loss per person: from a single
+frontal start, a person seen from behind or the side sometimes ends in a wrong, twisted local minimum
+(benchmarks/registration.py measures how often).
+
+A person whose loss or parameters turn non-finite, or whose loss exceeds `divergence_loss`, is marked
+failed: its gradients are zeroed and its parameters frozen; the rest of the batch goes on.
+
+Cancellation: `cancel()` (a callable, or a threading.Event's `is_set`) is polled before every step; when
+it returns True the loop stops at once and `register` RETURNS normally with partial results:
+`RegistrationResult.cancelled` and every `PersonFit.cancelled` are True (parameters as of the last
+completed step). Nothing is raised.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from deformlearn.core.body.camera import frontal_rotation, weak_perspective_project
+from deformlearn.core.body.rotations import axis_angle_to_rotmat, gram_schmidt_rotation
+from deformlearn.core.body.skinning import forward_kinematics, joint_transforms
+from deformlearn.core.registration.data import PIXELS_256_PER_UNIT, RegistrationBatch
+from deformlearn.core.registration.losses import (
+    angle_loss,
+    dense_loss,
+    det_loss,
+    hip_centred_depths,
+    keypoint_loss,
+    scale_loss,
+)
+from deformlearn.core.registration.settings import RegistrationSettings
+
+#: Names of the loss terms in progress events and results (plus "total", the weighted sum).
+LOSS_TERMS = ("dense", "KP", "scale", "angle", "det")
+
+
+@dataclass
+class BodyParams:
+    """Registration parameters of B people (torch, one device).
+
+    pose: (B, 23, 3) axis-angle of joints 1..23; scales: (B, 24); rotation: (B, 9) row-major free values
+    (body frame -> camera frame after Gram-Schmidt); scale: (B,) normalised units per metre; translation:
+    (B, 2) normalised-frame position of the root joint.
+    """
+
+    pose: Tensor
+    scales: Tensor
+    rotation: Tensor
+    scale: Tensor
+    translation: Tensor
+
+    def tensors(self) -> list[Tensor]:
+        return [self.pose, self.scales, self.rotation, self.scale, self.translation]
+
+    def select(self, rows: Tensor) -> BodyParams:
+        return BodyParams(*(x[rows] for x in self.tensors()))
+
+    def to_dicts(self) -> list[dict[str, np.ndarray]]:
+        """Per person: pose (23, 3), scales (24,), rotation (3, 3) orthonormalised, scale (), translation (2,)."""
+        rot = gram_schmidt_rotation(self.rotation.detach()).cpu().numpy()
+        p, s, c, t = (x.detach().cpu().numpy() for x in (self.pose, self.scales, self.scale, self.translation))
+        return [{"pose": p[b], "scales": s[b], "rotation": rot[b], "scale": np.asarray(c[b]), "translation": t[b]}
+                for b in range(len(p))]
+
+    @classmethod
+    def from_dicts(cls, dicts: Sequence[dict], device: str | torch.device = "cpu") -> BodyParams:
+        """Inverse of `to_dicts` (rotation may be (3, 3) or (9,))."""
+        def stack(key: str, shape: tuple[int, ...]) -> Tensor:
+            arrays = []
+            for i, d in enumerate(dicts):
+                a = np.asarray(d[key], dtype=np.float32)
+                if a.size != int(np.prod(shape)):
+                    raise ValueError(f"initial params {i}: '{key}' has shape {a.shape}, expected {shape}")
+                arrays.append(a.reshape(shape))
+            return torch.from_numpy(np.stack(arrays)).to(device)
+        return cls(stack("pose", (23, 3)), stack("scales", (24,)), stack("rotation", (9,)),
+                   stack("scale", ()), stack("translation", (2,)))
+
+
+@dataclass(frozen=True)
+class RegistrationProgress:
+    """One progress event. losses: term name (LOSS_TERMS + "total") -> (B,) unweighted per-person values of
+    each person's best start so far; vertices: (P, V, 3) all template vertices of the watched people
+    (`watch` indices into the batch), posed and turned by R, in the viewer frame (metres, y up, the camera
+    on +z looking along -z: F^T R X with F = diag(1, -1, -1)), or None when nobody is watched."""
+
+    step: int
+    total: int
+    losses: dict[str, np.ndarray]
+    watched: tuple[int, ...]
+    vertices: np.ndarray | None
+
+
+@dataclass(frozen=True)
+class PersonFit:
+    """Result for one person. params: see `BodyParams.to_dicts`; losses: unweighted final terms + weighted
+    "total"; dense_error_px / keypoint_error_px: mean 2D distance in pixels of a 256 x 256 frame over the
+    person's square box; orientation: index of the kept start (rotation by 360 * i / num_orientations
+    degrees about the vertical axis)."""
+
+    person_id: object
+    params: dict[str, np.ndarray]
+    losses: dict[str, float]
+    dense_error_px: float
+    keypoint_error_px: float
+    converged: bool
+    failed: bool
+    cancelled: bool
+    orientation: int
+
+
+@dataclass(frozen=True)
+class RegistrationResult:
+    fits: list[PersonFit]
+    steps_done: int
+    cancelled: bool
+    seconds: float
+
+
+def start_rotations(num: int, device: str | torch.device = "cpu") -> Tensor:
+    """(num, 9) initial rotations: the frontal camera F times a turn of 2 pi k / num about the body's y."""
+    phi = torch.arange(num, dtype=torch.float32) * (2 * math.pi / num)
+    c, s, z, o = torch.cos(phi), torch.sin(phi), torch.zeros(num), torch.ones(num)
+    yaw = torch.stack([c, z, s, z, o, z, -s, z, c], -1).reshape(num, 3, 3)
+    return (frontal_rotation(num) @ yaw).reshape(num, 9).to(device)
+
+
+#: People per chunk of the skinning product in `_Objective` (its intermediates, ~40 KB a person, fit in cache).
+_CHUNK_PEOPLE = 32
+
+
+class _Objective:
+    """Evaluates the loss terms of B * M parameter rows (M starts per person, rows b * M + m) against B people.
+
+    Only the corresponded vertices and the keypoints are posed. A skinned point is v = sum_j w_vj T_j h_v
+    with h_v = [v_rest; 1]; with the joint maps turned by the camera, C_j = s R T_j (3 x 4), its camera
+    coordinates are sum_c (sum_j C_j[:, c] w_vj) h_v[c]: one batched product C (12, J) @ W (J, N) per row,
+    then a 4-term dot with h_v. This reads the N x J weights per person rather than the N x 4 J skinning
+    basis (`BodyModel.skin_basis`) that the same sum as one product needs: 4x less memory traffic, measured
+    5x faster forward + backward at B = 256 on a CPU. The keypoints (fixed combinations of vertices) use
+    `BodyModel.keypoint_basis`, the same for everybody. The per-person constants are gathered once per fit,
+    stored N-last; the M starts of a person share them as extra rows of C. This is `BodyModel.forward`
+    followed by `weak_perspective_project`, reorganised (a test checks that they agree).
+    """
+
+    def __init__(self, body_model: torch.nn.Module, batch: RegistrationBatch, settings: RegistrationSettings,
+                 starts: int):
+        self.batch, self.settings, self.M = batch, settings, starts
+        self.rows = batch.repeat_interleave(starts) if starts > 1 else batch
+        self.rest_joints, self.levels = body_model.rest_joints, body_model.levels
+        self.target_depths = None if self.rows.depths is None else hip_centred_depths(self.rows.depths)
+        J = body_model.rest_joints.shape[0]
+        with torch.no_grad():
+            index = batch.vertex_index
+            self.weights_t = body_model.skin_weights[index].transpose(1, 2).contiguous()      # (B, J, N)
+            rest = body_model.rest_vertices[index]                                           # (B, N, 3)
+            homogeneous = torch.cat([rest, torch.ones_like(rest[..., :1])], -1)
+            self.homogeneous_t = homogeneous.transpose(1, 2).contiguous()[:, :, None]         # (B, 4, 1, N)
+            # keypoint_basis[k, 4 j + c] reordered to [c J + j, k], matching C's layout [x, c J + j].
+            self.keypoint_basis_t = body_model.keypoint_basis.reshape(-1, J, 4).permute(2, 1, 0).reshape(4 * J, -1)
+            # Targets laid out like the projections below ((BM, N, 2) views of (BM, 2, N) storage), so that
+            # the loss's elementwise ops run on matching strides.
+            self.points = self.rows.points.transpose(1, 2).contiguous().transpose(1, 2)
+        self.N = index.shape[1]
+        self.weights_chunks = self.weights_t.split(_CHUNK_PEOPLE)
+        self.homogeneous_chunks = self.homogeneous_t.split(_CHUNK_PEOPLE)
+
+    def __call__(self, params: BodyParams) -> tuple[dict[str, Tensor], Tensor, Tensor, Tensor]:
+        """-> (terms name -> (B*M,), total (B*M,), projected points (B*M, N, 2), projected keypoints (B*M, 17, 2))."""
+        b, st, M, N = self.rows, self.settings, self.M, self.N
+        BM = params.pose.shape[0]
+        B = BM // M
+        rot = gram_schmidt_rotation(params.rotation)
+        rotations, joints = forward_kinematics(axis_angle_to_rotmat(params.pose), params.scales,
+                                               self.rest_joints, self.levels)
+        transforms = joint_transforms(rotations, joints, params.scales, self.rest_joints)    # (BM, J, 3, 4)
+        J = transforms.shape[1]
+        # The camera s R turns the joint maps, (3, 3) @ (3, 4 J) per row, laid out [x, c J + j].
+        maps = transforms.permute(0, 2, 3, 1).reshape(BM, 3, 4 * J)
+        cam_maps = torch.bmm(rot * params.scale[:, None, None], maps)                         # (BM, 3, 4 J)
+        # Rows ordered [c, m, x]: the dot with h_v then broadcasts h_v over a middle dimension, which runs
+        # ~6x faster than over the second one (measured).
+        by_c = cam_maps.reshape(B, M * 3, 4, J).transpose(1, 2).reshape(B, 4 * M * 3, J)
+        # People in chunks, so that each chunk's (k, 4, 3 M, N) blend stays in cache from the product to the
+        # dot, forwards and backwards: the whole batch's (10 MB at B = 1024) does not (measured 5-10% faster
+        # per step at B = 1024, no change at B = 256).
+        cam = torch.cat([(torch.bmm(maps_k, weights_k).reshape(-1, 4, M * 3, N) * homogeneous_k).sum(1)
+                         for maps_k, weights_k, homogeneous_k in zip(by_c.split(_CHUNK_PEOPLE), self.weights_chunks,
+                                                                      self.homogeneous_chunks)]).reshape(BM, 3, N)
+        cam_kp = torch.matmul(cam_maps, self.keypoint_basis_t)                               # (BM, 3, 17)
+        points_2d = (cam[:, :2] + params.translation[:, :, None]).transpose(1, 2)
+        kp_2d = (cam_kp[:, :2] + params.translation[:, :, None]).transpose(1, 2)
+        kp_depth = hip_centred_depths(cam_kp[:, 2]) if self.target_depths is not None else None
+        terms = {
+            "dense": dense_loss(points_2d, self.points, b.point_mask),
+            "KP": keypoint_loss(kp_2d, b.keypoints, b.keypoint_visible, kp_depth, self.target_depths,
+                                b.depth_mask),
+            "scale": scale_loss(params.scales),
+            "angle": angle_loss(params.pose),
+            "det": det_loss(params.rotation),
+        }
+        total = (st.w_dense * terms["dense"] + st.w_KP * terms["KP"] + st.w_scale * terms["scale"]
+                 + st.w_joint * terms["angle"] + st.w_det * terms["det"])
+        return terms, total, points_2d, kp_2d
+
+
+def initial_params(body_model: torch.nn.Module, batch: RegistrationBatch, rotations: Tensor) -> BodyParams:
+    """T-pose parameters, one row per batch row; rotations: (B, 9). The camera scale matches the vertical
+    spread of the person's points and visible keypoints to the T-posed template's, and the translation
+    their centroids (both are invariant to turns about the vertical axis)."""
+    B, device = batch.size, batch.points.device
+    pose = torch.zeros(B, 23, 3, device=device)
+    scales = torch.ones(B, 24, device=device)
+    with torch.no_grad():
+        out = body_model(pose, scales, batch.vertex_index)
+        model, _ = weak_perspective_project(torch.cat([out.vertices, out.keypoints], 1),
+                                            gram_schmidt_rotation(rotations), torch.ones(B, device=device),
+                                            torch.zeros(B, 2, device=device))
+        target = torch.cat([batch.points, batch.keypoints], 1)
+        m = torch.cat([batch.point_mask, batch.keypoint_visible], 1).to(model.dtype)
+        count = m.sum(1).clamp_min(1.0)
+        mean_t = (target * m[..., None]).sum(1) / count[:, None]
+        mean_m = (model * m[..., None]).sum(1) / count[:, None]
+        var_t = (((target[..., 1] - mean_t[:, 1:]) ** 2) * m).sum(1)
+        var_m = (((model[..., 1] - mean_m[:, 1:]) ** 2) * m).sum(1)
+        scale = torch.where(var_m > 0, (var_t / var_m.clamp_min(1e-12)).sqrt(), torch.ones_like(var_m))
+        translation = mean_t - scale[:, None] * mean_m
+    return BodyParams(pose, scales, rotations.clone(), scale, translation)
+
+
+def _watched_vertices(body_model: torch.nn.Module, params: BodyParams) -> np.ndarray:
+    with torch.no_grad():
+        out = body_model(params.pose, params.scales, None)
+        to_viewer = frontal_rotation(1, device=params.pose.device).transpose(1, 2) @ gram_schmidt_rotation(
+            params.rotation)
+        return (out.vertices @ to_viewer.transpose(1, 2)).cpu().numpy()
+
+
+def register(
+    body_model: torch.nn.Module,
+    batch: RegistrationBatch,
+    settings: RegistrationSettings,
+    init: BodyParams | None = None,
+    progress: Callable[[RegistrationProgress], None] | None = None,
+    cancel: Callable[[], bool] | threading.Event | None = None,
+    watch: Sequence[int] = (),
+) -> RegistrationResult:
+    """Fit every person of `batch` (module docstring).
+
+    body_model: a BodyModel (moved to settings.device here); batch: targets (moved to settings.device);
+    init: starting parameters (B rows), or None for the T-pose at settings.num_orientations orientations
+    (with init given, one start per person). watch: batch indices whose full meshes go with each progress
+    event. Returns one PersonFit per person, in batch order.
+    """
+    device = torch.device(settings.device)
+    old_threads = torch.get_num_threads()
+    if settings.num_threads > 0:
+        torch.set_num_threads(settings.num_threads)
+    try:
+        torch.manual_seed(settings.seed)
+        if isinstance(cancel, threading.Event):
+            cancel = cancel.is_set
+        return _register(body_model.to(device), _batch_to(batch, device), settings, init, progress, cancel,
+                         tuple(watch), device)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _batch_to(batch: RegistrationBatch, device: torch.device) -> RegistrationBatch:
+    move = lambda x: None if x is None else x.to(device)  # noqa: E731
+    return RegistrationBatch(batch.person_ids, *(move(getattr(batch, k)) for k in (
+        "points", "vertex_index", "point_mask", "keypoints", "keypoint_visible", "depths", "depth_mask")))
+
+
+def _register(body_model, batch, settings, init, progress, cancel, watch, device) -> RegistrationResult:
+    started = time.perf_counter()
+    B = batch.size
+    if any(not 0 <= w < B for w in watch):
+        raise ValueError(f"watch indices {watch} outside the batch of {B}")
+    if init is None:
+        M = settings.num_orientations
+        rows = batch.repeat_interleave(M) if M > 1 else batch
+        params = initial_params(body_model, rows, start_rotations(M, device).repeat(B, 1))
+    else:
+        M = 1
+        if init.pose.shape[0] != B:
+            raise ValueError(f"init has {init.pose.shape[0]} people, the batch {B}")
+        params = BodyParams(*(x.detach().to(device, torch.float32).clone() for x in init.tensors()))
+    leaves = params.tensors()
+    for x in leaves:
+        x.requires_grad_(True)
+    objective = _Objective(body_model, batch, settings, M)
+    optimizer = torch.optim.Adam(leaves, lr=settings.lr, **_adam_options(device))
+    failed = torch.zeros(B * M, dtype=torch.bool, device=device)
+    frozen = [x.detach().clone() for x in leaves]
+    history: list[Tensor] = []
+    steps_done, cancelled = 0, False
+    for step in range(settings.steps):
+        if cancel is not None and cancel():
+            cancelled = True
+            break
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(settings, step)
+        optimizer.zero_grad(set_to_none=False)
+        terms, total, _, _ = objective(params)
+        bad = ~torch.isfinite(total) | (total > settings.divergence_loss)
+        for x in leaves:
+            bad |= ~torch.isfinite(x.detach().reshape(B * M, -1)).all(1)
+        newly = bad & ~failed
+        any_failed = bool(failed.any() or newly.any())
+        if any_failed:
+            with torch.no_grad():
+                for x, f in zip(leaves, frozen):
+                    f.copy_(_rows_where(newly, x, f))
+                failed |= bad
+            torch.where(failed, torch.zeros_like(total), total).sum().backward()
+            with torch.no_grad():
+                for x in leaves:
+                    x.grad.copy_(_rows_where(failed, torch.zeros_like(x.grad), torch.nan_to_num(x.grad)))
+        else:
+            total.sum().backward()
+        optimizer.step()
+        if any_failed:
+            with torch.no_grad():
+                for x, f in zip(leaves, frozen):
+                    x.copy_(_rows_where(failed, f, x))
+        history.append(torch.where(failed, torch.full_like(total, math.inf), total.detach()))
+        if len(history) > settings.converged_window + 1:
+            history.pop(0)
+        steps_done = step + 1
+        if progress is not None and (steps_done % settings.progress_every == 0 or steps_done == settings.steps):
+            best = _best_rows(history[-1], B, M)
+            losses = {k: v.detach()[best].cpu().numpy() for k, v in terms.items()}
+            losses["total"] = total.detach()[best].cpu().numpy()
+            verts = _watched_vertices(body_model, params.select(best[list(watch)])) if watch else None
+            progress(RegistrationProgress(steps_done, settings.steps, losses, watch, verts))
+    return _finish(objective, params, failed, history, batch, settings, B, M, steps_done, cancelled, started)
+
+
+def _adam_options(device: torch.device) -> dict:
+    """The fused Adam kernel where torch has one for the device (2.5x faster than the default on CPU)."""
+    return {"fused": True} if device.type in ("cpu", "cuda") else {}
+
+
+def _learning_rate(settings: RegistrationSettings, step: int) -> float:
+    """Adam's learning rate at a 0-based step: linear warm-up, then exponential decay to lr_end_fraction."""
+    lr = settings.lr * settings.lr_end_fraction ** (step / max(settings.steps - 1, 1))
+    if step < settings.lr_warmup_steps:
+        lr *= (step + 1) / settings.lr_warmup_steps
+    return lr
+
+
+def _rows_where(rows: Tensor, a: Tensor, b: Tensor) -> Tensor:
+    """Row-wise select: rows (B,) bool; a, b (B, ...) -> a where rows else b."""
+    return torch.where(rows.reshape(-1, *([1] * (a.dim() - 1))), a, b)
+
+
+def _best_rows(total: Tensor, B: int, M: int) -> Tensor:
+    """(B * M,) losses -> (B,) row index of each person's lowest-loss start (non-finite counts as +inf)."""
+    t = torch.nan_to_num(total.detach(), nan=math.inf).reshape(B, M)
+    return torch.arange(B, device=total.device) * M + t.argmin(1)
+
+
+def _finish(objective, params, failed, history, batch, settings, B, M, steps_done, cancelled, started):
+    with torch.no_grad():
+        terms, total, points_2d, kp_2d = objective(params)
+        failed = failed | ~torch.isfinite(total) | (total > settings.divergence_loss)
+        best = _best_rows(torch.where(failed, torch.full_like(total, math.inf), total), B, M)
+        rows = objective.rows
+        pm = rows.point_mask.to(points_2d.dtype)
+        dense_px = ((points_2d - rows.points).norm(dim=-1) * pm).sum(1) / pm.sum(1).clamp_min(1) * PIXELS_256_PER_UNIT
+        km = rows.keypoint_visible.to(kp_2d.dtype)
+        kp_px = ((kp_2d - rows.keypoints).norm(dim=-1) * km).sum(1) / km.sum(1).clamp_min(1) * PIXELS_256_PER_UNIT
+        if len(history) > settings.converged_window:
+            change = (history[-1] - history[0]).abs() / history[-1].abs().clamp_min(1e-12)
+            converged = (change < settings.converged_rtol) & ~failed
+        else:
+            converged = torch.zeros_like(failed)
+        chosen = params.select(best)
+        values = {k: v[best].cpu().numpy() for k, v in terms.items()}
+        values["total"] = total[best].cpu().numpy()
+        sel = lambda x: x[best].cpu().numpy()  # noqa: E731
+        start = (best % M).cpu().numpy()
+        dense_px, kp_px, converged, failed = sel(dense_px), sel(kp_px), sel(converged), sel(failed)
+    dicts = chosen.to_dicts()
+    fits = [PersonFit(batch.person_ids[b], dicts[b], {k: float(v[b]) for k, v in values.items()},
+                      float(dense_px[b]), float(kp_px[b]), bool(converged[b]), bool(failed[b]), cancelled,
+                      int(start[b])) for b in range(B)]
+    return RegistrationResult(fits, steps_done, cancelled, time.perf_counter() - started)

@@ -1,0 +1,111 @@
+"""Predicting people with a trained regressor, optionally refined by registration (the paper's "before and
+after refinement"), with errors against the annotations (and ground truth when the project has it)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deformlearn.core.body.camera import weak_perspective_project
+from deformlearn.core.body.model import BodyModel
+from deformlearn.core.body.rotations import gram_schmidt_rotation
+from deformlearn.core.densepose.correspondence import template_key
+from deformlearn.core.metrics import mpjpe_mm, pa_mpjpe_mm
+from deformlearn.core.project.importing import load_project_template
+from deformlearn.core.project.store import Project
+from deformlearn.core.registration.data import PIXELS_256_PER_UNIT, collate, persons_from_project
+from deformlearn.core.registration.fitter import BodyParams, register
+from deformlearn.core.registration.settings import RegistrationSettings
+from deformlearn.core.regressor.data import samples_from_project
+from deformlearn.core.regressor.training import load_regressor, predict
+from deformlearn.core.rounds.metrics import fit_keypoints_camera
+
+
+@dataclass
+class Prediction:
+    """Per person (P of them): params before and (when refined) after refinement, as fit-style dicts
+    (pose (23, 3), scales (24,), rotation (3, 3), scale (), translation (2,), normalised frame); metrics:
+    "<before|after>_<dense_px|keypoint_px|mpjpe_mm|pa_mpjpe_mm>" means over the people."""
+
+    person_ids: np.ndarray
+    before: list[dict[str, np.ndarray]]
+    after: list[dict[str, np.ndarray]] | None
+    metrics: dict[str, float]
+
+
+def latest_regressor_path(project: Project) -> Path:
+    """The newest finished round's regressor file."""
+    for r in reversed(project.rounds()):
+        if "regressor" in r.models and (project.root / r.models["regressor"]).is_file():
+            return project.root / r.models["regressor"]
+    raise FileNotFoundError(f"{project.root}: no trained regressor yet (run `deformlearn round` first)")
+
+
+def _errors(body: BodyModel, params: list[dict], batch, gt: list | None, prefix: str) -> dict[str, float]:
+    kp_cam = fit_keypoints_camera(body, params)
+    img = torch.from_numpy(fit_keypoints_camera(body, params, image_plane=True))
+    vis = batch.keypoint_visible.float()
+    kp_px = ((img[..., :2] - batch.keypoints).norm(dim=-1) * vis).sum() / vis.sum().clamp_min(1)
+    b = BodyParams.from_dicts(params)
+    verts = body(b.pose, b.scales, batch.vertex_index).vertices
+    xy, _ = weak_perspective_project(verts, gram_schmidt_rotation(b.rotation), b.scale, b.translation)
+    m = batch.point_mask.float()
+    dense_px = ((xy - batch.points).norm(dim=-1) * m).sum() / m.sum().clamp_min(1)
+    out = {f"{prefix}_dense_px": float(dense_px) * PIXELS_256_PER_UNIT,
+           f"{prefix}_keypoint_px": float(kp_px) * PIXELS_256_PER_UNIT}
+    if gt is not None:
+        gt_cam = fit_keypoints_camera(body, gt)
+        out[f"{prefix}_mpjpe_mm"] = mpjpe_mm(kp_cam, gt_cam)
+        out[f"{prefix}_pa_mpjpe_mm"] = pa_mpjpe_mm(kp_cam, gt_cam)
+    return out
+
+
+@torch.no_grad()
+def _predict_params(model, samples) -> list[dict[str, np.ndarray]]:
+    out = predict(model, samples)
+    params = BodyParams(out.pose, out.scales, out.rotation.reshape(-1, 9), out.cam_scale, out.translation)
+    return params.to_dicts()
+
+
+def predict_people(project: Project, person_ids: np.ndarray, *, regressor: str | Path | None = None,
+                   refine: RegistrationSettings | None = None, device: str = "cpu") -> Prediction:
+    """Regress people of a project (they need dense points for the errors and refinement), then optionally
+    refine by registration from the prediction (`refine`: e.g. RegistrationSettings.later_round())."""
+    person_ids = np.asarray(person_ids, dtype=np.int64)
+    if len(person_ids) == 0:
+        raise ValueError("predict_people: no people given")
+    template = load_project_template(project)
+    key = template_key(template)
+    body = BodyModel(template)
+    model = load_regressor(regressor or latest_regressor_path(project), device)
+    samples = samples_from_project(project, template, person_ids, model.config.crop_size, model.config.input_mode,
+                                   template_key=key)
+    before = _predict_params(model, samples)
+    batch = collate(persons_from_project(project, [int(p) for p in person_ids], key))
+    gts = [project.ground_truth(int(p)) for p in person_ids]
+    gt = gts if all(g is not None for g in gts) else None
+    with torch.no_grad():
+        metrics = _errors(body, before, batch, gt, "before")
+    after = None
+    if refine is not None:
+        # register() moves the model it is given to the device: give it its own, keep `body` on the CPU
+        result = register(BodyModel(template), batch, refine.with_(device=device), init=BodyParams.from_dicts(before))
+        after = [f.params for f in result.fits]
+        with torch.no_grad():
+            metrics.update(_errors(body, after, batch, gt, "after"))
+    return Prediction(person_ids, before, after, metrics)
+
+
+def people_of_images(project: Project, image_files: list[str]) -> np.ndarray:
+    """(P,) ids of the people in these images (matched by path or file name); all people when empty."""
+    ids = project.person_ids()
+    if not image_files:
+        return ids
+    wanted = {Path(f).name for f in image_files} | {str(Path(f).absolute()) for f in image_files}
+    keep = [int(p) for p in ids if (f := project.person(int(p)).image_file) in wanted or Path(f).name in wanted]
+    if not keep:
+        raise ValueError(f"{project.root}: no people in the images {image_files}")
+    return np.array(keep, dtype=np.int64)

@@ -1,0 +1,340 @@
+"""Training the body regressor on registered fits (paper eq. 5-6): resumable, cancellable, with progress.
+
+Loss per batch (mean over the people in it):
+    alpha * L_regress + beta * L_dense + gamma * L_KP,   alpha = gamma = 1, beta = 10 (the paper's)
+- L_regress: smooth-L1 summed over the 128 values of `regressor` layout, prediction against the registered
+  fit: quaternions (prediction's sign matched to the target's, since q and -q are one rotation), log segment
+  scales, the 9 values of the Gram-Schmidt rotation, log camera scale, translation;
+- L_dense, L_KP: the registration's own losses (`registration_losses`) on the predicted body, posed by
+  `BodyModel` and projected by the weak-perspective camera, in the person's normalised frame; L_KP's depth
+  term pulls the hip-centred keypoint depths towards the registered fit's (which carry the cGAN's depths).
+
+Checkpoints are written atomically (temporary file in the same folder, fsync, os.replace) with the model,
+the optimizer, the step counter and the random-generator state, so a resumed training continues the same run:
+batches are drawn from a permutation seeded by (seed, epoch), so the resumed run skips exactly the batches
+that were done.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch.nn.parallel import DistributedDataParallel
+
+from deformlearn.core.body.camera import weak_perspective_project
+from deformlearn.core.body.model import BodyModel
+from deformlearn.core.body.template import Template
+from deformlearn.core.distributed import SINGLE, DistContext
+from deformlearn.core.files.atomic import atomic_write
+from deformlearn.core.files.torch_files import load_torch_file
+from deformlearn.core.registration.losses import (
+    dense_loss,
+    hip_centred_depths,
+    keypoint_loss,
+)
+from deformlearn.core.regressor.data import RegressorSamples
+from deformlearn.core.regressor.network import (
+    BodyRegressor,
+    RegressorConfig,
+    RegressorOutput,
+    decode_raw,
+    params_to_raw,
+)
+
+
+@dataclass(frozen=True)
+class RegressorTrainingSettings:
+    """Hyperparameters of one regressor training (defaults: the paper's, with the CPU backbone).
+
+    checkpoint_every / progress_every: in optimiser steps. num_threads: torch CPU threads while training
+    (0 leaves torch's setting alone; 1 is often fastest for small models on a busy machine).
+    augment: jitter each training crop's box (`augment_crops`): zoom by a factor in 1 +- augment_zoom and
+    shift by up to augment_shift of the half-side, with the targets moved to match.
+    lr_decay: cosine-decay the learning rate from lr to 0 over the training's steps (else constant).
+    """
+
+    model: RegressorConfig = field(default_factory=RegressorConfig)
+    epochs: int = 30
+    batch_size: int = 30
+    lr: float = 1e-4
+    alpha: float = 1.0
+    beta: float = 10.0
+    gamma: float = 1.0
+    device: str = "cpu"
+    seed: int = 0
+    checkpoint_every: int = 50
+    progress_every: int = 5
+    num_threads: int = 0
+    augment: bool = False
+    augment_zoom: float = 0.1
+    augment_shift: float = 0.08
+    lr_decay: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "checkpoint_every", "progress_every"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"RegressorTrainingSettings.{name} must be >= 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ValueError(f"RegressorTrainingSettings.lr must be > 0, got {self.lr}")
+
+    @classmethod
+    def paper(cls, **changes) -> RegressorTrainingSettings:
+        """ResNet50 on 224-px crops, Adam lr 1e-4, batch 30, 30 epochs."""
+        model = RegressorConfig(backbone="resnet50", input_mode=changes.pop("input_mode", "iuv"), crop_size=224)
+        return replace(cls(model=model), **changes)
+
+    @classmethod
+    def cpu_demo(cls, **changes) -> RegressorTrainingSettings:
+        """The small CNN on 64-px crops, a higher learning rate so that a few epochs learn something, box
+        jitter and a cosine-decayed learning rate: each round fine-tunes the previous round's regressor and
+        ends at a small step, so that held-out MPJPE falls over rounds (`benchmarks/rounds.py`)."""
+        model = RegressorConfig(backbone="small", input_mode=changes.pop("input_mode", "iuv"), crop_size=64)
+        return replace(cls(model=model, epochs=40, batch_size=16, lr=1e-3, augment=True, lr_decay=True), **changes)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class TrainingProgress:
+    """One progress report: `step` of `total` optimiser steps done, the mean losses since the last report."""
+
+    step: int
+    total: int
+    epoch: int
+    losses: dict
+    eta_s: float | None
+
+
+@dataclass
+class TrainingResult:
+    """What `train_regressor` returns; `completed` is False when it stopped on the cancel flag."""
+
+    model: BodyRegressor
+    completed: bool
+    steps: int
+    history: list = field(default_factory=list)
+
+
+def _is_set(cancel) -> bool:
+    if cancel is None:
+        return False
+    return bool(cancel.is_set() if hasattr(cancel, "is_set") else cancel())
+
+
+def regressor_losses(output: RegressorOutput, batch: RegressorSamples, body: BodyModel,
+                     settings: RegressorTrainingSettings) -> dict[str, torch.Tensor]:
+    """The three loss terms and their weighted total (scalars, means over the batch) for one batch."""
+    if not batch.has_targets:
+        raise ValueError("regressor_losses: the samples carry no registered parameters to train on")
+    target = params_to_raw(batch.pose, batch.scales, batch.rotation, batch.cam_scale, batch.translation)
+    B = target.shape[0]
+    q_pred = output.quaternions
+    q_target = target[:, :92].reshape(B, -1, 4)
+    q_pred = torch.where((q_pred * q_target).sum(-1, keepdim=True) < 0, -q_pred, q_pred)
+    pred = torch.cat([q_pred.reshape(B, -1), output.scales.log(), output.rotation.reshape(B, 9),
+                      output.cam_scale.log().reshape(B, 1), output.translation], dim=1)
+    regress = F.smooth_l1_loss(pred, target, reduction="none").sum(-1)
+
+    body_out = body(output.pose, output.scales, batch.vertex_index)
+    projected, _ = weak_perspective_project(body_out.vertices, output.rotation, output.cam_scale,
+                                            output.translation)
+    dense = dense_loss(projected, batch.points, batch.point_mask)
+    kp_2d, kp_depth = weak_perspective_project(body_out.keypoints, output.rotation, output.cam_scale,
+                                               output.translation)
+    depths = targets = None
+    if batch.keypoint_depths is not None:
+        depths, targets = hip_centred_depths(kp_depth), hip_centred_depths(batch.keypoint_depths)
+    kp = keypoint_loss(kp_2d, batch.keypoints, batch.keypoint_visible, depths, targets)
+    total = settings.alpha * regress + settings.beta * dense + settings.gamma * kp
+    return {"total": total.mean(), "regress": regress.mean(), "dense": dense.mean(), "kp": kp.mean()}
+
+
+def _augmentation(n: int, settings: RegressorTrainingSettings, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """(n,) zoom factors and (n, 2) shifts for one batch, drawn from a generator seeded by (seed, step) so
+    that a resumed run draws the same ones."""
+    gen = torch.Generator().manual_seed(settings.seed * 7919 + step + 1)
+    zoom = 1 + settings.augment_zoom * (2 * torch.rand(n, generator=gen) - 1)
+    shift = settings.augment_shift * (2 * torch.rand(n, 2, generator=gen) - 1)
+    return zoom, shift
+
+
+def augment_crops(images: torch.Tensor, batch: RegressorSamples, zoom: torch.Tensor, shift: torch.Tensor
+                  ) -> tuple[torch.Tensor, RegressorSamples]:
+    """Re-crop each sample to the box centred at `shift` (B, 2) with half-side `zoom` (B,) in its normalised
+    frame, and move its targets into the new frame q' = (q - shift) / zoom: image points, keypoints and the
+    camera translation shift and scale, the camera scale and depths scale by 1 / zoom; pose and rotation
+    stay. images: (B, C, S, S) float. Bilinear resampling, zeros outside the old crop."""
+    B = images.shape[0]
+    theta = torch.zeros(B, 2, 3, dtype=images.dtype, device=images.device)
+    theta[:, 0, 0] = theta[:, 1, 1] = zoom
+    theta[:, :, 2] = shift
+    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
+    images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+    z, c = zoom[:, None, None], shift[:, None, :]
+    moved = replace(
+        batch, points=(batch.points - c) / z, keypoints=(batch.keypoints - c) / z,
+        translation=None if batch.translation is None else (batch.translation - shift) / zoom[:, None],
+        cam_scale=None if batch.cam_scale is None else batch.cam_scale / zoom,
+        keypoint_depths=None if batch.keypoint_depths is None else batch.keypoint_depths / zoom[:, None])
+    return images, moved
+
+
+def mean_target_raw(samples: RegressorSamples) -> torch.Tensor:
+    """(128,) the mean registered parameters in raw layout (the head's starting bias)."""
+    return params_to_raw(samples.pose, samples.scales, samples.rotation, samples.cam_scale,
+                         samples.translation).mean(0)
+
+
+def save_checkpoint_atomic(state: dict, path: str | Path) -> None:
+    """torch.save `state` to `path` through a temporary file in the same folder, fsync and os.replace."""
+    atomic_write(path, lambda f: torch.save(state, f))
+
+
+def save_regressor(model: BodyRegressor, path: str | Path) -> None:
+    """Write a trained regressor (config + weights) atomically; read back with `load_regressor`."""
+    save_checkpoint_atomic({"config": asdict(model.config), "state": model.state_dict()}, path)
+
+
+def load_regressor(path: str | Path, device: str = "cpu") -> BodyRegressor:
+    """A regressor written by `save_regressor` (weights-only load: never runs code from the file)."""
+    path = Path(path)
+    data = load_torch_file(path, "regressor", map_location=device)
+    try:
+        model = BodyRegressor(RegressorConfig(**data["config"]), pretrained=False)
+        model.load_state_dict(data["state"])
+    except (KeyError, TypeError, RuntimeError) as exc:
+        raise ValueError(f"{path}: not a regressor file ({exc})") from exc
+    return model.to(device).eval()
+
+
+def train_regressor(samples: RegressorSamples, template: Template, settings: RegressorTrainingSettings, *,
+                    checkpoint: str | Path | None = None, init_from: BodyRegressor | None = None,
+                    progress: Callable[[TrainingProgress], None] | None = None, cancel=None,
+                    dist: DistContext = SINGLE) -> TrainingResult:
+    """Train a regressor on `samples` (which must carry registered targets).
+
+    checkpoint: a file to save to every `checkpoint_every` steps, at the end and on cancel; when it exists
+    and matches these settings, training resumes from it. init_from: start from this model's weights
+    (a previous round's regressor) instead of a fresh one. cancel: an Event-like (is_set) or a callable;
+    checked every step (rank 0's flag decides for all ranks). dist: with an active process group, every rank
+    calls this with the same samples and trains its share of each batch under DistributedDataParallel;
+    only rank 0 writes the checkpoint; losses in the history are rank 0's share. Returns the model in eval
+    mode.
+    """
+    if len(samples) == 0:
+        raise ValueError("train_regressor: no training samples (no usable fits?)")
+    old_threads = torch.get_num_threads()
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
+    try:
+        return _train(samples, template, settings, checkpoint, init_from, progress, cancel, dist)
+    finally:
+        torch.set_num_threads(old_threads)
+
+
+def _train(samples, template, settings, checkpoint, init_from, progress, cancel, dist) -> TrainingResult:
+    device = torch.device(settings.device)
+    torch.manual_seed(settings.seed)  # the weights: a run is a function of its settings and data
+    body = BodyModel(template).to(device)
+    model = BodyRegressor(settings.model, mean_raw=mean_target_raw(samples), pretrained=init_from is None)
+    if init_from is not None:
+        if init_from.config != settings.model:
+            raise ValueError(f"train_regressor: init_from has config {init_from.config}, settings want "
+                             f"{settings.model}")
+        model.load_state_dict(init_from.state_dict())
+    model.to(device)
+    net = DistributedDataParallel(model) if dist.active else model
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    P = len(samples)
+    per_epoch = math.ceil(P / settings.batch_size)
+    total = per_epoch * settings.epochs
+    step, history = 0, []
+    if checkpoint is not None and Path(checkpoint).is_file():
+        state = load_torch_file(checkpoint, "regressor checkpoint", map_location=device)
+        if state.get("settings") != settings.to_dict() or state.get("num_samples") != P:
+            raise ValueError(f"{checkpoint}: checkpoint was written with other settings or data; remove it "
+                             f"to start over")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"])
+        step, history = int(state["step"]), list(state["history"])
+
+    def write_checkpoint() -> None:
+        if checkpoint is not None and dist.is_main:
+            save_checkpoint_atomic({"model": model.state_dict(), "optimizer": optimizer.state_dict(),
+                                    "rng": torch.get_rng_state(), "step": step, "history": history,
+                                    "settings": settings.to_dict(), "num_samples": P}, checkpoint)
+
+    model.train()
+    started, start_step = time.monotonic(), step
+    running: dict[str, float] = {}
+    while step < total:
+        epoch, in_epoch = divmod(step, per_epoch)
+        gen = torch.Generator().manual_seed(settings.seed * 100003 + epoch)
+        order = torch.randperm(P, generator=gen)
+        index = order[in_epoch * settings.batch_size:(in_epoch + 1) * settings.batch_size]
+        if dist.broadcast(_is_set(cancel)):
+            write_checkpoint()
+            return TrainingResult(model.eval(), False, step, history)
+        # This rank's share of the batch, its loss weighted so that DDP's average over ranks equals the
+        # mean over the whole batch (an empty share still takes part, with weight 0).
+        share = torch.arange(len(index))[dist.rank::dist.world_size]
+        weight = len(share) * dist.world_size / len(index)
+        share = share if len(share) else torch.arange(1)
+        batch = _to_device(samples.subset(index[share]), device)
+        images = batch.inputs(settings.model.input_mode).to(device)
+        if settings.augment:
+            zoom, shift = _augmentation(len(index), settings, step)
+            images, batch = augment_crops(images, batch, zoom[share].to(device), shift[share].to(device))
+        losses = regressor_losses(net(images), batch, body, settings)
+        for group in optimizer.param_groups:
+            group["lr"] = _learning_rate(settings, step, total)
+        optimizer.zero_grad(set_to_none=True)
+        (losses["total"] * weight).backward()
+        optimizer.step()
+        step += 1
+        for k, v in losses.items():
+            running[k] = running.get(k, 0.0) + float(v.detach())
+        running["n"] = running.get("n", 0.0) + 1
+        if step % settings.progress_every == 0 or step == total:
+            n = running.pop("n")
+            means = {k: v / n for k, v in running.items()}
+            history.append({"step": step, **means})
+            running = {}
+            if progress is not None:
+                rate = (time.monotonic() - started) / max(step - start_step, 1)
+                progress(TrainingProgress(step, total, epoch, means, rate * (total - step)))
+        if step % settings.checkpoint_every == 0:
+            write_checkpoint()
+    write_checkpoint()
+    return TrainingResult(model.eval(), True, step, history)
+
+
+def _learning_rate(settings: RegressorTrainingSettings, step: int, total: int) -> float:
+    """The learning rate of optimiser step `step` (0-based) of `total`."""
+    if not settings.lr_decay:
+        return settings.lr
+    return settings.lr * 0.5 * (1 + math.cos(math.pi * step / total))
+
+
+def _to_device(samples: RegressorSamples, device: torch.device) -> RegressorSamples:
+    return RegressorSamples(**{k: None if v is None else v.to(device) for k, v in samples.__dict__.items()})
+
+
+@torch.no_grad()
+def predict(model: BodyRegressor, samples: RegressorSamples, batch_size: int = 64) -> RegressorOutput:
+    """Run the regressor over all samples (eval mode, no gradients); returns one RegressorOutput for all P."""
+    model.eval()
+    device = next(model.parameters()).device
+    outs = []
+    for start in range(0, len(samples), batch_size):
+        index = torch.arange(start, min(start + batch_size, len(samples)))
+        outs.append(model(samples.inputs(model.config.input_mode, index).to(device)).raw.cpu())
+    return decode_raw(torch.cat(outs))

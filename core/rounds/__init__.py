@@ -1,0 +1,20 @@
+"""The deform-and-learn loop: one round = cGAN, registration, regressor, evaluation; settings and presets.
+
+The names below are this subpackage's public face: the app and the other subpackages use these. They load
+on first use (lazy_loader), so importing the package stays cheap (no torch until something needs it).
+"""
+
+import lazy_loader as _lazy
+
+__getattr__, __dir__, __all__ = _lazy.attach(
+    __name__,
+    submodules=["loop", "metrics", "settings"],
+    submod_attrs={
+        "loop": [
+            "RoundCancelled", "RoundError", "RoundProgress", "array_name", "ensure_correspondences", "round_history",
+            "run_round"
+        ],
+        "metrics": ["fit_keypoints_camera", "holdout_mask"],
+        "settings": ["RoundSettings"],
+    },
+)

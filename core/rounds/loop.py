@@ -1,0 +1,376 @@
+"""The deform-and-learn loop (paper section 3): one round = cGAN, registration, regressor, evaluation.
+
+`run_round(project, settings)` runs round k = (last finished round) + 1 in four stages, each writing its
+results into the project as it goes, so that a round killed at any moment resumes with `resume=True`:
+
+1. lifting: train the cGAN on the training people's 2D keypoints (warm-started from round k-1's generator;
+   from round 2 with the joint loss towards round k-1's registered keypoints), then lift every person's
+   keypoints. Writes models/round_KKK/lifter.pt and arrays/rounds/round_KKK/{lifted_ids,lifted_depths}.npy
+   (depths in each person's normalised frame), then marks the stage done. A kill inside it redoes it.
+2. registration: fit every person with dense points, in chunks; round 1 from the T-pose with the stiff
+   settings and the cGAN depths, later rounds from round k-1's regressor (and previous fit), with the cGAN
+   depths only when `later_round_depths`. Each chunk's fits are committed in one transaction;
+   a resumed stage skips the people that already have a round-k fit.
+3. regressor: the training people are fixed first (round-k fits that converged, minus those a reviewer
+   rejected; only accepted ones with `only_accepted`; minus the held-out split) and written to
+   arrays/rounds/round_KKK/regressor_ids.npy; training checkpoints to models/round_KKK/regressor.ckpt
+   (atomic) and resumes from it; the final model goes to models/round_KKK/regressor.pt.
+4. evaluation: metrics into the rounds table (see `round_metrics`), and the round is marked finished.
+
+A stage's "done" mark is written only after its files are in place (all writes atomic), so a resumed round
+never reads half-written data. Stage states live in the rounds table: {"lifting": "done", ...}.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deformlearn.core.body.model import BodyModel
+from deformlearn.core.body.template import Template
+from deformlearn.core.densepose.correspondence import map_to_vertices, template_key
+from deformlearn.core.distributed import SINGLE, DistContext
+from deformlearn.core.lifting.cgan import (
+    LiftingCancelled,
+    average_skeleton_from_template,
+    lift,
+    load_lifter,
+    save_lifter,
+    train_lifter,
+)
+from deformlearn.core.project.importing import load_project_template
+from deformlearn.core.project.records import FitRecord, RoundRecord
+from deformlearn.core.project.store import Project
+from deformlearn.core.registration.data import collate, persons_from_project, square_box
+from deformlearn.core.registration.fitter import BodyParams, register
+from deformlearn.core.regressor.data import samples_from_project
+from deformlearn.core.regressor.training import load_regressor, predict, save_regressor, train_regressor
+from deformlearn.core.rounds.metrics import evaluate_round, fit_keypoints_camera, holdout_mask
+from deformlearn.core.rounds.settings import RoundSettings
+
+STAGES = ("lifting", "registration", "regressor", "evaluation")
+
+
+class RoundCancelled(RuntimeError):
+    """The cancel flag stopped a round; what was written so far stays, and `resume=True` continues it."""
+
+
+class RoundError(ValueError):
+    """A round cannot run as asked (an interrupted round without resume, nobody to register...)."""
+
+
+@dataclass(frozen=True)
+class RoundProgress:
+    """One progress event: `step` of `total` in `stage` of round `round_index`; losses: name -> float."""
+
+    round_index: int
+    stage: str
+    step: int
+    total: int
+    losses: dict = field(default_factory=dict)
+    eta_s: float | None = None
+
+
+def model_file(round_index: int, name: str) -> str:
+    """Project-relative path of a round's model file ("models/round_001/regressor.pt")."""
+    return f"models/round_{round_index:03d}/{name}"
+
+
+def array_name(round_index: int, name: str) -> str:
+    """Name under arrays/ of a round's array ("rounds/round_001/lifted_depths")."""
+    return f"rounds/round_{round_index:03d}/{name}"
+
+
+def _cancelled(cancel) -> bool:
+    return cancel is not None and bool(cancel.is_set() if hasattr(cancel, "is_set") else cancel())
+
+
+def round_to_run(project: Project, resume: bool) -> int:
+    """The index of the round `run_round` would run: an unfinished round when resuming, else the next."""
+    rounds = project.rounds()
+    unfinished = [r.index for r in rounds if r.finished_at is None]
+    if unfinished:
+        if not resume:
+            raise RoundError(f"{project.root}: round {unfinished[-1]} was interrupted; resume it (--resume)")
+        return unfinished[-1]
+    return (rounds[-1].index + 1) if rounds else 1
+
+
+def ensure_correspondences(project: Project, template: Template, person_ids: np.ndarray) -> str:
+    """Compute and store template correspondences for people that have dense points but none yet."""
+    key = template_key(template)
+    with project.transaction():
+        for pid in person_ids:
+            if project.correspondences(int(pid), key) is None:
+                dense = project.person(int(pid)).dense
+                if dense is not None and len(dense):
+                    project.set_correspondences(int(pid), key, *map_to_vertices(template, dense.part, dense.uv))
+    return key
+
+
+def _fit_rank(fit) -> tuple[bool, float]:
+    """Sort key of alternative fits of one person: not failed first, then the lower final loss."""
+    return fit.failed, fit.losses.get("total", float("inf"))
+
+
+class _Round:
+    """One round's shared context: the project, template, people, settings and callbacks."""
+
+    def __init__(self, project: Project, settings: RoundSettings, index: int, progress, cancel,
+                 dist: DistContext) -> None:
+        self.project, self.settings, self.index, self.dist = project, settings, index, dist
+        self.progress = progress if dist.is_main else None
+        self.cancel = cancel
+        self.template = load_project_template(project)
+        self.body = BodyModel(self.template)
+        self.ids = project.person_ids()
+        if len(self.ids) == 0:
+            raise RoundError(f"{project.root}: the project has no people")
+        records = [project.person(int(p)) for p in self.ids]
+        self.keypoints_px = np.stack([r.keypoints for r in records]).astype(np.float32)
+        boxes = [square_box(r.bbox) for r in records]
+        self.centre = np.stack([b[0] for b in boxes]).astype(np.float32)
+        self.half = np.array([b[1] for b in boxes], dtype=np.float32)
+        self.has_dense = np.array([r.dense is not None and len(r.dense) > 0 for r in records])
+        self.has_gt = project.ground_truth(int(self.ids[0])) is not None
+        self.held_out = holdout_mask(self.ids, settings.holdout_fraction if self.has_gt else 0.0,
+                                     settings.split_seed)
+        self.key = template_key(self.template)
+        if dist.is_main:
+            ensure_correspondences(project, self.template, self.ids[self.has_dense])
+        dist.barrier()
+
+    def path(self, rel: str) -> Path:
+        return self.project.root / rel
+
+    def report(self, stage: str, step: int, total: int, losses: dict, started: float,
+               eta_s: float | None = None) -> None:
+        """Send a progress event; the ETA is extrapolated from `started` unless the stage knows it better."""
+        if self.progress is None:
+            return
+        if eta_s is None:
+            eta_s = (time.monotonic() - started) / max(step, 1) * (total - step)
+        self.progress(RoundProgress(self.index, stage, step, total, dict(losses), eta_s))
+
+    def check_cancel(self, where: str) -> None:
+        if self.dist.broadcast(_cancelled(self.cancel)):
+            raise RoundCancelled(f"round {self.index} cancelled during {where}")
+
+    def previous_model(self, name: str) -> Path | None:
+        for r in reversed(self.project.rounds()):
+            if r.index < self.index and name in r.models and self.path(r.models[name]).is_file():
+                return self.path(r.models[name])
+        return None
+
+    # -- stage 1 ---------------------------------------------------------------------------------------
+    def lifting(self) -> None:
+        train = ~self.held_out
+        registered = None
+        if self.index > 1:
+            registered = self.registered_keypoints_px(self.index - 1)[train]
+        previous = self.previous_model("lifter")
+        warm = None if previous is None else load_lifter(previous).state_dict()
+        if warm is not None and warm["net.0.weight"].shape[0] != self.settings.lifting.hidden:
+            warm = None  # the previous round used another width: start afresh
+        started = time.monotonic()
+        try:
+            result = train_lifter(
+                self.keypoints_px[train], self.settings.lifting,
+                average_skeleton=average_skeleton_from_template(self.template), registered_joints3d=registered,
+                progress=lambda e: self.report("lifting", e.step, e.total, e.losses, started),
+                cancel=lambda: _cancelled(self.cancel), generator_state=warm)
+        except LiftingCancelled as exc:
+            raise RoundCancelled(f"round {self.index} cancelled during lifting") from exc
+        rel = model_file(self.index, "lifter.pt")
+        save_lifter(result, self.path(rel))
+        depths = lift(result, self.keypoints_px) / self.half[:, None]
+        self.project.write_array(array_name(self.index, "lifted_ids"), self.ids)
+        self.project.write_array(array_name(self.index, "lifted_depths"), depths.astype(np.float32))
+        self.project.update_round(self.index, stages={"lifting": "done"}, models={"lifter": rel})
+
+    def registered_keypoints_px(self, round_index: int) -> np.ndarray:
+        """(P, 17, 3) a round's registered keypoints: x, y image pixels, z pixels (larger = farther);
+        NaN rows for people without a usable fit in that round."""
+        out = np.full((len(self.ids), 17, 3), np.nan, dtype=np.float32)
+        fits = {f.person_id: f for f in self.project.fits(round_index) if f.status == "converged"}
+        rows = [i for i, pid in enumerate(self.ids) if int(pid) in fits]
+        if rows:
+            kp = fit_keypoints_camera(self.body, [fits[int(self.ids[i])].params for i in rows], image_plane=True)
+            out[rows, :, :2] = kp[..., :2] * self.half[rows, None, None] + self.centre[rows, None, :]
+            out[rows, :, 2] = kp[..., 2] * self.half[rows, None]
+        return out
+
+    # -- stage 2 ---------------------------------------------------------------------------------------
+    def registration(self) -> None:
+        depth_ids = self.project.read_array(array_name(self.index, "lifted_ids"))
+        depths = self.project.read_array(array_name(self.index, "lifted_depths"))
+        first = self.index == 1
+        use_depths = first or self.settings.later_round_depths
+        depth_of = {int(p): d for p, d in zip(depth_ids, depths)} if use_depths else {}
+        done = {f.person_id for f in self.project.fits(self.index)}
+        todo = [int(p) for p in self.ids[self.has_dense] if int(p) not in done]
+        reg_settings = self.settings.first_registration if first else self.settings.later_registration
+        previous = None if first else self.previous_model("regressor")
+        regressor = None if previous is None else load_regressor(previous, self.settings.device)
+        steps = reg_settings.steps
+        n_starts = 2 if regressor is not None and self.settings.restart_from_previous_fit else 1
+        total = len(todo) * steps * n_starts
+        started = time.monotonic()
+        # With several ranks each fits its share of a chunk and cancels only between chunks (in step).
+        inner_cancel = None if self.dist.active else (lambda: _cancelled(self.cancel))
+        for start in range(0, len(todo), self.settings.registration_chunk):
+            self.check_cancel("registration")
+            whole = todo[start:start + self.settings.registration_chunk]
+            chunk = self.dist.shard(whole)
+            fits = self.register_chunk(chunk, depth_of, regressor, reg_settings, inner_cancel,
+                                       start * steps * n_starts, total, started, len(whole)) if chunk else []
+            gathered = self.dist.gather(fits)
+            if self.dist.is_main:
+                self.project.save_fits([f for part in gathered for f in part])
+            self.dist.barrier()
+        if self.dist.is_main:
+            self.project.update_round(self.index, stages={"registration": "done"})
+
+    def register_chunk(self, chunk: list[int], depth_of: dict, regressor, reg_settings, cancel, base: int,
+                       total: int, started: float, chunk_size: int) -> list[FitRecord]:
+        """Register people `chunk`: from the T-pose without a regressor, else from its prediction (and, with
+        `restart_from_previous_fit`, also from their previous fit, keeping the start with the lower loss)."""
+        batch = collate(persons_from_project(self.project, chunk, self.key, depth_of))
+        starts: list[BodyParams | None] = [None]
+        if regressor is not None:
+            samples = samples_from_project(self.project, self.template, np.array(chunk), regressor.config.crop_size,
+                                           regressor.config.input_mode, template_key=self.key)
+            out = predict(regressor, samples)
+            starts = [BodyParams(out.pose, out.scales, out.rotation.reshape(-1, 9), out.cam_scale, out.translation)]
+            previous = [self.project.latest_fit(p, self.index - 1) for p in chunk]
+            if self.settings.restart_from_previous_fit and all(f is not None for f in previous):
+                starts.append(BodyParams.from_dicts([f.params for f in previous]))
+        best: list[tuple[int, object]] | None = None
+        for k, init in enumerate(starts):
+            offset = base + k * chunk_size * reg_settings.steps
+            result = register(
+                self.body, batch, reg_settings, init=init, cancel=cancel,
+                progress=lambda e, offset=offset: self.report(
+                    "registration", offset + e.step * chunk_size, total,
+                    {name: float(np.mean(v)) for name, v in e.losses.items()}, started))
+            if result.cancelled:
+                raise RoundCancelled(f"round {self.index} cancelled during registration")
+            found = [(k, f) for f in result.fits]
+            best = found if best is None else [
+                new if _fit_rank(new[1]) < _fit_rank(old[1]) else old for old, new in zip(best, found)]
+        return [FitRecord(
+            person_id=int(f.person_id), round_index=self.index, params=f.params,
+            status="failed" if f.failed else "converged",
+            metrics={"error": f.dense_error_px, "keypoint_error_px": f.keypoint_error_px,
+                     "converged": float(f.converged), "start": float(k), "orientation": float(f.orientation),
+                     **{f"loss_{name}": v for name, v in f.losses.items()}},
+        ) for k, f in best]
+
+    # -- stage 3 ---------------------------------------------------------------------------------------
+    def training_ids(self) -> np.ndarray:
+        """The regressor's training people: converged round-k fits, review allowing, not held out."""
+        fits = {f.person_id for f in self.project.fits(self.index) if f.status == "converged"}
+        excluded = set(self.project.person_ids(status="rejected").tolist())
+        allowed = set(self.project.person_ids(status="accepted").tolist()) if self.settings.only_accepted else None
+        keep = [int(p) for p, out in zip(self.ids, self.held_out)
+                if not out and int(p) in fits and int(p) not in excluded and (allowed is None or int(p) in allowed)]
+        return np.array(keep, dtype=np.int64)
+
+    def regressor(self) -> None:
+        stages = self.stages()
+        ids_name = array_name(self.index, "regressor_ids")
+        if stages.get("regressor") != "training":
+            ids = self.training_ids()
+            if len(ids) == 0:
+                why = "none is accepted" if self.settings.only_accepted else "all failed or were rejected"
+                raise RoundError(f"{self.project.root}: round {self.index} has no fits to train the regressor on "
+                                 f"({why})")
+            if self.dist.is_main:
+                self.project.write_array(ids_name, ids)
+                self.project.update_round(self.index, stages={"regressor": "training"})
+            self.dist.barrier()
+        ids = self.project.read_array(ids_name)
+        fits = {f.person_id: f for f in self.project.fits(self.index)}
+        config = self.settings.regressor.model
+        samples = samples_from_project(self.project, self.template, ids, config.crop_size, config.input_mode,
+                                       template_key=self.key, params=[fits[int(p)].params for p in ids])
+        previous = self.previous_model("regressor")
+        init_from = None if previous is None else load_regressor(previous)
+        if init_from is not None and init_from.config != config:
+            init_from = None
+        ckpt = self.path(model_file(self.index, "regressor.ckpt"))
+        started = time.monotonic()
+        result = train_regressor(samples, self.template, self.settings.regressor, checkpoint=ckpt,
+                                 init_from=init_from, cancel=self.cancel, dist=self.dist,
+                                 progress=lambda e: self.report("regressor", e.step, e.total, e.losses, started,
+                                                                e.eta_s))
+        if not result.completed:
+            raise RoundCancelled(f"round {self.index} cancelled during regressor training")
+        rel = model_file(self.index, "regressor.pt")
+        if self.dist.is_main:
+            save_regressor(result.model, self.path(rel))
+            self.project.update_round(self.index, stages={"regressor": "done"}, models={"regressor": rel})
+            ckpt.unlink(missing_ok=True)
+
+    # -- stage 4 ---------------------------------------------------------------------------------------
+    def evaluation(self) -> None:
+        dense = self.has_dense
+        metrics = evaluate_round(self.project, self.template, self.index, self.ids[dense], self.held_out[dense],
+                                 self.key, self.has_gt, device=self.settings.device)
+        self.project.update_round(self.index, stages={"evaluation": "done"}, metrics=metrics, finished=True)
+
+    def stages(self) -> dict:
+        return next(r.stages for r in self.project.rounds() if r.index == self.index)
+
+
+def run_round(project: Project, settings: RoundSettings, *, resume: bool = False,
+              progress: Callable[[RoundProgress], None] | None = None, cancel=None,
+              dist: DistContext = SINGLE) -> RoundRecord:
+    """Run (or with resume=True, finish) one round; returns its record with metrics and stage times.
+
+    progress receives RoundProgress events; cancel is an Event-like (is_set) or a callable, polled at
+    least once per optimiser step; on cancel, RoundCancelled is raised after the last consistent write.
+    dist: under torchrun, every rank calls this with its own open Project on the same folder; rank 0 writes
+    (module `distributed`), the cGAN and the evaluation run on rank 0 alone.
+    """
+    problem = None
+    index = 0
+    if dist.is_main:
+        try:
+            index = round_to_run(project, resume)
+            project.start_round(index)
+            project.update_round(index, metrics={"settings": settings.to_dict()})
+        except RoundError as exc:
+            problem = str(exc)
+    problem, index = dist.broadcast((problem, index))
+    if problem is not None:
+        raise RoundError(problem)
+    old_threads = torch.get_num_threads()
+    if settings.num_threads:
+        torch.set_num_threads(settings.num_threads)
+    try:
+        ctx = _Round(project, settings, index, progress, cancel, dist)
+        for stage in STAGES:
+            if ctx.stages().get(stage) == "done":
+                continue
+            ctx.check_cancel(stage)
+            started = time.perf_counter()
+            if dist.is_main or stage in ("registration", "regressor"):
+                getattr(ctx, stage)()
+            if dist.is_main:
+                project.update_round(index, metrics={f"seconds_{stage}": time.perf_counter() - started})
+            dist.barrier()
+    finally:
+        torch.set_num_threads(old_threads)
+    return next(r for r in project.rounds() if r.index == index)
+
+
+def round_history(project: Project) -> list[dict]:
+    """One dict per finished round: its index and its metrics (without the settings)."""
+    return [{"round": r.index, **{k: v for k, v in r.metrics.items() if k != "settings"}}
+            for r in project.rounds() if r.finished_at is not None]

@@ -1,0 +1,105 @@
+"""Pose sources for synthetic people: real motion capture (AMASS, SMPL-H) or samples within joint limits.
+
+Every pose is (23, 3) axis-angle rotations of SMPL joints 1..23 relative to their parents, in SMPL's
+convention (the body frame of `core.body.model`: x body-left, y up, z forward; rest pose = T-pose). The
+global orientation is not part of it: the synthetic camera chooses it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from deformlearn.core.body.skeletons import NUM_JOINTS
+
+#: SMPL-H `poses` rows: 3 global orientation values, then 21 body joints (SMPL joints 1..21), then the hands.
+AMASS_BODY_VALUES = 66
+
+#: Left-side and centre joints: (joint, (min_x, max_x), (min_y, max_y), (min_z, max_z), mean (3,)) in radians,
+#: parent frame with SMPL's axes. Right-side joints mirror their left partner (see `_mirror`). The limits are
+#: a little inside the human range of motion; the means give a relaxed stance (arms down, knees and elbows
+#: slightly bent).
+_Range = tuple[float, float]
+_LIMITS: tuple[tuple[int, _Range, _Range, _Range, tuple[float, float, float]], ...] = (
+    (1, (-1.6, 0.4), (-0.5, 0.5), (-0.3, 0.8), (-0.15, 0.0, 0.08)),     # left hip: -x = flexion (leg forward)
+    (3, (-0.2, 0.5), (-0.3, 0.3), (-0.2, 0.2), (0.05, 0.0, 0.0)),      # spine1: +x = bending forward
+    (4, (0.0, 2.2), (-0.1, 0.1), (-0.1, 0.1), (0.3, 0.0, 0.0)),        # left knee: +x = flexion
+    (6, (-0.2, 0.4), (-0.3, 0.3), (-0.2, 0.2), (0.05, 0.0, 0.0)),      # spine2
+    (7, (-0.5, 0.6), (-0.2, 0.2), (-0.2, 0.2), (0.0, 0.0, 0.0)),       # left ankle
+    (9, (-0.2, 0.4), (-0.3, 0.3), (-0.2, 0.2), (0.0, 0.0, 0.0)),       # spine3
+    (10, (-0.2, 0.2), (-0.1, 0.1), (-0.1, 0.1), (0.0, 0.0, 0.0)),      # left foot
+    (12, (-0.4, 0.6), (-0.6, 0.6), (-0.3, 0.3), (0.0, 0.0, 0.0)),      # neck
+    (13, (-0.2, 0.2), (-0.3, 0.2), (-0.2, 0.3), (0.0, 0.0, 0.0)),      # left collar
+    (15, (-0.3, 0.4), (-0.5, 0.5), (-0.3, 0.3), (0.0, 0.0, 0.0)),      # head
+    (16, (-0.8, 0.8), (-1.5, 0.5), (-1.4, 1.2), (0.0, -0.2, -1.0)),    # left shoulder: -z = arm down, -y = forward
+    (18, (-0.4, 0.4), (-2.3, 0.0), (-0.1, 0.1), (0.0, -0.5, 0.0)),     # left elbow: -y = flexion
+    (20, (-0.5, 0.5), (-0.4, 0.4), (-0.6, 0.6), (0.0, 0.0, 0.0)),      # left wrist
+)
+#: (left, right) SMPL joint pairs.
+_MIRROR_PAIRS = ((1, 2), (4, 5), (7, 8), (10, 11), (13, 14), (16, 17), (18, 19), (20, 21), (22, 23))
+
+
+class MotionFileError(ValueError):
+    """A motion file is missing or malformed; the message names the file and the problem."""
+
+
+def load_amass_poses(path: str | Path) -> np.ndarray:
+    """(T, 23, 3) float32 body poses of an AMASS SMPL-H .npz file (`poses` (T, >= 66) axis-angle).
+
+    Values 3..65 are SMPL joints 1..21; SMPL's hand joints 22 and 23 (which SMPL-H replaces by finger
+    joints) are set to zero; the global orientation (values 0..2, in AMASS's z-up world) is dropped.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise MotionFileError(f"{path}: motion file not found")
+    try:
+        with np.load(path, allow_pickle=False) as data:
+            if "poses" not in data.files:
+                raise MotionFileError(f"{path}: no 'poses' array (expected an AMASS SMPL-H .npz)")
+            poses = np.asarray(data["poses"], dtype=np.float64)
+    except (OSError, ValueError) as exc:
+        if isinstance(exc, MotionFileError):
+            raise
+        raise MotionFileError(f"{path}: not a readable .npz ({exc})") from exc
+    if poses.ndim != 2 or poses.shape[1] < AMASS_BODY_VALUES or poses.shape[0] == 0:
+        raise MotionFileError(f"{path}: 'poses' has shape {poses.shape}, expected (T, >= {AMASS_BODY_VALUES})")
+    if not np.all(np.isfinite(poses[:, :AMASS_BODY_VALUES])):
+        raise MotionFileError(f"{path}: 'poses' holds non-finite values")
+    body = poses[:, 3:AMASS_BODY_VALUES].reshape(-1, 21, 3)
+    return np.concatenate([body, np.zeros((len(body), 2, 3))], axis=1).astype(np.float32)
+
+
+def _mirror(values: np.ndarray) -> np.ndarray:
+    """Axis-angle (..., 3) reflected through the body's sagittal plane (x -> -x): (x, y, z) -> (x, -y, -z)."""
+    return values * np.array([1.0, -1.0, -1.0])
+
+
+def _limit_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(23, 3) lower limits, upper limits and means for joints 1..23 (hands fixed at zero)."""
+    lo, hi, mean = np.zeros((NUM_JOINTS, 3)), np.zeros((NUM_JOINTS, 3)), np.zeros((NUM_JOINTS, 3))
+    for joint, x, y, z, m in _LIMITS:
+        lo[joint], hi[joint], mean[joint] = (x[0], y[0], z[0]), (x[1], y[1], z[1]), m
+    for left, right in _MIRROR_PAIRS:
+        a, b = _mirror(lo[left]), _mirror(hi[left])
+        lo[right], hi[right], mean[right] = np.minimum(a, b), np.maximum(a, b), _mirror(mean[left])
+    return lo[1:], hi[1:], mean[1:]
+
+
+def sample_limited_poses(rng: np.random.Generator, count: int, spread: float = 0.22) -> np.ndarray:
+    """(count, 23, 3) float32 poses within joint limits: per joint and axis a normal around a relaxed mean
+    with standard deviation `spread` times the range, clipped to the limits."""
+    if count < 0:
+        raise ValueError(f"count must be >= 0, got {count}")
+    lo, hi, mean = _limit_table()
+    pose = mean + rng.standard_normal((count, NUM_JOINTS - 1, 3)) * spread * (hi - lo)
+    return np.clip(pose, lo, hi).astype(np.float32)
+
+
+def pose_limits() -> tuple[np.ndarray, np.ndarray]:
+    """(23, 3) lower and upper limits of `sample_limited_poses` (radians, per axis-angle component)."""
+    lo, hi, _ = _limit_table()
+    return lo, hi
+
+
+__all__ = ["AMASS_BODY_VALUES", "MotionFileError", "load_amass_poses", "pose_limits", "sample_limited_poses"]
