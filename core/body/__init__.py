@@ -1,8 +1,5 @@
 """The body: template data, rotations, segment-scaled skinning X(S, a), weak-perspective camera, skeletons,
 DensePose part charts and the SMPL loader.
-
-The names below are this subpackage's public face: the app and the other subpackages use these. They load
-on first use (lazy_loader), so importing the package stays cheap (no torch until something needs it).
 """
 
 import lazy_loader as _lazy

@@ -1,7 +1,4 @@
 """Exports of fits: posed meshes (OBJ, PLY, GLB), rigged glTF, parameter files, SPIN npz.
-
-The names below are this subpackage's public face: the app and the other subpackages use these. They load
-on first use (lazy_loader), so importing the package stays cheap (no torch until something needs it).
 """
 
 import lazy_loader as _lazy

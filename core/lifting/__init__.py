@@ -1,7 +1,4 @@
 """The multi-view cGAN that lifts 2D keypoints to joint depths: networks, losses, data, evaluation.
-
-The names below are this subpackage's public face: the app and the other subpackages use these. They load
-on first use (lazy_loader), so importing the package stays cheap (no torch until something needs it).
 """
 
 import lazy_loader as _lazy

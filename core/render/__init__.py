@@ -1,7 +1,4 @@
 """Pictures: offscreen rendering, exact rasterisation, template sheets and annotation overlays.
-
-The names below are this subpackage's public face: the app and the other subpackages use these. They load
-on first use (lazy_loader), so importing the package stays cheap (no torch until something needs it).
 """
 
 import lazy_loader as _lazy
