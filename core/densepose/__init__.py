@@ -1,5 +1,4 @@
-"""DensePose and COCO inputs: every reader, the records they return, and (part, U, V) -> vertex correspondence.
-"""
+"""DensePose and COCO inputs: every reader, the records they return, and (part, U, V) -> vertex correspondence."""
 
 import lazy_loader as _lazy
 

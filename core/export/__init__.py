@@ -1,5 +1,4 @@
-"""Exports of fits: posed meshes (OBJ, PLY, GLB), rigged glTF, parameter files, SPIN npz.
-"""
+"""Exports of fits: posed meshes (OBJ, PLY, GLB), rigged glTF, parameter files, SPIN npz."""
 
 import lazy_loader as _lazy
 

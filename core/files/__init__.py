@@ -1,5 +1,4 @@
-"""Files the engine writes and reads: crash-safe atomic writes and weights-only torch files.
-"""
+"""Files the engine writes and reads: crash-safe atomic writes and weights-only torch files."""
 
 import lazy_loader as _lazy
 

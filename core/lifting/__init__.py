@@ -1,5 +1,4 @@
-"""The multi-view cGAN that lifts 2D keypoints to joint depths: networks, losses, data, evaluation.
-"""
+"""The multi-view cGAN that lifts 2D keypoints to joint depths: networks, losses, data, evaluation."""
 
 import lazy_loader as _lazy
 

@@ -1,5 +1,4 @@
-"""The on-disk project: SQLite store, schema and migrations, records, and import of what the readers return.
-"""
+"""The on-disk project: SQLite store, schema and migrations, records, and import of what the readers return."""
 
 import lazy_loader as _lazy
 

@@ -1,5 +1,4 @@
-"""Batched registration of the template to images: losses (one per equation), data, settings, the fitter.
-"""
+"""Batched registration of the template to images: losses (one per equation), data, settings, the fitter."""
 
 import lazy_loader as _lazy
 

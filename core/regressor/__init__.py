@@ -1,5 +1,4 @@
-"""The body regressor: network, crops, training on registrations, and prediction for new people.
-"""
+"""The body regressor: network, crops, training on registrations, and prediction for new people."""
 
 import lazy_loader as _lazy
 

@@ -1,5 +1,4 @@
-"""Pictures: offscreen rendering, exact rasterisation, template sheets and annotation overlays.
-"""
+"""Pictures: offscreen rendering, exact rasterisation, template sheets and annotation overlays."""
 
 import lazy_loader as _lazy
 

@@ -1,5 +1,4 @@
-"""The deform-and-learn loop: one round = cGAN, registration, regressor, evaluation; settings and presets.
-"""
+"""The deform-and-learn loop: one round = cGAN, registration, regressor, evaluation; settings and presets."""
 
 import lazy_loader as _lazy
 

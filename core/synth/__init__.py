@@ -1,5 +1,4 @@
-"""Synthetic DensePose-COCO-like people with exact ground truth.
-"""
+"""Synthetic DensePose-COCO-like people with exact ground truth."""
 
 import lazy_loader as _lazy
 
