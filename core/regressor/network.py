@@ -44,6 +44,12 @@ BACKBONES = ("resnet50", "resnet18", "small")
 NUM_POSE_JOINTS = 23
 NUM_SCALES = 24
 OUTPUT_SIZE = NUM_POSE_JOINTS * 4 + NUM_SCALES + 9 + 1 + 2  # 128
+# The head's output layout (the module docstring's table), one slice per parameter group.
+POSE_SLICE = slice(0, NUM_POSE_JOINTS * 4)
+SCALES_SLICE = slice(POSE_SLICE.stop, POSE_SLICE.stop + NUM_SCALES)
+ROTATION_SLICE = slice(SCALES_SLICE.stop, SCALES_SLICE.stop + 9)
+CAM_SCALE_INDEX = ROTATION_SLICE.stop
+TRANSLATION_SLICE = slice(CAM_SCALE_INDEX + 1, CAM_SCALE_INDEX + 3)
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -151,8 +157,8 @@ def _resnet_backbone(config: RegressorConfig, pretrained: bool) -> tuple[nn.Modu
 def identity_raw(batch: int = 1) -> torch.Tensor:
     """(batch, 128) raw head values for the T-pose, unit scales, identity rotation, s = 1, t = 0."""
     raw = torch.zeros(batch, OUTPUT_SIZE)
-    raw[:, 3:92:4] = 1.0
-    raw[:, 116:125] = torch.eye(3).reshape(9)
+    raw[:, POSE_SLICE][:, 3::4] = 1.0
+    raw[:, ROTATION_SLICE] = torch.eye(3).reshape(9)
     return raw
 
 
@@ -178,12 +184,12 @@ def decode_raw(raw: torch.Tensor) -> RegressorOutput:
     if raw.ndim != 2 or raw.shape[1] != OUTPUT_SIZE:
         raise ValueError(f"decode_raw: expected (B, {OUTPUT_SIZE}) values, got {tuple(raw.shape)}")
     B = raw.shape[0]
-    q = raw[:, :92].reshape(B, NUM_POSE_JOINTS, 4)
+    q = raw[:, POSE_SLICE].reshape(B, NUM_POSE_JOINTS, 4)
     q = q / q.norm(dim=-1, keepdim=True).clamp_min(1e-8)
-    rotation = gram_schmidt_rotation(raw[:, 116:125])
+    rotation = gram_schmidt_rotation(raw[:, ROTATION_SLICE])
     return RegressorOutput(
-        quaternions=q, pose=quaternion_to_axis_angle(q), scales=raw[:, 92:116].exp(), rotation=rotation,
-        cam_scale=raw[:, 125].exp(), translation=raw[:, 126:128], raw=raw,
+        quaternions=q, pose=quaternion_to_axis_angle(q), scales=raw[:, SCALES_SLICE].exp(), rotation=rotation,
+        cam_scale=raw[:, CAM_SCALE_INDEX].exp(), translation=raw[:, TRANSLATION_SLICE], raw=raw,
     )
 
 

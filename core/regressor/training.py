@@ -40,6 +40,7 @@ from deformlearn.core.registration.losses import (
 )
 from deformlearn.core.regressor.data import RegressorSamples
 from deformlearn.core.regressor.network import (
+    POSE_SLICE,
     BodyRegressor,
     RegressorConfig,
     RegressorOutput,
@@ -136,7 +137,7 @@ def regressor_losses(output: RegressorOutput, batch: RegressorSamples, body: Bod
     target = params_to_raw(batch.pose, batch.scales, batch.rotation, batch.cam_scale, batch.translation)
     B = target.shape[0]
     q_pred = output.quaternions
-    q_target = target[:, :92].reshape(B, -1, 4)
+    q_target = target[:, POSE_SLICE].reshape(B, -1, 4)
     q_pred = torch.where((q_pred * q_target).sum(-1, keepdim=True) < 0, -q_pred, q_pred)
     pred = torch.cat([q_pred.reshape(B, -1), output.scales.log(), output.rotation.reshape(B, 9),
                       output.cam_scale.log().reshape(B, 1), output.translation], dim=1)
