@@ -2,11 +2,15 @@
 
 Works under a virtual screen (xvfb-run) or QT_QPA_PLATFORM=offscreen. Error dialogs are recorded and printed
 instead of blocking. Prints one JSON line: the files written and what was measured on the way.
+
+The tour fits, accepts and runs a round, so it never opens the user's project (or the demo) itself: it works
+on a copy in a temporary folder that is deleted afterwards.
 """
 
 from __future__ import annotations
 
 import json
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -28,11 +32,19 @@ def pump(until: Callable[[], bool] | None = None, timeout: float = 1.0) -> bool:
     return until is None
 
 
+def working_copy(project: str | Path, scratch: Path) -> Path:
+    """Copy the project folder `project` to `scratch`/project and return the copy (the tour writes only there)."""
+    source = Path(project)
+    if not source.is_dir():
+        raise FileNotFoundError(f"{source}: no such project folder")
+    return Path(shutil.copytree(source, scratch / "project", ignore=shutil.ignore_patterns("*.lock")))
+
+
 def main(outdir: str, project: str | None = None) -> int:
     app = ensure_application()
     from PySide6.QtCore import QSettings
 
-    from deformlearn.app import errors, menus
+    from deformlearn.app import demo_project, errors, menus
     from deformlearn.app.main_window import MainWindow
 
     errors.captured = []
@@ -44,11 +56,14 @@ def main(outdir: str, project: str | None = None) -> int:
     win.resize(1600, 950)
     win.show()
     pump(timeout=0.3)
+    if not project:
+        if not demo_project.demo_exists():
+            menus.open_demo(win, wait=True)  # makes the demo (and opens it: closed again below, untouched)
+            pump(lambda: win.project is not None, 5)
+            win.close_project()
+        project = str(demo_project.demo_project_dir()) if demo_project.demo_exists() else None
     if project:
-        win.open_project(project)
-    else:
-        menus.open_demo(win, wait=True)
-        pump(lambda: win.project is not None, 5)
+        win.guarded("Open project", win.open_project, working_copy(project, Path(scratch.name)))
     if win.project is None:
         print(json.dumps({"error": "no project could be opened", "errors": errors.captured}))
         return 1
@@ -134,6 +149,7 @@ def main(outdir: str, project: str | None = None) -> int:
     shot("10_after_accept")
     win.close()
     pump(timeout=0.2)
+    scratch.cleanup()
     print(json.dumps({"outdir": str(out), "files": written, "measured": measured, "errors": errors.captured}))
     del app
     return 0
