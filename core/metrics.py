@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from deformlearn.core.body.skeletons import COCO_SKELETON
+from deformlearn.core.shape_checks import check_shape
 
 #: Root of COCO-17 skeletons: the midpoint of the left and right hips.
 COCO_ROOT: tuple[int, ...] = (11, 12)
@@ -32,18 +33,11 @@ COCO_ROOT: tuple[int, ...] = (11, 12)
 RootSpec = int | Sequence[int]
 
 
-def _check_points(name: str, points: torch.Tensor, dims: int | None = None) -> None:
-    if points.ndim != 3 or (dims is not None and points.shape[-1] != dims):
-        want = f"(B, N, {dims})" if dims is not None else "(B, N, D)"
-        raise ValueError(f"{name} must have shape {want}, got {tuple(points.shape)}")
-
-
 def _mask_or_ones(mask: torch.Tensor | None, points: torch.Tensor) -> torch.Tensor:
     """(B, N) float mask; all ones when `mask` is None."""
     if mask is None:
         return torch.ones(points.shape[:2], dtype=points.dtype, device=points.device)
-    if tuple(mask.shape) != tuple(points.shape[:2]):
-        raise ValueError(f"mask must have shape {tuple(points.shape[:2])}, got {tuple(mask.shape)}")
+    check_shape(mask, tuple(points.shape[:2]), "mask")
     return mask.to(points.dtype)
 
 
@@ -56,7 +50,7 @@ def _masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 def root_align(points: torch.Tensor, root: RootSpec = COCO_ROOT) -> torch.Tensor:
     """points: (B, J, D) -> (B, J, D) translated so the root (one joint or mean of joints) is the origin."""
-    _check_points("points", points)
+    check_shape(points, ("B", "J", "D"), "points")
     idx = [root] if isinstance(root, int) else list(root)
     return points - points[:, idx].mean(1, keepdim=True)
 
@@ -65,7 +59,7 @@ def bone_length_sum(
     points: torch.Tensor, bones: Sequence[tuple[int, int]], mask: torch.Tensor | None = None
 ) -> torch.Tensor:
     """points: (B, J, D), mask (B, J) -> (B,) sum of lengths of the bones whose both ends are valid."""
-    _check_points("points", points)
+    check_shape(points, ("B", "J", "D"), "points")
     m = _mask_or_ones(mask, points)
     a = torch.tensor([b[0] for b in bones], device=points.device)
     b = torch.tensor([b[1] for b in bones], device=points.device)
@@ -80,10 +74,9 @@ def rescale_to_reference(
     mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Scale root-centred pred (B, J, D) so its bone-length sum equals reference's (B, J, D) or (J, D)."""
-    _check_points("pred", pred)
-    ref = reference.expand_as(pred) if reference.ndim == 2 else reference
-    if ref.shape != pred.shape:
-        raise ValueError(f"reference shape {tuple(reference.shape)} does not match pred {tuple(pred.shape)}")
+    check_shape(pred, ("B", "J", "D"), "pred")
+    ref = reference.expand_as(pred) if reference.ndim == 2 and reference.shape == pred.shape[1:] else reference
+    check_shape(ref, tuple(pred.shape), "reference")
     s_pred = bone_length_sum(pred, bones, mask)
     s_ref = bone_length_sum(ref, bones, mask)
     return pred * (s_ref / s_pred.clamp_min(1e-12))[:, None, None]
@@ -105,9 +98,7 @@ def mpjpe(
     orientation as pred; mask: (B, J) valid joints; reference_skeleton: (J, 3) average skeleton whose
     bone-length sum the prediction is scaled to (None: gt's own). Returns (B,) in gt's units.
     """
-    _check_points("pred", pred, 3)
-    if gt.shape != pred.shape:
-        raise ValueError(f"gt shape {tuple(gt.shape)} does not match pred {tuple(pred.shape)}")
+    check_shape(gt, ("B", "J", 3), "gt", check_shape(pred, ("B", "J", 3), "pred"))
     m = _mask_or_ones(mask, pred)
     p = root_align(pred, root)
     g = root_align(gt, root)
@@ -122,9 +113,7 @@ def procrustes_align(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | 
 
     pred, gt: (B, N, 3); mask: (B, N). Returns pred aligned, (B, N, 3) (Umeyama, reflection excluded).
     """
-    _check_points("pred", pred, 3)
-    if gt.shape != pred.shape:
-        raise ValueError(f"gt shape {tuple(gt.shape)} does not match pred {tuple(pred.shape)}")
+    check_shape(gt, ("B", "N", 3), "gt", check_shape(pred, ("B", "N", 3), "pred"))
     w = _mask_or_ones(mask, pred)[..., None]
     n = w.sum(1, keepdim=True).clamp_min(1)
     mu_p = (pred * w).sum(1, keepdim=True) / n
@@ -155,9 +144,7 @@ def pa_mpve(pred_vertices: torch.Tensor, gt_vertices: torch.Tensor, mask: torch.
 
 def mean_per_pixel_error(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Mean 2D distance over valid points (padding/invisible masked out). pred, gt: (B, K, 2), pixels -> (B,)."""
-    _check_points("pred", pred, 2)
-    if gt.shape != pred.shape:
-        raise ValueError(f"gt shape {tuple(gt.shape)} does not match pred {tuple(pred.shape)}")
+    check_shape(gt, ("B", "N", 2), "gt", check_shape(pred, ("B", "N", 2), "pred"))
     return _masked_mean((pred - gt).norm(dim=-1), _mask_or_ones(mask, pred))
 
 

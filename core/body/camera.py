@@ -16,6 +16,8 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from deformlearn.core.shape_checks import check_shape
+
 FRONTAL_ROTATION_VALUES = ((1.0, 0.0, 0.0), (0.0, -1.0, 0.0), (0.0, 0.0, -1.0))
 
 
@@ -38,13 +40,10 @@ def weak_perspective_project(points: Tensor, rotation: Tensor, scale: Tensor,
         image_points: (B, N, 2) `s * (R X)[..., :2] + t`, image plane (x right, y down).
         depth: (B, N) `s * (R X)[..., 2]`, in image units, larger = farther from the viewer.
     """
-    if points.dim() != 3 or points.shape[-1] != 3:
-        raise ValueError(f"points: expected shape (B, N, 3), got {tuple(points.shape)}")
-    B = points.shape[0]
-    checks = {"rotation": (rotation, (B, 3, 3)), "scale": (scale, (B,)), "translation": (translation, (B, 2))}
-    for name, (x, shape) in checks.items():
-        if tuple(x.shape) != shape:
-            raise ValueError(f"{name}: expected shape {shape} for B={B}, got {tuple(x.shape)}")
+    sizes = check_shape(points, ("B", "N", 3), "points")
+    check_shape(rotation, ("B", 3, 3), "rotation", sizes)
+    check_shape(scale, ("B",), "scale", sizes)
+    check_shape(translation, ("B", 2), "translation", sizes)
     cam = points @ (rotation.transpose(1, 2) * scale[:, None, None])
     return cam[..., :2] + translation[:, None, :], cam[..., 2]
 

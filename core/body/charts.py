@@ -27,6 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deformlearn.core.body.skeletons import NUM_JOINTS, NUM_PARTS, SMPL_JOINT_NAMES
+from deformlearn.core.shape_checks import check_shape
 
 _J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
 
@@ -92,15 +93,10 @@ class PartCharts:
 
 
 def _check_inputs(vertices: np.ndarray, faces: np.ndarray, skin_weights: np.ndarray, joints: np.ndarray) -> None:
-    if vertices.ndim != 2 or vertices.shape[1] != 3:
-        raise ValueError(f"vertices must be (V, 3), got {vertices.shape}")
-    if faces.ndim != 2 or faces.shape[1] != 3:
-        raise ValueError(f"faces must be (F, 3), got {faces.shape}")
-    if skin_weights.shape != (vertices.shape[0], NUM_JOINTS):
-        raise ValueError(f"skin_weights must be (V, {NUM_JOINTS}) = {(vertices.shape[0], NUM_JOINTS)}, "
-                         f"got {skin_weights.shape}")
-    if joints.shape != (NUM_JOINTS, 3):
-        raise ValueError(f"joints must be ({NUM_JOINTS}, 3), got {joints.shape}")
+    sizes = check_shape(vertices, ("V", 3), "vertices")
+    check_shape(faces, ("F", 3), "faces")
+    check_shape(skin_weights, ("V", NUM_JOINTS), "skin_weights", sizes)
+    check_shape(joints, (NUM_JOINTS, 3), "joints")
     if faces.size and (faces.min() < 0 or faces.max() >= vertices.shape[0]):
         raise ValueError("faces index outside the vertices")
 

@@ -22,6 +22,7 @@ from deformlearn.core.body.skinning import (
     topk_skin_weights,
 )
 from deformlearn.core.body.template import Template
+from deformlearn.core.shape_checks import check_shape
 
 
 @dataclass(frozen=True)
@@ -113,11 +114,8 @@ class BodyModel(torch.nn.Module):
             BodyOutput with vertices (B, N, 3) or (B, V, 3), joints (B, 24, 3), keypoints (B, 17, 3).
         """
         J = self.num_joints
-        if pose.dim() != 3 or pose.shape[1:] != (J - 1, 3):
-            raise ValueError(f"pose: expected shape (B, {J - 1}, 3), got {tuple(pose.shape)}")
-        B = pose.shape[0]
-        if scales.shape != (B, J):
-            raise ValueError(f"scales: expected shape ({B}, {J}), got {tuple(scales.shape)}")
+        B = check_shape(pose, ("B", J - 1, 3), "pose")["B"]
+        check_shape(scales, (B, J), "scales")
         rotations, joints = forward_kinematics(axis_angle_to_rotmat(pose), scales, self.rest_joints, self.levels)
         transforms = joint_transforms(rotations, joints, scales, self.rest_joints)
         basis = self.skin_basis if vertex_index is None else self._subset_basis(vertex_index, B)
@@ -131,8 +129,7 @@ class BodyModel(torch.nn.Module):
         A fitter passes the same (B, N) index at every step; gathering the basis anew each time would cost
         as much as the skinning itself. The cache holds one entry, keyed by tensor identity and version.
         """
-        if vertex_index.dim() != 2 or vertex_index.shape[0] != batch:
-            raise ValueError(f"vertex_index: expected shape ({batch}, N), got {tuple(vertex_index.shape)}")
+        check_shape(vertex_index, (batch, "N"), "vertex_index")
         if vertex_index.dtype != torch.long:
             raise ValueError(f"vertex_index: expected dtype torch.long, got {vertex_index.dtype}")
         cache = self._subset_cache

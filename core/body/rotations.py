@@ -14,14 +14,7 @@ import roma
 import torch
 from torch import Tensor
 
-
-def _check_trailing(x: Tensor, trailing: tuple[int, ...], name: str) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"{name}: expected a torch.Tensor, got {type(x).__name__}")
-    if x.dim() < len(trailing) or tuple(x.shape[x.dim() - len(trailing):]) != trailing:
-        shape = "(..., " + ", ".join(map(str, trailing)) + ")"
-        raise ValueError(f"{name}: expected shape {shape}, got {tuple(x.shape)}")
-
+from deformlearn.core.shape_checks import check_shape
 
 #: Row-major 3x3 entries as products of axis-angle components: [a]_x = a[_SKEW_INDEX] * _SKEW_SIGN and
 #: a a^T = a[_OUTER_ROW] * a[_OUTER_COL].
@@ -43,7 +36,7 @@ def axis_angle_to_rotmat(axis_angle: Tensor) -> Tensor:
     1 - cos t cancels; for t^2 < 1e-8 both coefficients come from their series in t^2, so no branch
     divides by zero and the gradient at a = 0 is exact.
     """
-    _check_trailing(axis_angle, (3,), "axis_angle")
+    check_shape(axis_angle, ("...", 3), "axis_angle")
     a = axis_angle
     t2 = (a * a).sum(-1, keepdim=True)                                                  # (..., 1)
     small = t2 < _SMALL_ANGLE_SQ
@@ -60,31 +53,31 @@ def axis_angle_to_rotmat(axis_angle: Tensor) -> Tensor:
 
 def rotmat_to_axis_angle(rotmat: Tensor) -> Tensor:
     """(..., 3, 3) rotation matrix -> (..., 3) axis-angle with angle in [0, pi]."""
-    _check_trailing(rotmat, (3, 3), "rotmat")
+    check_shape(rotmat, ("...", 3, 3), "rotmat")
     return roma.rotmat_to_rotvec(rotmat)
 
 
 def quaternion_to_rotmat(quaternion: Tensor) -> Tensor:
     """(..., 4) XYZW quaternion (normalised here) -> (..., 3, 3) rotation matrix."""
-    _check_trailing(quaternion, (4,), "quaternion")
+    check_shape(quaternion, ("...", 4), "quaternion")
     return roma.unitquat_to_rotmat(roma.quat_normalize(quaternion))
 
 
 def rotmat_to_quaternion(rotmat: Tensor) -> Tensor:
     """(..., 3, 3) rotation matrix -> (..., 4) unit XYZW quaternion."""
-    _check_trailing(rotmat, (3, 3), "rotmat")
+    check_shape(rotmat, ("...", 3, 3), "rotmat")
     return roma.rotmat_to_unitquat(rotmat)
 
 
 def axis_angle_to_quaternion(axis_angle: Tensor) -> Tensor:
     """(..., 3) axis-angle -> (..., 4) unit XYZW quaternion."""
-    _check_trailing(axis_angle, (3,), "axis_angle")
+    check_shape(axis_angle, ("...", 3), "axis_angle")
     return roma.rotvec_to_unitquat(axis_angle)
 
 
 def quaternion_to_axis_angle(quaternion: Tensor) -> Tensor:
     """(..., 4) XYZW quaternion (normalised here) -> (..., 3) axis-angle with angle in [0, pi]."""
-    _check_trailing(quaternion, (4,), "quaternion")
+    check_shape(quaternion, ("...", 4), "quaternion")
     return roma.unitquat_to_rotvec(roma.quat_normalize(quaternion))
 
 
@@ -100,7 +93,7 @@ def gram_schmidt_rotation(values: Tensor, eps: float = 1e-8) -> Tensor:
     if isinstance(values, Tensor) and values.dim() >= 1 and values.shape[-1] == 9:
         m = values.reshape(*values.shape[:-1], 3, 3)
     else:
-        _check_trailing(values, (3, 3), "values (9 values or 3x3)")
+        check_shape(values, ("...", 3, 3), "values (9 values or 3x3)")
         m = values
     c1, c2, c3 = m[..., :, 0], m[..., :, 1], m[..., :, 2]
     e1 = c1 / c1.norm(dim=-1, keepdim=True).clamp_min(eps)

@@ -35,6 +35,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from deformlearn.core.shape_checks import check_shape
+
 
 @dataclass(frozen=True)
 class KinematicLevels:
@@ -94,11 +96,10 @@ def forward_kinematics(rel_rotations: Tensor, scales: Tensor, rest_joints: Tenso
         rotations: (B, J, 3, 3) global rotation R_j of each joint (R_0 = I).
         joints: (B, J, 3) posed joint positions t_j, root at the origin.
     """
-    B, J = scales.shape[0], levels.num_joints
-    if rel_rotations.shape != (B, J - 1, 3, 3) or scales.shape != (B, J) or rest_joints.shape != (J, 3):
-        raise ValueError(f"forward_kinematics: expected rel_rotations (B, {J - 1}, 3, 3), scales (B, {J}), "
-                         f"rest_joints ({J}, 3); got {tuple(rel_rotations.shape)}, {tuple(scales.shape)}, "
-                         f"{tuple(rest_joints.shape)}")
+    J = levels.num_joints
+    B = check_shape(scales, ("B", J), "forward_kinematics: scales")["B"]
+    check_shape(rel_rotations, (B, J - 1, 3, 3), "forward_kinematics: rel_rotations")
+    check_shape(rest_joints, (J, 3), "forward_kinematics: rest_joints")
     if not levels.in_level_order:
         rel_rotations = rel_rotations.index_select(1, levels.children - 1)
     bones = rest_joints[levels.children] - rest_joints[levels.parents]
@@ -147,9 +148,8 @@ def skinning_basis(rest_vertices: Tensor, skin_weights: Tensor) -> Tensor:
     basis @ (the T_j stacked as (4 J, 3)); see `skin_with_basis`. It does not depend on pose or scales,
     so a caller that skins the same vertices repeatedly computes it once.
     """
-    if rest_vertices.shape[:-1] != skin_weights.shape[:-1] or rest_vertices.shape[-1] != 3:
-        raise ValueError(f"skinning_basis: expected rest_vertices (..., 3) and skin_weights (..., J) with the "
-                         f"same leading shape, got {tuple(rest_vertices.shape)} and {tuple(skin_weights.shape)}")
+    check_shape(rest_vertices, ("...", 3), "skinning_basis: rest_vertices")
+    check_shape(skin_weights, (*rest_vertices.shape[:-1], "J"), "skinning_basis: skin_weights")
     homogeneous = torch.cat((rest_vertices, torch.ones_like(rest_vertices[..., :1])), dim=-1)
     return (skin_weights[..., :, None] * homogeneous[..., None, :]).flatten(-2)
 
@@ -165,9 +165,9 @@ def skin_with_basis(transforms: Tensor, basis: Tensor) -> Tensor:
     Returns:
         (B, N, 3) posed vertices, body frame.
     """
-    B, J = transforms.shape[:2]
-    if basis.shape[-1] != 4 * J or basis.dim() not in (2, 3) or basis.dim() == 3 and basis.shape[0] != B:
-        raise ValueError(f"basis: expected shape (B={B}, N, {4 * J}) or (N, {4 * J}), got {tuple(basis.shape)}")
+    sizes = check_shape(transforms, ("B", "J", 3, 4), "transforms")
+    B, J = sizes["B"], sizes["J"]
+    check_shape(basis, (B, "N", 4 * J) if basis.dim() == 3 else ("N", 4 * J), "basis")
     stacked_t = transforms.permute(0, 2, 1, 3).reshape(B, 3, 4 * J)           # [b, x, 4 j + c] = T_j[x, c]
     basis_t = basis.transpose(-1, -2)                                  # (B, 4 J, N) or (4 J, N)
     out_t = torch.bmm(stacked_t, basis_t) if basis.dim() == 3 else torch.matmul(stacked_t, basis_t)

@@ -23,6 +23,7 @@ from deformlearn.core.body.skeletons import (
     SMPL_PARENTS,
 )
 from deformlearn.core.files.atomic import atomic_write
+from deformlearn.core.shape_checks import check_shape
 
 BUILTIN_TEMPLATE_FILE = "template_builtin.npz"
 
@@ -81,8 +82,10 @@ class Template:
         }
         for key, shape in expected.items():
             arr = getattr(self, key)
-            if arr.ndim != len(shape) or any(s != -1 and s != a for s, a in zip(shape, arr.shape)):
-                raise TemplateError(f"{source}: '{key}' has shape {arr.shape}, expected {shape} (-1 = any)")
+            try:
+                check_shape(arr, [None if s == -1 else s for s in shape], f"{source}: '{key}'")
+            except ValueError as exc:
+                raise TemplateError(str(exc)) from None
         if V <= 0:
             raise TemplateError(f"{source}: no vertices")
         if len(self.joint_names) != NUM_JOINTS:

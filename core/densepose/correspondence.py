@@ -22,6 +22,7 @@ from scipy.spatial import cKDTree
 
 from deformlearn.core.body.skeletons import NUM_PARTS
 from deformlearn.core.body.template import Template
+from deformlearn.core.shape_checks import check_shape
 
 _BARY_EPS = 1e-6
 _TRIANGLE_CANDIDATES = 16  # nearest triangle centroids tested for containment
@@ -42,8 +43,7 @@ class Correspondences:
 def _check_points(part: np.ndarray, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     part = np.asarray(part, dtype=np.int64).reshape(-1)
     uv = np.asarray(uv, dtype=np.float64)
-    if uv.shape != (part.shape[0], 2):
-        raise ValueError(f"correspondences: uv has shape {uv.shape}, expected ({part.shape[0]}, 2) to match part")
+    check_shape(uv, (part.shape[0], 2), "correspondences: uv (one (u, v) per part index)")
     if part.size and (part.min() < 1 or part.max() > NUM_PARTS):
         raise ValueError(f"correspondences: part indices outside 1..{NUM_PARTS}")
     return part, uv

@@ -33,6 +33,7 @@ from deformlearn.core.body.skeletons import COCO_FLIP_INDEX, NUM_KEYPOINTS
 from deformlearn.core.files.atomic import atomic_write
 from deformlearn.core.files.torch_files import load_torch_file
 from deformlearn.core.lifting import losses as L
+from deformlearn.core.shape_checks import check_shape
 
 NUM_LINEAR_LAYERS = 8
 PAPER_VIEW_ANGLES_DEG: tuple[float, ...] = (45.0, 60.0, 90.0, 135.0, 180.0, 235.0, 270.0)
@@ -159,7 +160,7 @@ def _device(name: str) -> torch.device:
 def _as_tensor(keypoints_2d: np.ndarray | torch.Tensor, name: str) -> torch.Tensor:
     t = torch.as_tensor(np.asarray(keypoints_2d) if not torch.is_tensor(keypoints_2d) else keypoints_2d)
     t = t.to(torch.float32)
-    L.check_keypoints(t, name)
+    check_shape(t, ("B", NUM_KEYPOINTS, 3), f"{name} (x, y, visibility)")
     if not torch.all(torch.isfinite(t[..., :2][t[..., 2] > 0])):
         raise ValueError(f"{name}: non-finite coordinates at visible keypoints")
     return t
@@ -214,13 +215,11 @@ def train_lifter(
     start = time.perf_counter()
     kp = _as_tensor(keypoints_2d, "keypoints_2d")
     avg = torch.as_tensor(np.asarray(average_skeleton, dtype=np.float32))
-    if avg.shape != (NUM_KEYPOINTS, 3):
-        raise ValueError(f"average_skeleton must have shape ({NUM_KEYPOINTS}, 3), got {tuple(avg.shape)}")
+    check_shape(avg, (NUM_KEYPOINTS, 3), "average_skeleton")
     reg = None
     if registered_joints3d is not None:
         reg = torch.as_tensor(np.asarray(registered_joints3d, dtype=np.float32))
-        if reg.shape != kp.shape:
-            raise ValueError(f"registered_joints3d must have shape {tuple(kp.shape)}, got {tuple(reg.shape)}")
+        check_shape(reg, tuple(kp.shape), "registered_joints3d")
     xy, vis, target, tmask = _prepare(kp, reg, settings)
     if xy.shape[0] == 0:
         raise ValueError(f"keypoints_2d: no pose has >= {settings.min_visible} visible keypoints")

@@ -19,6 +19,7 @@ import numpy as np
 from scipy.spatial.transform import Rotation
 
 from deformlearn.core.body.skeletons import NUM_KEYPOINTS
+from deformlearn.core.shape_checks import check_shape
 
 #: (17, 3) COCO keypoints of the built-in template's rest T-pose (rounded, left/right symmetric), metres,
 #: SMPL frame (y up, facing +z, body-left +x). Used when no template is given.
@@ -74,11 +75,9 @@ def pose_keypoints(pose_aa: np.ndarray, node_scale: np.ndarray,
     node (per-person proportions); average_skeleton: (17, 3) rest T-pose, SMPL frame.
     Returns (B, 17, 3) COCO keypoints, SMPL frame, hip midpoint at the origin.
     """
-    if pose_aa.ndim != 3 or pose_aa.shape[1:] != (24, 3):
-        raise ValueError(f"pose_aa must have shape (B, 24, 3), got {pose_aa.shape}")
+    check_shape(pose_aa, ("B", 24, 3), "pose_aa")
     skeleton = np.asarray(average_skeleton, dtype=np.float64)
-    if skeleton.shape != (NUM_KEYPOINTS, 3):
-        raise ValueError(f"average_skeleton must have shape ({NUM_KEYPOINTS}, 3), got {skeleton.shape}")
+    check_shape(skeleton, (NUM_KEYPOINTS, 3), "average_skeleton")
     B = pose_aa.shape[0]
     local = Rotation.from_rotvec(pose_aa.reshape(-1, 3)).as_matrix().reshape(B, 24, 3, 3)
     pivots = _node_pivots(skeleton)

@@ -18,6 +18,7 @@ from deformlearn.core import metrics
 from deformlearn.core.body.skeletons import NUM_KEYPOINTS
 from deformlearn.core.lifting.cgan import DepthGenerator, LiftingResult, lift
 from deformlearn.core.lifting.losses import RATIO_BONES
+from deformlearn.core.shape_checks import check_shape
 
 #: COCO-17 keypoint index -> Human3.6M-17 joint index (mmpose's H36M order: 0 pelvis, 1-3 right hip/knee/
 #: ankle, 4-6 left hip/knee/ankle, 7 spine, 8 thorax, 9 neck/nose, 10 head top, 11-13 left shoulder/elbow/
@@ -97,8 +98,7 @@ def evaluate_lifting(
     """
     kp = np.asarray(keypoints_2d, dtype=np.float64)
     gt = np.asarray(joints3d_gt, dtype=np.float64)
-    if gt.shape != kp.shape:
-        raise ValueError(f"joints3d_gt must have shape {kp.shape}, got {gt.shape}")
+    check_shape(gt, kp.shape, "joints3d_gt")
     mask = kp[..., 2] > 0 if score_mask is None else np.asarray(score_mask, dtype=bool) & (kp[..., 2] > 0)
     pred = lifted_pose(model, kp)
     ref = None if reference_skeleton is None else torch.as_tensor(np.asarray(reference_skeleton, dtype=np.float64))

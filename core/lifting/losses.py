@@ -20,6 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from deformlearn.core.body.skeletons import COCO_FLIP_INDEX, COCO_SKELETON, NUM_KEYPOINTS
+from deformlearn.core.shape_checks import check_shape
 
 HIPS = (11, 12)
 SHOULDERS = (5, 6)
@@ -41,13 +42,6 @@ def _symmetric_bone_pairs() -> tuple[tuple[int, int], ...]:
 
 
 SYMMETRIC_BONE_PAIRS: tuple[tuple[int, int], ...] = _symmetric_bone_pairs()
-
-
-def check_keypoints(keypoints: torch.Tensor, name: str = "keypoints") -> None:
-    """Raise ValueError unless keypoints is (B, 17, 3) (x, y, visibility)."""
-    if keypoints.ndim != 3 or keypoints.shape[1:] != (NUM_KEYPOINTS, 3):
-        raise ValueError(f"{name} must have shape (B, {NUM_KEYPOINTS}, 3) (x, y, visibility), "
-                         f"got {tuple(keypoints.shape)}")
 
 
 def root_weights(vis: torch.Tensor) -> torch.Tensor:
@@ -82,7 +76,7 @@ def normalise_keypoints(keypoints: torch.Tensor) -> tuple[torch.Tensor, torch.Te
 
     Returns (xy (B, 17, 2) normalised frame, vis (B, 17) float 0/1, root (B, 2) px, scale (B,) px).
     """
-    check_keypoints(keypoints)
+    check_shape(keypoints, ("B", NUM_KEYPOINTS, 3), "keypoints (x, y, visibility)")
     vis = (keypoints[..., 2] > 0).to(keypoints.dtype)
     xy, root, scale = normalise_points(keypoints[..., :2], vis)
     return xy, vis, root, scale
@@ -210,7 +204,7 @@ def adversarial_loss(logits: torch.Tensor, real: bool) -> torch.Tensor:
 
 
 __all__ = [
-    "RATIO_BONES", "SYMMETRIC_BONE_PAIRS", "check_keypoints", "root_weights", "normalise_points",
+    "RATIO_BONES", "SYMMETRIC_BONE_PAIRS", "root_weights", "normalise_points",
     "normalise_keypoints", "network_input", "root_relative_depth", "rotate_about_vertical", "project_views",
     "bone_lengths", "bone_validity", "trunk_length", "ratio_loss", "symmetry_loss", "facing_loss", "joint_loss",
     "adversarial_loss",

@@ -14,6 +14,7 @@ import torch
 from torch import Tensor
 
 from deformlearn.core.body.skeletons import NUM_JOINTS, NUM_KEYPOINTS, SMPL_PARENTS
+from deformlearn.core.shape_checks import check_shape
 
 #: Joint-limit set J' (pose index = SMPL joint - 1) and each joint's bending (flexion) axis in its parent's
 #: frame (SMPL frame: y up, facing +z, body-left +x). Knees flex about +x (the shin swings backwards, -z);
@@ -39,12 +40,6 @@ def _limit_axes(device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tenso
             torch.tensor(list(JOINT_LIMIT_AXES.values()), dtype=dtype, device=device))
 
 
-def _check(x: Tensor, shape: tuple[int | None, ...], name: str) -> None:
-    if x.dim() != len(shape) or any(s is not None and s != d for s, d in zip(shape, x.shape)):
-        want = "(" + ", ".join("*" if s is None else str(s) for s in shape) + ")"
-        raise ValueError(f"{name}: expected shape {want}, got {tuple(x.shape)}")
-
-
 def dense_loss(projected: Tensor, points: Tensor, mask: Tensor) -> Tensor:
     """L_dense: mean over a person's valid points of ||p_i - x_idx(i)||^2 (MSE, eq. 8).
 
@@ -52,9 +47,9 @@ def dense_loss(projected: Tensor, points: Tensor, mask: Tensor) -> Tensor:
     False for padding. Padded entries must hold finite values (the fitter pads with zeros). Returns (B,);
     0 for a person without points.
     """
-    _check(projected, (None, None, 2), "projected")
-    _check(points, tuple(projected.shape), "points")
-    _check(mask, tuple(projected.shape[:2]), "mask")
+    check_shape(projected, (None, None, 2), "projected")
+    check_shape(points, tuple(projected.shape), "points")
+    check_shape(mask, tuple(projected.shape[:2]), "mask")
     m = mask.to(projected.dtype)
     d2 = ((projected - points) ** 2).sum(-1)
     return (d2 * m).sum(-1) / m.sum(-1).clamp_min(1.0)
@@ -73,16 +68,16 @@ def keypoint_loss(
     writes it (L_dense is a mean): with w_KP = 1 against w_dense = 1000 a mean would leave the cGAN depths
     almost no say (measured: 50-60 mm MPJPE with oracle depths against ~20 mm with the sum).
     """
-    _check(projected, (None, NUM_KEYPOINTS, 2), "projected keypoints")
-    _check(keypoints, tuple(projected.shape), "keypoints")
-    _check(visible, tuple(projected.shape[:2]), "keypoint visibility")
+    check_shape(projected, (None, NUM_KEYPOINTS, 2), "projected keypoints")
+    check_shape(keypoints, tuple(projected.shape), "keypoints")
+    check_shape(visible, tuple(projected.shape[:2]), "keypoint visibility")
     v = visible.to(projected.dtype)
     total = (((projected - keypoints) ** 2).sum(-1) * v).sum(-1)
     if target_depths is not None:
         if depths is None:
             raise ValueError("keypoint_loss: target_depths given without the model's depths")
-        _check(depths, tuple(visible.shape), "depths")
-        _check(target_depths, tuple(visible.shape), "target_depths")
+        check_shape(depths, tuple(visible.shape), "depths")
+        check_shape(target_depths, tuple(visible.shape), "target_depths")
         dm = v if depth_mask is None else depth_mask.to(projected.dtype)
         total = total + (((depths - target_depths) ** 2) * dm).sum(-1)
     return total
@@ -93,7 +88,7 @@ def hip_centred_depths(depths: Tensor) -> Tensor:
 
     Weak perspective has no depth offset, so model and cGAN depths are compared relative to the hips.
     """
-    _check(depths, (None, NUM_KEYPOINTS), "depths")
+    check_shape(depths, (None, NUM_KEYPOINTS), "depths")
     return depths - depths[:, 11:13].mean(-1, keepdim=True)
 
 
@@ -102,7 +97,7 @@ def scale_loss(scales: Tensor) -> Tensor:
 
     scales: (B, 24) segment scales. Returns (B,).
     """
-    _check(scales, (None, NUM_JOINTS), "scales")
+    check_shape(scales, (None, NUM_JOINTS), "scales")
     return ((scales[:, 1:] - scales[:, _parents(scales.device)]) ** 2).sum(-1)
 
 
@@ -115,7 +110,7 @@ def angle_loss(pose: Tensor, limit_factor: float = 100.0) -> Tensor:
     costs limit_factor * angle^2 (a squared hinge), natural flexion costs nothing extra.
     pose: (B, 23, 3) axis-angle of joints 1..23. Returns (B,).
     """
-    _check(pose, (None, NUM_JOINTS - 1, 3), "pose")
+    check_shape(pose, (None, NUM_JOINTS - 1, 3), "pose")
     index, axes = _limit_axes(pose.device, pose.dtype)
     flexion = (pose[:, index] * axes).sum(-1)
     return (pose**2).sum((-1, -2)) + limit_factor * (torch.relu(-flexion) ** 2).sum(-1)
@@ -130,7 +125,7 @@ def det_loss(rotation_values: Tensor) -> Tensor:
     whose Gram-Schmidt rotation is proper (det(-M) = -det M for 3x3). rotation_values: (B, 9) row-major M.
     Returns (B,).
     """
-    _check(rotation_values, (None, 9), "rotation values")
+    check_shape(rotation_values, (None, 9), "rotation values")
     m = rotation_values.reshape(-1, 3, 3)
     c1, c2, c3 = m[..., :, 0], m[..., :, 1], m[..., :, 2]
     det = (c1 * torch.linalg.cross(c2, c3)).sum(-1)  # explicit triple product: batched LU is slow here
