@@ -173,8 +173,9 @@ def test_iuv_of_wrong_size_and_missing_partners(shared_data, tmp_path):
     cv2.imwrite(str(tmp_path / "a_INDS.png"), cv2.imread(str(dp / "seated_im_INDS.png"), cv2.IMREAD_UNCHANGED))
     with pytest.raises(AnnotationError, match=r"a_IUV\.png: size 569x749 does not match the image a\.jpg \(569x759\)"):
         read_people("iuv", tmp_path)
-    (tmp_path / "a_INDS.png").unlink()
-    with pytest.raises(AnnotationError, match=r"a_IUV\.png: no matching INDS file a_INDS\.png"):
+    (tmp_path / "a_INDS.png").unlink()  # INDS is optional; the photo is not
+    (tmp_path / "a.jpg").unlink()
+    with pytest.raises(AnnotationError, match=r"a_IUV\.png: no photo a\.jpg/\.jpeg/\.png/\.bmp in "):
         read_people("iuv", tmp_path)
 
 

@@ -7,12 +7,16 @@ import argparse
 import math
 from pathlib import Path
 
+from deformlearn.core.densepose.iuv_layout import IUV_ORDERS
+
 HELP = "import DensePose / COCO annotations or DensePose inference output into a project"
 
 _SOURCES = {
     "coco_densepose": ("coco-densepose", "JSON", "DensePose-COCO annotations (densepose_coco_2014_*.json)"),
     "coco_keypoints": ("coco-keypoints", "JSON", "COCO person keypoints (people without dense points)"),
-    "iuv": ("iuv", "DIR", "folder of NAME.jpg + NAME_IUV.png + NAME_INDS.png (DensePose inference output)"),
+    "iuv": ("iuv", "DIR", "folder of DensePose inference output: NAME_IUV.png or NAME_iuv.png, optional NAME_INDS.png "
+            "(without it: one person per connected body region, see --min-person-pixels), the photo NAME.jpg/.jpeg/"
+            ".png beside it or in --images"),
     "densepose_results": ("densepose-results", "JSON", "DensePose challenge results (uv_shape/uv_data per box)"),
     "detectron2_dump": ("detectron2-dump", "PKL", "detectron2 DensePose 'apply_net dump' pickle (needs --trust-pickle)"),
     "densepose_pickle": ("densepose-pickle", "PKL", "DensePose single-annotation pickle (demo_dp_single_ann.pkl)"),
@@ -24,7 +28,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     source = parser.add_mutually_exclusive_group(required=True)
     for dest, (kind, metavar, help_text) in _SOURCES.items():
         source.add_argument(f"--{kind}", dest=dest, metavar=metavar, help=help_text)
-    parser.add_argument("--images", metavar="DIR", help="folder holding the images the annotations name")
+    parser.add_argument("--images", metavar="DIR", help="folder holding the images the annotations name "
+                        "(--iuv: the photos, when they are not beside the IUV images)")
+    parser.add_argument("--iuv-order", default="auto", metavar="ORDER", choices=IUV_ORDERS,
+                        help="--iuv: what the IUV png's R, G, B channels hold: VUI = DensePose's own output (R = V, "
+                        "G = U, B = part index), IUV = part index in red, or any order of I, U, V; default auto: the "
+                        "part channel is the one with values 0..24 and U = V = 0 where it is 0, U taken as green")
+    parser.add_argument("--min-person-pixels", type=int, default=50, metavar="N",
+                        help="--iuv: people (INDS instances or, without INDS, connected regions) with fewer body "
+                        "pixels are left out; regions under a tenth of the largest join their nearest person "
+                        "(default 50)")
     parser.add_argument("--trust-pickle", action="store_true",
                         help="I trust this pickle file (unpickling can run code hidden in the file)")
     parser.add_argument("--points-per-part", type=int, default=14, metavar="N",
@@ -48,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
     # Read and check everything before touching the project, so a bad input leaves it as it was.
     people = read_people(kind, source, images_dir=args.images, trust_pickle=args.trust_pickle,
                          points_per_part=args.points_per_part, seed=args.seed, min_score=args.min_score,
-                         skip_missing_images=args.skip_missing_images)
+                         skip_missing_images=args.skip_missing_images, iuv_order=args.iuv_order,
+                         min_person_pixels=args.min_person_pixels)
     root = Path(args.project)
     exists = (root / DB_NAME).is_file()
     if not exists and args.template != "builtin":

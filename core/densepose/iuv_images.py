@@ -1,7 +1,8 @@
-"""Readers for DensePose inference output: IUV + INDS images, and the COCO challenge results format.
+"""Readers for DensePose inference output: IUV (+ optional INDS) images, and the COCO challenge results format.
 
-IUV png: in the file's RGB order R = V * 255, G = U * 255, B = part index I (0 background, 1..24), so
-`cv2.imread` (BGR) gives channels [I, U, V]. INDS png: person instance index per pixel (0 background).
+IUV png: DensePose writes, in the file's RGB order, R = V * 255, G = U * 255, B = part index I (0 background,
+1..24), so `cv2.imread` (BGR) gives channels [I, U, V]; other channel orders and file names are handled by
+core.densepose.iuv_layout. INDS png: person instance index per pixel (0 background).
 Challenge results (`uv_shape` = [3, h, w], `uv_data` = base64 png of the box's (h, w, 3) array with
 channels [I, U * 255, V * 255], as DensePose's `densepose_cocoeval._decodeUvData` reads it).
 
@@ -22,6 +23,7 @@ import numpy as np
 
 from deformlearn.core.body.skeletons import NUM_PARTS
 from deformlearn.core.densepose.annotation_files import find_image, image_size, load_json, number_list
+from deformlearn.core.densepose.iuv_layout import find_iuv_files, iuv_planes
 from deformlearn.core.densepose.records import (
     AnnotationError,
     DensePoints,
@@ -30,7 +32,6 @@ from deformlearn.core.densepose.records import (
     empty_keypoints,
 )
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp")
 DEFAULT_POINTS_PER_PART = 14  # DensePose-COCO annotates at most 14 points per part
 
 
@@ -66,76 +67,79 @@ def _read_image(path: Path, flags: int) -> np.ndarray:
     return image
 
 
-def read_iuv_inference(image_file: str | Path, iuv_file: str | Path, inds_file: str | Path, *,
-                       points_per_part: int = DEFAULT_POINTS_PER_PART, seed: int = 0,
-                       min_person_pixels: int = 50) -> list[PersonAnnotation]:
-    """One PersonAnnotation per instance index of the INDS image with at least `min_person_pixels`
-    foreground pixels; IUV, INDS and image must have the same size (else AnnotationError)."""
-    image_file, iuv_file, inds_file = Path(image_file), Path(iuv_file), Path(inds_file)
-    image = _read_image(image_file, cv2.IMREAD_COLOR)
+def region_instances(part_map: np.ndarray, min_person_pixels: int, join_fraction: float = 0.1) -> np.ndarray:
+    """Instance labels for an IUV image without INDS: one person per connected foreground region.
+
+    part_map: (H, W) int part 0..24. Regions are 8-connected pixels of part > 0. Regions under
+    `min_person_pixels` are dropped as noise; regions under `join_fraction` of the largest one (a hand cut off
+    by an occluder) are joined to the nearest larger region, pixel by pixel. Returns (H, W) int32 labels,
+    0 background, people 1..P in raster order of their first pixel.
+    """
+    from scipy import ndimage
+
+    labels, count = ndimage.label(part_map > 0, structure=np.ones((3, 3), bool))
+    sizes = np.bincount(labels.ravel(), minlength=count + 1)
+    sizes[0] = 0
+    keep = sizes >= max(min_person_pixels, join_fraction * sizes.max(initial=0))
+    if not keep.any():
+        return np.zeros(part_map.shape, np.int32)
+    people = np.where(keep[labels], labels, 0)
+    joined = (sizes >= min_person_pixels)[labels] & (people == 0) & (labels > 0)
+    if joined.any():
+        nearest = ndimage.distance_transform_edt(people == 0, return_distances=False, return_indices=True)
+        people[joined] = people[nearest[0][joined], nearest[1][joined]]
+    _, relabelled = np.unique(people, return_inverse=True)
+    return relabelled.reshape(people.shape).astype(np.int32)
+
+
+def read_iuv_inference(image_file: str | Path, iuv_file: str | Path, inds_file: str | Path | None = None, *,
+                       points_per_part: int = DEFAULT_POINTS_PER_PART, seed: int = 0, min_person_pixels: int = 50,
+                       iuv_order: str = "auto") -> list[PersonAnnotation]:
+    """People of one DensePose output: one per instance index of the INDS image, or without one, one per
+    connected foreground region (region_instances); each with at least `min_person_pixels` body pixels.
+
+    iuv_order: the IUV file's RGB order or "auto" (core.densepose.iuv_layout). IUV, INDS and image must
+    have the same size; any problem raises AnnotationError naming the file.
+    """
+    image_file, iuv_file = Path(image_file), Path(iuv_file)
+    W, H = image_size(image_file)
     iuv = _read_image(iuv_file, cv2.IMREAD_COLOR)
-    inds = _read_image(inds_file, cv2.IMREAD_UNCHANGED)
-    if inds.ndim == 3:
-        inds = inds[..., 0]
-    H, W = image.shape[:2]
+    part_map, u, v = iuv_planes(iuv, iuv_order, str(iuv_file))
+    if inds_file is None:
+        inds = region_instances(part_map, min_person_pixels)
+    else:
+        inds_file = Path(inds_file)
+        inds = _read_image(inds_file, cv2.IMREAD_UNCHANGED)
+        inds = inds[..., 0] if inds.ndim == 3 else inds
     for name, arr in ((iuv_file, iuv), (inds_file, inds)):
         if arr.shape[:2] != (H, W):
             raise AnnotationError(f"{name}: size {arr.shape[1]}x{arr.shape[0]} does not match the image "
                                   f"{image_file.name} ({W}x{H})")
-    part_map = iuv[..., 0].astype(np.int64)
-    if part_map.max() > NUM_PARTS:
-        raise AnnotationError(f"{iuv_file}: part channel (blue) holds {part_map.max()} > {NUM_PARTS}: not an IUV image")
     people = []
     for k in np.unique(inds):
-        if k == 0:
-            continue
         mask = (inds == k) & (part_map > 0)
-        if mask.sum() < min_person_pixels:
+        if k == 0 or mask.sum() < min_person_pixels:
             continue
-        key = f"{iuv_file.name}#inst={int(k)}"
+        key = f"{iuv_file.name}#{'region' if inds_file is None else 'inst'}={int(k)}"
         rows, cols = sample_part_pixels(part_map, mask, points_per_part, _rng(seed, key))
-        dense = DensePoints(
-            xy=np.stack([cols, rows], axis=1), part=part_map[rows, cols],
-            uv=np.stack([iuv[rows, cols, 1], iuv[rows, cols, 2]], axis=1) / 255.0,
-        )
+        dense = DensePoints(xy=np.stack([cols, rows], axis=1), part=part_map[rows, cols],
+                            uv=np.stack([u[rows, cols], v[rows, cols]], axis=1))
         all_rows, all_cols = np.nonzero(mask)
         people.append(PersonAnnotation(
             image_file=str(image_file), image_size=(W, H),
             bbox=bbox_of_points(np.stack([all_cols, all_rows], axis=1).astype(np.float32)),
             keypoints=empty_keypoints(), dense=dense, source_key=key, iuv_file=str(iuv_file),
-            inds_file=str(inds_file),
+            inds_file=None if inds_file is None else str(inds_file),
         ))
     return people
 
 
-def find_iuv_triples(folder: str | Path) -> list[tuple[Path, Path, Path]]:
-    """(image, IUV, INDS) triples in `folder`, found by name: NAME_IUV.png, NAME_INDS.png and NAME.<jpg|png|...>.
-
-    AnnotationError when an IUV file lacks its INDS file or its image, or the folder holds no IUV file.
-    """
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise AnnotationError(f"{folder}: not a folder")
-    triples = []
-    for iuv in sorted(folder.glob("*_IUV.png")):
-        stem = iuv.name[: -len("_IUV.png")]
-        inds = folder / f"{stem}_INDS.png"
-        if not inds.is_file():
-            raise AnnotationError(f"{iuv}: no matching INDS file {inds.name}")
-        images = [folder / f"{stem}{s}" for s in IMAGE_SUFFIXES if (folder / f"{stem}{s}").is_file()]
-        if not images:
-            raise AnnotationError(f"{iuv}: no matching image {stem}.jpg/.png in {folder}")
-        triples.append((images[0], iuv, inds))
-    if not triples:
-        raise AnnotationError(f"{folder}: no *_IUV.png files")
-    return triples
-
-
-def read_iuv_folder(folder: str | Path, **kwargs) -> list[PersonAnnotation]:
-    """All people of all (image, IUV, INDS) triples in `folder` (kwargs as read_iuv_inference)."""
+def read_iuv_folder(folder: str | Path, images_dir: str | Path | None = None, **kwargs) -> list[PersonAnnotation]:
+    """All people of all DensePose outputs in `folder` (iuv_layout.find_iuv_files; photos looked for in
+    `images_dir` first); kwargs as read_iuv_inference."""
     people = []
-    for image, iuv, inds in find_iuv_triples(folder):
-        people += read_iuv_inference(image, iuv, inds, **kwargs)
+    for files in find_iuv_files(folder, images_dir):
+        people += read_iuv_inference(files.image, files.iuv, files.inds, **kwargs)
     return people
 
 

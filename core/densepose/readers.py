@@ -3,7 +3,8 @@
 Kinds (the command line's import options):
 - "coco-densepose": DensePose-COCO JSON + images folder (coco_densepose.read_coco_densepose)
 - "coco-keypoints": COCO person-keypoints JSON + images folder (coco_densepose.read_coco_keypoints)
-- "iuv": a folder of NAME.jpg + NAME_IUV.png + NAME_INDS.png inference output (iuv_images.read_iuv_folder)
+- "iuv": a folder of DensePose inference output NAME_IUV.png (+ NAME_INDS.png), photos beside them or in the
+  images folder, in the layouts of iuv_layout (iuv_images.read_iuv_folder)
 - "densepose-results": DensePose challenge results JSON + images folder (iuv_images.read_densepose_results)
 - "detectron2-dump": detectron2 `apply_net dump` pickle, trusted only (densepose_pickles.read_detectron2_dump)
 - "densepose-pickle": DensePose's single-annotation demo pickle (densepose_pickles.read_single_annotation_pickle)
@@ -17,11 +18,11 @@ from pathlib import Path
 from deformlearn.core.densepose.coco import DP_FRAME, read_coco_densepose, read_coco_keypoints
 from deformlearn.core.densepose.iuv_images import (
     DEFAULT_POINTS_PER_PART,
-    find_iuv_triples,
     read_densepose_results,
     read_iuv_folder,
     read_iuv_inference,
 )
+from deformlearn.core.densepose.iuv_layout import find_iuv_files
 from deformlearn.core.densepose.pickles import read_detectron2_dump, read_single_annotation_pickle
 from deformlearn.core.densepose.records import AnnotationError, DensePoints, PersonAnnotation
 
@@ -31,8 +32,11 @@ _NEEDS_IMAGES = ("coco-densepose", "coco-keypoints", "densepose-results")
 
 def read_people(kind: str, source: str | Path, *, images_dir: str | Path | None = None, trust_pickle: bool = False,
                 points_per_part: int = DEFAULT_POINTS_PER_PART, seed: int = 0, min_score: float = 0.5,
-                skip_missing_images: bool = False) -> list[PersonAnnotation]:
-    """Read every person of `source` in the format `kind` (see the module docstring)."""
+                skip_missing_images: bool = False, iuv_order: str = "auto",
+                min_person_pixels: int = 50) -> list[PersonAnnotation]:
+    """Read every person of `source` in the format `kind` (see the module docstring).
+
+    iuv_order and min_person_pixels apply to "iuv" input (iuv_layout, iuv_images.read_iuv_inference)."""
     if kind not in KINDS:
         raise ValueError(f"unknown input kind {kind!r}; expected one of {KINDS}")
     if kind in _NEEDS_IMAGES and images_dir is None:
@@ -43,7 +47,8 @@ def read_people(kind: str, source: str | Path, *, images_dir: str | Path | None 
     if kind == "coco-keypoints":
         return read_coco_keypoints(source, images_dir)
     if kind == "iuv":
-        return read_iuv_folder(source, **sampling)
+        return read_iuv_folder(source, images_dir, iuv_order=iuv_order, min_person_pixels=min_person_pixels,
+                               **sampling)
     if kind == "densepose-results":
         return read_densepose_results(source, images_dir, min_score=min_score,
                                       skip_missing_images=skip_missing_images, **sampling)
@@ -55,6 +60,6 @@ def read_people(kind: str, source: str | Path, *, images_dir: str | Path | None 
 
 __all__ = [
     "KINDS", "DP_FRAME", "AnnotationError", "DensePoints", "PersonAnnotation", "read_people", "read_coco_densepose",
-    "read_coco_keypoints", "read_iuv_inference", "read_iuv_folder", "find_iuv_triples", "read_densepose_results",
+    "read_coco_keypoints", "read_iuv_inference", "read_iuv_folder", "find_iuv_files", "read_densepose_results",
     "read_detectron2_dump", "read_single_annotation_pickle",
 ]
