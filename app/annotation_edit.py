@@ -1,5 +1,6 @@
 """Annotation editing: drag keypoints, delete dense points, add a correspondence (image point, then a template
-vertex in the 3D view), and re-fit the person. Edits are saved at once through `Project.update_annotation`.
+vertex in the 3D view), and re-fit the person. Edits are saved at once through `Project.update_annotation`,
+and each is one step of the window's undo stack (app/undo.py).
 """
 
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtGui import QAction, QActionGroup
 
+from deformlearn.app.undo import AnnotationState, push_done
 from deformlearn.core.densepose import DensePoints
 
 
@@ -67,20 +69,53 @@ class AnnotationEditor:
         win.viewport.set_marked(np.unique(s.dense_vertex[s.dense_vertex >= 0]))
         win.people.model.update_row(s.pid)
 
+    def _edit(self, text: str, change) -> None:
+        """Apply `change(scene)` to the shown person, save it, and push it as one undo step."""
+        scene, project = self.win.scene, self.win.project
+        before = AnnotationState.of_scene(scene)
+        change(scene)
+        self._save()
+        after = AnnotationState.of_scene(scene)
+        push_done(self.win.undo_stack, f"{text} (person {scene.pid})",
+                  lambda forward: self._restore(project, scene.pid, after if forward else before), self.win)
+
+    def _restore(self, project, pid: int, state: AnnotationState) -> None:
+        """Write `state` as person `pid`'s annotation and show that person (undo / redo of an edit)."""
+        if project is not self.win.project:
+            raise RuntimeError("That edit belongs to a project that is no longer open.")
+        if self.win.scene is None or self.win.scene.pid != pid:
+            write_annotation(project, pid, state.keypoints, state.dense_xy, state.dense_part, state.dense_uv,
+                             state.dense_vertex, self.win.loader.template_key)
+            self.win.people.model.update_row(pid)
+            if not self.win.people.select_person(pid):
+                self.win.show_person(pid)  # filtered out of the list: show it anyway
+            return
+        s = self.win.scene
+        s.keypoints, s.dense_xy, s.dense_part, s.dense_uv, s.dense_vertex = (
+            state.keypoints.copy(), state.dense_xy.copy(), state.dense_part.copy(), state.dense_uv.copy(),
+            state.dense_vertex.copy())
+        self._save()
+
     def move_keypoint(self, k: int, x: float, y: float) -> None:
         if self.win.scene is None:
             return
-        self.win.scene.keypoints[k, :2] = (x, y)
-        self._save()
+
+        def change(s) -> None:
+            s.keypoints[k, :2] = (x, y)
+
+        self._edit(f"move keypoint {k}", change)
 
     def delete_point(self, i: int) -> None:
         s = self.win.scene
         if s is None or not 0 <= i < s.num_points:
             return
-        keep = np.arange(s.num_points) != i
-        s.dense_xy, s.dense_part, s.dense_uv, s.dense_vertex = (s.dense_xy[keep], s.dense_part[keep],
-                                                                s.dense_uv[keep], s.dense_vertex[keep])
-        self._save()
+
+        def change(s) -> None:
+            keep = np.arange(s.num_points) != i
+            s.dense_xy, s.dense_part, s.dense_uv, s.dense_vertex = (s.dense_xy[keep], s.dense_part[keep],
+                                                                    s.dense_uv[keep], s.dense_vertex[keep])
+
+        self._edit("delete point", change)
 
     def _image_clicked(self, x: float, y: float) -> None:
         self.pending_xy = (x, y)
@@ -91,12 +126,16 @@ class AnnotationEditor:
         s, template = self.win.scene, self.win.loader.template if self.win.loader else None
         if self.win.image_view.edit_mode != "add_point" or self.pending_xy is None or s is None:
             return
-        s.dense_xy = np.vstack([s.dense_xy, np.array([self.pending_xy])])
-        s.dense_part = np.append(s.dense_part, template.vertex_part[vertex])
-        s.dense_uv = np.vstack([s.dense_uv, template.vertex_uv[vertex][None].astype(np.float64)])
-        s.dense_vertex = np.append(s.dense_vertex, vertex)
+        xy = self.pending_xy
+
+        def change(s) -> None:
+            s.dense_xy = np.vstack([s.dense_xy, np.array([xy])])
+            s.dense_part = np.append(s.dense_part, template.vertex_part[vertex])
+            s.dense_uv = np.vstack([s.dense_uv, template.vertex_uv[vertex][None].astype(np.float64)])
+            s.dense_vertex = np.append(s.dense_vertex, vertex)
+
         self.pending_xy = None
-        self._save()
+        self._edit("add correspondence", change)
         self.win.statusBar().showMessage(f"Added a correspondence to vertex {vertex}; click the image for another.")
 
     def refit(self) -> None:

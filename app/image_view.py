@@ -180,8 +180,9 @@ class ImageView(QWidget):
             self.points_item.setData(x=empty, y=empty)
         self._draw_keypoints(s.keypoints)
         fitted = "fitted" if s.fit_vertices_image is not None else "not fitted"
-        err = ", ".join(f"{k.replace('_', ' ')} {s.metrics[k]:.3g} px" for k in ("error", "keypoint_error")
-                        if isinstance(s.metrics.get(k), (int, float)))
+        kp_error = s.metrics.get("keypoint_error_px", s.metrics.get("keypoint_error"))  # older app fits: keypoint_error
+        err = ", ".join(f"{name} {v:.3g} px" for name, v in (("error", s.metrics.get("error")), ("keypoint error", kp_error))
+                        if isinstance(v, (int, float)))
         self.info.setText(f"{s.name} — {s.status} — {s.num_points} points — {fitted}{' — ' + err if err else ''}")
 
     def _draw_keypoints(self, kp: np.ndarray, moving: tuple[int, float, float] | None = None) -> None:
@@ -242,8 +243,7 @@ class ImageView(QWidget):
             self._draw_keypoints(self.scene_data.keypoints, (k, x, y))
 
     def _keypoint_moved(self, k: int, x: float, y: float) -> None:
-        if self.scene_data is not None:
-            self.scene_data.keypoints[k, :2] = (x, y)
+        if self.scene_data is not None:  # the editor changes the scene, so it can record the position before
             self.keypointMoved.emit(k, x, y)
 
     def _points_clicked(self, _item, points, *_) -> None:

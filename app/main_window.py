@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
-from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import QDockWidget, QInputDialog, QLabel, QMainWindow, QSizePolicy, QTabWidget
 
 from deformlearn.app.errors import show_error
@@ -40,8 +40,10 @@ class MainWindow(QMainWindow):
         self.project: Project | None = None
         self.loader = None  # SceneLoader of the open project
         self.scene: PersonScene | None = None
-        self.review = ReviewController(self)
+        self.undo_stack = QUndoStack(self)  # every user action: reviews, bulk reviews, annotation edits
+        self.review = ReviewController(self.undo_stack, self)
         self.review.changed.connect(self._reviewed)
+        self.review.focus.connect(lambda pid: self.people.select_person(pid))
         self.runner = RegistrationRunner(self)
         self.importer = ImportRunner(self)
         self._pending_mesh = None
@@ -134,6 +136,7 @@ class MainWindow(QMainWindow):
             raise
         self.close_project()
         self.project = project
+        self.undo_stack.clear()
         self.loader = SceneLoader(project, template)
         self.image_view.set_template_faces(template.faces, template.face_part)
         self.viewport.set_template(template.faces, template.vertex_part, template.parents)
@@ -152,6 +155,7 @@ class MainWindow(QMainWindow):
         self.people.set_project(None)
         self.review.set_project(None)
         self.training.set_project(None)
+        self.undo_stack.clear()
         self.project.close()
         self.project, self.loader, self.scene = None, None, None
         self.image_view.set_scene(None)
@@ -205,10 +209,12 @@ class MainWindow(QMainWindow):
         self.review.reject(pid, reason)
         self.people.move(1)
 
-    def undo_review(self) -> None:
-        step = self.review.undo()
-        if step:
-            self.people.select_person(step[0].pid)
+    def undo(self) -> None:
+        """Undo the last action of any kind (review, bulk review, annotation edit); it shows the person it changed."""
+        self.undo_stack.undo()
+
+    def redo(self) -> None:
+        self.undo_stack.redo()
 
     def reject_over_threshold(self, threshold: float | None = None) -> int:
         if self.project is None:

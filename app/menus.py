@@ -42,11 +42,16 @@ def build_menus(win) -> None:
         for key, step in (("Down", 1), ("Up", -1)):
             QShortcut(QKeySequence(key), view, context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
                       activated=lambda s=step: win.people.move(s))
-    win.add_action(review, "undo", "&Undo", win.undo_review, ["Ctrl+Z"])
     review.addSeparator()
     win.add_action(review, "reject_over", "Reject all over an &error…", win.reject_over_threshold)
 
     edit = bar.addMenu("&Edit")
+    stack = win.undo_stack
+    _follow_stack(win.add_action(edit, "undo", "&Undo", win.undo, ["Ctrl+Z"]), "&Undo", stack.canUndoChanged,
+                  stack.undoTextChanged)
+    _follow_stack(win.add_action(edit, "redo", "&Redo", win.redo, ["Ctrl+Shift+Z", "Ctrl+Y"]), "&Redo",
+                  stack.canRedoChanged, stack.redoTextChanged)
+    edit.addSeparator()
     from deformlearn.app.annotation_edit import install_edit_actions
 
     install_edit_actions(win, edit)
@@ -62,6 +67,13 @@ def build_menus(win) -> None:
     from deformlearn.app.settings_dialog import open_settings
 
     win.add_action(settings, "preferences", "&Preferences…", lambda: open_settings(win))
+
+
+def _follow_stack(action, label: str, enabled_changed, text_changed) -> None:
+    """Undo/redo menu entries say what they would undo ("Undo reject person 3") and grey out when there is none."""
+    action.setEnabled(False)
+    enabled_changed.connect(action.setEnabled)
+    text_changed.connect(lambda text: action.setText(f"{label} {text}" if text else label))
 
 
 SMPL_TEMPLATE_FILE = "template_smpl.npz"

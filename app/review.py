@@ -1,10 +1,14 @@
-"""Review decisions with undo: every decision is written to the project at once (Project.set_review)."""
+"""Review decisions: every decision is written to the project at once (Project.set_review) and pushed as one
+step of the window's undo stack (app/undo.py), a bulk action as a single step."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
+from PySide6.QtGui import QUndoStack
+
+from deformlearn.app.undo import push_done
 
 PAGE = 1000
 
@@ -25,31 +29,34 @@ def _review_status(person_status: str) -> str:
 
 
 class ReviewController(QObject):
-    """Accept / reject / undo against one project. Emits `changed(list_of_pids)` after each write."""
+    """Accept / reject against one project, each decision a step of `stack`. Emits `changed(list_of_pids)` after
+    each write (decision, undo or redo) and `focus(pid)` when an undo or redo changed a person."""
 
     changed = Signal(list)
+    focus = Signal(int)
 
-    def __init__(self, parent=None) -> None:
+    def __init__(self, stack: QUndoStack, parent=None) -> None:
         super().__init__(parent)
         self.project = None
-        self._undo: list[list[Decision]] = []
+        self.stack = stack
 
     def set_project(self, project) -> None:
         self.project = project
-        self._undo.clear()
 
     def decide(self, pids: list[int], status: str, reason: str = "") -> list[Decision]:
         """Set `status` ("accepted" or "rejected") for people, as one undoable step, in one transaction."""
         if self.project is None or not pids:
             return []
         decisions = []
-        with self.project.transaction():
+        project = self.project
+        with project.transaction():
             for pid in pids:
-                before = self.project.person(pid).status
-                self.project.set_review(pid, status, reason)
+                before = project.person(pid).status
+                project.set_review(pid, status, reason)
                 decisions.append(Decision(pid, before, status, reason))
-        self._undo.append(decisions)
         self.changed.emit([d.pid for d in decisions])
+        what = f"{status[:-2]} {len(pids)} people" if len(pids) > 1 else f"{status[:-2]} person {pids[0]}"
+        push_done(self.stack, what, lambda forward: self._replay(project, decisions, forward), self.parent())
         return decisions
 
     def accept(self, pid: int) -> list[Decision]:
@@ -58,16 +65,19 @@ class ReviewController(QObject):
     def reject(self, pid: int, reason: str = "") -> list[Decision]:
         return self.decide([pid], "rejected", reason)
 
-    def undo(self) -> list[Decision]:
-        """Revert the last step (a single decision or a whole bulk action); the history keeps both entries."""
-        if self.project is None or not self._undo:
-            return []
-        step = self._undo.pop()
-        with self.project.transaction():
-            for d in reversed(step):
-                self.project.set_review(d.pid, _review_status(d.before), "undo")
+    def _replay(self, project, step: list[Decision], forward: bool) -> None:
+        """Redo (forward) or revert one step; the review history keeps every entry. A step of a project that
+        is no longer open is not replayed (the stack is cleared when another project opens)."""
+        if project is not self.project:
+            raise RuntimeError("That decision belongs to a project that is no longer open.")
+        with project.transaction():
+            for d in (step if forward else reversed(step)):
+                if forward:
+                    project.set_review(d.pid, _review_status(d.after), d.reason)
+                else:
+                    project.set_review(d.pid, _review_status(d.before), "undo")
         self.changed.emit([d.pid for d in step])
-        return step
+        self.focus.emit(step[0].pid)
 
     def people_over(self, threshold: float) -> list[int]:
         """Ids of fitted people whose error is above `threshold`, read page by page (largest first)."""

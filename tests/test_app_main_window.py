@@ -134,7 +134,7 @@ def test_bulk_reject_over_threshold_is_one_undo_step(make_window, small_project)
     assert win.reject_over_threshold(1.5) == 2  # fits have errors 1, 2, 3
     with Project.open(small_project) as other:
         assert sorted(other.person_ids(status="rejected").tolist()) == [2, 3]
-    win.undo_review()
+    win.undo()
     with Project.open(small_project) as other:
         assert other.count_persons(status="rejected") == 0
 
