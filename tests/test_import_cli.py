@@ -98,8 +98,9 @@ def test_bad_input_leaves_project_as_it_was(shared_data, tmp_path, tiny_npz, cap
     images = tmp_path / "images"
     images.mkdir()
     shutil.copy(coco / "000000000785.jpg", images)  # the other three images are missing
-    rc, _, err = _import(capsys, proj, "--coco-keypoints", coco / "test_coco.json", "--images", images)
-    assert rc == 2 and "image '000000040083.jpg' not found" in err
+    rc, _, err = _import(capsys, proj, "--densepose-results", shared_data / "densepose" / "example_results.json",
+                         "--images", images)
+    assert rc == 2 and "image 872 (000000000872.jpg) not found" in err
     rc, _, err = _import(capsys, proj, "--detectron2-dump", shared_data / "densepose" / "demo_dp_single_ann.pkl")
     assert rc == 2 and "refusing to unpickle" in err and "--trust-pickle" in err
     with Project.open(proj) as p:

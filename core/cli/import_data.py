@@ -17,6 +17,8 @@ _SOURCES = {
     "iuv": ("iuv", "DIR", "folder of DensePose inference output: NAME_IUV.png or NAME_iuv.png, optional NAME_INDS.png "
             "(without it: one person per connected body region, see --min-person-pixels), the photo NAME.jpg/.jpeg/"
             ".png beside it or in --images"),
+    "openpose": ("openpose", "DIR", "folder of OpenPose NAME_keypoints.json files (BODY_25 or COCO-18; confidences "
+                 "kept as keypoint weights), photos beside them or in --images"),
     "densepose_results": ("densepose-results", "JSON", "DensePose challenge results (uv_shape/uv_data per box)"),
     "detectron2_dump": ("detectron2-dump", "PKL", "detectron2 DensePose 'apply_net dump' pickle (needs --trust-pickle)"),
     "densepose_pickle": ("densepose-pickle", "PKL", "DensePose single-annotation pickle (demo_dp_single_ann.pkl)"),
@@ -74,6 +76,11 @@ def run(args: argparse.Namespace) -> int:
         summary = project.summary()
     print(f"read {report.read} people ({report.with_dense} with dense points) from {source}")
     print(f"added {report.added} new people to {project.root} ({report.already_present} were already there)")
+    missing = sorted({p.image_file for p in people if p.image_missing})
+    if missing:
+        print(f"note: {len(missing)} image(s) are not on disk, e.g. {missing[0]}: their people are keypoint-only and "
+              "keep the annotation's image size; registration and the lifter use them, overlays and the regressor "
+              "need the images (put the image files at those paths)")
     if report.template_key and not math.isnan(report.residual_mean):
         print(f"correspondences to {report.template_key}: mean UV residual {report.residual_mean:.4f}")
     print(f"project now holds {summary['persons']} people on {summary['images']} images")

@@ -72,8 +72,10 @@ def _dense_points(path: Path, where: str, ann: dict, bbox: np.ndarray) -> DenseP
 def read_coco_people(json_path: str | Path, images_dir: str | Path, *, with_dense: bool = True) -> list[PersonAnnotation]:
     """Every non-crowd person of a COCO-format file, with dense points where it has `dp_*` fields.
 
-    The image of every person must exist under `images_dir`; bad fields, a truncated file or a missing
-    image raise AnnotationError naming the file and the problem.
+    Keypoints keep COCO's third column (0 not labelled, 1 labelled but occluded, 2 visible). People with
+    dense points need their image under `images_dir`; keypoint-only people are read without it (the image
+    size is the annotation's `width` and `height`; the path is where the image was looked for). Bad fields,
+    a truncated file or a missing image of a dense person raise AnnotationError naming the file and the problem.
     """
     path, images_dir = Path(json_path), Path(images_dir)
     data = load_json(path)
@@ -111,8 +113,10 @@ def read_coco_people(json_path: str | Path, images_dir: str | Path, *, with_dens
             if ann.get("dp_masks"):
                 coarse = _coarse_mask(path, where, ann["dp_masks"])
         image_file = find_image(images_dir, image["file_name"])
-        if image_file is None:
+        if image_file is None and dense is not None:
             raise AnnotationError(f"{path}: {where}: image '{image['file_name']}' not found in {images_dir}")
+        if image_file is None:  # keypoint-only: the annotation's size stands in; overlays and the regressor need it
+            image_file = images_dir / image["file_name"]
         people.append(PersonAnnotation(
             image_file=str(image_file), image_size=(image["width"], image["height"]), bbox=bbox,
             keypoints=keypoints, dense=dense, coarse_mask=coarse,

@@ -40,7 +40,7 @@ class IuvFiles:
     inds: Path | None
 
 
-def _file_with_stem(folder: Path, stem: str, suffixes: tuple[str, ...]) -> Path | None:
+def file_with_stem(folder: Path, stem: str, suffixes: tuple[str, ...]) -> Path | None:
     """folder/stem + suffix for the first suffix (any case) that exists, else None."""
     if not folder.is_dir():
         return None
@@ -65,8 +65,8 @@ def find_iuv_files(folder: str | Path, images_dir: str | Path | None = None) -> 
     found = []
     for iuv in sorted(p for p in folder.iterdir() if p.is_file() and _IUV_NAME.match(p.name)):
         stem = _IUV_NAME.match(iuv.name)["stem"]
-        inds = _file_with_stem(folder, f"{stem}_inds", (".png",))
-        image = next((f for f in (_file_with_stem(d, stem, PHOTO_SUFFIXES) for d in photo_dirs) if f), None)
+        inds = file_with_stem(folder, f"{stem}_inds", (".png",))
+        image = next((f for f in (file_with_stem(d, stem, PHOTO_SUFFIXES) for d in photo_dirs) if f), None)
         if image is None:
             places = " or ".join(str(d) for d in dict.fromkeys(photo_dirs))
             raise AnnotationError(f"{iuv}: no photo {stem}.jpg/.jpeg/.png/.bmp in {places} (give its folder with --images)")

@@ -8,6 +8,7 @@ part's chart.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -56,12 +57,15 @@ class PersonAnnotation:
     """One person as a reader found it.
 
     Attributes:
-        image_file: path of the image file; for an image embedded in the input (the single-annotation
+        image_file: path of the image file (for keypoint-only people it may be absent: see
+            `image_missing`); for an image embedded in the input (the single-annotation
             pickle) a name to store it under, with the pixels in `image`.
         image_size: (W, H) in pixels.
         bbox: (4,) float32 (x, y, w, h) box in image pixels.
-        keypoints: (17, 3) float32 COCO-17 (x, y) in image pixels + COCO visibility (0 absent, 1 occluded,
-            2 visible).
+        keypoints: (17, 3) float32 COCO-17 (x, y) in image pixels + a third column that is 0 where the
+            keypoint is missing and otherwise either COCO's visibility flag (1 occluded, 2 visible) for
+            annotated keypoints or the detector's confidence in (0, 1] for detected ones (OpenPose, the
+            built-in detector); the registration weighs each keypoint by min(column, 1).
         dense: the dense correspondences, or None for keypoint-only people.
         coarse_mask: optional (256, 256) uint8 coarse part label 0..14 per cell of a 256 x 256 grid spanning
             the box (DensePose-COCO's `dp_masks`).
@@ -93,6 +97,12 @@ class PersonAnnotation:
             raise ValueError(f"{self.source_key}: keypoints have shape {self.keypoints.shape}, expected (17, 3)")
         if self.coarse_mask is not None and self.coarse_mask.shape != (256, 256):
             raise ValueError(f"{self.source_key}: coarse mask has shape {self.coarse_mask.shape}, expected (256, 256)")
+
+
+    @property
+    def image_missing(self) -> bool:
+        """True when the image is neither embedded nor on disk (a keypoint-only person read without its photo)."""
+        return self.image is None and not Path(self.image_file).is_file()
 
 
 def empty_keypoints() -> np.ndarray:
