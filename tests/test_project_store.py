@@ -32,7 +32,7 @@ def _fill(project: Project, n: int, prefix: str = "p") -> list[int]:
     ids = []
     with project.transaction():
         for i in range(n):
-            image_id = project.add_image(project.root / f"img_{i}.jpg", 64, 48)
+            image_id = project.add_image(project.root / f"{prefix}img_{i}.jpg", 64, 48)
             ids.append(project.add_person(image_id, bbox=[1, 2, 30, 40], keypoints=_kp(i), dense=_dense(seed=i),
                                           source_key=f"{prefix}{i}", name=f"person {i}"))
     return ids
@@ -297,17 +297,110 @@ def test_fit_status_filter_follows_the_latest_fit(tmp_path):
             p.count_persons(fit_status="converged")
 
 
+def _old_project(path, version: int) -> sqlite3.Connection:
+    """A project database at schema `version`, as that release wrote it (its migrations only)."""
+    path.mkdir(parents=True)
+    conn = sqlite3.connect(path / "project.sqlite", isolation_level=None)
+    conn.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+    for sql in project_schema.MIGRATIONS[:version]:
+        for statement in sql.split(";"):
+            if statement.strip():
+                conn.execute(statement)
+    conn.execute("INSERT INTO schema_version VALUES (?)", (version,))
+    conn.execute("INSERT INTO meta VALUES ('template', 'builtin')")
+    return conn
+
+
 def test_version_1_project_gains_the_fit_filter_index(tmp_path):
-    Project.create(tmp_path / "p").close()
-    conn = sqlite3.connect(tmp_path / "p" / "project.sqlite")
-    conn.execute("DROP INDEX persons_fit_status_error")
-    conn.execute("UPDATE schema_version SET version = 1")
-    conn.commit()
-    conn.close()
+    _old_project(tmp_path / "p", 1).close()
     with pytest.raises(ProjectError, match="needs migrating"):
         Project.open(tmp_path / "p", readonly=True)
     with Project.open(tmp_path / "p") as p:
         plan = p._conn.execute("EXPLAIN QUERY PLAN SELECT id FROM persons p WHERE p.fit_status = 'failed' "
                                "ORDER BY p.fit_error DESC, p.id DESC LIMIT 10").fetchall()
-    assert project_schema.read_schema_version(sqlite3.connect(tmp_path / "p" / "project.sqlite")) == 2
+    assert project_schema.read_schema_version(sqlite3.connect(tmp_path / "p" / "project.sqlite")) == \
+        project_schema.SCHEMA_VERSION
     assert "persons_fit_status_error" in str(plan) and "TEMP B-TREE" not in str(plan)
+
+
+def test_store_modules_are_small_and_free_of_import_cycles():
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    folder = Path(project_store.__file__).parent
+    sizes = {f.name: len(f.read_text().splitlines()) for f in folder.glob("*.py")}
+    assert max(sizes.values()) < 400, sizes
+    code = "import sys, deformlearn.core.project.store; print('deformlearn.core.project.importing' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"  # the store no longer imports the importer (which imports the store)
+
+
+def _params(x: float) -> dict:
+    return {"pose": np.full((23, 3), x, np.float32)}
+
+
+def test_a_later_fit_never_takes_an_accepted_decision(tmp_path):
+    with Project.create(tmp_path / "p") as p:
+        a, b, c = _fill(p, 3)
+        (f1,) = p.save_fits([FitRecord(a, 1, _params(1), {"error": 2.0}, "converged", settings={"steps": 300})])
+        p.set_review(a, "accepted", "looks right")
+        (f2,) = p.save_fits([FitRecord(a, 2, _params(2), {"error": 1.0}, "converged")])
+        history = p.fit_history(a)
+        assert [f.id for f in history] == [f1, f2] and [f.review_status for f in history] == ["accepted", "unreviewed"]
+        assert history[0].settings == {"steps": 300} and history[1].round_index == 2
+        assert p.current_fit(a).id == f1 and p.latest_fit(a).id == f2
+        assert p.person(a).status == "accepted" and p.person(a).current_fit_id == f1
+        assert [(f.person_id, f.id) for f in p.current_fits(training=True)] == [(a, f1)]
+        assert p.list_persons()[0].fit_error == 2.0  # the list shows the current fit
+
+        p.set_current_fit(a, f2)  # the user prefers the newer fit: it is unreviewed
+        assert p.person(a).status == "unreviewed" and p.list_persons()[0].fit_error == 1.0
+        p.set_review(a, "rejected", "arm flipped")
+        assert [r.status for r in p.review_history(a, fit_id=f2)] == ["rejected"]
+        assert [r.fit_id for r in p.review_history(a)] == [f1, f2]
+        assert p.fit(f1).review_status == "accepted" and p.current_fits(training=True) == []
+        p.set_current_fit(a, f1)
+        assert p.person(a).status == "accepted"
+
+        (fb,) = p.save_fits([FitRecord(b, 1, _params(0), {"error": 3.0}, "converged")])
+        (fb2,) = p.save_fits([FitRecord(b, 2, _params(0), {"error": 4.0}, "failed")])
+        assert p.current_fit(b).id == fb2 and p.person_ids(fit_status="failed").tolist() == [b]  # newest
+        p.set_review(c, "rejected", "bad box")  # a decision before any fit passes to the first fit
+        (fc,) = p.save_fits([FitRecord(c, 1, _params(0), {"error": 1.0}, "converged")])
+        assert p.fit(fc).review_status == "rejected" and p.person(c).status == "rejected"
+        (fc2,) = p.save_fits([FitRecord(c, 2, _params(0), {"error": 1.0}, "converged")], make_current=True)
+        assert p.current_fit(c).id == fc2 and p.person(c).status == "unreviewed"
+        with pytest.raises(ProjectError, match="not a fit of person"):
+            p.set_current_fit(a, fb)
+        with pytest.raises(ProjectError, match="not a fit of person"):
+            p.set_review(a, "accepted", fit_id=fb)
+        s = p.summary()
+        assert (s["accepted"], s["fitted"], s["failed"]) == (1, 2, 1)
+
+
+def test_version_2_project_keeps_its_people_fits_and_decisions(tmp_path):
+    conn = _old_project(tmp_path / "p", 2)
+    conn.execute("INSERT INTO images (id, file, width, height) VALUES (1, 'a.jpg', 64, 48)")
+    from deformlearn.core.project.records import array_to_blob
+    conn.execute("INSERT INTO persons (id, image_id, source_key, bbox, keypoints, status, latest_fit_id, fit_status, "
+                 "fit_error, created_at) VALUES (1, 1, 'a.json#ann=1', ?, ?, 'accepted', 2, 'converged', 1.5, 0)",
+                 (array_to_blob(np.array([1, 2, 30, 40], np.float32)), array_to_blob(_kp())))
+    for fid, at in ((1, 10.0), (2, 20.0)):
+        conn.execute("INSERT INTO fits (id, person_id, round_index, params, metrics, status, created_at) "
+                     "VALUES (?, 1, ?, ?, '{\"error\": 1.5}', 'converged', ?)", (fid, fid, b"", at))
+    conn.execute("INSERT INTO reviews (person_id, status, reason, at) VALUES (1, 'accepted', '', 25.0)")
+    conn.execute("INSERT INTO dense (person_id, xy, part, uv) VALUES (1, ?, ?, ?)",
+                 (array_to_blob(np.zeros((1, 2), np.float32)), array_to_blob(np.ones(1, np.int64)),
+                  array_to_blob(np.zeros((1, 2), np.float32))))
+    conn.close()
+    with Project.open(tmp_path / "p") as p:
+        assert p._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert p._conn.execute("SELECT COUNT(*) FROM dense").fetchone()[0] == 1  # the rebuild cascaded nothing
+        r = p.person(1)
+        assert (r.status, r.current_fit_id, r.latest_fit_id) == ("accepted", 2, 2)
+        assert p._conn.execute("SELECT review_status FROM fits ORDER BY id").fetchall() == [("unreviewed",), ("accepted",)]
+        assert [h.fit_id for h in p.review_history(1)] == [2]
+        image = p.add_image(tmp_path / "p" / "a.jpg", 64, 48)
+        # the same source key in a project from before content identity is still the same person
+        assert p.add_person(image, bbox=[1, 2, 30, 40], keypoints=_kp(), dense=None, source_key="a.json#ann=1") is None

@@ -1,4 +1,4 @@
-"""Put what the readers return into a project, with template correspondences, in one transaction."""
+"""Put what the readers return into a project, with template correspondences, in short transactions."""
 
 from __future__ import annotations
 
@@ -8,13 +8,20 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deformlearn.core.body.template import Template, load_builtin_template, load_template
+from deformlearn.core.body.template import Template
 from deformlearn.core.densepose.correspondence import map_to_vertices, template_key
 from deformlearn.core.densepose.records import PersonAnnotation
 from deformlearn.core.files.atomic import atomic_write
+from deformlearn.core.project.people import check_dense, check_keypoints
 from deformlearn.core.project.store import Project, ProjectError
+from deformlearn.core.project.templates import load_project_template
 
 EMBEDDED_IMAGES_DIR = "images"
+#: People written per transaction: a long import never holds the write lock for long, and a killed one
+#: leaves whole chunks that a re-import completes (people are identified by content).
+IMPORT_CHUNK = 500
+
+__all__ = ["EMBEDDED_IMAGES_DIR", "IMPORT_CHUNK", "ImportReport", "import_people", "load_project_template"]
 
 
 @dataclass(frozen=True)
@@ -30,16 +37,6 @@ class ImportReport:
     residual_mean: float
 
 
-def load_project_template(project: Project) -> Template:
-    """The template the project registers to ("builtin" or a template .npz path, relative to the project
-    or absolute)."""
-    spec = project.template
-    if spec == "builtin":
-        return load_builtin_template()
-    path = Path(spec)
-    return load_template(path if path.is_absolute() else project.root / path)
-
-
 def _write_embedded_image(project: Project, name: str, image: np.ndarray) -> Path:
     """Store an image that came inside the input file under images/ (atomically); return its path."""
     path = project.root / EMBEDDED_IMAGES_DIR / Path(name).name
@@ -50,31 +47,44 @@ def _write_embedded_image(project: Project, name: str, image: np.ndarray) -> Pat
     return atomic_write(path, data.tobytes())
 
 
+def check_people(people: list[PersonAnnotation]) -> None:
+    """ValueError naming the person's source ("file.json#ann=7") for a box, keypoints or dense points that
+    are not finite once converted to float32, as the project stores them (1e39 becomes inf)."""
+    for person in people:
+        check_keypoints(person.keypoints, person.source_key)
+        if not np.all(np.isfinite(np.asarray(person.bbox, np.float32))):
+            raise ValueError(f"{person.source_key}: bbox holds non-finite values after conversion to float32")
+        check_dense(person.dense, person.source_key)
+
+
 def import_people(project: Project, people: list[PersonAnnotation], template: Template | None) -> ImportReport:
-    """Add `people` (and their images) to `project` in one transaction; people whose source_key is already
-    there are skipped. With a template, each new person's dense points get their template vertices."""
+    """Add `people` (and their images) to `project`, IMPORT_CHUNK people per transaction, after checking all
+    of them (a bad one writes nothing); people already there (same image bytes and annotation) are skipped.
+    With a template, each new person's dense points get their template vertices."""
+    check_people(people)
     key = None if template is None else template_key(template)
     image_files = {}
     for person in people:
         if person.image is not None and person.image_file not in image_files:
             image_files[person.image_file] = _write_embedded_image(project, person.image_file, person.image)
     added, residuals, image_ids = 0, [], set()
-    with project.transaction():
-        for person in people:
-            image_id = project.add_image(image_files.get(person.image_file, person.image_file), *person.image_size,
-                                         iuv_file=person.iuv_file, inds_file=person.inds_file)
-            image_ids.add(image_id)
-            person_id = project.add_person(
-                image_id, bbox=person.bbox, keypoints=person.keypoints, dense=person.dense,
-                source_key=person.source_key, coarse_mask=person.coarse_mask, score=person.score,
-            )
-            if person_id is None:
-                continue
-            added += 1
-            if key is not None and person.dense is not None and len(person.dense):
-                vertex, residual = map_to_vertices(template, person.dense.part, person.dense.uv)
-                project.set_correspondences(person_id, key, vertex, residual)
-                residuals.append(residual)
+    for start in range(0, len(people), IMPORT_CHUNK):
+        with project.transaction():
+            for person in people[start:start + IMPORT_CHUNK]:
+                image_id = project.add_image(image_files.get(person.image_file, person.image_file),
+                                             *person.image_size, iuv_file=person.iuv_file, inds_file=person.inds_file)
+                image_ids.add(image_id)
+                person_id = project.add_person(
+                    image_id, bbox=person.bbox, keypoints=person.keypoints, dense=person.dense,
+                    source_key=person.source_key, coarse_mask=person.coarse_mask, score=person.score,
+                )
+                if person_id is None:
+                    continue
+                added += 1
+                if key is not None and person.dense is not None and len(person.dense):
+                    vertex, residual = map_to_vertices(template, person.dense.part, person.dense.uv)
+                    project.set_correspondences(person_id, key, vertex, residual)
+                    residuals.append(residual)
     return ImportReport(
         read=len(people), added=added, already_present=len(people) - added,
         with_dense=sum(p.dense is not None and len(p.dense) > 0 for p in people), images=len(image_ids),

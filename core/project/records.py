@@ -15,7 +15,9 @@ REVIEW_STATUSES = ("accepted", "rejected", "cleared")
 #: Current review status of a person.
 PERSON_STATUSES = ("unreviewed", "accepted", "rejected")
 FIT_STATUSES = ("converged", "failed")
-#: Fit-status filters of the people list -> SQL condition on persons.fit_status (the status of the latest fit).
+#: Review state of one fit (a review decision belongs to one fit).
+FIT_REVIEW_STATUSES = ("unreviewed", "accepted", "rejected")
+#: Fit-status filters of the people list -> SQL condition on persons.fit_status (the status of the current fit).
 FIT_FILTERS = {
     "unfitted": "fit_status IS NULL", "fitted": "fit_status = 'converged'", "failed": "fit_status = 'failed'",
 }
@@ -27,13 +29,19 @@ class ProjectError(ValueError):
     """A project folder is missing, not a project, too new, or asked for something it does not hold."""
 
 
+class ProjectBusy(ProjectError):
+    """Another job holds the project (its lock file names the process), or the database stayed locked."""
+
+
 @dataclass(frozen=True)
 class FitRecord:
     """One registration result of one person.
 
     params: named arrays, e.g. pose (23, 3) axis-angle, scales (24,), rotation (3, 3), scale (),
     translation (2,). metrics: name -> float; metrics[ERROR_METRIC] (if present) is the error the people
-    list sorts by. status: "converged" or "failed". id and created_at are filled in by the store.
+    list sorts by. status: "converged" or "failed". settings: what produced the fit (JSON-able: schedule,
+    start, ...). id, created_at and review_status ("unreviewed", "accepted", "rejected": the decision on
+    this fit) are filled in by the store.
     """
 
     person_id: int
@@ -43,6 +51,8 @@ class FitRecord:
     status: str
     id: int | None = None
     created_at: float | None = None
+    settings: dict = field(default_factory=dict)
+    review_status: str = "unreviewed"
 
 
 @dataclass(frozen=True)
@@ -64,6 +74,8 @@ class PersonRecord:
     score: float | None
     status: str
     latest_fit_id: int | None
+    current_fit_id: int | None = None
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,10 +96,13 @@ class PersonRow:
 
 @dataclass(frozen=True)
 class ReviewRecord:
+    """One review decision; fit_id: the fit it was made on (None: made before the person had a fit)."""
+
     person_id: int
     status: str
     reason: str
     at: float
+    fit_id: int | None = None
 
 
 @dataclass(frozen=True)
@@ -126,4 +141,15 @@ def blob_to_arrays(blob: bytes) -> dict[str, np.ndarray]:
 
 
 def to_json(value: dict) -> str:
-    return json.dumps(value, sort_keys=True, default=float)
+    """Strict JSON (non-finite numbers become null, never a bare NaN other readers reject)."""
+    return json.dumps(_finite_or_none(value), sort_keys=True, default=float, allow_nan=False)
+
+
+def _finite_or_none(value):
+    if isinstance(value, dict):
+        return {k: _finite_or_none(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite_or_none(v) for v in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if np.isfinite(value) else None
+    return value

@@ -100,7 +100,55 @@ _V2 = """
 CREATE INDEX persons_fit_status_error ON persons(fit_status, fit_error);
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2)
+# Content identity (persons.content_key replaces the unique source_key), people marked unusable (problem),
+# fit history (current_fit_id; each fit's settings and review status; a review names its fit). SQLite
+# cannot drop a UNIQUE constraint, so persons is rebuilt (migrate runs with foreign keys off).
+_V3 = """
+CREATE TABLE persons_v3 (
+    id INTEGER PRIMARY KEY,
+    image_id INTEGER NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+    name TEXT,
+    source_key TEXT NOT NULL,           -- where the person came from ("file.json#ann=7"), not an identity
+    content_key TEXT UNIQUE,            -- image digest + annotation digest, NULL for people of older projects
+    bbox BLOB NOT NULL,
+    keypoints BLOB NOT NULL,
+    num_points INTEGER NOT NULL DEFAULT 0,
+    num_keypoints INTEGER NOT NULL DEFAULT 0,
+    score REAL,
+    status TEXT NOT NULL DEFAULT 'unreviewed' CHECK (status IN ('unreviewed', 'accepted', 'rejected')),
+    latest_fit_id INTEGER,
+    current_fit_id INTEGER,             -- the fit status, fit_status and fit_error mirror
+    fit_status TEXT,
+    fit_error REAL,
+    problem TEXT,                       -- why the person's data is unusable (mark_failed), else NULL
+    created_at REAL NOT NULL
+);
+INSERT INTO persons_v3 (id, image_id, name, source_key, content_key, bbox, keypoints, num_points, num_keypoints,
+    score, status, latest_fit_id, current_fit_id, fit_status, fit_error, problem, created_at)
+    SELECT id, image_id, name, source_key, NULL, bbox, keypoints, num_points, num_keypoints, score, status,
+    latest_fit_id, latest_fit_id, fit_status, fit_error, NULL, created_at FROM persons;
+DROP TABLE persons;
+ALTER TABLE persons_v3 RENAME TO persons;
+CREATE INDEX persons_image ON persons(image_id);
+CREATE INDEX persons_status ON persons(status, id);
+CREATE INDEX persons_fit_error ON persons(fit_error);
+CREATE INDEX persons_fit_status ON persons(fit_status);
+CREATE INDEX persons_fit_status_error ON persons(fit_status, fit_error);
+CREATE INDEX persons_num_points ON persons(num_points);
+CREATE INDEX persons_name ON persons(name);
+CREATE INDEX persons_source_key ON persons(source_key);
+ALTER TABLE images ADD COLUMN content_hash TEXT;
+ALTER TABLE fits ADD COLUMN settings TEXT NOT NULL DEFAULT '{}';
+ALTER TABLE fits ADD COLUMN review_status TEXT NOT NULL DEFAULT 'unreviewed'
+    CHECK (review_status IN ('unreviewed', 'accepted', 'rejected'));
+ALTER TABLE reviews ADD COLUMN fit_id INTEGER REFERENCES fits(id) ON DELETE SET NULL;
+UPDATE reviews SET fit_id = (SELECT MAX(f.id) FROM fits f WHERE f.person_id = reviews.person_id
+    AND f.created_at <= reviews.at);
+UPDATE fits SET review_status = (SELECT p.status FROM persons p WHERE p.current_fit_id = fits.id)
+    WHERE id IN (SELECT current_fit_id FROM persons WHERE current_fit_id IS NOT NULL)
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -118,8 +166,18 @@ def read_schema_version(conn: sqlite3.Connection) -> int:
 def migrate(conn: sqlite3.Connection) -> int:
     """Bring the database to SCHEMA_VERSION inside one transaction; return the version it had.
 
-    `conn` must be in autocommit mode (isolation_level=None) and outside a transaction.
+    `conn` must be in autocommit mode (isolation_level=None) and outside a transaction. Foreign keys are off
+    while it runs (a table rebuild must not cascade) and checked before the commit.
     """
+    foreign_keys = conn.execute("PRAGMA foreign_keys").fetchone()[0]
+    conn.execute("PRAGMA foreign_keys=OFF")
+    try:
+        return _migrate(conn)
+    finally:
+        conn.execute(f"PRAGMA foreign_keys={'ON' if foreign_keys else 'OFF'}")
+
+
+def _migrate(conn: sqlite3.Connection) -> int:
     conn.execute("BEGIN IMMEDIATE")
     try:
         version = read_schema_version(conn)
@@ -131,6 +189,9 @@ def migrate(conn: sqlite3.Connection) -> int:
                     conn.execute(statement)
         conn.execute("DELETE FROM schema_version")
         conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        broken = conn.execute("PRAGMA foreign_key_check").fetchall()
+        if broken:
+            raise sqlite3.IntegrityError(f"migration to schema {SCHEMA_VERSION} broke foreign keys: {broken[:5]}")
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
