@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import BinaryIO
@@ -11,6 +13,45 @@ from typing import BinaryIO
 # The process umask, read once: written files get the usual 0o666 & ~umask (mkstemp makes them 0o600).
 _UMASK = os.umask(0o022)
 os.umask(_UMASK)
+#: A temp file's name: ".<target>.<writer pid>.<mkstemp's 8 characters>.tmp"; older versions left out the pid.
+_TEMP_NAME = re.compile(r"^\..+?(?:\.(?P<pid>\d+))?\.[A-Za-z0-9_]{8}\.tmp$")
+#: A temp file without a pid in its name is a leftover once it is this old (seconds).
+_UNNAMED_TEMP_AGE = 3600.0
+_swept: set[str] = set()
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_stale_temps(folder: Path) -> list[Path]:
+    """Remove the temp files that killed writers left in `folder` (their pid is gone, or they carry none and
+    are over an hour old); return what was removed. Runs once per folder and process from atomic_write."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        match = _TEMP_NAME.match(entry.name)
+        if match is None or not entry.is_file(follow_symlinks=False):
+            continue
+        pid = match.group("pid")
+        try:
+            stale = (not _pid_alive(int(pid))) if pid else time.time() - entry.stat().st_mtime > _UNNAMED_TEMP_AGE
+            if stale and (pid is None or int(pid) != os.getpid()):
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+        except OSError:
+            continue  # gone meanwhile, or not ours to remove
+    _swept.add(str(folder))
+    return removed
 
 
 def atomic_write(path: str | Path, write: Callable[[BinaryIO], None] | bytes) -> Path:
@@ -18,11 +59,14 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None] | bytes) ->
 
     `write` is the bytes to write or a callable that writes into the open binary file. If it raises (or the
     process is interrupted), the temporary file is removed and `path` is left as it was. Parent folders are
-    created. Returns `path`.
+    created; the first write of a process into a folder removes the temp files killed writers left there.
+    Returns `path`.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    if str(path.parent) not in _swept:
+        remove_stale_temps(path.parent)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
             if isinstance(write, (bytes, bytearray, memoryview)):
