@@ -31,6 +31,7 @@ import torch
 from deformlearn.core.body.rotations import axis_angle_to_quaternion, rotmat_to_quaternion
 from deformlearn.core.body.template import Template
 from deformlearn.core.export.common import ExportError, atomic_write, frame_transform, weld
+from deformlearn.core.render import vertex_normals
 
 MAX_INFLUENCES = 4
 
@@ -67,15 +68,6 @@ class _Blob:
             bufferView=view, componentType=component, count=len(array), type=kind,
             min=flat.min(0).tolist() if bounds else None, max=flat.max(0).tolist() if bounds else None))
         return len(self.gltf.accessors) - 1
-
-
-def _normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
-    tri = vertices[faces]
-    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    acc = np.zeros_like(vertices)
-    for k in range(3):
-        np.add.at(acc, faces[:, k], fn)
-    return acc / np.maximum(np.linalg.norm(acc, axis=1, keepdims=True), 1e-12)
 
 
 def _png_bytes(image: np.ndarray) -> bytes:
@@ -130,7 +122,7 @@ def rigged_gltf(template: Template, params: dict, *, uv: bool = False,
     blob = _Blob(gltf)
     attributes = gl.Attributes(
         POSITION=blob.accessor(vertices, gl.VEC3, gl.FLOAT, target=gl.ARRAY_BUFFER, bounds=True),
-        NORMAL=blob.accessor(_normals(vertices, faces).astype(np.float32), gl.VEC3, gl.FLOAT,
+        NORMAL=blob.accessor(vertex_normals(vertices, faces).astype(np.float32), gl.VEC3, gl.FLOAT,
                              target=gl.ARRAY_BUFFER),
         JOINTS_0=blob.accessor(joint_index, gl.VEC4, gl.UNSIGNED_BYTE, target=gl.ARRAY_BUFFER),
         WEIGHTS_0=blob.accessor(weights, gl.VEC4, gl.FLOAT, target=gl.ARRAY_BUFFER),

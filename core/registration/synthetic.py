@@ -18,6 +18,7 @@ import torch
 from deformlearn.core.body.camera import frontal_rotation, weak_perspective_project
 from deformlearn.core.registration.data import PersonTargets, square_box
 from deformlearn.core.registration.losses import JOINT_LIMIT_AXES
+from deformlearn.core.render import vertex_normals
 
 
 @dataclass(frozen=True, eq=False)
@@ -40,16 +41,6 @@ def _rot(axis: int, angle: torch.Tensor) -> torch.Tensor:
     o, z = torch.ones_like(c), torch.zeros_like(c)
     rows = {0: [o, z, z, z, c, -s, z, s, c], 1: [c, z, s, z, o, z, -s, z, c], 2: [c, -s, z, s, c, z, z, z, o]}
     return torch.stack(rows[axis], -1).reshape(*angle.shape, 3, 3)
-
-
-def _vertex_normals(vertices: torch.Tensor, faces: torch.Tensor) -> torch.Tensor:
-    """(B, V, 3), (F, 3) -> (B, V, 3) area-weighted vertex normals (not normalised)."""
-    v0, v1, v2 = (vertices[:, faces[:, i]] for i in range(3))
-    fn = torch.linalg.cross(v1 - v0, v2 - v0)
-    normals = torch.zeros_like(vertices)
-    for i in range(3):
-        normals.index_add_(1, faces[:, i], fn)
-    return normals
 
 
 def random_pose(batch: int, generator: torch.Generator, sigma: float = 0.15, max_flexion: float = 1.2
@@ -87,7 +78,7 @@ def make_synthetic_people(body_model: torch.nn.Module, count: int, seed: int = 0
         out = body_model(pose.to(device), scales.to(device), None)
         out = type(out)(*(x.cpu() for x in (out.vertices, out.joints, out.keypoints)))
         cam = out.vertices @ rotation.transpose(1, 2)
-        facing = _vertex_normals(cam, faces)[..., 2] < 0              # camera z points away from the viewer
+        facing = torch.as_tensor(vertex_normals(cam.numpy(), faces.numpy())[..., 2] < 0)  # camera z points away
         all_xy, _ = weak_perspective_project(out.vertices, rotation, px_scale, px_shift)
         kp_xy, kp_depth = weak_perspective_project(out.keypoints, rotation, px_scale, px_shift)
         joints = out.joints @ rotation.transpose(1, 2)

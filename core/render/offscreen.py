@@ -8,8 +8,9 @@ Modes:
 - "iuv": exact DensePose-style labels: colour (H, W, 3) uint8 = [I, U*255, V*255], I = part 1..24, 0 for
   background; U, V are interpolated within faces (faces never span a part seam). Rasterised in numpy, so it
   needs no OpenGL.
-- "parts" (one colour per part), "atlas" (textured from a DensePose-layout atlas), "shaded" (grey): lit,
-  drawn with pyrender offscreen (EGL, else OSMesa).
+- "parts" (one colour per part, core/render/palette.py), "atlas" (textured from a DensePose-layout atlas),
+  "shaded" (grey): lit, drawn by the one `SceneRenderer` through `Camera.image_frame`, so these pictures and
+  the app's viewport share camera convention, lighting, palette and normals.
 Mask and depth always come from the exact rasteriser. The atlas layout (DensePose's): 6 rows x 4 columns of
 square tiles; the tile in row r, column c holds part 6c + r + 1; inside a tile the texel of (U, V) is at row
 (1 - V) * (tile - 1), column U * (tile - 1).
@@ -17,9 +18,6 @@ square tiles; the tile in row r, column c holds part 6c + r + 1; inside a tile t
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
-import os
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -27,43 +25,13 @@ from pathlib import Path
 import numpy as np
 
 from deformlearn.core.body.template import Template
+from deformlearn.core.render.palette import PART_COLOURS
 from deformlearn.core.render.raster import rasterize
-
-
-def _egl_usable() -> bool:
-    """True when an EGL display initialises (probed through ctypes, before any OpenGL import)."""
-    name = ctypes.util.find_library("EGL")
-    if name is None:
-        return False
-    try:
-        egl = ctypes.CDLL(name)
-        egl.eglGetDisplay.restype = ctypes.c_void_p
-        egl.eglGetDisplay.argtypes = [ctypes.c_void_p]
-        egl.eglInitialize.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
-        display = egl.eglGetDisplay(None)
-        return bool(display) and bool(egl.eglInitialize(display, None, None))
-    except (OSError, AttributeError):
-        return False
-
-
-if "PYOPENGL_PLATFORM" not in os.environ:
-    os.environ["PYOPENGL_PLATFORM"] = "egl" if _egl_usable() else "osmesa"
+from deformlearn.core.render.renderer import RenderError, SceneRenderer
+from deformlearn.core.render.scene import Camera, Mesh, Scene
 
 MODES = ("iuv", "parts", "atlas", "shaded")
 ATLAS_BUILTIN_FILE = "atlas_builtin.png"
-
-#: (25, 3) uint8 colour of each DensePose part (0 = background), distinct hues with left/right alike.
-PART_COLOURS: np.ndarray = np.array([
-    [0, 0, 0], [200, 90, 60], [240, 140, 80], [250, 220, 90], [250, 200, 60], [120, 70, 40], [150, 90, 50],
-    [60, 110, 200], [90, 150, 230], [40, 80, 170], [70, 120, 210], [60, 170, 160], [90, 200, 180],
-    [40, 140, 130], [70, 180, 150], [170, 80, 190], [200, 110, 220], [140, 60, 160], [180, 90, 200],
-    [90, 180, 70], [130, 210, 100], [70, 150, 50], [110, 190, 80], [230, 190, 170], [210, 160, 140],
-], dtype=np.uint8)
-
-
-class RenderError(RuntimeError):
-    """Rendering failed (no OpenGL context, bad input); the message says why."""
-
 
 @dataclass(frozen=True)
 class RenderResult:
@@ -111,28 +79,18 @@ def atlas_texcoords(vertex_part: np.ndarray, vertex_uv: np.ndarray, atlas_shape:
     return np.stack([px / w, 1 - py / h], 1).astype(np.float32)
 
 
-def welded_normals(vertices: np.ndarray, faces: np.ndarray, weld_index: np.ndarray) -> np.ndarray:
-    """(V, 3) unit vertex normals averaged over all copies of a surface point (no shading seams)."""
-    tri = vertices[faces]
-    fn = np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0])
-    acc = np.zeros_like(vertices)
-    for k in range(3):
-        np.add.at(acc, weld_index[faces[:, k]], fn)
-    n = acc[weld_index]
-    return n / np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-12)
-
-
 class OffscreenRenderer:
-    """Renders template meshes offscreen. Create, use and delete it on one thread (an OpenGL rule).
+    """Renders template meshes given in image coordinates. Create, use and delete it on one thread (an OpenGL
+    rule); use as a context manager. The OpenGL context is made on the first lit render and freed on exit.
 
-    Use as a context manager; the OpenGL context is made on the first lit render and freed on exit.
+    One mesh per lit mode is kept between calls: a new pose of the same template uploads only positions and
+    normals (the synthetic-image generator renders thousands of poses of one template).
     """
 
     def __init__(self) -> None:
-        self._gl = None
-        self._size: tuple[int, int] | None = None
+        self._renderer = SceneRenderer()
+        self._scene = Scene(background=(0, 0, 0))
         self._default_atlas: np.ndarray | None = None
-        self._atlas_material = None  # (atlas array, pyrender material): uploaded to the GPU once per atlas
 
     def __enter__(self) -> OffscreenRenderer:
         return self
@@ -141,10 +99,8 @@ class OffscreenRenderer:
         self.close()
 
     def close(self) -> None:
-        if self._gl is not None:
-            release_offscreen_renderer(self._gl)
-            self._gl = None
-        self._atlas_material = None
+        self._renderer.close()
+        self._scene.nodes.clear()
 
     def render(self, vertices_px: np.ndarray, faces: np.ndarray, *, width: int, height: int, mode: str,
                template: Template, atlas: np.ndarray | None = None) -> RenderResult:
@@ -180,45 +136,18 @@ class OffscreenRenderer:
             iuv[mask, 0] = template.vertex_part[tri[:, 0]]
             iuv[mask, 1:] = np.clip(np.round(uv * 255), 0, 255).astype(np.uint8)
             return RenderResult(color=iuv, mask=mask, depth=depth, iuv=iuv)
-        color = self._render_lit(vertices_px, faces, width, height, mode, template, atlas)
+        self._scene.camera = Camera.image_frame(width, height)
+        shown = self._mesh_for(mode, vertices_px, faces, template, atlas)
+        for node in self._scene.nodes:
+            node.visible = node is shown
+        color = self._renderer.render(self._scene, width, height)
         color[~mask] = 0
         return RenderResult(color=color, mask=mask, depth=depth)
 
-    def _renderer(self, width: int, height: int):
-        try:
-            import pyrender
-        except Exception as exc:  # ImportError or OpenGL platform errors at import
-            raise RenderError(f"pyrender/OpenGL unavailable ({exc})") from exc
-        if self._gl is None:
-            try:
-                self._gl = pyrender.OffscreenRenderer(width, height)
-            except Exception as exc:
-                raise RenderError(f"no offscreen OpenGL context ({os.environ.get('PYOPENGL_PLATFORM')}): "
-                                  f"{exc}") from exc
-        elif self._size != (width, height):
-            self._gl.viewport_width, self._gl.viewport_height = width, height
-        self._size = (width, height)
-        return self._gl
-
-    def _material_for(self, image: np.ndarray):
-        """The textured material of an atlas; reused (not uploaded again) while the same array is passed."""
-        import pyrender
-
-        if self._atlas_material is None or self._atlas_material[0] is not image:
-            texture = pyrender.Texture(source=image, source_channels="RGB",
-                                       sampler=pyrender.Sampler(magFilter=9729, minFilter=9729))
-            material = pyrender.MetallicRoughnessMaterial(baseColorTexture=texture, metallicFactor=0.0,
-                                                          roughnessFactor=0.9)
-            self._atlas_material = (image, material)
-        return self._atlas_material[1]
-
-    def _render_lit(self, vertices_px: np.ndarray, faces: np.ndarray, width: int, height: int, mode: str,
-                    template: Template, atlas: np.ndarray | None) -> np.ndarray:
-        import pyrender
-
-        renderer = self._renderer(width, height)
-        world = vertices_px * np.array([1.0, -1.0, -1.0])
-        normals = welded_normals(world, faces, template.weld_index)
+    def _mesh_for(self, mode: str, vertices_px: np.ndarray, faces: np.ndarray, template: Template,
+                  atlas: np.ndarray | None) -> Mesh:
+        """This mode's mesh with the new vertices: reused (positions only) when faces and atlas are the same."""
+        image = None
         if mode == "atlas":
             if atlas is None:
                 if self._default_atlas is None:
@@ -227,57 +156,16 @@ class OffscreenRenderer:
             image = np.asarray(atlas)
             if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
                 raise ValueError(f"atlas must be (H, W, 3) uint8, got {image.shape} {image.dtype}")
-            material = self._material_for(image)
-            prim = pyrender.Primitive(positions=world, normals=normals, indices=faces, material=material,
-                                      texcoord_0=atlas_texcoords(template.vertex_part, template.vertex_uv,
-                                                                 image.shape))
-        else:
-            rgb = (PART_COLOURS[template.vertex_part] if mode == "parts"
-                   else np.full((len(world), 3), 190, dtype=np.uint8))
-            colours = np.concatenate([rgb / 255.0, np.ones((len(world), 1))], 1)
-            material = pyrender.MetallicRoughnessMaterial(metallicFactor=0.0, roughnessFactor=0.9)
-            prim = pyrender.Primitive(positions=world, normals=normals, indices=faces, color_0=colours,
-                                      material=material)
-        scene = pyrender.Scene(bg_color=[0, 0, 0, 0], ambient_light=[0.35, 0.35, 0.35])
-        scene.add(pyrender.Mesh([prim]))
-        near_z = world[:, 2].max() + 1.0
-        span = near_z - world[:, 2].min() + 1.0
-        camera = pyrender.OrthographicCamera(xmag=width / 2, ymag=height / 2, znear=0.5, zfar=span + 1.0)
-        pose = np.eye(4)
-        pose[:3, 3] = [width / 2, -height / 2, near_z]
-        scene.add(camera, pose=pose)
-        light_pose = np.eye(4)
-        light_pose[:3, :3] = _look_rotation(np.array([0.4, -0.5, -1.0]))
-        scene.add(pyrender.DirectionalLight(color=np.ones(3), intensity=3.0), pose=light_pose)
-        color, _ = renderer.render(scene)
-        return np.ascontiguousarray(color[:, :, :3])
+        mesh = next((n for n in self._scene.nodes if n.name == mode), None)
+        if mesh is not None and mesh.texture is image and np.array_equal(mesh.faces, faces):
+            mesh.set_vertices(vertices_px)
+            return mesh
+        if mesh is not None:
+            self._scene.nodes.remove(mesh)
+        colours = PART_COLOURS[template.vertex_part] if mode == "parts" else None
+        texcoords = None if image is None else atlas_texcoords(template.vertex_part, template.vertex_uv, image.shape)
+        return self._scene.add(Mesh(vertices_px, faces, colours, weld_index=template.weld_index, texture=image,
+                                    texcoords=texcoords, name=mode))
 
 
-def release_offscreen_renderer(gl) -> None:
-    """Free a pyrender OffscreenRenderer's GL objects and its own context; use instead of gl.delete().
-
-    pyrender's own delete() calls eglTerminate on the process-wide default display, which breaks every
-    other EGL context alive in the process (a second renderer, the app's viewports, Qt's views); so destroy
-    only this renderer's context. Call it on the thread that made the renderer.
-    """
-    platform = gl._platform
-    display = getattr(platform, "_egl_display", None)
-    platform.make_current()
-    gl._renderer.delete()
-    if display is None:  # not EGL (OSMesa, a window): pyrender's own clean-up is safe there
-        platform.delete_context()
-        return
-    from OpenGL import EGL
-
-    EGL.eglMakeCurrent(display, EGL.EGL_NO_SURFACE, EGL.EGL_NO_SURFACE, EGL.EGL_NO_CONTEXT)
-    EGL.eglDestroyContext(display, platform._egl_context)
-    platform._egl_context = None
-    platform._egl_display = None  # so pyrender's __del__ finds nothing left to terminate
-
-
-def _look_rotation(direction: np.ndarray) -> np.ndarray:
-    """3x3 rotation whose -z axis points along `direction` (pyrender lights shine along their -z)."""
-    z = -direction / np.linalg.norm(direction)
-    x = np.cross([0.0, 1.0, 0.0], z)
-    x /= np.linalg.norm(x)
-    return np.stack([x, np.cross(z, x), z], 1)
+__all__ = ["MODES", "OffscreenRenderer", "RenderError", "RenderResult", "atlas_texcoords", "load_atlas"]

@@ -9,19 +9,17 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from deformlearn.core.body.skeletons import COCO_SKELETON, NUM_PARTS
+from deformlearn.core.body.skeletons import COCO_SKELETON
 from deformlearn.core.densepose.records import DensePoints
+from deformlearn.core.render.palette import PART_COLOURS
 
 _SUBPIXEL_BITS = 4
 _SCALE = 1 << _SUBPIXEL_BITS
 
 
 def part_colors() -> np.ndarray:
-    """(25, 3) uint8 BGR colour of each part 0..24 (0 = background, black); neighbours in index differ."""
-    hues = (np.arange(NUM_PARTS) * 7 % NUM_PARTS) * (180 // NUM_PARTS)
-    hsv = np.stack([hues, np.full(NUM_PARTS, 230), np.full(NUM_PARTS, 255)], axis=1).astype(np.uint8)
-    bgr = cv2.cvtColor(hsv[None], cv2.COLOR_HSV2BGR)[0]
-    return np.concatenate([np.zeros((1, 3), np.uint8), bgr])
+    """(25, 3) uint8 BGR colour of each part 0..24 (0 = background): the one palette, in OpenCV's order."""
+    return np.ascontiguousarray(PART_COLOURS[:, ::-1])
 
 
 def _pt(xy: np.ndarray) -> tuple[int, int]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from deformlearn.core.body.template import Template
-from deformlearn.core.render.offscreen import welded_normals
+from deformlearn.core.render import vertex_normals
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ def vertex_points(rng: np.random.Generator, template: Template, px: np.ndarray, 
     visible when it faces the camera and its pixel shows this person, its part, and its surface.
     """
     r, c, inside = _pixel_of(px, own.shape[0])
-    facing = welded_normals(cam, template.faces, template.weld_index)[:, 2] < -0.1
+    facing = vertex_normals(cam, template.faces, template.weld_index)[:, 2] < -0.1
     visible = (inside & facing & own[r, c] & (part_map[r, c] == template.vertex_part)
                & (px[:, 2] <= own_depth[r, c] + tolerance))
     candidates = np.flatnonzero(visible)
