@@ -48,6 +48,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--min-score", type=float, default=0.5, help="drop detections below this score (default 0.5)")
     parser.add_argument("--skip-missing-images", action="store_true",
                         help="results inputs: leave out detections whose image is not in --images")
+    parser.add_argument("--detect-keypoints", action="store_true",
+                        help="give people without keypoints 2D keypoints from the offline pose detector (MediaPipe "
+                        "BlazePose, one crop per person box; install it once with `deformlearn detector install`)")
     parser.add_argument("--template", default="builtin", metavar="builtin|NPZ",
                         help="template of a new project (default: the built-in one)")
     parser.add_argument("--no-correspondences", action="store_true", help="do not map dense points to the template")
@@ -65,6 +68,8 @@ def run(args: argparse.Namespace) -> int:
                          points_per_part=args.points_per_part, seed=args.seed, min_score=args.min_score,
                          skip_missing_images=args.skip_missing_images, iuv_order=args.iuv_order,
                          min_person_pixels=args.min_person_pixels)
+    if args.detect_keypoints:
+        people = _detect_keypoints(people)
     root = Path(args.project)
     exists = (root / DB_NAME).is_file()
     if not exists and args.template != "builtin":
@@ -85,3 +90,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"correspondences to {report.template_key}: mean UV residual {report.residual_mean:.4f}")
     print(f"project now holds {summary['persons']} people on {summary['images']} images")
     return 0
+
+
+def _detect_keypoints(people: list) -> list:
+    """`people` with detected keypoints for those that have no visible keypoint (core.detection)."""
+    from dataclasses import replace
+
+    from deformlearn.core.cli.parser import CommandError
+    from deformlearn.core.detection import DetectorError, DetectorNotInstalled, PoseDetector, detect_keypoints
+
+    todo = [k for k, p in enumerate(people) if not (p.keypoints[:, 2] > 0).any()]
+    try:
+        with PoseDetector() as detector:
+            keypoints, report = detect_keypoints([people[k] for k in todo], detector)
+    except (DetectorNotInstalled, DetectorError) as exc:
+        raise CommandError(f"--detect-keypoints: {exc}") from exc
+    print(f"detected keypoints for {report.found} of {report.people} people without any"
+          + (f" ({report.no_image} have no image on disk)" if report.no_image else ""))
+    people = list(people)
+    for k, kp in zip(todo, keypoints):
+        people[k] = replace(people[k], keypoints=kp)
+    return people

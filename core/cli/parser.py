@@ -20,6 +20,8 @@ from deformlearn.core import __version__
 ENGINE_COMMANDS: dict[str, str] = {
     "template": "deformlearn.core.cli.template",
     "import": "deformlearn.core.cli.import_data",
+    "detect": "deformlearn.core.cli.detect",
+    "detector": "deformlearn.core.cli.detector",
     "synth": "deformlearn.core.cli.synth",
     "info": "deformlearn.core.cli.info",
     "draw": "deformlearn.core.cli.draw",
