@@ -16,6 +16,7 @@ from PySide6.QtCore import QObject, Signal
 
 from deformlearn.app.registration_runner import FitProgress
 from deformlearn.core.body import BodyModel, Template
+from deformlearn.core.cancel import Cancelled, CancelToken
 from deformlearn.core.project import FitRecord, Project
 from deformlearn.core.registration import (
     PersonFit,
@@ -73,10 +74,10 @@ class RegistrationWorker(QObject):
         self.settings = settings
         self.watch_pid = watch_pid
         self.chunk_size = chunk_size
-        self._cancelled = False
+        self._cancel = CancelToken()
 
     def cancel(self) -> None:
-        self._cancelled = True
+        self._cancel.cancel()
 
     def run(self) -> None:
         try:
@@ -96,18 +97,19 @@ class RegistrationWorker(QObject):
             key = ensure_correspondences(project, self.template, np.array(ready, np.int64))
             chunks = [ready[i:i + self.chunk_size] for i in range(0, len(ready), self.chunk_size)]
             for k, chunk in enumerate(chunks):
-                if self._cancelled:
+                if self._cancel.cancelled:
                     break
                 batch = collate(persons_from_project(project, chunk, key), device=self.settings.device)
                 watch = [chunk.index(self.watch_pid)] if self.watch_pid in chunk else ([0] if k == 0 else [])
-                result = register(body, batch, self.settings, progress=self._reporter(k, len(chunks), chunk, watch),
-                                  cancel=lambda: self._cancelled, watch=watch)
-                if result.cancelled:
+                try:
+                    result = register(body, batch, self.settings, progress=self._reporter(k, len(chunks), chunk, watch),
+                                      cancel=self._cancel, watch=watch)
+                except Cancelled:  # this chunk's fits are not saved, earlier chunks' are
                     break
                 project.save_fits([fit_record(f) for f in result.fits])
                 summary["fitted"] += sum(not f.failed for f in result.fits)
                 summary["failed"] += sum(f.failed for f in result.fits)
-        summary["cancelled"] = self._cancelled
+        summary["cancelled"] = self._cancel.cancelled
         summary["seconds"] = time.perf_counter() - started
         return summary
 

@@ -16,9 +16,11 @@ import trimesh
 from deformlearn.core.body.camera import weak_perspective_project
 from deformlearn.core.body.model import BodyModel
 from deformlearn.core.body.rotations import axis_angle_to_rotmat, quaternion_to_rotmat
+from deformlearn.core.cancel import Cancelled, CancelToken
 from deformlearn.core.export import exporter as export_module
 from deformlearn.core.export.exporter import (
     ExportError,
+    ExportProgress,
     atomic_write,
     export_fits,
     export_params,
@@ -240,12 +242,20 @@ def test_export_fits_all_formats_accepted_and_progress(project, tmp_path):
         export_fits(project, accepted, tmp_path / "x", formats=("fbx",))
 
 
-def test_cancel_leaves_only_whole_files(project, tmp_path):
-    calls = iter(range(100))
-    files = export_fits(project, project.person_ids(), tmp_path / "out", formats=("ply", "json"),
-                        cancel=lambda: next(calls) >= 2)  # cancelled after the first file
-    assert [f.name for f in files] == ["person_000001.ply"]
-    assert sorted(os.listdir(tmp_path / "out")) == ["person_000001.ply"]
+def test_cancel_raises_and_leaves_only_whole_files(project, tmp_path):
+    token, events = CancelToken(), []
+
+    def cancel_after_first(e: ExportProgress) -> None:
+        events.append(e)
+        token.cancel()
+
+    with pytest.raises(Cancelled, match="export before person 2") as stopped:
+        export_fits(project, project.person_ids(), tmp_path / "out", formats=("ply", "json"),
+                    progress=cancel_after_first, cancel=token)
+    assert [f.name for f in stopped.value.done] == ["person_000001.ply", "person_000001.json"]
+    assert [f for e in events for f in e.files] == stopped.value.done
+    assert sorted(os.listdir(tmp_path / "out")) == ["person_000001.json", "person_000001.ply"]
+    assert load_params(tmp_path / "out" / "person_000001.json")["pose"].shape == (23, 3)
 
 
 def test_failed_write_leaves_nothing(project, tmp_path, monkeypatch):

@@ -10,10 +10,10 @@ import pytest
 import torch
 from torch import nn
 
+from deformlearn.core.cancel import Cancelled, CancelToken
 from deformlearn.core.lifting import losses as L
 from deformlearn.core.lifting.cgan import (
     DepthGenerator,
-    LiftingCancelled,
     LiftingProgress,
     LiftingSettings,
     PoseDiscriminator,
@@ -147,9 +147,17 @@ def test_progress_cancel_and_bad_input(average):
     people = make_synthetic_people(64, seed=3)
     events: list[LiftingProgress] = []
     settings = dataclasses.replace(TINY, epochs=5, hidden=16)
-    with pytest.raises(LiftingCancelled):
-        train_lifter(people.keypoints_2d, settings, average_skeleton=average, progress=events.append,
-                     cancel=lambda: len(events) >= 3)
+    token = CancelToken()
+
+    def record(e: LiftingProgress) -> None:
+        events.append(e)
+        if len(events) >= 3:
+            token.cancel()
+
+    with pytest.raises(Cancelled, match="lifting at step 3 of"):
+        train_lifter(people.keypoints_2d, settings, average_skeleton=average, progress=record, cancel=token)
+    with pytest.raises(TypeError, match="CancelToken"):
+        train_lifter(people.keypoints_2d, settings, average_skeleton=average, cancel=lambda: True)
     assert [e.step for e in events] == [1, 2, 3] and events[0].stage == "lifting"
     with pytest.raises(dataclasses.FrozenInstanceError):
         events[0].step = 9  # type: ignore[misc]

@@ -13,6 +13,7 @@ from deformlearn.core.body.camera import weak_perspective_project
 from deformlearn.core.body.model import BodyModel
 from deformlearn.core.body.rotations import gram_schmidt_rotation
 from deformlearn.core.body.skeletons import SMPL_PARENTS
+from deformlearn.core.cancel import Cancelled, CancelToken
 from deformlearn.core.metrics import mpjpe_mm
 from deformlearn.core.registration.data import (
     PersonTargets,
@@ -202,15 +203,17 @@ def test_nan_point_fails_only_that_person(tiny_model) -> None:
 
 def test_cancel_stops_within_one_step(tiny_model) -> None:
     batch = collate([p.targets for p in make_synthetic_people(tiny_model, 2, seed=7)])
-    calls = []
+    token, steps = CancelToken(), []
 
-    def cancel() -> bool:
-        calls.append(1)
-        return len(calls) > 5
+    def cancel_at_five(e: RegistrationProgress) -> None:
+        steps.append(e.step)
+        if e.step == 5:
+            token.cancel()
 
-    result = register(tiny_model, batch, RegistrationSettings.later_round(**FAST), cancel=cancel)
-    assert result.cancelled and result.steps_done == 5
-    assert all(f.cancelled for f in result.fits) and np.all(np.isfinite(result.fits[0].params["pose"]))
+    settings = RegistrationSettings.later_round(**{**FAST, "progress_every": 1})
+    with pytest.raises(Cancelled, match=f"registration at step 5 of {settings.steps}"):
+        register(tiny_model, batch, settings, progress=cancel_at_five, cancel=token)
+    assert steps == [1, 2, 3, 4, 5]
 
 
 def test_progress_reports_losses_and_watched_meshes(tiny_model) -> None:
@@ -272,11 +275,13 @@ def test_register_command_writes_fits(tmp_path, tiny_model, capsys) -> None:
     assert main(["register", str(tmp_path / "proj"), "--only", str(ids[1]), "--init", "fits"]) == 2  # no fit yet
 
 
-def test_cancel_accepts_an_event(tiny_model) -> None:
+def test_cancel_before_the_first_step_and_only_a_token(tiny_model) -> None:
     import threading
 
-    event = threading.Event()
-    event.set()
+    token = CancelToken()
+    token.cancel()
     batch = collate([p.targets for p in make_synthetic_people(tiny_model, 1, seed=12)])
-    result = register(tiny_model, batch, RegistrationSettings.later_round(**FAST), cancel=event)
-    assert result.cancelled and result.steps_done == 0
+    with pytest.raises(Cancelled, match="registration at step 0 of"):
+        register(tiny_model, batch, RegistrationSettings.later_round(**FAST), cancel=token)
+    with pytest.raises(TypeError, match="register: cancel must be a deformlearn.core.cancel.CancelToken"):
+        register(tiny_model, batch, RegistrationSettings.later_round(**FAST), cancel=threading.Event())

@@ -9,6 +9,7 @@ import torch
 from deformlearn.core.body.camera import frontal_rotation, weak_perspective_project
 from deformlearn.core.body.model import BodyModel
 from deformlearn.core.body.rotations import axis_angle_to_rotmat
+from deformlearn.core.cancel import Cancelled, CancelToken
 from deformlearn.core.regressor.data import RegressorSamples, crop_square, crops_to_input, splat_iuv
 from deformlearn.core.regressor.network import (
     OUTPUT_SIZE,
@@ -134,20 +135,26 @@ def test_training_reduces_the_loss_and_resumes_from_a_checkpoint(tmp_path):
                                          progress_every=2, num_threads=1, augment=True)
     events = []
     full = train_regressor(samples, template, settings, progress=events.append)
-    assert full.completed and full.steps == 16
+    assert full.steps == 16
     first, last = full.history[0]["total"], full.history[-1]["total"]
     assert last < 0.7 * first, (first, last)
     assert events[-1].step == events[-1].total == 16 and events[-1].eta_s == pytest.approx(0, abs=1e-6)
 
     # Cancel after 5 steps, then resume from the checkpoint: the same final weights as the uninterrupted run.
     ckpt = tmp_path / "regressor.ckpt"
-    seen = []
-    partial = train_regressor(samples, template, settings, checkpoint=ckpt,
-                              progress=lambda e: seen.append(e.step), cancel=lambda: len(seen) >= 3)
-    assert not partial.completed and partial.steps == 6
+    seen, token = [], CancelToken()
+
+    def cancel_after_three(e) -> None:
+        seen.append(e.step)
+        if len(seen) >= 3:
+            token.cancel()
+
+    with pytest.raises(Cancelled, match="regressor training at step 6 of 16"):
+        train_regressor(samples, template, settings, checkpoint=ckpt, progress=cancel_after_three, cancel=token)
+    assert seen == [2, 4, 6] and ckpt.is_file()
     torch.manual_seed(123)  # the resumed run must not depend on the global RNG state it finds
     resumed = train_regressor(samples, template, settings, checkpoint=ckpt)
-    assert resumed.completed and resumed.steps == 16
+    assert resumed.steps == 16
     for a, b in zip(full.model.state_dict().values(), resumed.model.state_dict().values()):
         assert torch.allclose(a.float(), b.float(), atol=1e-5)
 

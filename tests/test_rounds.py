@@ -14,13 +14,14 @@ import numpy as np
 import pytest
 import torch
 
+from deformlearn.core.cancel import Cancelled, CancelToken
 from deformlearn.core.lifting.cgan import LiftingSettings
 from deformlearn.core.project.store import Project
 from deformlearn.core.registration.settings import RegistrationSettings
 from deformlearn.core.regressor.network import RegressorConfig
 from deformlearn.core.regressor.prediction import predict_people
 from deformlearn.core.regressor.training import RegressorTrainingSettings
-from deformlearn.core.rounds.loop import RoundCancelled, RoundError, array_name, round_history, run_round
+from deformlearn.core.rounds.loop import RoundError, array_name, round_history, run_round
 from deformlearn.core.rounds.settings import RoundSettings
 from tests.round_project import make_round_project
 
@@ -151,10 +152,15 @@ def test_rejected_fits_never_reach_training(project_path):
 def test_cancel_then_resume_and_interrupted_round_needs_resume(project_path):
     torch.set_num_threads(1)
     with Project.open(project_path) as project:
-        seen = []
-        with pytest.raises(RoundCancelled, match="registration"):
-            run_round(project, tiny_settings(), progress=lambda e: seen.append(e.stage),
-                      cancel=lambda: seen.count("registration") > 3)
+        seen, token = [], CancelToken()
+
+        def cancel_in_registration(e) -> None:
+            seen.append(e.stage)
+            if seen.count("registration") > 3:
+                token.cancel()
+
+        with pytest.raises(Cancelled, match="registration"):
+            run_round(project, tiny_settings(), progress=cancel_in_registration, cancel=token)
         committed = {f.person_id: f.id for f in project.fits(1)}
         assert 0 < len(committed) < 16  # whole chunks were committed, the rest not
         with pytest.raises(RoundError, match="interrupted"):

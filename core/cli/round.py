@@ -14,7 +14,6 @@ import json
 import math
 import signal
 import sys
-import threading
 import time
 from dataclasses import replace
 
@@ -93,6 +92,7 @@ def emit(payload: dict) -> None:
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from deformlearn.core.cancel import CancelToken
     from deformlearn.core.distributed import SINGLE, close_distributed, init_distributed
     from deformlearn.core.rounds.settings import RoundSettings
 
@@ -104,9 +104,9 @@ def run(args: argparse.Namespace) -> int:
     if args.input:
         model = replace(settings.regressor.model, input_mode=args.input)
         settings = replace(settings, regressor=replace(settings.regressor, model=model))
-    cancel = threading.Event()
+    cancel = CancelToken()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: cancel.set())
+        signal.signal(sig, lambda *_: cancel.cancel())
     dist = init_distributed(args.device) if args.distributed else SINGLE
     try:
         return _run_rounds(args, settings, dist, cancel)
@@ -115,8 +115,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_rounds(args: argparse.Namespace, settings, dist, cancel) -> int:
+    from deformlearn.core.cancel import Cancelled
     from deformlearn.core.project.store import Project
-    from deformlearn.core.rounds.loop import RoundCancelled, run_round
+    from deformlearn.core.rounds.loop import run_round
 
     progress = _JsonProgress() if args.progress_json else _BarProgress()
     show = dist.is_main
@@ -125,7 +126,7 @@ def _run_rounds(args: argparse.Namespace, settings, dist, cancel) -> int:
             try:
                 record = run_round(project, settings, resume=args.resume and k == 0, progress=progress,
                                    cancel=cancel, dist=dist)
-            except RoundCancelled as exc:
+            except Cancelled as exc:
                 if not show:
                     return 130
                 if args.progress_json:

@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from deformlearn.core.body.template import Template
+from deformlearn.core.cancel import CancelToken, check_token, raise_if_cancelled
 from deformlearn.core.export.common import (
     DEFAULT_FORMATS,
     FORMATS,
@@ -114,14 +115,15 @@ def _file_stem(person_id: int) -> str:
 def export_fits(project, person_ids: Iterable[int], out_dir: str | Path, *,
                 formats: Sequence[str] = DEFAULT_FORMATS, frame: str = "image", uv: bool = False,
                 progress: Callable[[ExportProgress], None] | None = None,
-                cancel: Callable[[], bool] | None = None) -> list[Path]:
+                cancel: CancelToken | None = None) -> list[Path]:
     """Export the latest fit of each person to `out_dir`; returns every file written.
 
     Per person `person_NNNNNN.{obj,ply,glb}` (posed mesh in `frame`), `person_NNNNNN_rigged.glb` (skeleton,
     skin and fitted pose, canonical frame), `person_NNNNNN.{json,npz}` (parameters, see
     `core.export.params`); "spin" writes one `spin_train.npz` for all of them. People without a fit are
-    skipped (reported through `progress` with no files). `cancel()` is checked before each person and
-    before each file; a cancelled export returns the files completed so far, never a partial file.
+    skipped (reported through `progress` with no files). The cancel token is checked before each person and
+    before each file; a cancelled export raises `Cancelled` (core/cancel.py), and the files written before
+    it (`Cancelled.done`, the list of paths) are whole: no file is ever left half-written.
     """
     from deformlearn.core.project.importing import load_project_template
 
@@ -130,17 +132,16 @@ def export_fits(project, person_ids: Iterable[int], out_dir: str | Path, *,
         raise ExportError(f"unknown export formats {unknown}: expected some of {FORMATS}")
     if frame not in FRAMES:
         raise ExportError(f"frame {frame!r}: expected one of {FRAMES}")
+    cancel = check_token(cancel, "export_fits")
     ids = [int(p) for p in person_ids]
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     template = load_project_template(project)
     body = body_model(template)
-    cancelled = cancel or (lambda: False)
     written: list[Path] = []
     exported: list[int] = []
     for done, pid in enumerate(ids, start=1):
-        if cancelled():
-            return written
+        raise_if_cancelled(cancel, f"export before person {pid} ({done} of {len(ids)})", written)
         params = fit_params(project, pid)
         files: list[Path] = []
         if params is not None:
@@ -148,8 +149,7 @@ def export_fits(project, person_ids: Iterable[int], out_dir: str | Path, *,
             posed = pose_fits(body, [params], frame)[0]
             stem = out_dir / _file_stem(pid)
             for fmt in formats:
-                if cancelled():
-                    return written + files
+                raise_if_cancelled(cancel, f"export of person {pid} before its {fmt} file", written + files)
                 if fmt in MESH_FORMATS:
                     files += export_posed_mesh(template, posed, stem.with_suffix(f".{fmt}"), uv=uv)
                 elif fmt == "gltf-rigged":
@@ -160,7 +160,8 @@ def export_fits(project, person_ids: Iterable[int], out_dir: str | Path, *,
         written += files
         if progress is not None:
             progress(ExportProgress(done, len(ids), pid, tuple(files)))
-    if "spin" in formats and exported and not cancelled():
+    if "spin" in formats and exported:
+        raise_if_cancelled(cancel, "export before spin_train.npz", written)
         written.append(export_spin_npz(project, exported, out_dir / "spin_train.npz"))
     return written
 

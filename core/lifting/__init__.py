@@ -7,7 +7,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     submodules=["cgan", "data", "evaluation", "losses"],
     submod_attrs={
         "cgan": [
-            "DepthGenerator", "LiftingCancelled", "LiftingProgress", "LiftingSettings", "PoseDiscriminator",
+            "DepthGenerator", "LiftingProgress", "LiftingSettings", "PoseDiscriminator",
             "average_skeleton_from_template", "lift", "load_lifter", "save_lifter", "train_lifter"
         ],
         "data": [

@@ -30,6 +30,7 @@ import torch
 from torch import nn
 
 from deformlearn.core.body.skeletons import COCO_FLIP_INDEX, NUM_KEYPOINTS
+from deformlearn.core.cancel import CancelToken, check_token, raise_if_cancelled
 from deformlearn.core.files.atomic import atomic_write
 from deformlearn.core.files.torch_files import load_torch_file
 from deformlearn.core.lifting import losses as L
@@ -38,10 +39,6 @@ from deformlearn.core.shape_checks import check_shape
 NUM_LINEAR_LAYERS = 8
 PAPER_VIEW_ANGLES_DEG: tuple[float, ...] = (45.0, 60.0, 90.0, 135.0, 180.0, 235.0, 270.0)
 _FILE_VERSION = 1
-
-
-class LiftingCancelled(RuntimeError):
-    """Raised by `train_lifter` when its cancel callable returns True."""
 
 
 @dataclass(frozen=True)
@@ -199,7 +196,7 @@ def train_lifter(
     average_skeleton: np.ndarray | torch.Tensor,
     registered_joints3d: np.ndarray | torch.Tensor | None = None,
     progress: Callable[[LiftingProgress], None] | None = None,
-    cancel: Callable[[], bool] | None = None,
+    cancel: CancelToken | None = None,
     generator_state: Mapping[str, torch.Tensor] | None = None,
     discriminator_state: Mapping[str, torch.Tensor] | None = None,
 ) -> LiftingResult:
@@ -210,9 +207,11 @@ def train_lifter(
     registered_joints3d: (P, 17, 3) per-person registered 3D keypoints in the input's pixel frame and the
         lift convention (x, y as the keypoints, z relative to the root, larger = farther), rows with NaN =
         no registration; enables L_joint. generator_state / discriminator_state: warm start (a previous round).
-    progress receives a LiftingProgress each step; cancel() is checked each step (LiftingCancelled).
+    progress receives a LiftingProgress each step; the cancel token is checked before each step
+    (`Cancelled`, see core/cancel.py; nothing is returned).
     """
     start = time.perf_counter()
+    cancel = check_token(cancel, "train_lifter")
     kp = _as_tensor(keypoints_2d, "keypoints_2d")
     avg = torch.as_tensor(np.asarray(average_skeleton, dtype=np.float32))
     check_shape(avg, (NUM_KEYPOINTS, 3), "average_skeleton")
@@ -260,8 +259,7 @@ def _train(xy, vis, target, tmask, avg, settings: LiftingSettings, has_registere
         perm = torch.randperm(n, generator=rng).to(dev)
         sums: dict[str, float] = {}
         for b in range(steps_per_epoch):
-            if cancel is not None and cancel():
-                raise LiftingCancelled(f"lifting cancelled at step {step} of {total}")
+            raise_if_cancelled(cancel, f"lifting at step {step} of {total}")
             idx = perm[b * batch:(b + 1) * batch]
             real_idx = torch.randint(0, n, (idx.shape[0],), generator=rng).to(dev)
             mu = settings.mu_start * (settings.mu_end / settings.mu_start) ** (step / max(total - 1, 1))
@@ -351,7 +349,7 @@ def average_skeleton_from_template(template) -> np.ndarray:
 
 
 __all__ = [
-    "NUM_LINEAR_LAYERS", "PAPER_VIEW_ANGLES_DEG", "LiftingCancelled", "LiftingSettings", "LiftingProgress",
+    "NUM_LINEAR_LAYERS", "PAPER_VIEW_ANGLES_DEG", "LiftingSettings", "LiftingProgress",
     "LiftingResult", "DepthGenerator", "PoseDiscriminator", "train_lifter", "lift", "save_lifter",
     "load_lifter", "average_skeleton_from_template",
 ]

@@ -15,16 +15,13 @@ frontal start, a person seen from behind or the side sometimes ends in a wrong, 
 A person whose loss or parameters turn non-finite, or whose loss exceeds `divergence_loss`, is marked
 failed: its gradients are zeroed and its parameters frozen; the rest of the batch goes on.
 
-Cancellation: `cancel()` (a callable, or a threading.Event's `is_set`) is polled before every step; when
-it returns True the loop stops at once and `register` RETURNS normally with partial results:
-`RegistrationResult.cancelled` and every `PersonFit.cancelled` are True (parameters as of the last
-completed step). Nothing is raised.
+Cancellation: the `CancelToken` is checked before every step; once set, `register` raises `Cancelled`
+(core/cancel.py) and returns nothing partial.
 """
 
 from __future__ import annotations
 
 import math
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -36,6 +33,7 @@ from torch import Tensor
 from deformlearn.core.body.camera import frontal_rotation, weak_perspective_project
 from deformlearn.core.body.rotations import axis_angle_to_rotmat, gram_schmidt_rotation
 from deformlearn.core.body.skinning import forward_kinematics, joint_transforms
+from deformlearn.core.cancel import CancelToken, check_token, raise_if_cancelled
 from deformlearn.core.registration.data import PIXELS_256_PER_UNIT, RegistrationBatch
 from deformlearn.core.registration.losses import (
     angle_loss,
@@ -122,7 +120,6 @@ class PersonFit:
     keypoint_error_px: float
     converged: bool
     failed: bool
-    cancelled: bool
     orientation: int
 
 
@@ -130,7 +127,6 @@ class PersonFit:
 class RegistrationResult:
     fits: list[PersonFit]
     steps_done: int
-    cancelled: bool
     seconds: float
 
 
@@ -259,7 +255,7 @@ def register(
     settings: RegistrationSettings,
     init: BodyParams | None = None,
     progress: Callable[[RegistrationProgress], None] | None = None,
-    cancel: Callable[[], bool] | threading.Event | None = None,
+    cancel: CancelToken | None = None,
     watch: Sequence[int] = (),
 ) -> RegistrationResult:
     """Fit every person of `batch` (module docstring).
@@ -275,8 +271,7 @@ def register(
         torch.set_num_threads(settings.num_threads)
     try:
         torch.manual_seed(settings.seed)
-        if isinstance(cancel, threading.Event):
-            cancel = cancel.is_set
+        cancel = check_token(cancel, "register")
         return _register(body_model.to(device), _batch_to(batch, device), settings, init, progress, cancel,
                          tuple(watch), device)
     finally:
@@ -311,11 +306,9 @@ def _register(body_model, batch, settings, init, progress, cancel, watch, device
     failed = torch.zeros(B * M, dtype=torch.bool, device=device)
     frozen = [x.detach().clone() for x in leaves]
     history: list[Tensor] = []
-    steps_done, cancelled = 0, False
+    steps_done = 0
     for step in range(settings.steps):
-        if cancel is not None and cancel():
-            cancelled = True
-            break
+        raise_if_cancelled(cancel, f"registration at step {step} of {settings.steps}")
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(settings, step)
         optimizer.zero_grad(set_to_none=False)
@@ -351,7 +344,7 @@ def _register(body_model, batch, settings, init, progress, cancel, watch, device
             losses["total"] = total.detach()[best].cpu().numpy()
             verts = _watched_vertices(body_model, params.select(best[list(watch)])) if watch else None
             progress(RegistrationProgress(steps_done, settings.steps, losses, watch, verts))
-    return _finish(objective, params, failed, history, batch, settings, B, M, steps_done, cancelled, started)
+    return _finish(objective, params, failed, history, batch, settings, B, M, steps_done, started)
 
 
 def _adam_options(device: torch.device) -> dict:
@@ -378,7 +371,7 @@ def _best_rows(total: Tensor, B: int, M: int) -> Tensor:
     return torch.arange(B, device=total.device) * M + t.argmin(1)
 
 
-def _finish(objective, params, failed, history, batch, settings, B, M, steps_done, cancelled, started):
+def _finish(objective, params, failed, history, batch, settings, B, M, steps_done, started):
     with torch.no_grad():
         terms, total, points_2d, kp_2d = objective(params)
         failed = failed | ~torch.isfinite(total) | (total > settings.divergence_loss)
@@ -401,6 +394,6 @@ def _finish(objective, params, failed, history, batch, settings, B, M, steps_don
         dense_px, kp_px, converged, failed = sel(dense_px), sel(kp_px), sel(converged), sel(failed)
     dicts = chosen.to_dicts()
     fits = [PersonFit(batch.person_ids[b], dicts[b], {k: float(v[b]) for k, v in values.items()},
-                      float(dense_px[b]), float(kp_px[b]), bool(converged[b]), bool(failed[b]), cancelled,
+                      float(dense_px[b]), float(kp_px[b]), bool(converged[b]), bool(failed[b]),
                       int(start[b])) for b in range(B)]
-    return RegistrationResult(fits, steps_done, cancelled, time.perf_counter() - started)
+    return RegistrationResult(fits, steps_done, time.perf_counter() - started)

@@ -30,6 +30,7 @@ from torch.nn.parallel import DistributedDataParallel
 from deformlearn.core.body.camera import weak_perspective_project
 from deformlearn.core.body.model import BodyModel
 from deformlearn.core.body.template import Template
+from deformlearn.core.cancel import Cancelled, CancelToken, check_token
 from deformlearn.core.distributed import SINGLE, DistContext
 from deformlearn.core.files.atomic import atomic_write
 from deformlearn.core.files.torch_files import load_torch_file
@@ -115,18 +116,11 @@ class TrainingProgress:
 
 @dataclass
 class TrainingResult:
-    """What `train_regressor` returns; `completed` is False when it stopped on the cancel flag."""
+    """What `train_regressor` returns when it ran to the end (a cancelled run raises `Cancelled`)."""
 
     model: BodyRegressor
-    completed: bool
     steps: int
     history: list = field(default_factory=list)
-
-
-def _is_set(cancel) -> bool:
-    if cancel is None:
-        return False
-    return bool(cancel.is_set() if hasattr(cancel, "is_set") else cancel())
 
 
 def regressor_losses(output: RegressorOutput, batch: RegressorSamples, body: BodyModel,
@@ -217,20 +211,22 @@ def load_regressor(path: str | Path, device: str = "cpu") -> BodyRegressor:
 
 def train_regressor(samples: RegressorSamples, template: Template, settings: RegressorTrainingSettings, *,
                     checkpoint: str | Path | None = None, init_from: BodyRegressor | None = None,
-                    progress: Callable[[TrainingProgress], None] | None = None, cancel=None,
-                    dist: DistContext = SINGLE) -> TrainingResult:
+                    progress: Callable[[TrainingProgress], None] | None = None,
+                    cancel: CancelToken | None = None, dist: DistContext = SINGLE) -> TrainingResult:
     """Train a regressor on `samples` (which must carry registered targets).
 
     checkpoint: a file to save to every `checkpoint_every` steps, at the end and on cancel; when it exists
     and matches these settings, training resumes from it. init_from: start from this model's weights
-    (a previous round's regressor) instead of a fresh one. cancel: an Event-like (is_set) or a callable;
-    checked every step (rank 0's flag decides for all ranks). dist: with an active process group, every rank
+    (a previous round's regressor) instead of a fresh one. cancel: checked before every step (rank 0's
+    token decides for all ranks); a cancelled run saves the checkpoint, then raises `Cancelled`.
+    dist: with an active process group, every rank
     calls this with the same samples and trains its share of each batch under DistributedDataParallel;
     only rank 0 writes the checkpoint; losses in the history are rank 0's share. Returns the model in eval
     mode.
     """
     if len(samples) == 0:
         raise ValueError("train_regressor: no training samples (no usable fits?)")
+    cancel = check_token(cancel, "train_regressor")
     old_threads = torch.get_num_threads()
     if settings.num_threads:
         torch.set_num_threads(settings.num_threads)
@@ -281,9 +277,9 @@ def _train(samples, template, settings, checkpoint, init_from, progress, cancel,
         gen = torch.Generator().manual_seed(settings.seed * 100003 + epoch)
         order = torch.randperm(P, generator=gen)
         index = order[in_epoch * settings.batch_size:(in_epoch + 1) * settings.batch_size]
-        if dist.broadcast(_is_set(cancel)):
+        if dist.broadcast(cancel is not None and cancel.cancelled):
             write_checkpoint()
-            return TrainingResult(model.eval(), False, step, history)
+            raise Cancelled(f"regressor training at step {step} of {total} cancelled (checkpoint saved)")
         # This rank's share of the batch, its loss weighted so that DDP's average over ranks equals the
         # mean over the whole batch (an empty share still takes part, with weight 0).
         share = torch.arange(len(index))[dist.rank::dist.world_size]
@@ -315,7 +311,7 @@ def _train(samples, template, settings, checkpoint, init_from, progress, cancel,
         if step % settings.checkpoint_every == 0:
             write_checkpoint()
     write_checkpoint()
-    return TrainingResult(model.eval(), True, step, history)
+    return TrainingResult(model.eval(), step, history)
 
 
 def _learning_rate(settings: RegressorTrainingSettings, step: int, total: int) -> float:

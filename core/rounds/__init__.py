@@ -7,7 +7,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
     submodules=["loop", "metrics", "settings"],
     submod_attrs={
         "loop": [
-            "RoundCancelled", "RoundError", "RoundProgress", "array_name", "ensure_correspondences", "round_history",
+            "RoundError", "RoundProgress", "array_name", "ensure_correspondences", "round_history",
             "run_round"
         ],
         "metrics": ["fit_keypoints_camera", "holdout_mask"],

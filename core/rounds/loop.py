@@ -32,11 +32,11 @@ import numpy as np
 import torch
 
 from deformlearn.core.body.model import BodyModel
+from deformlearn.core.cancel import Cancelled, CancelToken, check_token
 from deformlearn.core.body.template import Template
 from deformlearn.core.densepose.correspondence import map_to_vertices, template_key
 from deformlearn.core.distributed import SINGLE, DistContext
 from deformlearn.core.lifting.cgan import (
-    LiftingCancelled,
     average_skeleton_from_template,
     lift,
     load_lifter,
@@ -54,10 +54,6 @@ from deformlearn.core.rounds.metrics import evaluate_round, fit_keypoints_camera
 from deformlearn.core.rounds.settings import RoundSettings
 
 STAGES = ("lifting", "registration", "regressor", "evaluation")
-
-
-class RoundCancelled(RuntimeError):
-    """The cancel flag stopped a round; what was written so far stays, and `resume=True` continues it."""
 
 
 class RoundError(ValueError):
@@ -84,10 +80,6 @@ def model_file(round_index: int, name: str) -> str:
 def array_name(round_index: int, name: str) -> str:
     """Name under arrays/ of a round's array ("rounds/round_001/lifted_depths")."""
     return f"rounds/round_{round_index:03d}/{name}"
-
-
-def _cancelled(cancel) -> bool:
-    return cancel is not None and bool(cancel.is_set() if hasattr(cancel, "is_set") else cancel())
 
 
 def round_to_run(project: Project, resume: bool) -> int:
@@ -158,8 +150,8 @@ class _Round:
         self.progress(RoundProgress(self.index, stage, step, total, dict(losses), eta_s))
 
     def check_cancel(self, where: str) -> None:
-        if self.dist.broadcast(_cancelled(self.cancel)):
-            raise RoundCancelled(f"round {self.index} cancelled during {where}")
+        if self.dist.broadcast(self.cancel is not None and self.cancel.cancelled):
+            raise Cancelled(f"round {self.index} cancelled during {where}")
 
     def previous_model(self, name: str) -> Path | None:
         for r in reversed(self.project.rounds()):
@@ -178,14 +170,11 @@ class _Round:
         if warm is not None and warm["net.0.weight"].shape[0] != self.settings.lifting.hidden:
             warm = None  # the previous round used another width: start afresh
         started = time.monotonic()
-        try:
-            result = train_lifter(
-                self.keypoints_px[train], self.settings.lifting,
-                average_skeleton=average_skeleton_from_template(self.template), registered_joints3d=registered,
-                progress=lambda e: self.report("lifting", e.step, e.total, e.losses, started),
-                cancel=lambda: _cancelled(self.cancel), generator_state=warm)
-        except LiftingCancelled as exc:
-            raise RoundCancelled(f"round {self.index} cancelled during lifting") from exc
+        result = train_lifter(
+            self.keypoints_px[train], self.settings.lifting,
+            average_skeleton=average_skeleton_from_template(self.template), registered_joints3d=registered,
+            progress=lambda e: self.report("lifting", e.step, e.total, e.losses, started),
+            cancel=self.cancel, generator_state=warm)
         rel = model_file(self.index, "lifter.pt")
         save_lifter(result, self.path(rel))
         depths = lift(result, self.keypoints_px) / self.half[:, None]
@@ -222,7 +211,7 @@ class _Round:
         total = len(todo) * steps * n_starts
         started = time.monotonic()
         # With several ranks each fits its share of a chunk and cancels only between chunks (in step).
-        inner_cancel = None if self.dist.active else (lambda: _cancelled(self.cancel))
+        inner_cancel = None if self.dist.active else self.cancel
         for start in range(0, len(todo), self.settings.registration_chunk):
             self.check_cancel("registration")
             whole = todo[start:start + self.settings.registration_chunk]
@@ -258,8 +247,6 @@ class _Round:
                 progress=lambda e, offset=offset: self.report(
                     "registration", offset + e.step * chunk_size, total,
                     {name: float(np.mean(v)) for name, v in e.losses.items()}, started))
-            if result.cancelled:
-                raise RoundCancelled(f"round {self.index} cancelled during registration")
             found = [(k, f) for f in result.fits]
             best = found if best is None else [
                 new if _fit_rank(new[1]) < _fit_rank(old[1]) else old for old, new in zip(best, found)]
@@ -309,8 +296,6 @@ class _Round:
                                  init_from=init_from, cancel=self.cancel, dist=self.dist,
                                  progress=lambda e: self.report("regressor", e.step, e.total, e.losses, started,
                                                                 e.eta_s))
-        if not result.completed:
-            raise RoundCancelled(f"round {self.index} cancelled during regressor training")
         rel = model_file(self.index, "regressor.pt")
         if self.dist.is_main:
             save_regressor(result.model, self.path(rel))
@@ -329,15 +314,16 @@ class _Round:
 
 
 def run_round(project: Project, settings: RoundSettings, *, resume: bool = False,
-              progress: Callable[[RoundProgress], None] | None = None, cancel=None,
+              progress: Callable[[RoundProgress], None] | None = None, cancel: CancelToken | None = None,
               dist: DistContext = SINGLE) -> RoundRecord:
     """Run (or with resume=True, finish) one round; returns its record with metrics and stage times.
 
-    progress receives RoundProgress events; cancel is an Event-like (is_set) or a callable, polled at
-    least once per optimiser step; on cancel, RoundCancelled is raised after the last consistent write.
+    progress receives RoundProgress events; the cancel token is checked at least once per optimiser step;
+    on cancel, `Cancelled` (core/cancel.py) is raised after the last consistent write.
     dist: under torchrun, every rank calls this with its own open Project on the same folder; rank 0 writes
     (module `distributed`), the cGAN and the evaluation run on rank 0 alone.
     """
+    cancel = check_token(cancel, "run_round")
     problem = None
     index = 0
     if dist.is_main:
