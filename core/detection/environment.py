@@ -25,7 +25,8 @@ RUNTIME_PACKAGES = ("numpy<2", "opencv-python-headless<4.12", "protobuf>=4.25.3,
                     "flatbuffers>=2.0", "matplotlib")
 #: Python versions mediapipe 0.10.21 has wheels for.
 SUPPORTED_PYTHONS = ((3, 9), (3, 10), (3, 11), (3, 12))
-INSTALL_HINT = "install it with `deformlearn detector install` (downloads mediapipe 0.10.21 from PyPI, about 60 MB)"
+INSTALL_HINT = ("install it with `deformlearn detector install` (downloads mediapipe 0.10.21 and its runtime from PyPI, "
+                "about 120 MB; 410 MB on disk)")
 
 
 class DetectorNotInstalled(RuntimeError):
