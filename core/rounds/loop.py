@@ -32,8 +32,8 @@ import numpy as np
 import torch
 
 from deformlearn.core.body.model import BodyModel
-from deformlearn.core.cancel import Cancelled, CancelToken, check_token
 from deformlearn.core.body.template import Template
+from deformlearn.core.cancel import Cancelled, CancelToken, check_token
 from deformlearn.core.densepose.correspondence import map_to_vertices, template_key
 from deformlearn.core.distributed import SINGLE, DistContext
 from deformlearn.core.lifting.cgan import (
