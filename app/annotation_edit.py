@@ -9,7 +9,36 @@ import numpy as np
 from PySide6.QtGui import QAction, QActionGroup
 
 from deformlearn.app.undo import AnnotationState, push_done
+from deformlearn.core.body import COARSE_PART_NAMES, FINE_TO_COARSE_PART
 from deformlearn.core.densepose import DensePoints
+
+#: An image point takes the part of the nearest dense point within this many pixels (when there is no IUV image).
+PART_FROM_NEIGHBOUR_PX = 12.0
+
+
+def image_part(scene, x: float, y: float) -> int:
+    """DensePose fine part (1..24) under image pixel (x, y): the IUV image's, else the nearest dense point's
+    within PART_FROM_NEIGHBOUR_PX; 0 when unknown (background or nothing near)."""
+    if scene.iuv is not None:
+        h, w = scene.iuv.shape[:2]
+        if 0 <= int(y) < h and 0 <= int(x) < w:
+            return int(scene.iuv[int(y), int(x), 0])
+    if scene.num_points:
+        d = np.linalg.norm(scene.dense_xy - np.array([x, y]), axis=1)
+        if d.min() <= PART_FROM_NEIGHBOUR_PX:
+            return int(scene.dense_part[int(d.argmin())])
+    return 0
+
+
+def part_mismatch(image_fine_part: int, vertex_fine_part: int) -> str:
+    """'' when an image point on `image_fine_part` may match a vertex on `vertex_fine_part` (same coarse body
+    part, or the image part unknown), else a warning naming both (a thigh point matched to the chest)."""
+    a, b = int(FINE_TO_COARSE_PART[image_fine_part]), int(FINE_TO_COARSE_PART[vertex_fine_part])
+    if a == 0 or a == b:
+        return ""
+    on_image, on_body = (COARSE_PART_NAMES[c].replace("_", " ") for c in (a, b))
+    return (f"The image point lies on the {on_image} but the chosen vertex is on the {on_body}: "
+            "check the pair (Ctrl+Z removes it).")
 
 
 def write_annotation(project, pid: int, keypoints: np.ndarray, dense_xy: np.ndarray, dense_part: np.ndarray,
@@ -48,6 +77,8 @@ class AnnotationEditor:
     def __init__(self, win) -> None:
         self.win = win
         self.pending_xy: tuple[float, float] | None = None
+        #: The warning about the last correspondence added ('' when its parts agree).
+        self.last_warning = ""
         win.image_view.keypointMoved.connect(lambda k, x, y: win.guarded("Move keypoint", self.move_keypoint, k, x, y))
         win.image_view.densePointClicked.connect(lambda i: win.guarded("Delete point", self.delete_point, i))
         win.image_view.imageClicked.connect(self._image_clicked)
@@ -119,6 +150,7 @@ class AnnotationEditor:
 
     def _image_clicked(self, x: float, y: float) -> None:
         self.pending_xy = (x, y)
+        self.win.image_view.set_pending_point(self.pending_xy)
         self.win.statusBar().showMessage(f"Image point ({x:.1f}, {y:.1f}) chosen: now click the body in the 3D view.")
 
     def add_correspondence(self, vertex: int) -> None:
@@ -134,9 +166,15 @@ class AnnotationEditor:
             s.dense_uv = np.vstack([s.dense_uv, template.vertex_uv[vertex][None].astype(np.float64)])
             s.dense_vertex = np.append(s.dense_vertex, vertex)
 
+        self.last_warning = part_mismatch(image_part(s, *xy), int(template.vertex_part[vertex]))
         self.pending_xy = None
+        self.win.image_view.set_pending_point(None)
         self._edit("add correspondence", change)
-        self.win.statusBar().showMessage(f"Added a correspondence to vertex {vertex}; click the image for another.")
+        if self.last_warning:
+            self.win.image_view.show_warning(self.last_warning)
+            self.win.statusBar().showMessage(self.last_warning, 0)
+        else:
+            self.win.statusBar().showMessage(f"Added a correspondence to vertex {vertex}; click the image for another.")
 
     def refit(self) -> None:
         if self.win.scene is None:

@@ -2,7 +2,9 @@
 
 Overlays: DensePose points coloured by part / U / V; keypoints with the COCO skeleton (draggable when
 editing); the projected fit as a wireframe or a filled silhouette with alpha; residual lines from each point
-to its projected vertex; the IUV image. All coordinates are image pixels (x right, y down).
+to its projected vertex; the IUV image; on an image of several people, every person's box and index (the shown
+one bright). A banner names the edit mode while one is on, and the image point picked for a new
+correspondence stays marked until its vertex is chosen. All coordinates are image pixels (x right, y down).
 """
 
 from __future__ import annotations
@@ -18,6 +20,36 @@ from deformlearn.core.body import COCO_SKELETON
 from deformlearn.core.render import rasterize
 
 pg.setConfigOptions(imageAxisOrder="row-major", antialias=False)
+
+#: Banner text and colour of each edit mode (none for "view").
+MODE_BANNERS = {
+    "keypoints": ("Editing: drag a keypoint to move it (Ctrl+Z undoes)", "#8a6d00"),
+    "delete_points": ("Editing: click a dense point to delete it (Ctrl+Z undoes)", "#8e2020"),
+    "add_point": ("Editing: click the image, then the matching point on the body in the 3D view", "#1d5e8a"),
+}
+
+
+def box_outline(bbox: np.ndarray) -> np.ndarray:
+    """(8, 2) segment ends (pairs) of a box (4,) x, y, w, h in pixels."""
+    x, y, w, h = (float(v) for v in bbox)
+    c = np.array([[x, y], [x + w, y], [x + w, y + h], [x, y + h]])
+    return c[[0, 1, 1, 2, 2, 3, 3, 0]]
+
+
+def fit_summary(metrics: dict, keypoints: np.ndarray) -> str:
+    """The info line's fit part: dense error, keypoint error only for a person with visible keypoints (never
+    "keypoint error 0 px" for one without), and the quality verdict with its reasons when the fit has one."""
+    parts = []
+    if isinstance(metrics.get("error"), (int, float)):
+        parts.append(f"error {metrics['error']:.3g} px")
+    has_keypoints = bool((keypoints[:, 2] > 0).any()) and metrics.get("num_keypoints", 1) != 0
+    if has_keypoints and isinstance(metrics.get("keypoint_error"), (int, float)):
+        parts.append(f"keypoint error {metrics['keypoint_error']:.3g} px")
+    quality = metrics.get("quality")
+    if isinstance(quality, str) and quality:
+        flags = str(metrics.get("quality_flags") or "").replace(",", ", ")
+        parts.append(f"quality {quality}" + (f" ({flags})" if flags else ""))
+    return " — ".join(parts)
 
 
 class KeypointItem(pg.ScatterPlotItem):
@@ -75,8 +107,15 @@ class ImageView(QWidget):
         self.points_item.sigClicked.connect(self._points_clicked)
         self.skeleton_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((255, 255, 255, 220), width=2))
         self.keypoint_item = KeypointItem(self._keypoint_moved, self._keypoint_moving)
-        for item in (self.image_item, self.iuv_item, self.silhouette_item, self.wire_item, self.residual_item,
-                     self.points_item, self.skeleton_item, self.keypoint_item):
+        self.others_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((200, 200, 200, 140), width=1,
+                                                                         style=Qt.PenStyle.DashLine))
+        self.own_box_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((255, 230, 80, 230), width=2))
+        self.pending_item = pg.ScatterPlotItem(size=16, symbol="+", pen=pg.mkPen((255, 0, 255), width=3),
+                                               brush=None)
+        self._box_labels: list[pg.TextItem] = []
+        for item in (self.image_item, self.iuv_item, self.silhouette_item, self.others_item, self.own_box_item,
+                     self.wire_item, self.residual_item, self.points_item, self.skeleton_item, self.keypoint_item,
+                     self.pending_item):
             self.viewbox.addItem(item)
         self.viewbox.scene().sigMouseClicked.connect(self._scene_clicked)
 
@@ -96,6 +135,9 @@ class ImageView(QWidget):
         self.alpha.valueChanged.connect(lambda _: self.redraw())
         self.show_residuals = self._check("Residuals", False)
         self.show_iuv = self._check("IUV", False)
+        self.mode_banner = QLabel("")
+        self.mode_banner.setVisible(False)
+        self.mode_banner.setObjectName("edit_mode_banner")
         self.info = QLabel("")
         self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # long names never widen the window
         bar = QHBoxLayout()
@@ -106,6 +148,7 @@ class ImageView(QWidget):
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(bar)
+        lay.addWidget(self.mode_banner)
         lay.addWidget(self.graphics, 1)
         lay.addWidget(self.info)
         #: "view", "delete_points" or "add_point": what a click on the image does.
@@ -126,13 +169,55 @@ class ImageView(QWidget):
     def set_edit_mode(self, mode: str) -> None:
         self.edit_mode = mode
         self.keypoint_item.editable = mode == "keypoints"
+        self.set_pending_point(None)
+        text, colour = MODE_BANNERS.get(mode, ("", ""))
+        self.mode_banner.setText(text)
+        self.mode_banner.setStyleSheet(f"background: {colour}; color: white; font-weight: bold; padding: 4px;")
+        self.mode_banner.setVisible(bool(text))
+
+    def show_warning(self, text: str) -> None:
+        """Show `text` in the banner in red until the mode changes."""
+        self.mode_banner.setText(text)
+        self.mode_banner.setStyleSheet("background: #b71c1c; color: white; font-weight: bold; padding: 4px;")
+        self.mode_banner.setVisible(True)
+
+    def set_pending_point(self, xy: tuple[float, float] | None) -> None:
+        """Mark (x, y) image pixels as the point waiting for its vertex (None: no mark)."""
+        if xy is None:
+            self.pending_item.setData(x=np.zeros(0), y=np.zeros(0))
+        else:
+            self.pending_item.setData(x=[xy[0]], y=[xy[1]])
+
+    def set_people_boxes(self, people: list[tuple[int, str, np.ndarray]], current: int) -> None:
+        """Boxes of every person on the image: (person id, label, bbox (4,) pixels); `current` drawn bright.
+        A single person gets no box (its image is all about it)."""
+        for label in self._box_labels:
+            self.viewbox.removeItem(label)
+        self._box_labels = []
+        others = [box_outline(b) for pid, _, b in people if pid != current]
+        own = [box_outline(b) for pid, _, b in people if pid == current]
+        if len(people) <= 1:
+            others, own = [], []
+        for item, segs in ((self.others_item, others), (self.own_box_item, own)):
+            pts = np.concatenate(segs) if segs else np.zeros((0, 2))
+            item.setData(x=pts[:, 0], y=pts[:, 1])
+        if len(people) <= 1:
+            return
+        for k, (pid, _, b) in enumerate(people):
+            text = pg.TextItem(str(k + 1), color=(255, 230, 80) if pid == current else (220, 220, 220),
+                               fill=pg.mkBrush(0, 0, 0, 150), anchor=(0, 1))
+            text.setPos(float(b[0]), float(b[1]))
+            self.viewbox.addItem(text)
+            self._box_labels.append(text)
 
     # ---- drawing -----------------------------------------------------------------------------------------
     def set_scene(self, scene: PersonScene | None, reset_view: bool = True) -> None:
         self.scene_data = scene
+        self.set_pending_point(None)
         if scene is None:
             self.image_item.clear()
             self.iuv_item.clear()
+            self.set_people_boxes([], -1)
         else:
             if scene.image is not None:
                 self.image_item.setImage(scene.image, autoLevels=False, levels=(0, 255))

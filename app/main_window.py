@@ -51,9 +51,16 @@ class MainWindow(QMainWindow):
         self._mesh_timer.timeout.connect(self._show_pending_mesh)
 
         self.image_view = ImageView()
-        self.setCentralWidget(self.image_view)
         self.people = PeoplePanel()
         self.people.personSelected.connect(self.show_person)
+        self.gallery = self.people.gallery
+        self.gallery.doubleClicked.connect(lambda _: self.central_tabs.setCurrentWidget(self.image_view))
+        self.central_tabs = QTabWidget()
+        self.central_tabs.addTab(self.image_view, "Image")
+        self.central_tabs.addTab(self.gallery, "Gallery")
+        self.central_tabs.setTabToolTip(1, "Every listed person as a crop of its box, framed by review status; "
+                                        "the list's filters and sort apply. Double-click opens the image.")
+        self.setCentralWidget(self.central_tabs)
         self.viewport = Viewport3D()
         self.registration = RegistrationPanel(self.settings.registration)
         self.registration.device.setCurrentText(self.settings.device)
@@ -139,7 +146,7 @@ class MainWindow(QMainWindow):
         self.undo_stack.clear()
         self.loader = SceneLoader(project, template)
         self.image_view.set_template_faces(template.faces, template.face_part)
-        self.viewport.set_template(template.faces, template.vertex_part, template.parents)
+        self.viewport.set_template(template)
         self.review.set_project(project)
         self.training.set_project(project)
         self.settings.add_recent(project.root)
@@ -180,8 +187,11 @@ class MainWindow(QMainWindow):
         except Exception as exc:
             show_error(self, f"Could not show person {pid}", exc)
             return
+        thumbnails = self.people.model.thumbnails
+        scene.name = thumbnails.label_of(pid)
         self.scene = scene
         self.image_view.set_scene(scene)
+        self.image_view.set_people_boxes(thumbnails.same_image(pid), pid)
         if scene.fit_vertices_body is not None:
             self.viewport.set_body(scene.fit_vertices_body, scene.fit_joints_body, scene.vertex_residual, recentre=True)
         else:

@@ -6,20 +6,20 @@ fast as a 50-person one. Sorting and filtering are done by the store (SQL), neve
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
-import cv2
-import numpy as np
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QBrush, QColor, QImage, QPixmap
+from PySide6.QtGui import QBrush, QColor
 
+from deformlearn.app.thumbnails import PersonThumbnails
 from deformlearn.core.project import PersonRow
 
 PAGE_SIZE = 256
-THUMB_PX = 24
+#: Height of the person crop in each row of the list (the gallery's tiles are larger: app/gallery.py).
+THUMB_PX = 48
+#: data(index, ROW_ROLE) is the row's PersonRow (the gallery paints from it).
+ROW_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_COLOURS = {
     "unreviewed": "#9e9e9e", "converged": "#1e88e5", "accepted": "#43a047", "rejected": "#e53935", "failed": "#8e24aa",
 }
@@ -60,11 +60,12 @@ class PeopleTableModel(QAbstractTableModel):
         self._order_by = "id"
         self._descending = False
         self.filter = PeopleFilter()
-        self._thumbs: OrderedDict[str, QPixmap | None] = OrderedDict()
+        self.thumbnails: PersonThumbnails | None = None
 
     # ---- project and query -------------------------------------------------------------------------------
     def set_project(self, project) -> None:
         self._project = project
+        self.thumbnails = None if project is None else PersonThumbnails(project)
         self.refresh()
 
     @property
@@ -83,6 +84,16 @@ class PeopleTableModel(QAbstractTableModel):
         if self._project is not None:
             self._append_page()
         self.endResetModel()
+
+    def shown_count(self) -> tuple[int, bool]:
+        """(how many people the filter lets through, exact?): exact once every page is loaded or when the
+        store can count the filter; otherwise a lower bound (the rows loaded so far)."""
+        if self._exhausted:
+            return len(self._rows), True
+        f = self.filter
+        if f.max_error is None and not f.search:
+            return self._project.count_persons(status=f.status, fit_status=f.fit_status), True
+        return len(self._rows), False
 
     def _append_page(self) -> list[PersonRow]:
         rows = self._project.list_persons(
@@ -105,6 +116,8 @@ class PeopleTableModel(QAbstractTableModel):
         else:  # sorted or filtered by what changed, so the row moved: patch it here, re-sort on the next refresh
             record = self._project.person(pid)
             self._rows[i] = replace(self._rows[i], status=record.status)
+        if self.thumbnails is not None:
+            self.thumbnails.forget(pid)
         self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
 
     # ---- lazy fetching -----------------------------------------------------------------------------------
@@ -148,33 +161,21 @@ class PeopleTableModel(QAbstractTableModel):
         value = getattr(row, field)
         if role == Qt.ItemDataRole.DisplayRole:
             if field == "name":
-                return value or Path(row.image_file).name
+                return self.thumbnails.label(row)
+            if field == "num_keypoints" and not value:
+                return "none"
             if value is None:
                 return "—"
             return f"{value:.3g}" if isinstance(value, float) else str(value)
         if role == Qt.ItemDataRole.DecorationRole and field == "name":
-            return self._thumbnail(row.image_file)
+            return self.thumbnails.crop(row.id, row.image_file, THUMB_PX)
+        if role == ROW_ROLE:
+            return row
         if role == Qt.ItemDataRole.ForegroundRole and field in ("status", "fit_status") and value in STATUS_COLOURS:
             return QBrush(QColor(STATUS_COLOURS[value]))
         if role == Qt.ItemDataRole.UserRole:
             return row.id
         return None
-
-    def _thumbnail(self, image_file: str) -> QPixmap | None:
-        """A THUMB_PX-high thumbnail of the person's image, read (reduced) only when its row is painted."""
-        if image_file not in self._thumbs:
-            bgr = cv2.imread(image_file, cv2.IMREAD_REDUCED_COLOR_4) if Path(image_file).is_file() else None
-            pix = None
-            if bgr is not None:
-                h, w = bgr.shape[:2]
-                small = cv2.resize(bgr, (max(1, round(w * THUMB_PX / h)), THUMB_PX), interpolation=cv2.INTER_AREA)
-                rgb = np.ascontiguousarray(small[..., ::-1])
-                pix = QPixmap.fromImage(QImage(rgb.data, rgb.shape[1], rgb.shape[0], 3 * rgb.shape[1],
-                                               QImage.Format.Format_RGB888).copy())
-            self._thumbs[image_file] = pix
-            while len(self._thumbs) > 512:
-                self._thumbs.popitem(last=False)
-        return self._thumbs[image_file]
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
         if not 0 <= column < len(COLUMNS):

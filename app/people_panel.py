@@ -17,15 +17,19 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from deformlearn.app.people_model import THUMB_PX, PeopleFilter, PeopleTableModel
+from deformlearn.app.gallery import GalleryView
+from deformlearn.app.people_model import PAGE_SIZE, THUMB_PX, PeopleFilter, PeopleTableModel
 from deformlearn.core.project import FIT_FILTERS
 
 STATUS_CHOICES = ("all", "unreviewed", "accepted", "rejected")
 FIT_CHOICES = ("all", *FIT_FILTERS)
+#: After a sort or filter, the current person is looked for in at most this many rows (pages are fetched).
+KEEP_SEARCH_ROWS = 4 * PAGE_SIZE
 
 
 class PeoplePanel(QWidget):
-    """Emits `personSelected(pid)` when the current row changes (-1 when nothing is selected)."""
+    """Emits `personSelected(pid)` when the current row changes (-1 when nothing is selected). `gallery` is the
+    same list as a grid of crops, for the window to place."""
 
     personSelected = Signal(int)
 
@@ -33,6 +37,7 @@ class PeoplePanel(QWidget):
         super().__init__(parent)
         self.model = PeopleTableModel(self)
         self._keep_pid = -1
+        self._switching_project = False
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
@@ -41,11 +46,16 @@ class PeoplePanel(QWidget):
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.table.verticalHeader().setVisible(False)
         self.table.verticalHeader().setDefaultSectionSize(THUMB_PX + 4)
-        self.table.setIconSize(QSize(3 * THUMB_PX, THUMB_PX))
+        self.table.setIconSize(QSize(THUMB_PX, THUMB_PX))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+        # The gallery shares model and selection; it is made before the reset handlers below are connected,
+        # because a view's own reset clears the shared selection and must run before `_after_reset` restores it.
+        self.gallery = GalleryView(self.model, self.table.selectionModel())
+        self.model.modelAboutToBeReset.connect(self._before_reset)
         self.model.modelReset.connect(self._after_reset)
+        self.model.rowsInserted.connect(lambda *_: self.update_count())
 
         self.status = QComboBox()
         self.status.addItems(STATUS_CHOICES)
@@ -83,7 +93,16 @@ class PeoplePanel(QWidget):
         lay.addWidget(self.count_label)
 
     def set_project(self, project) -> None:
-        self.model.set_project(project)
+        self._switching_project = True
+        try:
+            self.model.set_project(project)
+        finally:
+            self._switching_project = False
+
+    def _before_reset(self) -> None:
+        """A sort, filter or reload keeps the current person selected (when the new list still holds it)."""
+        if not self._switching_project and self._keep_pid < 0:
+            self._keep_pid = self.current_person()
 
     def _apply_filter(self) -> None:
         status, fit_status = self.status.currentText(), self.fit_status.currentText()
@@ -98,17 +117,37 @@ class PeoplePanel(QWidget):
         if project is None:
             self.count_label.setText("no project")
             return
-        for column, width in enumerate((44, 150, 62, 82, 76, 50, 64)):
+        for column, width in enumerate((44, 190, 62, 82, 76, 50, 64)):
             self.table.setColumnWidth(column, width)
-        total = project.count_persons()
-        self.count_label.setText(f"{total:,} people in the project")
+        self.update_count()
         keep, self._keep_pid = self._keep_pid, -1
-        if keep >= 0 and self.model.row_of(keep) >= 0:
+        if keep >= 0 and self._find_row(keep) >= 0:
             self.select_person(keep)
         elif self.model.rowCount():
             self.select_row(0)
         else:
             self.personSelected.emit(-1)
+
+    def update_count(self) -> None:
+        """Footer: "48 people", or "10 of 48 people" when a filter hides some ("at least 256 of ..." while the
+        filtered list is still being paged in)."""
+        project = self.model.project
+        if project is None:
+            return
+        total = project.count_persons()
+        shown, exact = self.model.shown_count()
+        if exact and shown == total:
+            self.count_label.setText(f"{total:,} people")
+        else:
+            self.count_label.setText(f"{'' if exact else 'at least '}{shown:,} of {total:,} people")
+
+    def _find_row(self, pid: int) -> int:
+        """Row of `pid`, fetching pages up to KEEP_SEARCH_ROWS rows; -1 when not among them."""
+        row = self.model.row_of(pid)
+        while row < 0 and self.model.canFetchMore() and self.model.rowCount() < KEEP_SEARCH_ROWS:
+            self.model.fetchMore()
+            row = self.model.row_of(pid)
+        return row
 
     def reload(self) -> None:
         """Re-read the list from the project, keeping the current person selected when still listed."""

@@ -82,6 +82,7 @@ def make_large_project(root: Path, template_key: str, n_people: int) -> Path:
         bbox = np.array([10, 10, 100, 200], np.float32)
         with project.transaction():
             for i in range(n_people):
+                kp[0, 0] = i  # people are told apart by content: each needs its own annotation
                 project.add_person(image_id, bbox=bbox, keypoints=kp, dense=None, source_key=f"big#{i}",
                                    name=f"p{i:06d}")
     return root

@@ -16,8 +16,8 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "quaternion_to_rotmat", "rotmat_to_axis_angle", "rotmat_to_quaternion"
         ],
         "skeletons": [
-            "COCO_FLIP_INDEX", "COCO_KEYPOINT_NAMES", "COCO_SKELETON", "DENSEPOSE_PART_NAMES", "NUM_JOINTS",
-            "NUM_KEYPOINTS", "NUM_PARTS", "SMPL_JOINT_NAMES", "SMPL_PARENTS"
+            "COARSE_PART_NAMES", "COCO_FLIP_INDEX", "COCO_KEYPOINT_NAMES", "COCO_SKELETON", "DENSEPOSE_PART_NAMES",
+            "FINE_TO_COARSE_PART", "NUM_JOINTS", "NUM_KEYPOINTS", "NUM_PARTS", "SMPL_JOINT_NAMES", "SMPL_PARENTS"
         ],
         "skinning": ["forward_kinematics", "joint_transforms", "kinematic_levels", "skin_vertices"],
         "smpl_loader": [

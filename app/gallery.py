@@ -1,0 +1,91 @@
+"""The gallery: the people list as a grid of large crops, each cut to the person's box, framed in the colour of
+its review status and labelled with its name (image + person index) and fit error.
+
+It shows the same model and the same selection as the people table (app/people_panel.py), so sorting,
+filtering and the current person are shared: what the list filters, the gallery filters.
+"""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QModelIndex, QRect, QSize, Qt
+from PySide6.QtGui import QColor, QPainter, QPen
+from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
+
+from deformlearn.app.colours import ramp
+from deformlearn.app.people_model import ROW_ROLE, STATUS_COLOURS
+
+#: Longer side of a tile's crop, pixels.
+GALLERY_PX = 150
+#: Fit errors (px) at the green and red ends of the error colour.
+ERROR_GOOD_PX, ERROR_BAD_PX = 2.0, 20.0
+TEXT_LINES = 2
+
+
+def error_colour(error_px: float | None) -> QColor:
+    """Grey without a fit; from green (<= ERROR_GOOD_PX) through yellow to red (>= ERROR_BAD_PX)."""
+    if error_px is None:
+        return QColor("#9e9e9e")
+    t = min(max((error_px - ERROR_GOOD_PX) / (ERROR_BAD_PX - ERROR_GOOD_PX), 0.0), 1.0)
+    r, g, b = ramp([1.0 / 3 + 2.0 / 3 * t], 0.0, 1.0)[0]
+    return QColor(int(r), int(g), int(b))
+
+
+class GalleryDelegate(QStyledItemDelegate):
+    """Paints one tile: crop, a frame in the review status's colour (thick when decided), two lines of text."""
+
+    def __init__(self, model, parent=None) -> None:
+        super().__init__(parent)
+        self.model = model
+
+    def sizeHint(self, option, index) -> QSize:
+        return QSize(GALLERY_PX + 12, GALLERY_PX + 12 + TEXT_LINES * option.fontMetrics.height())
+
+    def paint(self, painter: QPainter, option: QStyleOptionViewItem, index: QModelIndex) -> None:
+        row = index.data(ROW_ROLE)
+        if row is None:
+            return
+        painter.save()
+        rect = option.rect.adjusted(3, 3, -3, -3)
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        painter.fillRect(rect, QColor(70, 90, 130) if selected else QColor(40, 40, 46))
+        image_rect = QRect(rect.left() + 3, rect.top() + 3, GALLERY_PX, GALLERY_PX)
+        pix = self.model.thumbnails.crop(row.id, row.image_file, GALLERY_PX) if self.model.thumbnails else None
+        if pix is not None:
+            x = image_rect.left() + (GALLERY_PX - pix.width()) // 2
+            y = image_rect.top() + (GALLERY_PX - pix.height()) // 2
+            painter.drawPixmap(x, y, pix)
+        else:
+            painter.setPen(QColor("#bbbbbb"))
+            painter.drawText(image_rect, Qt.AlignmentFlag.AlignCenter, "no image")
+        decided = row.status != "unreviewed"
+        painter.setPen(QPen(QColor(STATUS_COLOURS.get(row.status, "#9e9e9e")), 4 if decided else 1))
+        painter.drawRect(image_rect.adjusted(-1, -1, 1, 1))
+        line = option.fontMetrics.height()
+        text_rect = QRect(rect.left() + 3, image_rect.bottom() + 4, GALLERY_PX, line)
+        painter.setPen(QColor("#f0f0f0"))
+        name = option.fontMetrics.elidedText(self.model.thumbnails.label(row), Qt.TextElideMode.ElideMiddle,
+                                             GALLERY_PX)
+        painter.drawText(text_rect, Qt.AlignmentFlag.AlignLeft, name)
+        painter.setPen(error_colour(row.fit_error))
+        fit = "not fitted" if row.fit_status is None else (
+            f"{row.fit_error:.1f} px" if row.fit_error is not None else row.fit_status)
+        painter.drawText(text_rect.translated(0, line), Qt.AlignmentFlag.AlignLeft, f"{fit} · {row.status}")
+        painter.restore()
+
+
+class GalleryView(QListView):
+    """A grid over the people model; give it the table's selection model so both show one current person."""
+
+    def __init__(self, model, selection_model, parent=None) -> None:
+        super().__init__(parent)
+        self.setModel(model)
+        self.setSelectionModel(selection_model)
+        self.setModelColumn(1)
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setMovement(QListView.Movement.Static)
+        self.setUniformItemSizes(True)
+        self.setSpacing(2)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setItemDelegate(GalleryDelegate(model, self))
+        self.setStyleSheet("QListView { background: rgb(28, 28, 32); }")
