@@ -4,17 +4,20 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
-    submodules=["data", "network", "prediction", "training"],
+    submodules=["augment", "backbones", "data", "encoders", "inputs", "network", "prediction", "training"],
     submod_attrs={
+        "augment": ["augment_batch", "draw_augmentation", "mirror_tables"],
+        "backbones": ["BACKBONES", "find_imagenet_weights"],
         "data": [
-            "RegressorSamples", "crop_square", "crops_to_input", "fit_tensors", "samples_from_project", "splat_iuv"
+            "RegressorSamples", "crop_square", "crops_to_input", "fit_tensors", "samples_for_model",
+            "samples_from_project", "splat_iuv"
         ],
-        "network": [
-            "BodyRegressor", "OUTPUT_SIZE", "RegressorConfig", "decode_raw", "find_imagenet_weights", "params_to_raw"
-        ],
+        "encoders": ["ARCHITECTURES"],
+        "inputs": ["RegressorInputs"],
+        "network": ["BodyRegressor", "OUTPUT_SIZE", "RegressorConfig", "decode_raw", "params_to_raw"],
         "prediction": ["people_of_images", "predict_people"],
         "training": [
-            "RegressorTrainingSettings", "augment_crops", "load_regressor", "predict", "regressor_losses",
+            "RegressorTrainingSettings", "load_regressor", "predict", "regressor_losses",
             "save_regressor", "train_regressor"
         ],
     },

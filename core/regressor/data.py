@@ -18,7 +18,8 @@ from deformlearn.core.body.camera import weak_perspective_project
 from deformlearn.core.body.model import BodyModel
 from deformlearn.core.body.rotations import gram_schmidt_rotation
 from deformlearn.core.registration.data import collate, persons_from_project, pixels_to_normalised, square_box
-from deformlearn.core.regressor.network import INPUT_CHANNELS
+from deformlearn.core.regressor.inputs import RegressorInputs
+from deformlearn.core.regressor.network import INPUT_CHANNELS, RegressorConfig
 
 
 def crop_square(image: np.ndarray, centre: np.ndarray, half: float, size: int, *, nearest: bool = False
@@ -93,10 +94,12 @@ class RegressorSamples:
     """Training (or prediction) data for P people, all in each person's normalised frame.
 
     person_ids: (P,) int64. rgb, iuv: (P, 3, S, S) uint8 crops or None (see module docstring).
+    points: (P, N, 2) annotated image points; vertex_index: (P, N) int64 their template vertices;
+    point_part: (P, N) int64 and point_uv: (P, N, 2) float the DensePose (part, U, V) of those vertices
+    (what the point-based architectures read); point_mask: (P, N) bool.
+    keypoints: (P, 17, 2); keypoint_visible: (P, 17) bool.
     pose (P, 23, 3) axis-angle, scales (P, 24), rotation (P, 3, 3), cam_scale (P,), translation (P, 2):
         the registered parameters (targets), or None for prediction.
-    points: (P, N, 2) dense image points; vertex_index: (P, N) int64 matched vertices; point_mask: (P, N) bool.
-    keypoints: (P, 17, 2); keypoint_visible: (P, 17) bool.
     keypoint_depths: (P, 17) hip-centred keypoint depths of the registered fit (targets of L_KP's z term),
         or None.
     """
@@ -106,6 +109,8 @@ class RegressorSamples:
     iuv: torch.Tensor | None
     points: torch.Tensor
     vertex_index: torch.Tensor
+    point_part: torch.Tensor
+    point_uv: torch.Tensor
     point_mask: torch.Tensor
     keypoints: torch.Tensor
     keypoint_visible: torch.Tensor
@@ -129,11 +134,37 @@ class RegressorSamples:
             return None if x is None else x[index]
         return RegressorSamples(**{k: pick(v) for k, v in self.__dict__.items()})
 
-    def inputs(self, mode: str, index: torch.Tensor | None = None) -> torch.Tensor:
-        """(M, C, S, S) float regressor input for the samples at `index` (all when None)."""
-        rgb = self.rgb if index is None or self.rgb is None else self.rgb[index]
-        iuv = self.iuv if index is None or self.iuv is None else self.iuv[index]
-        return crops_to_input(rgb, iuv, mode)
+    def to(self, device: torch.device | str) -> RegressorSamples:
+        return RegressorSamples(**{k: None if v is None else v.to(device) for k, v in self.__dict__.items()})
+
+    def crop_images(self, mode: str | None) -> torch.Tensor | None:
+        """(P, C, S, S) float crop input for a convnet `mode`, or None for mode None (point architectures)."""
+        return None if mode is None else crops_to_input(self.rgb, self.iuv, mode)
+
+    def model_inputs(self, config: RegressorConfig, images: torch.Tensor | None = None,
+                     point_mask: torch.Tensor | None = None) -> RegressorInputs:
+        """The regressor's inputs for these samples: their points (at most `config.max_points` each: a fixed,
+        evenly spread subset of the ones `point_mask` (P, N) keeps, default all), keypoints, and `images`
+        (default: the crops `config.crop_mode` asks for)."""
+        mask = self.point_mask if point_mask is None else point_mask
+        mask = limit_points(mask, config.max_points)
+        if images is None:
+            images = self.crop_images(config.crop_mode)
+        return RegressorInputs(points=self.points, part=self.point_part, uv=self.point_uv, point_mask=mask,
+                               keypoints=self.keypoints, keypoint_visible=self.keypoint_visible, images=images)
+
+
+def limit_points(mask: torch.Tensor, max_points: int) -> torch.Tensor:
+    """(P, N) bool mask -> the same with at most `max_points` True per row: of a row with k > max_points,
+    the kept ones at ranks floor(i k / max_points) (an even spread in annotation order, the same every call)."""
+    count = mask.sum(dim=1, keepdim=True)
+    if mask.numel() == 0 or int(count.max()) <= max_points:
+        return mask
+    rank = mask.long().cumsum(dim=1) - 1
+    # keep rank r iff it is the first rank in its bin of width k / max_points
+    bins = torch.div(rank * max_points, count.clamp_min(1), rounding_mode="floor")
+    previous = torch.div((rank - 1) * max_points, count.clamp_min(1), rounding_mode="floor")
+    return mask & ((count <= max_points) | (rank == 0) | (bins != previous))
 
 
 class _ImageCache:
@@ -152,15 +183,15 @@ class _ImageCache:
         return self.image
 
 
-def load_crops(project, person_ids: np.ndarray, size: int, input_mode: str
+def load_crops(project, person_ids: np.ndarray, size: int, input_mode: str | None
                ) -> tuple[torch.Tensor | None, torch.Tensor | None]:
-    """Crops of people in a `Project`, for the channels `input_mode` needs.
+    """Crops of people in a `Project`, for the channels `input_mode` needs (none for None).
 
     Returns rgb, iuv: (P, 3, size, size) uint8 or None when the mode does not use them. IUV crops come from
     the image's IUV png (cv2 reads it as [I, U*255, V*255]; like the RGB crop it shows whatever lies in the
     box), else from the person's annotated dense points (`splat_iuv`), else they stay empty.
     """
-    want_rgb, want_iuv = "rgb" in input_mode, "iuv" in input_mode
+    want_rgb, want_iuv = "rgb" in (input_mode or ""), "iuv" in (input_mode or "")
     P = len(person_ids)
     rgb = np.zeros((P, size, size, 3), np.uint8) if want_rgb else None
     iuv = np.zeros((P, size, size, 3), np.uint8) if want_iuv else None
@@ -198,25 +229,47 @@ def fit_tensors(params: list[dict[str, np.ndarray]]) -> dict[str, torch.Tensor]:
             "translation": stack("translation", (2,))}
 
 
-def samples_from_project(project, template, person_ids: np.ndarray, size: int, input_mode: str, *,
+def samples_from_project(project, template, person_ids: np.ndarray, size: int, input_mode: str | None, *,
                          template_key: str, params: list[dict[str, np.ndarray]] | None = None) -> RegressorSamples:
-    """The regressor's samples for people of a `Project`: crops, dense points with their template vertices,
-    keypoints (normalised frames), and, when `params` (one fit's parameters per person) are given, the
-    targets with the fits' hip-centred keypoint depths."""
+    """The regressor's samples for people of a `Project`: crops for `input_mode` (none for None), dense points
+    with their template vertices and those vertices' (part, U, V), keypoints (normalised frames), and, when
+    `params` (one fit's parameters per person) are given, the targets with the fits' hip-centred keypoint
+    depths."""
     person_ids = np.asarray(person_ids, dtype=np.int64)
     batch = collate(persons_from_project(project, [int(p) for p in person_ids], template_key))
     rgb, iuv = load_crops(project, person_ids, size, input_mode)
+    part, uv = vertex_part_uv(template, batch.vertex_index)
     samples = RegressorSamples(
         person_ids=torch.from_numpy(person_ids), rgb=rgb, iuv=iuv, points=batch.points,
-        vertex_index=batch.vertex_index, point_mask=batch.point_mask, keypoints=batch.keypoints,
-        keypoint_visible=batch.keypoint_visible)
+        vertex_index=batch.vertex_index, point_part=part, point_uv=uv, point_mask=batch.point_mask,
+        keypoints=batch.keypoints, keypoint_visible=batch.keypoint_visible)
     if params is None:
         return samples
     if len(params) != len(person_ids):
         raise ValueError(f"samples_from_project: {len(params)} fits for {len(person_ids)} people")
-    t = fit_tensors(params)
+    return with_targets(samples, template, fit_tensors(params))
+
+
+def samples_for_model(project, template, person_ids: np.ndarray, config: RegressorConfig, *, template_key: str,
+                      params: list[dict[str, np.ndarray]] | None = None) -> RegressorSamples:
+    """`samples_from_project` with the crops (if any) that a regressor of `config` reads."""
+    return samples_from_project(project, template, person_ids, config.crop_size, config.crop_mode,
+                                template_key=template_key, params=params)
+
+
+def vertex_part_uv(template, vertex_index: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(P, N) template vertex indices -> (P, N) int64 DensePose part and (P, N, 2) float32 (U, V) of each."""
+    part = torch.as_tensor(np.asarray(template.vertex_part), dtype=torch.int64)
+    uv = torch.as_tensor(np.asarray(template.vertex_uv), dtype=torch.float32)
+    index = vertex_index.cpu()
+    return part[index].to(vertex_index.device), uv[index].to(vertex_index.device)
+
+
+def with_targets(samples: RegressorSamples, template, fit: dict[str, torch.Tensor]) -> RegressorSamples:
+    """`samples` carrying the registered parameters `fit` (`fit_tensors`' layout) as targets, with their
+    hip-centred keypoint depths."""
     with torch.no_grad():
-        kp = BodyModel(template)(t["pose"], t["scales"]).keypoints
-        _, depth = weak_perspective_project(kp, t["rotation"], t["cam_scale"], t["translation"])
-    return replace(samples, pose=t["pose"], scales=t["scales"], rotation=t["rotation"], cam_scale=t["cam_scale"],
-                   translation=t["translation"], keypoint_depths=depth)
+        kp = BodyModel(template)(fit["pose"], fit["scales"]).keypoints
+        _, depth = weak_perspective_project(kp, fit["rotation"], fit["cam_scale"], fit["translation"])
+    return replace(samples, pose=fit["pose"], scales=fit["scales"], rotation=fit["rotation"],
+                   cam_scale=fit["cam_scale"], translation=fit["translation"], keypoint_depths=depth)

@@ -1,12 +1,18 @@
-"""The ConvNet body regressor (paper section 5, appendix section 4): a person crop in, body parameters out.
+"""The body regressor (paper section 5, appendix section 4): a person's data in, body parameters out.
 
-Input: a square crop of the person's box (the registration's normalised frame: the crop spans [-1, 1] in
-x and y, x right, y down), as one of three settings:
-- "rgb": the RGB crop, (B, 3, H, W) float in [0, 1], normalised inside the model with ImageNet statistics;
-- "iuv": the DensePose IUV image of the crop, (B, 26, H, W): channels 0..23 = one-hot part I = 1..24,
+An architecture setting (`RegressorConfig.architecture`, `encoders` module) chooses what the network reads
+of a person (`RegressorInputs`, in the person's normalised frame: the square box spans [-1, 1] in x and y,
+x right, y down); every architecture ends in the same head and output layout and is trained by the same
+loop on the registrations:
+- "convnet": the paper's ConvNet on a square crop, as one of three `input_mode`s:
+  "rgb": the RGB crop, (B, 3, H, W) float in [0, 1], normalised inside the model with ImageNet statistics;
+  "iuv": the DensePose IUV image of the crop, (B, 26, H, W): channels 0..23 = one-hot part I = 1..24,
   channels 24, 25 = U, V in [0, 1] (all 0 on the background). One-hot parts, not I / 24 in one channel:
   a network then needs no arithmetic to tell the front of the torso (part 2) from its back (part 1);
-- "rgb+iuv": both stacked, (B, 29, H, W).
+  "rgb+iuv": both stacked, (B, 29, H, W);
+- "nbf": a part segmentation drawn from the points, and the keypoints;
+- "decomr": the points' positions in the template's UV space (a location map), and the keypoints;
+- "pointset": the set of (x, y, part, U, V) points and the keypoints, no image at all.
 
 Output layout (128 values; the paper has 132 because it also regresses a 24th quaternion for the root,
 whose role the 9-value global rotation plays here):
@@ -17,16 +23,12 @@ whose role the 9-value global rotation plays here):
     [126:128] translation t (normalised frame)
 The camera is the registration's: x = s * Pi(R X) + t with X in the body frame (root at origin, metres).
 
-Backbones: "resnet50" (the paper), "resnet18" (torchvision), or "small" (a 5-block CNN for CPU). ImageNet
-weights are used only when present on disk (`pretrained_weights` path, or torchvision's cache folder);
-nothing is ever downloaded.
+Backbones of the image-like encoders: "resnet50" (the paper), "resnet18" (torchvision), or "small" (a
+5-block CNN for CPU); ImageNet weights only from disk (`backbones`).
 """
 
 from __future__ import annotations
 
-import glob
-import os
-import warnings
 from dataclasses import dataclass, field
 
 import torch
@@ -37,10 +39,11 @@ from deformlearn.core.body.rotations import (
     gram_schmidt_rotation,
     quaternion_to_axis_angle,
 )
-from deformlearn.core.files.torch_files import load_torch_file
+from deformlearn.core.regressor.backbones import BACKBONES
+from deformlearn.core.regressor.encoders import ARCHITECTURES, make_encoder
+from deformlearn.core.regressor.inputs import RegressorInputs
 
 INPUT_CHANNELS = {"rgb": 3, "iuv": 26, "rgb+iuv": 29}
-BACKBONES = ("resnet50", "resnet18", "small")
 NUM_POSE_JOINTS = 23
 NUM_SCALES = 24
 OUTPUT_SIZE = NUM_POSE_JOINTS * 4 + NUM_SCALES + 9 + 1 + 2  # 128
@@ -50,37 +53,52 @@ SCALES_SLICE = slice(POSE_SLICE.stop, POSE_SLICE.stop + NUM_SCALES)
 ROTATION_SLICE = slice(SCALES_SLICE.stop, SCALES_SLICE.stop + 9)
 CAM_SCALE_INDEX = ROTATION_SLICE.stop
 TRANSLATION_SLICE = slice(CAM_SCALE_INDEX + 1, CAM_SCALE_INDEX + 3)
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 @dataclass(frozen=True)
 class RegressorConfig:
     """What defines a regressor's architecture (saved with every checkpoint).
 
-    backbone: one of BACKBONES. input_mode: one of INPUT_CHANNELS' keys; "iuv" by default because it was
-    the best on synthetic data (`benchmarks/rounds.py --compare-inputs`, 200 people, round-3 fits, small
-    CNN on 64-px crops: held-out MPJPE rgb 254.5 mm, iuv 191.4 mm, rgb+iuv 202.5 mm). crop_size: pixels.
-    pretrained_weights: a local torchvision ImageNet state-dict file for the ResNets, or None to look in
-    torchvision's cache folder (never downloads).
+    architecture: one of ARCHITECTURES (`encoders`). backbone: one of BACKBONES, for the image-like
+    encoders (convnet, nbf, decomr). input_mode: the convnet's crop, one of INPUT_CHANNELS' keys; "iuv" by
+    default because it was the best on synthetic data (`benchmarks/rounds.py --compare-inputs`, 200 people,
+    round-3 fits, small CNN on 64-px crops: held-out MPJPE rgb 254.5 mm, iuv 191.4 mm, rgb+iuv 202.5 mm).
+    crop_size: pixels of the convnet's crop and of NBF's part image. uv_grid: cells per part side of
+    DecoMR's location map. point_features: width of the point-set encoder. max_points: at most this many
+    points of a person go in (a fixed subset of people with more). pretrained_weights: a local torchvision
+    ImageNet state-dict file for the ResNets, or None to look in torchvision's cache folder (never downloads).
     """
 
+    architecture: str = "convnet"
     backbone: str = "small"
     input_mode: str = "iuv"
     crop_size: int = 96
+    uv_grid: int = 16
+    point_features: int = 256
+    max_points: int = 512
     pretrained_weights: str | None = None
 
     def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ValueError(f"unknown regressor architecture {self.architecture!r}; choose one of {ARCHITECTURES}")
         if self.backbone not in BACKBONES:
             raise ValueError(f"unknown regressor backbone {self.backbone!r}; choose one of {BACKBONES}")
         if self.input_mode not in INPUT_CHANNELS:
             raise ValueError(f"unknown regressor input {self.input_mode!r}; choose one of {tuple(INPUT_CHANNELS)}")
         if self.crop_size < 32:
             raise ValueError(f"regressor crop_size must be at least 32 px, got {self.crop_size}")
+        if self.uv_grid < 4 or self.max_points < 1 or self.point_features < 8:
+            raise ValueError(f"regressor uv_grid must be >= 4, max_points >= 1 and point_features >= 8, got "
+                             f"{self.uv_grid}, {self.max_points}, {self.point_features}")
 
     @property
     def in_channels(self) -> int:
         return INPUT_CHANNELS[self.input_mode]
+
+    @property
+    def crop_mode(self) -> str | None:
+        """The crops this architecture reads ("rgb", "iuv", "rgb+iuv"), or None when it reads only points."""
+        return self.input_mode if self.architecture == "convnet" else None
 
 
 @dataclass
@@ -102,56 +120,6 @@ class RegressorOutput:
     cam_scale: torch.Tensor
     translation: torch.Tensor
     raw: torch.Tensor = field(repr=False)
-
-
-def _small_backbone(in_channels: int) -> tuple[nn.Module, int]:
-    """Five stride-2 blocks of two 3x3 convolutions. GroupNorm, not BatchNorm: per-sample statistics make
-    small batches behave and make data-parallel training equal to single-process training."""
-    layers: list[nn.Module] = []
-    channels = [in_channels, 32, 64, 128, 192, 256]
-    for c_in, c_out in zip(channels[:-1], channels[1:]):
-        layers += [nn.Conv2d(c_in, c_out, 3, stride=2, padding=1, bias=False), nn.GroupNorm(8, c_out),
-                   nn.ReLU(inplace=True), nn.Conv2d(c_out, c_out, 3, padding=1, bias=False),
-                   nn.GroupNorm(8, c_out), nn.ReLU(inplace=True)]
-    layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten()]
-    return nn.Sequential(*layers), channels[-1]
-
-
-def find_imagenet_weights(backbone: str, explicit: str | None) -> str | None:
-    """The path of local ImageNet weights for `backbone`, or None. Looks only on disk, never downloads."""
-    if explicit:
-        if not os.path.isfile(explicit):
-            raise FileNotFoundError(f"{explicit}: pretrained weights file not found")
-        return explicit
-    checkpoints = os.path.join(torch.hub.get_dir(), "checkpoints")
-    found = sorted(glob.glob(os.path.join(checkpoints, f"{backbone}-*.pth")))
-    return found[-1] if found else None
-
-
-def _resnet_backbone(config: RegressorConfig, pretrained: bool) -> tuple[nn.Module, int]:
-    import torchvision
-
-    net = getattr(torchvision.models, config.backbone)(weights=None)
-    if pretrained:
-        path = find_imagenet_weights(config.backbone, config.pretrained_weights)
-        if path is None:
-            warnings.warn(
-                f"no ImageNet weights for {config.backbone} on disk (give a path, or place torchvision's file "
-                f"in {os.path.join(torch.hub.get_dir(), 'checkpoints')}); starting from random initialisation",
-                stacklevel=3,
-            )
-        else:
-            net.load_state_dict(load_torch_file(path, f"{config.backbone} ImageNet weights"))
-    if config.in_channels != 3:
-        old = net.conv1
-        conv = nn.Conv2d(config.in_channels, 64, 7, stride=2, padding=3, bias=False)
-        if "rgb" in config.input_mode:
-            with torch.no_grad():  # the RGB channels keep the (pretrained) filters; IUV ones start fresh
-                conv.weight[:, :3] = old.weight
-        net.conv1 = conv
-    features = net.fc.in_features
-    net.fc = nn.Identity()
-    return net, features
 
 
 def identity_raw(batch: int = 1) -> torch.Tensor:
@@ -194,9 +162,9 @@ def decode_raw(raw: torch.Tensor) -> RegressorOutput:
 
 
 class BodyRegressor(nn.Module):
-    """Backbone + two-layer head predicting the 128 body values from a person crop.
+    """Encoder (by `config.architecture`) + two-layer head predicting the 128 body values.
 
-    forward(images (B, C, H, W) float, C per `config.input_mode`) -> RegressorOutput.
+    forward(inputs: RegressorInputs, images per `config.input_mode` for the convnet) -> RegressorOutput.
     mean_raw: (128,) starting bias of the head. pretrained=False skips looking for ImageNet weights (for a
     model whose trained weights are loaded next).
     """
@@ -205,28 +173,14 @@ class BodyRegressor(nn.Module):
                  pretrained: bool = True) -> None:
         super().__init__()
         self.config = config
-        if config.backbone == "small":
-            self.backbone, features = _small_backbone(config.in_channels)
-        else:
-            self.backbone, features = _resnet_backbone(config, pretrained)
+        self.encoder = make_encoder(config, pretrained)
+        features = self.encoder.features
         self.head = nn.Sequential(nn.Linear(features, 512), nn.ReLU(inplace=True), nn.Linear(512, OUTPUT_SIZE))
         with torch.no_grad():  # start at the mean of the training targets: a sensible body from step 0
             self.head[-1].weight.mul_(0.01)
             self.head[-1].bias.copy_((identity_raw() if mean_raw is None else mean_raw.reshape(1, -1))[0])
-        rgb_mean = torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1)
-        rgb_std = torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1)
-        self.register_buffer("rgb_mean", rgb_mean, persistent=False)
-        self.register_buffer("rgb_std", rgb_std, persistent=False)
 
-    def normalise_input(self, images: torch.Tensor) -> torch.Tensor:
-        C = self.config.in_channels
-        if images.ndim != 4 or images.shape[1] != C:
-            raise ValueError(f"BodyRegressor ({self.config.input_mode}) expects (B, {C}, H, W) images, "
-                             f"got {tuple(images.shape)}")
-        if self.config.input_mode == "iuv":
-            return (images - 0.5) * 2.0
-        rgb = (images[:, :3] - self.rgb_mean) / self.rgb_std
-        return rgb if C == 3 else torch.cat([rgb, (images[:, 3:] - 0.5) * 2.0], dim=1)
-
-    def forward(self, images: torch.Tensor) -> RegressorOutput:
-        return decode_raw(self.head(self.backbone(self.normalise_input(images))))
+    def forward(self, inputs: RegressorInputs) -> RegressorOutput:
+        if not isinstance(inputs, RegressorInputs):
+            raise TypeError(f"BodyRegressor takes RegressorInputs, got {type(inputs).__name__}")
+        return decode_raw(self.head(self.encoder(inputs)))

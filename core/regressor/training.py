@@ -39,6 +39,7 @@ from deformlearn.core.registration.losses import (
     hip_centred_depths,
     keypoint_loss,
 )
+from deformlearn.core.regressor.augment import augment_batch, draw_augmentation, mirror_tables
 from deformlearn.core.regressor.data import RegressorSamples
 from deformlearn.core.regressor.network import (
     POSE_SLICE,
@@ -56,8 +57,11 @@ class RegressorTrainingSettings:
 
     checkpoint_every / progress_every: in optimiser steps. num_threads: torch CPU threads while training
     (0 leaves torch's setting alone; 1 is often fastest for small models on a busy machine).
-    augment: jitter each training crop's box (`augment_crops`): zoom by a factor in 1 +- augment_zoom and
-    shift by up to augment_shift of the half-side, with the targets moved to match.
+    augment: change each training person at random, inputs and targets alike (`augment` module): scale
+    by 1 +- augment_zoom, shift by up to augment_shift (normalised units), rotate in-plane by up to
+    augment_rotation radians, flip horizontally with probability augment_flip (left/right swapped in parts,
+    keypoints, scales and pose); and in the input only: drop up to a share augment_dropout of the points,
+    cut a partial view with probability augment_partial, add noise of std augment_uv_noise to U, V.
     lr_decay: cosine-decay the learning rate from lr to 0 over the training's steps (else constant).
     """
 
@@ -76,6 +80,11 @@ class RegressorTrainingSettings:
     augment: bool = False
     augment_zoom: float = 0.1
     augment_shift: float = 0.08
+    augment_rotation: float = 0.0
+    augment_flip: float = 0.0
+    augment_dropout: float = 0.0
+    augment_partial: float = 0.0
+    augment_uv_noise: float = 0.0
     lr_decay: bool = False
 
     def __post_init__(self) -> None:
@@ -151,36 +160,6 @@ def regressor_losses(output: RegressorOutput, batch: RegressorSamples, body: Bod
     return {"total": total.mean(), "regress": regress.mean(), "dense": dense.mean(), "kp": kp.mean()}
 
 
-def _augmentation(n: int, settings: RegressorTrainingSettings, step: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """(n,) zoom factors and (n, 2) shifts for one batch, drawn from a generator seeded by (seed, step) so
-    that a resumed run draws the same ones."""
-    gen = torch.Generator().manual_seed(settings.seed * 7919 + step + 1)
-    zoom = 1 + settings.augment_zoom * (2 * torch.rand(n, generator=gen) - 1)
-    shift = settings.augment_shift * (2 * torch.rand(n, 2, generator=gen) - 1)
-    return zoom, shift
-
-
-def augment_crops(images: torch.Tensor, batch: RegressorSamples, zoom: torch.Tensor, shift: torch.Tensor
-                  ) -> tuple[torch.Tensor, RegressorSamples]:
-    """Re-crop each sample to the box centred at `shift` (B, 2) with half-side `zoom` (B,) in its normalised
-    frame, and move its targets into the new frame q' = (q - shift) / zoom: image points, keypoints and the
-    camera translation shift and scale, the camera scale and depths scale by 1 / zoom; pose and rotation
-    stay. images: (B, C, S, S) float. Bilinear resampling, zeros outside the old crop."""
-    B = images.shape[0]
-    theta = torch.zeros(B, 2, 3, dtype=images.dtype, device=images.device)
-    theta[:, 0, 0] = theta[:, 1, 1] = zoom
-    theta[:, :, 2] = shift
-    grid = F.affine_grid(theta, list(images.shape), align_corners=False)
-    images = F.grid_sample(images, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
-    z, c = zoom[:, None, None], shift[:, None, :]
-    moved = replace(
-        batch, points=(batch.points - c) / z, keypoints=(batch.keypoints - c) / z,
-        translation=None if batch.translation is None else (batch.translation - shift) / zoom[:, None],
-        cam_scale=None if batch.cam_scale is None else batch.cam_scale / zoom,
-        keypoint_depths=None if batch.keypoint_depths is None else batch.keypoint_depths / zoom[:, None])
-    return images, moved
-
-
 def mean_target_raw(samples: RegressorSamples) -> torch.Tensor:
     """(128,) the mean registered parameters in raw layout (the head's starting bias)."""
     return params_to_raw(samples.pose, samples.scales, samples.rotation, samples.cam_scale,
@@ -202,8 +181,10 @@ def load_regressor(path: str | Path, device: str = "cpu") -> BodyRegressor:
     path = Path(path)
     data = load_torch_file(path, "regressor", map_location=device)
     try:
-        model = BodyRegressor(RegressorConfig(**data["config"]), pretrained=False)
-        model.load_state_dict(data["state"])
+        config = {"architecture": "convnet", **data["config"]}  # files from before architectures were a setting
+        state = {("encoder." + k if k.startswith("backbone.") else k): v for k, v in data["state"].items()}
+        model = BodyRegressor(RegressorConfig(**config), pretrained=False)
+        model.load_state_dict(state)
     except (KeyError, TypeError, RuntimeError) as exc:
         raise ValueError(f"{path}: not a regressor file ({exc})") from exc
     return model.to(device).eval()
@@ -240,6 +221,7 @@ def _train(samples, template, settings, checkpoint, init_from, progress, cancel,
     device = torch.device(settings.device)
     torch.manual_seed(settings.seed)  # the weights: a run is a function of its settings and data
     body = BodyModel(template).to(device)
+    mirror = mirror_tables(template) if settings.augment and settings.augment_flip > 0 else None
     model = BodyRegressor(settings.model, mean_raw=mean_target_raw(samples), pretrained=init_from is None)
     if init_from is not None:
         if init_from.config != settings.model:
@@ -285,12 +267,15 @@ def _train(samples, template, settings, checkpoint, init_from, progress, cancel,
         share = torch.arange(len(index))[dist.rank::dist.world_size]
         weight = len(share) * dist.world_size / len(index)
         share = share if len(share) else torch.arange(1)
-        batch = _to_device(samples.subset(index[share]), device)
-        images = batch.inputs(settings.model.input_mode).to(device)
+        batch = samples.subset(index[share]).to(device)
+        images = batch.crop_images(settings.model.crop_mode)
         if settings.augment:
-            zoom, shift = _augmentation(len(index), settings, step)
-            images, batch = augment_crops(images, batch, zoom[share].to(device), shift[share].to(device))
-        losses = regressor_losses(net(images), batch, body, settings)
+            aug = draw_augmentation(len(index), samples.points.shape[1], settings, step).subset(share).to(device)
+            inputs, batch = augment_batch(batch, images, aug, mirror, settings.model.crop_mode,
+                                          settings.model.max_points)
+        else:
+            inputs = batch.model_inputs(settings.model, images)
+        losses = regressor_losses(net(inputs), batch, body, settings)
         for group in optimizer.param_groups:
             group["lr"] = _learning_rate(settings, step, total)
         optimizer.zero_grad(set_to_none=True)
@@ -321,10 +306,6 @@ def _learning_rate(settings: RegressorTrainingSettings, step: int, total: int) -
     return settings.lr * 0.5 * (1 + math.cos(math.pi * step / total))
 
 
-def _to_device(samples: RegressorSamples, device: torch.device) -> RegressorSamples:
-    return RegressorSamples(**{k: None if v is None else v.to(device) for k, v in samples.__dict__.items()})
-
-
 @torch.no_grad()
 def predict(model: BodyRegressor, samples: RegressorSamples, batch_size: int = 64) -> RegressorOutput:
     """Run the regressor over all samples (eval mode, no gradients); returns one RegressorOutput for all P."""
@@ -332,6 +313,6 @@ def predict(model: BodyRegressor, samples: RegressorSamples, batch_size: int = 6
     device = next(model.parameters()).device
     outs = []
     for start in range(0, len(samples), batch_size):
-        index = torch.arange(start, min(start + batch_size, len(samples)))
-        outs.append(model(samples.inputs(model.config.input_mode, index).to(device)).raw.cpu())
+        batch = samples.subset(torch.arange(start, min(start + batch_size, len(samples))))
+        outs.append(model(batch.model_inputs(model.config).to(device)).raw.cpu())
     return decode_raw(torch.cat(outs))

@@ -104,7 +104,7 @@ def evaluate_round(project: Project, template: Template, round_index: int, perso
 
     if "regressor" in rnd.models:
         model = load_regressor(project.root / rnd.models["regressor"], device)
-        samples = samples_from_project(project, template, test, model.config.crop_size, model.config.input_mode,
+        samples = samples_from_project(project, template, test, model.config.crop_size, model.config.crop_mode,
                                        template_key=key)
         out = predict(model, samples)
         kp3d, kp2d = _prediction_keypoints(body, out)
