@@ -72,7 +72,8 @@ def fit_params(project, person_id: int) -> dict | None:
     centre, half = square_box(person.bbox)
     params = {k: np.asarray(v, dtype=np.float64) for k, v in fit.params.items() if k in REQUIRED_SHAPES}
     params.update(person_id=int(person_id), round_index=int(fit.round_index), fit_status=str(fit.status),
-                  metrics={str(k): float(v) for k, v in fit.metrics.items()}, image_file=str(person.image_file),
+                  metrics={str(k): float(v) for k, v in fit.metrics.items() if not isinstance(v, str)},  # verdicts stay out
+                  image_file=str(person.image_file),
                   image_size=np.asarray(person.image_size, dtype=np.int64),
                   bbox_xywh=np.asarray(person.bbox, dtype=np.float64), box_centre_px=centre,
                   box_half_side_px=np.float64(half))

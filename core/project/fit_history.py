@@ -70,7 +70,7 @@ class FitHistoryMixin:
                 if fit.status not in FIT_STATUSES:
                     raise ValueError(f"fit status {fit.status!r}: expected one of {FIT_STATUSES}")
                 current, person_status = self._person_fit_state(fit.person_id)
-                metrics = {k: float(v) for k, v in fit.metrics.items()}
+                metrics = {k: v if isinstance(v, str) else float(v) for k, v in fit.metrics.items()}  # str: verdicts
                 inherited = person_status if current is None else "unreviewed"
                 cur = self._conn.execute(
                     "INSERT INTO fits (person_id, round_index, params, metrics, status, created_at, settings, "

@@ -2,7 +2,8 @@
 
 theta = [a (B, 23, 3) axis-angle, S (B, 24) segment scales, R (B, 9) free values -> Gram-Schmidt rotation
 (body frame -> camera frame), s (B,) camera scale, t (B, 2) translation] is fitted for a whole batch at once
-by Adam on L = w_dense L_dense + w_KP L_KP + w_scale L_scale + w_joint L_angle + w_det L_det, in each
+by Adam on L = w_dense L_dense + w_KP L_KP + w_scale L_scale + w_joint L_angle + w_det L_det (+ the
+optional priors w_pose_prior L_prior and w_upright L_upright, 0 by default), in each
 person's normalised frame (`registration_data`). Only corresponded vertices and the keypoints are skinned
 per step. The batch loss is the sum over people, so a person's fit does not depend on who shares the batch
 (padding is masked out; tests prove it).
@@ -41,12 +42,14 @@ from deformlearn.core.registration.losses import (
     det_loss,
     hip_centred_depths,
     keypoint_loss,
+    pose_prior_loss,
     scale_loss,
+    upright_loss,
 )
 from deformlearn.core.registration.settings import RegistrationSettings
 
 #: Names of the loss terms in progress events and results (plus "total", the weighted sum).
-LOSS_TERMS = ("dense", "KP", "scale", "angle", "det")
+LOSS_TERMS = ("dense", "KP", "scale", "angle", "det", "prior", "upright")  # the last two only when weighted
 
 
 @dataclass
@@ -138,6 +141,9 @@ def start_rotations(num: int, device: str | torch.device = "cpu") -> Tensor:
     return (frontal_rotation(num) @ yaw).reshape(num, 9).to(device)
 
 
+#: SMPL joint index of the neck (the top of the trunk for `upright_loss`).
+_NECK = 12
+
 #: People per chunk of the skinning product in `_Objective` (its intermediates, ~40 KB a person, fit in cache).
 _CHUNK_PEOPLE = 32
 
@@ -206,14 +212,20 @@ class _Objective:
         kp_depth = hip_centred_depths(cam_kp[:, 2]) if self.target_depths is not None else None
         terms = {
             "dense": dense_loss(points_2d, self.points, b.point_mask),
-            "KP": keypoint_loss(kp_2d, b.keypoints, b.keypoint_visible, kp_depth, self.target_depths,
-                                b.depth_mask),
+            "KP": keypoint_loss(kp_2d, b.keypoints, b.keypoint_visible if b.keypoint_weight is None else b.keypoint_weight,
+                                kp_depth, self.target_depths, b.depth_mask),
             "scale": scale_loss(params.scales),
             "angle": angle_loss(params.pose),
             "det": det_loss(params.rotation),
         }
         total = (st.w_dense * terms["dense"] + st.w_KP * terms["KP"] + st.w_scale * terms["scale"]
                  + st.w_joint * terms["angle"] + st.w_det * terms["det"])
+        if st.w_pose_prior > 0:  # the optional priors are terms only when on
+            terms["prior"] = pose_prior_loss(params.pose)
+            total = total + st.w_pose_prior * terms["prior"]
+        if st.w_upright > 0:
+            terms["upright"] = upright_loss(rot, joints[:, 0], joints[:, _NECK])
+            total = total + st.w_upright * terms["upright"]
         return terms, total, points_2d, kp_2d
 
 
@@ -272,16 +284,10 @@ def register(
     try:
         torch.manual_seed(settings.seed)
         cancel = check_token(cancel, "register")
-        return _register(body_model.to(device), _batch_to(batch, device), settings, init, progress, cancel,
+        return _register(body_model.to(device), batch.to(device), settings, init, progress, cancel,
                          tuple(watch), device)
     finally:
         torch.set_num_threads(old_threads)
-
-
-def _batch_to(batch: RegistrationBatch, device: torch.device) -> RegistrationBatch:
-    move = lambda x: None if x is None else x.to(device)  # noqa: E731
-    return RegistrationBatch(batch.person_ids, *(move(getattr(batch, k)) for k in (
-        "points", "vertex_index", "point_mask", "keypoints", "keypoint_visible", "depths", "depth_mask")))
 
 
 def _register(body_model, batch, settings, init, progress, cancel, watch, device) -> RegistrationResult:

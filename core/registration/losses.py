@@ -13,7 +13,7 @@ import functools
 import torch
 from torch import Tensor
 
-from deformlearn.core.body.skeletons import NUM_JOINTS, NUM_KEYPOINTS, SMPL_PARENTS
+from deformlearn.core.body.skeletons import NUM_JOINTS, NUM_KEYPOINTS, SMPL_JOINT_NAMES, SMPL_PARENTS
 from deformlearn.core.shape_checks import check_shape
 
 #: Joint-limit set J' (pose index = SMPL joint - 1) and each joint's bending (flexion) axis in its parent's
@@ -62,7 +62,8 @@ def keypoint_loss(
     """L_KP: 2D keypoint error plus, where cGAN depths are given, their depth error (eq. 9).
 
     projected: (B, K, 2) model keypoints in the image; keypoints: (B, K, 2) annotated keypoints; visible:
-    (B, K) bool. depths / target_depths: (B, K) model and cGAN depths (both hip-centred, see
+    (B, K) bool, or float per-keypoint weights (detector confidences, 0 = missing) that scale each term.
+    depths / target_depths: (B, K) model and cGAN depths (both hip-centred, see
     `hip_centred_depths`); depth_mask: (B, K) bool, which target depths to use (default: `visible`).
     Returns (B,): sum over visible keypoints of dx^2 + dy^2, plus dz^2 over depth_mask. A sum, as eq. 9
     writes it (L_dense is a mean): with w_KP = 1 against w_dense = 1000 a mean would leave the cGAN depths
@@ -130,3 +131,64 @@ def det_loss(rotation_values: Tensor) -> Tensor:
     c1, c2, c3 = m[..., :, 0], m[..., :, 1], m[..., :, 2]
     det = (c1 * torch.linalg.cross(c2, c3)).sum(-1)  # explicit triple product: batched LU is slow here
     return torch.exp(-det)
+
+
+#: Anatomical range of every joint, as bounds (radians) on each component of its axis-angle vector in its
+#: parent's frame (SMPL frame: x body-left, y up, z forwards). x is flexion (+x bends the spine and the neck
+#: forwards, swings a thigh backwards and bends a knee), y twists about the vertical (and swings a T-posed
+#: arm forwards or back), z tilts sideways (and lifts or lowers a T-posed arm). Axis-angle components are
+#: not Euler angles; for the moderate angles these bounds allow, they are close. Pose index = SMPL joint - 1.
+POSE_LIMITS_DEG: dict[str, tuple[tuple[float, float], tuple[float, float], tuple[float, float]]] = {
+    "left_hip": ((-130, 35), (-45, 45), (-30, 70)),
+    "right_hip": ((-130, 35), (-45, 45), (-70, 30)),
+    "spine1": ((-25, 45), (-25, 25), (-25, 25)),
+    "left_knee": ((-5, 150), (-15, 15), (-10, 10)),
+    "right_knee": ((-5, 150), (-15, 15), (-10, 10)),
+    "spine2": ((-20, 35), (-25, 25), (-20, 20)),
+    "left_ankle": ((-45, 40), (-25, 25), (-25, 25)),
+    "right_ankle": ((-45, 40), (-25, 25), (-25, 25)),
+    "spine3": ((-20, 35), (-25, 25), (-20, 20)),
+    "left_foot": ((-30, 30), (-10, 10), (-10, 10)),
+    "right_foot": ((-30, 30), (-10, 10), (-10, 10)),
+    "neck": ((-40, 50), (-50, 50), (-35, 35)),
+    "left_collar": ((-20, 20), (-25, 25), (-20, 30)),
+    "right_collar": ((-20, 20), (-25, 25), (-30, 20)),
+    "head": ((-35, 40), (-50, 50), (-30, 30)),
+    "left_shoulder": ((-90, 90), (-110, 60), (-100, 80)),
+    "right_shoulder": ((-90, 90), (-60, 110), (-80, 100)),
+    "left_elbow": ((-70, 70), (-150, 5), (-15, 15)),
+    "right_elbow": ((-70, 70), (-5, 150), (-15, 15)),
+    "left_wrist": ((-60, 60), (-40, 40), (-70, 70)),
+    "right_wrist": ((-60, 60), (-40, 40), (-70, 70)),
+    "left_hand": ((-30, 30), (-20, 20), (-30, 30)),
+    "right_hand": ((-30, 30), (-20, 20), (-30, 30)),
+}
+
+
+@functools.lru_cache(maxsize=8)
+def _pose_bounds(device: torch.device, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """(23, 3) lower and upper bounds (radians) of `POSE_LIMITS_DEG`, in pose order, on `device` (cached)."""
+    limits = torch.tensor([POSE_LIMITS_DEG[name] for name in SMPL_JOINT_NAMES[1:]], dtype=torch.float64).deg2rad()
+    return limits[..., 0].to(device, dtype), limits[..., 1].to(device, dtype)
+
+
+def pose_prior_loss(pose: Tensor) -> Tensor:
+    """Plausibility prior: sum over joints and axes of the squared excess of each axis-angle component
+    beyond its anatomical range (`POSE_LIMITS_DEG`); 0 inside the ranges (a squared hinge, like the
+    knee/elbow limit of `angle_loss`, on every joint and axis). pose: (B, 23, 3). Returns (B,)."""
+    check_shape(pose, (None, NUM_JOINTS - 1, 3), "pose")
+    low, high = _pose_bounds(pose.device, pose.dtype)
+    return (torch.relu(low - pose) ** 2 + torch.relu(pose - high) ** 2).sum((-1, -2))
+
+
+def upright_loss(rotation: Tensor, pelvis: Tensor, neck: Tensor) -> Tensor:
+    """Orientation prior: (sin of the trunk's pitch)^2, the squared depth component of the unit vector from
+    pelvis to neck in the camera frame. Weak perspective cannot tell a body leaning towards or away from the
+    camera from a shorter one, so without it fits lean (module docstring of `schedule`); most photographed
+    people hold their trunk near the image plane. rotation: (B, 3, 3) body -> camera; pelvis, neck: (B, 3)
+    body-frame joints. Returns (B,)."""
+    check_shape(rotation, (None, 3, 3), "rotation")
+    check_shape(pelvis, (rotation.shape[0], 3), "pelvis")
+    check_shape(neck, (rotation.shape[0], 3), "neck")
+    trunk = (rotation @ (neck - pelvis)[..., None])[..., 0]
+    return trunk[:, 2] ** 2 / (trunk**2).sum(-1).clamp_min(1e-12)

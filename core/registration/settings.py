@@ -16,6 +16,10 @@ class RegistrationSettings:
 
     Attributes:
         w_dense, w_KP, w_scale, w_joint, w_det: loss weights (appendix eq. 7).
+        w_pose_prior: weight of `pose_prior_loss` (anatomical range of every joint on every axis; 0 = off,
+            the paper). Measured effect: benchmarks/real_data.py (see `FitSchedule.staged`).
+        w_upright: weight of `upright_loss` (the trunk's pitch towards or away from the camera; 0 = off, the
+            paper). Measured effect: benchmarks/real_data.py (see `FitSchedule.staged`).
         steps: Adam steps (forward + backward + update) per fit.
         lr: Adam learning rate (at the first step).
         lr_warmup_steps: the learning rate ramps linearly from lr / warmup to lr over this many first steps
@@ -44,6 +48,8 @@ class RegistrationSettings:
     w_scale: float = 10.0
     w_joint: float = 0.001
     w_det: float = 1.0
+    w_pose_prior: float = 0.0
+    w_upright: float = 0.0
     steps: int = 100
     lr: float = 0.1
     lr_warmup_steps: int = 0
@@ -58,7 +64,7 @@ class RegistrationSettings:
     converged_window: int = 10
 
     def __post_init__(self) -> None:
-        for name in ("w_dense", "w_KP", "w_scale", "w_joint", "w_det", "lr"):
+        for name in ("w_dense", "w_KP", "w_scale", "w_joint", "w_det", "w_pose_prior", "w_upright", "lr"):
             if getattr(self, name) < 0:
                 raise ValueError(f"RegistrationSettings.{name} must be >= 0, got {getattr(self, name)}")
         if self.lr_warmup_steps < 0:

@@ -7,8 +7,9 @@ results into the project as it goes, so that a round killed at any moment resume
    from round 2 with the joint loss towards round k-1's registered keypoints), then lift every person's
    keypoints. Writes models/round_KKK/lifter.pt and arrays/rounds/round_KKK/{lifted_ids,lifted_depths}.npy
    (depths in each person's normalised frame), then marks the stage done. A kill inside it redoes it.
-2. registration: fit every person with dense points, in chunks; round 1 from the T-pose with the stiff
-   settings and the cGAN depths, later rounds from round k-1's regressor (and previous fit), with the cGAN
+2. registration: fit every person with dense points or enough keypoints (keypoint-only people on the
+   keypoint schedule of the fit pipeline), in chunks; round 1 from the T-pose with the stiff settings
+   and the cGAN depths, later rounds from round k-1's regressor (and previous fit), with the cGAN
    depths only when `later_round_depths`. Each chunk's fits are committed in one transaction;
    a resumed stage skips the people that already have a round-k fit.
 3. regressor: the training people are fixed first (round-k fits that converged, minus those a reviewer
@@ -32,9 +33,8 @@ import numpy as np
 import torch
 
 from deformlearn.core.body.model import BodyModel
-from deformlearn.core.body.template import Template
 from deformlearn.core.cancel import Cancelled, CancelToken, check_token
-from deformlearn.core.densepose.correspondence import map_to_vertices, template_key
+from deformlearn.core.densepose.correspondence import template_key
 from deformlearn.core.distributed import SINGLE, DistContext
 from deformlearn.core.lifting.cgan import (
     average_skeleton_from_template,
@@ -46,8 +46,10 @@ from deformlearn.core.lifting.cgan import (
 from deformlearn.core.project.importing import load_project_template
 from deformlearn.core.project.records import FitRecord, RoundRecord
 from deformlearn.core.project.store import Project
-from deformlearn.core.registration.data import collate, persons_from_project, square_box
-from deformlearn.core.registration.fitter import BodyParams, register
+from deformlearn.core.registration.data import persons_from_project, square_box
+from deformlearn.core.registration.fitter import BodyParams
+from deformlearn.core.registration.pipeline import MIN_KEYPOINTS, ensure_correspondences, fit_chunk, fit_record
+from deformlearn.core.registration.schedule import FitSchedule
 from deformlearn.core.regressor.data import samples_from_project
 from deformlearn.core.regressor.training import load_regressor, predict, save_regressor, train_regressor
 from deformlearn.core.rounds.metrics import evaluate_round, fit_keypoints_camera, holdout_mask
@@ -93,23 +95,6 @@ def round_to_run(project: Project, resume: bool) -> int:
     return (rounds[-1].index + 1) if rounds else 1
 
 
-def ensure_correspondences(project: Project, template: Template, person_ids: np.ndarray) -> str:
-    """Compute and store template correspondences for people that have dense points but none yet."""
-    key = template_key(template)
-    with project.transaction():
-        for pid in person_ids:
-            if project.correspondences(int(pid), key) is None:
-                dense = project.person(int(pid)).dense
-                if dense is not None and len(dense):
-                    project.set_correspondences(int(pid), key, *map_to_vertices(template, dense.part, dense.uv))
-    return key
-
-
-def _fit_rank(fit) -> tuple[bool, float]:
-    """Sort key of alternative fits of one person: not failed first, then the lower final loss."""
-    return fit.failed, fit.losses.get("total", float("inf"))
-
-
 class _Round:
     """One round's shared context: the project, template, people, settings and callbacks."""
 
@@ -120,6 +105,7 @@ class _Round:
         self.cancel = cancel
         self.template = load_project_template(project)
         self.body = BodyModel(self.template)
+        self.judge_body = BodyModel(self.template)  # stays on the CPU (register() moves self.body to the device)
         self.ids = project.person_ids()
         if len(self.ids) == 0:
             raise RoundError(f"{project.root}: the project has no people")
@@ -129,12 +115,14 @@ class _Round:
         self.centre = np.stack([b[0] for b in boxes]).astype(np.float32)
         self.half = np.array([b[1] for b in boxes], dtype=np.float32)
         self.has_dense = np.array([r.dense is not None and len(r.dense) > 0 for r in records])
+        #: people registration fits: dense points, or enough keypoints to fit on them alone
+        self.fittable = self.has_dense | ((self.keypoints_px[..., 2] > 0).sum(1) >= MIN_KEYPOINTS)
         self.has_gt = project.ground_truth(int(self.ids[0])) is not None
         self.held_out = holdout_mask(self.ids, settings.holdout_fraction if self.has_gt else 0.0,
                                      settings.split_seed)
         self.key = template_key(self.template)
         if dist.is_main:
-            ensure_correspondences(project, self.template, self.ids[self.has_dense])
+            ensure_correspondences(project, self.template, self.ids[self.fittable])
         dist.barrier()
 
     def path(self, rel: str) -> Path:
@@ -202,7 +190,7 @@ class _Round:
         use_depths = first or self.settings.later_round_depths
         depth_of = {int(p): d for p, d in zip(depth_ids, depths)} if use_depths else {}
         done = {f.person_id for f in self.project.fits(self.index)}
-        todo = [int(p) for p in self.ids[self.has_dense] if int(p) not in done]
+        todo = [int(p) for p in self.ids[self.fittable] if int(p) not in done]
         reg_settings = self.settings.first_registration if first else self.settings.later_registration
         previous = None if first else self.previous_model("regressor")
         regressor = None if previous is None else load_regressor(previous, self.settings.device)
@@ -227,9 +215,10 @@ class _Round:
 
     def register_chunk(self, chunk: list[int], depth_of: dict, regressor, reg_settings, cancel, base: int,
                        total: int, started: float, chunk_size: int) -> list[FitRecord]:
-        """Register people `chunk`: from the T-pose without a regressor, else from its prediction (and, with
-        `restart_from_previous_fit`, also from their previous fit, keeping the start with the lower loss)."""
-        batch = collate(persons_from_project(self.project, chunk, self.key, depth_of))
+        """Register people `chunk` through the fit pipeline: from the T-pose without a regressor, else from its
+        prediction (and, with `restart_from_previous_fit`, also from their previous fit, keeping the start
+        with the lower loss). Keypoint-only people start from the T-pose on the keypoint schedule."""
+        people = persons_from_project(self.project, chunk, self.key, depth_of)
         starts: list[BodyParams | None] = [None]
         if regressor is not None:
             samples = samples_from_project(self.project, self.template, np.array(chunk), regressor.config.crop_size,
@@ -239,24 +228,12 @@ class _Round:
             previous = [self.project.latest_fit(p, self.index - 1) for p in chunk]
             if self.settings.restart_from_previous_fit and all(f is not None for f in previous):
                 starts.append(BodyParams.from_dicts([f.params for f in previous]))
-        best: list[tuple[int, object]] | None = None
-        for k, init in enumerate(starts):
-            offset = base + k * chunk_size * reg_settings.steps
-            result = register(
-                self.body, batch, reg_settings, init=init, cancel=cancel,
-                progress=lambda e, offset=offset: self.report(
-                    "registration", offset + e.step * chunk_size, total,
-                    {name: float(np.mean(v)) for name, v in e.losses.items()}, started))
-            found = [(k, f) for f in result.fits]
-            best = found if best is None else [
-                new if _fit_rank(new[1]) < _fit_rank(old[1]) else old for old, new in zip(best, found)]
-        return [FitRecord(
-            person_id=int(f.person_id), round_index=self.index, params=f.params,
-            status="failed" if f.failed else "converged",
-            metrics={"error": f.dense_error_px, "keypoint_error_px": f.keypoint_error_px,
-                     "converged": float(f.converged), "start": float(k), "orientation": float(f.orientation),
-                     **{f"loss_{name}": v for name, v in f.losses.items()}},
-        ) for k, f in best]
+        fits = fit_chunk(self.body, people, FitSchedule.single(reg_settings), starts, cancel=cancel,
+                         progress=lambda e: self.report("registration", base + round(e.step / e.total * chunk_size
+                                                                                    * len(starts) * reg_settings.steps),
+                                                        total, {name: float(np.mean(v)) for name, v in e.losses.items()},
+                                                        started))
+        return [fit_record(f, p, self.judge_body, self.index, k) for (f, k), p in zip(fits, people)]
 
     # -- stage 3 ---------------------------------------------------------------------------------------
     def training_ids(self) -> np.ndarray:
@@ -304,7 +281,7 @@ class _Round:
 
     # -- stage 4 ---------------------------------------------------------------------------------------
     def evaluation(self) -> None:
-        dense = self.has_dense
+        dense = self.fittable
         metrics = evaluate_round(self.project, self.template, self.index, self.ids[dense], self.held_out[dense],
                                  self.key, self.has_gt, device=self.settings.device)
         self.project.update_round(self.index, stages={"evaluation": "done"}, metrics=metrics, finished=True)

@@ -1,0 +1,103 @@
+"""An honest verdict on one fit: "converged" only says the optimiser stopped; this says whether to trust it.
+
+`judge_fit` looks at what the fit had to go on (how many points and keypoints, how far they spread over the
+person's box), what it reached (the 2D residuals in pixels of a 256 x 256 frame over the square box, i.e.
+relative to the box size) and what it became (camera scale against the box, pose beyond the anatomical
+ranges, a trunk lying in depth). Verdicts:
+
+- "degenerate": the fit cannot mean anything: it diverged, its inputs are too few or all at one spot, or
+  the camera scale collapsed or blew up (a body drawn as a dot or far larger than its box);
+- "poor": it means something but is off: a residual over the poor threshold, or an implausible pose;
+- "good": none of the above.
+
+The flags name every reason found (several can hold), so a list can show why.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from deformlearn.core.registration.data import PersonTargets
+from deformlearn.core.registration.fitter import PersonFit
+from deformlearn.core.registration.losses import pose_prior_loss
+
+QUALITIES = ("good", "poor", "degenerate")
+
+
+@dataclass(frozen=True)
+class QualityRules:
+    """Thresholds of `judge_fit` (pixels are of a 256 x 256 frame over the square box: 2.56 px = 1% of it).
+
+    min_keypoints: a person without dense points needs this many visible keypoints.
+    min_points: a person fitted on dense points alone (fewer than min_keypoints) needs this many.
+    min_spread: the targets' RMS distance from their centroid, in normalised units (1 = half the box side),
+        below which everything sits at one spot.
+    scale_range: camera scale (normalised units per metre) allowed; a person of 1.7 m filling the box has
+        about 1.2, one filling 5% of its height about 0.06.
+    dense_poor_px / keypoint_poor_px: mean residual above which the fit is poor (8 and 12 px: 3% and 5% of
+        the box).
+    prior_poor: `pose_prior_loss` (squared radians beyond the joints' ranges) above which the pose is
+        implausible (0.1: e.g. one joint 18 degrees past its range).
+    max_trunk_pitch_deg: |trunk pitch| towards or away from the camera above which it is flagged.
+    """
+
+    min_keypoints: int = 6
+    min_points: int = 20
+    min_spread: float = 0.05
+    scale_range: tuple[float, float] = (0.05, 20.0)
+    dense_poor_px: float = 8.0
+    keypoint_poor_px: float = 12.0
+    prior_poor: float = 0.1
+    max_trunk_pitch_deg: float = 45.0
+
+
+def target_spread(targets: PersonTargets) -> float:
+    """RMS distance (normalised units) of a person's points and visible keypoints from their centroid."""
+    xy = np.concatenate([targets.points.reshape(-1, 2), targets.keypoints[targets.keypoint_visible]], 0)
+    xy = xy[np.isfinite(xy).all(1)]
+    if len(xy) < 2:
+        return 0.0
+    return float(np.sqrt(((xy - xy.mean(0)) ** 2).sum(1).mean()))
+
+
+def trunk_pitch_deg(body_model: torch.nn.Module, params: dict[str, np.ndarray]) -> float:
+    """Signed angle (degrees) of the pelvis -> neck vector out of the image plane, in the camera frame
+    (positive = the top of the trunk leans away from the viewer). params: a fit's (`BodyParams.to_dicts`)."""
+    with torch.no_grad():
+        pose = torch.as_tensor(params["pose"], dtype=torch.float32).reshape(1, 23, 3)
+        scales = torch.as_tensor(params["scales"], dtype=torch.float32).reshape(1, 24)
+        joints = body_model(pose.to(body_model.rest_joints.device), scales.to(body_model.rest_joints.device),
+                            None).joints[0].cpu().numpy()
+    trunk = np.asarray(params["rotation"], np.float64).reshape(3, 3) @ (joints[12] - joints[0])
+    return float(np.degrees(np.arctan2(trunk[2], np.hypot(trunk[0], trunk[1]))))
+
+
+def judge_fit(fit: PersonFit, targets: PersonTargets, body_model: torch.nn.Module,
+              rules: QualityRules = QualityRules()) -> tuple[str, list[str]]:
+    """-> (verdict in QUALITIES, flags): see the module docstring and `QualityRules`."""
+    degenerate, poor = [], []
+    n_points, n_keypoints = len(targets.points), int(targets.keypoint_visible.sum())
+    if fit.failed:
+        degenerate.append("diverged")
+    if n_keypoints < rules.min_keypoints and n_points < rules.min_points:
+        degenerate.append("few_points")
+    if target_spread(targets) < rules.min_spread:
+        degenerate.append("points_at_one_spot")
+    scale = float(np.asarray(fit.params["scale"]))
+    if not np.isfinite(scale) or not rules.scale_range[0] <= abs(scale) <= rules.scale_range[1]:
+        degenerate.append("scale_collapse" if np.isfinite(scale) and abs(scale) < rules.scale_range[0] else "scale_blowup")
+    if not fit.failed:
+        if n_points and not fit.dense_error_px <= rules.dense_poor_px:
+            poor.append("dense_residual")
+        if n_keypoints and not fit.keypoint_error_px <= rules.keypoint_poor_px:
+            poor.append("keypoint_residual")
+        pose = torch.as_tensor(fit.params["pose"], dtype=torch.float32).reshape(1, 23, 3)
+        if float(pose_prior_loss(pose)[0]) > rules.prior_poor:
+            poor.append("implausible_pose")
+        if abs(trunk_pitch_deg(body_model, fit.params)) > rules.max_trunk_pitch_deg:
+            poor.append("trunk_in_depth")
+    verdict = "degenerate" if degenerate else "poor" if poor else "good"
+    return verdict, degenerate + poor
