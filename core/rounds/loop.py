@@ -222,7 +222,7 @@ class _Round:
         starts: list[BodyParams | None] = [None]
         if regressor is not None:
             samples = samples_from_project(self.project, self.template, np.array(chunk), regressor.config.crop_size,
-                                           regressor.config.input_mode, template_key=self.key)
+                                           regressor.config.crop_mode, template_key=self.key)
             out = predict(regressor, samples)
             starts = [BodyParams(out.pose, out.scales, out.rotation.reshape(-1, 9), out.cam_scale, out.translation)]
             previous = [self.project.latest_fit(p, self.index - 1) for p in chunk]
@@ -261,7 +261,7 @@ class _Round:
         ids = self.project.read_array(ids_name)
         fits = {f.person_id: f for f in self.project.fits(self.index)}
         config = self.settings.regressor.model
-        samples = samples_from_project(self.project, self.template, ids, config.crop_size, config.input_mode,
+        samples = samples_from_project(self.project, self.template, ids, config.crop_size, config.crop_mode,
                                        template_key=self.key, params=[fits[int(p)].params for p in ids])
         previous = self.previous_model("regressor")
         init_from = None if previous is None else load_regressor(previous)
