@@ -76,6 +76,8 @@ class SynthSettings:
     surface_tolerance / keypoint_tolerance: depth margins of the visibility tests (metres); motion: AMASS
     .npz or None; texture: atlas image or None for the built-in one; background: "noise" or "plain";
     points_at: "vertices" (exact vertex projections) or "pixels" (pixel centres, exact surface points).
+    pitch_sigma / roll_sigma: std of the camera's pitch and roll (radians; yaw is uniform); pose_spread: the
+    sampled poses' spread (`sample_limited_poses`).
     """
 
     count: int = 100
@@ -95,6 +97,9 @@ class SynthSettings:
     surface_tolerance: float = 0.015
     keypoint_tolerance: float = 0.12
     chunk: int = 32
+    pitch_sigma: float = 0.15
+    roll_sigma: float = 0.1
+    pose_spread: float = 0.22
 
     def check(self) -> None:
         """ValueError naming the first bad setting."""
@@ -107,7 +112,7 @@ class SynthSettings:
         for name in ("occlusion", "truncation"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ValueError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
-        for name in ("uv_noise", "keypoint_noise", "scale_sigma"):
+        for name in ("uv_noise", "keypoint_noise", "scale_sigma", "pitch_sigma", "roll_sigma", "pose_spread"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
         if self.points_at not in ("vertices", "pixels"):
@@ -202,12 +207,12 @@ class _Generator:
     def draw_bodies(self, rng: np.random.Generator, k: int) -> dict[str, np.ndarray]:
         if self.motion is None:
             frame = np.full(k, -1)
-            pose = sample_limited_poses(rng, k)
+            pose = sample_limited_poses(rng, k, self.s.pose_spread)
         else:
             frame = rng.integers(0, len(self.motion), k)
             pose = self.motion[frame]
         yaw = rng.uniform(-np.pi, np.pi, k)
-        pitch, roll = rng.normal(0, 0.15, k), rng.normal(0, 0.1, k)
+        pitch, roll = rng.normal(0, self.s.pitch_sigma, k), rng.normal(0, self.s.roll_sigma, k)
         return {"pose": pose, "scales": sample_segment_scales(rng, k, self.s.scale_sigma),
                 "rotation": np.stack([rotation_matrix(*a) for a in zip(yaw, pitch, roll)]).astype(np.float32),
                 "motion_frame": frame}
