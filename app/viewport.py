@@ -1,42 +1,50 @@
-"""The 3D viewport: the fitted (or rest) body coloured by part or by per-vertex residual, with skeleton.
+"""The 3D viewport: the fitted (or rest) body coloured by part or by per-vertex residual, with its skeleton.
 
-Left-drag orbits, right-drag or the wheel zooms, middle-drag (or shift + left) pans; front/side/top buttons.
-A click without a drag picks the nearest visible vertex and emits `vertexPicked`. Frames are rendered on the
-GUI thread (pyrender's one-thread rule) and coalesced: many `set_mesh` calls between two paints cost one frame.
+It draws core's one scene description (`deformlearn.core.render.Scene`: a body `Mesh`, a `Skeleton` and the
+corresponded vertices as `Points`) with core's one `SceneRenderer`, the same renderer and camera convention
+as every headless picture. Left-drag orbits, right-drag or the wheel zooms, middle-drag (or shift + left)
+pans; the front/side/top buttons turn the camera and undo zoom and pan; "Enlarge" floats the view's dock at
+most of the screen. A click without a drag picks the nearest visible vertex and emits `vertexPicked`.
+
+Frames are drawn on a render thread that owns the renderer (OpenGL's one-thread rule) and always draws the
+newest scene snapshot, so a fast fit never queues stale frames; between two frames of a live fit only the
+mesh's positions and normals go to the GPU. During a fit the registration reports vertices only, so the
+skeleton is regressed from them (`joint_regressor`) and moves with the mesh.
 """
 
 from __future__ import annotations
 
-import copy
 import threading
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QPointF, QRectF, Qt, QThread, QTimer, Signal
-from PySide6.QtGui import QColor, QImage, QMouseEvent, QPainter, QPen, QWheelEvent
-from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtGui import QColor, QGuiApplication, QImage, QMouseEvent, QPainter, QWheelEvent
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDockWidget, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
-from deformlearn.app.colours import PART_COLOURS, ramp
-from deformlearn.app.viewport_renderer import MeshFrameRenderer, OrbitCamera, pick_vertex
+from deformlearn.core.render import PART_COLOURS, Camera, Mesh, Points, Scene, SceneRenderer, Skeleton, joint_regressor, ramp
+
+if TYPE_CHECKING:
+    from deformlearn.core.body import Template
+
+BACKGROUND = (38, 40, 46)
 
 
 @dataclass(frozen=True, eq=False)
 class RenderRequest:
-    """One frame to draw: vertices (V, 3) body frame, faces (F, 3), colours (V, 3) uint8, a camera snapshot."""
+    """One frame to draw: a snapshot of the scene (arrays shared, never written into) at a size in pixels."""
 
     seq: int
-    vertices: np.ndarray
-    faces: np.ndarray
-    colours: np.ndarray
-    camera: OrbitCamera
+    scene: Scene
     width: int
     height: int
 
 
 class RenderThread(QThread):
-    """Owns the `MeshFrameRenderer` (created, used and closed on this thread: pyrender's rule) and draws the
-    newest request only, so the GUI thread never waits for a frame and a fast fit never queues stale ones."""
+    """Owns the `SceneRenderer` (created, used and closed on this thread) and draws the newest request only,
+    so the GUI thread never waits for a frame."""
 
     frameReady = Signal(int, QImage, float, object)  # seq, frame, seconds it took, the camera it used
 
@@ -46,7 +54,8 @@ class RenderThread(QThread):
         self._wake = threading.Event()
         self._request: RenderRequest | None = None
         self._stopping = False
-        self.backend = "egl"
+        self.backend = "gl"
+        self.uploads = (0, 0)  # the renderer's (full mesh builds, geometry-only updates)
 
     def submit(self, request: RenderRequest) -> None:
         with self._lock:
@@ -60,7 +69,7 @@ class RenderThread(QThread):
             self.wait()
 
     def run(self) -> None:
-        renderer = MeshFrameRenderer()
+        renderer = SceneRenderer(fallback=True)
         try:
             while True:
                 self._wake.wait()
@@ -72,37 +81,31 @@ class RenderThread(QThread):
                 if req is None:
                     continue
                 started = time.perf_counter()
-                rgb = renderer.render(req.vertices, req.faces, req.colours, req.camera, req.width, req.height)
+                rgb = renderer.render(req.scene, req.width, req.height)
                 image = QImage(rgb.data, req.width, req.height, 3 * req.width, QImage.Format.Format_RGB888).copy()
-                self.backend = renderer.backend
-                self.frameReady.emit(req.seq, image, time.perf_counter() - started, req.camera)
+                self.backend, self.uploads = renderer.backend, tuple(renderer.uploads)
+                self.frameReady.emit(req.seq, image, time.perf_counter() - started, req.scene.camera)
         finally:
             renderer.close()
 
 
 class MeshCanvas(QWidget):
-    """Shows rendered frames and handles the mouse; the owner sets the mesh through `Viewport3D`."""
+    """Shows the frames of `scene` and turns the mouse into camera moves and vertex picks."""
 
     vertexPicked = Signal(int)
 
     def __init__(self, parent=None) -> None:
         super().__init__(parent)
-        self.setMinimumSize(200, 200)
+        self.setMinimumSize(240, 240)
         self.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Expanding)
-        self.camera = OrbitCamera()
+        self.scene = Scene(background=BACKGROUND)
         self.render_thread = RenderThread()
         self.render_thread.frameReady.connect(self._frame_ready)
         self.render_thread.start()
         self._submitted = 0
         self._received = 0
         self._frame_camera = self.camera
-        self.vertices: np.ndarray | None = None  # (V, 3) body frame
-        self.faces: np.ndarray | None = None  # (F, 3)
-        self.colours: np.ndarray | None = None  # (V, 3) uint8
-        self.joints: np.ndarray | None = None  # (24, 3) body frame
-        self.parents: np.ndarray | None = None  # (24,)
-        self.marked: np.ndarray = np.zeros(0, np.int64)  # vertex indices drawn as dots (correspondences)
-        self.show_skeleton = True
+        self.vertices: np.ndarray | None = None  # (V, 3) viewer frame, as given (the mesh node holds float32)
         self._frame: QImage | None = None
         self._dirty = True
         self._press: QPointF | None = None
@@ -114,8 +117,12 @@ class MeshCanvas(QWidget):
         self._timer.timeout.connect(self._render_now)
 
     @property
+    def camera(self) -> Camera:
+        return self.scene.camera
+
+    @property
     def backend(self) -> str:
-        """"egl" or "points": what draws the frames."""
+        """"gl" or "points": what draws the frames."""
         return self.render_thread.backend
 
     def shutdown(self) -> None:
@@ -126,15 +133,6 @@ class MeshCanvas(QWidget):
         self.shutdown()
         super().closeEvent(event)
 
-    def set_data(self, vertices, faces, colours, joints=None, parents=None, recentre: bool = False) -> None:
-        self.vertices, self.faces, self.colours = vertices, faces, colours
-        self.joints, self.parents = joints, parents
-        if recentre and vertices is not None and len(vertices):
-            lo, hi = vertices.min(0), vertices.max(0)
-            self.camera.target = (lo + hi) / 2
-            self.camera.extent = float(max(hi[1] - lo[1], hi[0] - lo[0], 0.5)) * 1.15
-        self.invalidate()
-
     def invalidate(self) -> None:
         self._dirty = True
         self._timer.start()
@@ -143,16 +141,15 @@ class MeshCanvas(QWidget):
         if not self._dirty:
             return
         self._dirty = False
-        if self.vertices is None or self.faces is None:
+        if self.vertices is None:
             self._frame = None
             self.update()
             return
-        w, h = max(self.width(), 16), max(self.height(), 16)
         self._submitted += 1
-        self.render_thread.submit(RenderRequest(self._submitted, self.vertices.copy(), self.faces, self.colours.copy(),
-                                                copy.deepcopy(self.camera), w, h))
+        self.render_thread.submit(RenderRequest(self._submitted, self.scene.snapshot(), max(self.width(), 16),
+                                                max(self.height(), 16)))
 
-    def _frame_ready(self, seq: int, image: QImage, seconds: float, camera: OrbitCamera) -> None:
+    def _frame_ready(self, seq: int, image: QImage, seconds: float, camera: Camera) -> None:
         self._received = max(self._received, seq)
         self._frame, self._frame_camera = image, camera
         self.frame_times.append(time.perf_counter())
@@ -175,27 +172,9 @@ class MeshCanvas(QWidget):
 
     def paintEvent(self, event) -> None:
         p = QPainter(self)
-        p.fillRect(self.rect(), QColor(38, 40, 46))
-        if self._frame is not None:
+        p.fillRect(self.rect(), QColor(*BACKGROUND))
+        if self._frame is not None and self.vertices is not None:
             p.drawImage(QRectF(0, 0, self._frame.width(), self._frame.height()), self._frame)
-        w, h = self.width(), self.height()
-        cam = self._frame_camera if self._frame is not None else self.camera  # overlays match the frame shown
-        if self.show_skeleton and self.joints is not None and self.parents is not None:
-            s = cam.to_screen(self.joints, w, h)
-            p.setRenderHint(QPainter.RenderHint.Antialiasing)
-            p.setPen(QPen(QColor(255, 255, 255, 220), 2))
-            for j, parent in enumerate(self.parents):
-                if parent >= 0:
-                    p.drawLine(QPointF(*s[j, :2]), QPointF(*s[parent, :2]))
-            p.setBrush(QColor(255, 200, 40))
-            for x, y, _ in s:
-                p.drawEllipse(QPointF(x, y), 3, 3)
-        if self.vertices is not None and self.marked.size:
-            s = cam.to_screen(self.vertices[self.marked], w, h)
-            p.setPen(Qt.PenStyle.NoPen)
-            p.setBrush(QColor(255, 255, 255, 170))
-            for x, y, _ in s:
-                p.drawEllipse(QPointF(x, y), 1.6, 1.6)
         if self.vertices is None:
             p.setPen(QColor(200, 200, 200))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No body to show")
@@ -218,7 +197,7 @@ class MeshCanvas(QWidget):
         if buttons & Qt.MouseButton.MiddleButton or (
             buttons & Qt.MouseButton.LeftButton and event.modifiers() & Qt.KeyboardModifier.ShiftModifier
         ):
-            f = cam.pixels_per_metre(self.height())
+            f = cam.pixels_per_unit(self.height())
             cam.pan = cam.pan + np.array([d.x() / f, -d.y() / f])
         elif buttons & Qt.MouseButton.LeftButton:
             cam.azimuth = (cam.azimuth + d.x() * 0.5) % 360.0
@@ -229,8 +208,8 @@ class MeshCanvas(QWidget):
 
     def mouseReleaseEvent(self, event: QMouseEvent) -> None:
         if not self._moved and event.button() == Qt.MouseButton.LeftButton and self.vertices is not None:
-            picked = pick_vertex(self.vertices, self.camera, self.width(), self.height(),
-                                 event.position().x(), event.position().y())
+            picked = self.camera.pick(self.vertices, self.width(), self.height(), event.position().x(),
+                                      event.position().y())
             if picked is not None:
                 self.vertexPicked.emit(picked)
         self._press = self._last = None
@@ -241,7 +220,7 @@ class MeshCanvas(QWidget):
 
 
 class Viewport3D(QWidget):
-    """Canvas plus its controls: colour mode (parts / residual), skeleton toggle, front/side/top views."""
+    """Canvas plus its controls: colour mode (parts / residual), skeleton toggle, view presets, enlarge."""
 
     vertexPicked = Signal(int)
 
@@ -259,8 +238,14 @@ class Viewport3D(QWidget):
         for name in ("front", "side", "top"):
             b = QPushButton(name.capitalize())
             b.setObjectName(f"view_{name}")
+            b.setToolTip(f"Look at the body from the {name}; undoes zoom and pan")
             b.clicked.connect(lambda _=False, n=name: self.set_view(n))
             bar.addWidget(b)
+        self.enlarge_button = QPushButton("Enlarge")
+        self.enlarge_button.setCheckable(True)
+        self.enlarge_button.setToolTip("Float the 3D view at most of the screen (click again to dock it back)")
+        self.enlarge_button.toggled.connect(self._enlarge)
+        bar.addWidget(self.enlarge_button)
         bar.addStretch(1)
         bar.addWidget(self.skeleton_box)
         bar.addWidget(self.colour_mode)
@@ -268,43 +253,82 @@ class Viewport3D(QWidget):
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(bar)
         lay.addWidget(self.canvas, 1)
+        self.mesh: Mesh | None = None
+        self.skeleton: Skeleton | None = None
+        self.marks = self.canvas.scene.add(Points(name="correspondences", colour=(255, 255, 255)))
+        self._marked = np.zeros(0, np.int64)
+        self._regressor: np.ndarray | None = None  # (J, V) joints from posed vertices
         self._vertex_part: np.ndarray | None = None
         self._residual: np.ndarray | None = None
 
-    def set_template(self, faces: np.ndarray, vertex_part: np.ndarray, parents: np.ndarray) -> None:
-        self.canvas.faces = faces
-        self.canvas.parents = parents
-        self._vertex_part = vertex_part
+    def set_template(self, template: Template) -> None:
+        """Use a template's faces, parts, weld index and skeleton."""
+        scene = self.canvas.scene
+        scene.nodes = [n for n in scene.nodes if n is self.marks]
+        self._vertex_part = np.asarray(template.vertex_part)
+        self._regressor = joint_regressor(template)
+        rest = np.asarray(template.rest_vertices, np.float64)
+        self.mesh = Mesh(rest, template.faces, self._colours(rest), weld_index=template.weld_index, name="body")
+        self.skeleton = Skeleton(template.rest_joints, template.parents, name="skeleton")
+        self.skeleton.visible = self.skeleton_box.isChecked()
+        scene.nodes[:0] = [self.mesh]
+        scene.add(self.skeleton)
+        self.canvas.vertices = None
 
     def set_body(self, vertices: np.ndarray | None, joints: np.ndarray | None = None,
                  residual: np.ndarray | None = None, recentre: bool = False) -> None:
-        """Show (V, 3) body-frame vertices, (24, 3) joints and optional (V,) per-vertex residuals."""
+        """Show (V, 3) viewer-frame vertices, (24, 3) joints (None: regressed from the vertices) and optional
+        (V,) per-vertex residuals; recentre frames the camera on the body. None shows nothing."""
         self._residual = residual
-        self.canvas.set_data(vertices, self.canvas.faces, self._colours(vertices), joints, self.canvas.parents,
-                             recentre=recentre)
+        if vertices is None or self.mesh is None:
+            self.canvas.vertices = None
+            self.canvas.invalidate()
+            return
+        self.mesh.set_colours(self._colours(vertices))
+        self._show(vertices, joints)
+        if recentre:
+            self.canvas.camera.frame(np.asarray(vertices, np.float64))
 
     def update_vertices(self, vertices: np.ndarray, joints: np.ndarray | None = None) -> None:
-        """Animate: new vertex positions, same colours and camera."""
-        c = self.canvas
-        colours = c.colours if c.colours is not None and len(c.colours) == len(vertices) else self._colours(vertices)
-        c.set_data(vertices, c.faces, colours, joints if joints is not None else c.joints, c.parents)
+        """Animate: new (V, 3) vertex positions (and joints, else regressed), same colours and camera."""
+        if self.mesh is not None:
+            self._show(vertices, joints)
+
+    def _show(self, vertices: np.ndarray, joints: np.ndarray | None) -> None:
+        vertices = np.asarray(vertices, np.float64)
+        self.mesh.set_vertices(vertices)
+        self.skeleton.set_joints(self._regressor @ vertices if joints is None else joints)
+        self.marks.set_points(vertices[self._marked])
+        self.canvas.vertices = vertices
+        self.canvas.invalidate()
 
     def set_marked(self, vertex_index: np.ndarray) -> None:
-        self.canvas.marked = np.asarray(vertex_index, np.int64)
-        self.canvas.update()
+        """Mark these vertices (the person's corresponded ones) with dots."""
+        self._marked = np.asarray(vertex_index, np.int64)
+        if self.canvas.vertices is not None:
+            self.marks.set_points(self.canvas.vertices[self._marked])
+        self.canvas.invalidate()
 
     def set_view(self, name: str) -> None:
         self.canvas.camera.set_view(name)
-        self.canvas.camera.pan[:] = 0
         self.canvas.invalidate()
 
     def _toggle_skeleton(self, on: bool) -> None:
-        self.canvas.show_skeleton = on
-        self.canvas.update()
+        if self.skeleton is not None:
+            self.skeleton.visible = on
+        self.canvas.invalidate()
 
-    def _colours(self, vertices: np.ndarray | None) -> np.ndarray | None:
-        if vertices is None:
-            return None
+    def _enlarge(self, on: bool) -> None:
+        dock = self.parent()
+        if not isinstance(dock, QDockWidget):
+            return
+        dock.setFloating(on)
+        if on:
+            screen = (self.screen() or QGuiApplication.primaryScreen()).availableGeometry()
+            dock.setGeometry(screen.adjusted(screen.width() // 10, screen.height() // 12, -screen.width() // 10,
+                                             -screen.height() // 12))
+
+    def _colours(self, vertices: np.ndarray) -> np.ndarray:
         if self.colour_mode.currentText() == "residual" and self._residual is not None \
                 and len(self._residual) == len(vertices):
             return ramp(self._residual, vmin=0.0)
@@ -313,7 +337,6 @@ class Viewport3D(QWidget):
         return np.full((len(vertices), 3), 180, np.uint8)
 
     def _recolour(self) -> None:
-        c = self.canvas
-        if c.vertices is not None:
-            c.colours = self._colours(c.vertices)
-            c.invalidate()
+        if self.mesh is not None:
+            self.mesh.set_colours(self._colours(self.mesh.vertices))
+            self.canvas.invalidate()

@@ -1,63 +1,90 @@
-"""The 3D viewport's camera, picking and renderers (EGL frames and the point fallback)."""
+"""The 3D viewport: it draws core's one scene through core's one renderer, picks through the same camera, keeps
+the skeleton on a moving mesh, uploads only positions while a fit animates, and presets reset the zoom."""
 
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from deformlearn.app.colours import PART_COLOURS
-from deformlearn.app.viewport_renderer import MeshFrameRenderer, OrbitCamera, pick_vertex
-
-
-def test_orbit_camera_views_put_the_body_where_a_viewer_expects() -> None:
-    cam = OrbitCamera(extent=2.0)
-    left_hand, head, chest_front = np.array([[0.7, 0.2, 0.0]]), np.array([[0.0, 0.6, 0.0]]), np.array([[0.0, 0.2, 0.1]])
-    x, y, depth = cam.to_screen(left_hand, 200, 200)[0]
-    assert x > 100 and y < 100  # front view: the body's left (+x) on the screen's right, up is up
-    assert cam.to_screen(chest_front, 200, 200)[0, 2] > 0  # the front faces the viewer
-    cam.set_view("top")
-    assert cam.to_screen(head, 200, 200)[0, 2] > cam.to_screen(np.zeros((1, 3)), 200, 200)[0, 2]
-    cam.set_view("side")
-    assert abs(cam.to_screen(left_hand, 200, 200)[0, 0] - 100) < 1  # seen from the side the arm points at us
-    cam.set_view("front")
-    cam.zoom, cam.pan = 2.0, np.array([0.1, 0.0])
-    assert cam.to_screen(np.zeros((1, 3)), 200, 200)[0, 0] == 120  # 0.1 m * 100 px/m * zoom 2
+from deformlearn.core.render import PART_COLOURS, Camera, Mesh, Scene, SceneRenderer
 
 
-def test_pick_vertex_takes_the_nearest_to_the_viewer() -> None:
-    cam = OrbitCamera(extent=2.0)
-    verts = np.array([[0.0, 0.0, -0.1], [0.0, 0.0, 0.1], [0.5, 0.5, 0.0]])
-    assert pick_vertex(verts, cam, 200, 200, 100, 100) == 1
-    assert pick_vertex(verts, cam, 200, 200, 10, 190) is None
+def _frame_array(canvas) -> np.ndarray:
+    image = canvas._frame
+    data = np.frombuffer(image.constBits(), np.uint8).reshape(image.height(), image.bytesPerLine())
+    return data[:, : 3 * image.width()].reshape(image.height(), image.width(), 3).copy()
 
 
-def test_point_fallback_and_egl_frames_show_the_body(tiny_template) -> None:
-    verts = tiny_template.rest_vertices.astype(np.float64)
-    colours = PART_COLOURS[tiny_template.vertex_part]
-    cam = OrbitCamera(target=verts.mean(0), extent=2.2)
-    background = (38, 40, 46)
-    points = MeshFrameRenderer._render_points(verts, colours, cam, 160, 160, background)
-    renderer = MeshFrameRenderer()
-    try:
-        frame = renderer.render(verts, tiny_template.faces, colours, cam, 160, 160, background)
-    finally:
-        renderer.close()
-    for image in (points, frame):
-        body = np.any(image != background, axis=-1)
-        assert image.shape == (160, 160, 3) and 0.02 < body.mean() < 0.6
-        assert body[70:91, 70:91].any()  # the torso is in the middle
-    assert renderer.backend == "egl"
-
-
-def test_render_thread_delivers_frames_for_the_newest_mesh(make_window, small_project) -> None:
+@pytest.mark.gl
+def test_viewport_draws_the_shared_scene_with_the_shared_renderer(make_window, small_project) -> None:
     win = make_window(small_project)
+    win.people.select_row(0)
     canvas = win.viewport.canvas
-    assert canvas.render_frame() and canvas._frame is not None and canvas.backend == "egl"
-    before = len(canvas.frame_times)
-    for k in range(5):  # a burst of updates costs at most a few frames, and the last one is shown
-        win.viewport.update_vertices(canvas.vertices + 0.01 * k)
+    assert canvas.render_frame() and canvas.backend == "gl"
+    body = win.viewport.mesh
+    assert isinstance(body, Mesh) and body in canvas.scene.nodes
+    np.testing.assert_allclose(body.vertices, win.scene.fit_vertices_body, atol=1e-6)
+    np.testing.assert_array_equal(body.colours, PART_COLOURS[win.loader.template.vertex_part])
+    with SceneRenderer() as headless:  # the same scene drawn headless is the same picture
+        expected = headless.render(canvas.scene.snapshot(), canvas._frame.width(), canvas._frame.height())
+    assert np.abs(_frame_array(canvas).astype(int) - expected).mean() < 0.5
+
+
+def test_pick_goes_through_the_camera_of_the_scene() -> None:
+    cam = Camera(extent=2.0)
+    verts = np.array([[0.0, 0.0, -0.1], [0.0, 0.0, 0.1], [0.5, 0.5, 0.0]])
+    assert cam.pick(verts, 200, 200, 100, 100) == 1  # the nearest to the viewer
+    assert cam.pick(verts, 200, 200, 150, 50) == 2
+    assert cam.pick(verts, 200, 200, 10, 190) is None
+
+
+def test_live_updates_move_the_skeleton_and_upload_only_positions(make_window, small_project) -> None:
+    win = make_window(small_project)
+    win.people.select_row(4)  # unfitted: the template at rest
+    vp, canvas = win.viewport, win.viewport.canvas
+    template = win.loader.template
+    np.testing.assert_allclose(vp.skeleton.joints, template.rest_joints, atol=1e-6)
     assert canvas.render_frame()
-    assert 1 <= len(canvas.frame_times) - before <= 6
+    builds, _ = canvas.render_thread.uploads
+    turn = np.array([[0.0, 0, 1], [0, 1, 0], [-1, 0, 0]])  # a quarter turn about the vertical, as a fit's events
+    for k in range(5):  # a burst of events costs at most a few frames, and the last one is shown
+        vp.update_vertices(template.rest_vertices @ turn.T + [0.01 * k, 0, 0])
+    assert canvas.render_frame()
+    np.testing.assert_allclose(vp.skeleton.joints, template.rest_joints @ turn.T + [0.04, 0, 0], atol=1e-5)
+    assert canvas.render_thread.uploads[0] == builds  # no rebuild: positions and normals only
+    assert canvas.render_thread.uploads[1] >= 1
     assert canvas._received == canvas._submitted
+
+
+def test_view_presets_reset_zoom_and_pan(make_window, small_project) -> None:
+    win = make_window(small_project)
+    win.people.select_row(0)
+    cam = win.viewport.canvas.camera
+    cam.zoom, cam.pan = 4.0, np.array([0.3, -0.2])
+    win.viewport.set_view("side")
+    assert (cam.azimuth, cam.elevation, cam.zoom) == (90.0, 0.0, 1.0) and not cam.pan.any()
+
+
+def test_enlarge_floats_the_dock_and_docks_it_back(make_window, small_project) -> None:
+    win = make_window(small_project)
+    dock = win.docks["3D view"]
+    small = dock.width() * dock.height()
+    win.viewport.enlarge_button.setChecked(True)
+    assert dock.isFloating() and dock.width() * dock.height() > small
+    win.viewport.enlarge_button.setChecked(False)
+    assert not dock.isFloating()
+
+
+def test_point_fallback_shows_the_body(tiny_template) -> None:
+    verts = tiny_template.rest_vertices.astype(np.float64)
+    scene = Scene(background=(38, 40, 46))
+    scene.add(Mesh(verts, tiny_template.faces, PART_COLOURS[tiny_template.vertex_part]))
+    scene.camera.frame(verts)
+    renderer = SceneRenderer(fallback=True)
+    renderer.backend = "points"
+    image = renderer.render(scene, 160, 160)
+    body = np.any(image != (38, 40, 46), axis=-1)
+    assert 0.02 < body.mean() < 0.6 and body[70:91, 70:91].any()  # the torso is in the middle
 
 
 def test_vertex_residuals_spread_from_corresponded_vertices() -> None:
@@ -75,25 +102,25 @@ def test_vertex_residuals_spread_from_corresponded_vertices() -> None:
     assert segments.shape == (3, 2, 2) and np.allclose(segments[0], [[3, 4], [0, 0]])
 
 
-def test_closing_a_viewport_renderer_leaves_other_gl_contexts_working(tiny_template, monkeypatch) -> None:
-    from deformlearn.core import render  # the public face the app calls through
+@pytest.mark.gl
+def test_closing_a_renderer_leaves_other_gl_contexts_working(tiny_template, monkeypatch) -> None:
+    from deformlearn.core.render import renderer as renderer_module
 
     released = []
-    real = render.release_offscreen_renderer
-    monkeypatch.setattr(render, "release_offscreen_renderer", lambda gl: (released.append(gl), real(gl)))
+    real = renderer_module.release_offscreen_renderer
+    monkeypatch.setattr(renderer_module, "release_offscreen_renderer", lambda gl: (released.append(gl), real(gl)))
     verts = tiny_template.rest_vertices.astype(np.float64)
-    colours = PART_COLOURS[tiny_template.vertex_part]
-    cam = OrbitCamera(target=verts.mean(0), extent=2.2)
-    first, second = MeshFrameRenderer(), MeshFrameRenderer()
+    scene = Scene()
+    scene.add(Mesh(verts, tiny_template.faces, PART_COLOURS[tiny_template.vertex_part]))
+    scene.camera.frame(verts)
+    first, second = SceneRenderer(), SceneRenderer()
     try:
-        before = second.render(verts, tiny_template.faces, colours, cam, 96, 96)
-        first.render(verts, tiny_template.faces, colours, cam, 96, 96)
-        gl = first._renderer
-        first.close()  # through core.render.offscreen's release: pyrender's delete() would terminate the shared display
-        assert released == [gl] and first._renderer is None
-        after = second.render(verts, tiny_template.faces, colours, cam, 96, 96)
-        assert second.backend == "egl"
-        np.testing.assert_array_equal(after, before)
+        before = second.render(scene, 96, 96)
+        first.render(scene, 96, 96)
+        gl = first._gl
+        first.close()  # pyrender's delete() would terminate the shared EGL display under the second renderer
+        assert released == [gl] and first._gl is None
+        np.testing.assert_array_equal(second.render(scene, 96, 96), before)
     finally:
         first.close()
         second.close()
