@@ -1,6 +1,7 @@
-"""The training dock: one click runs a deform-and-learn round in a worker process (the same core command
-the terminal runs), with per-stage progress bars and ETA, live loss curves, a log, cancel and resume, and a
-chart of per-round metrics.
+"""The training dock: one click runs deform-and-learn rounds in a worker process (the same core command
+the terminal runs) with the settings chosen here (preset, number of rounds, regressor input, training set),
+with per-stage progress bars and ETA, live loss curves, the project's own log, cancel and resume, and a chart
+and a table of per-round metrics.
 
 The worker prints JSON lines on stdout (core/commands/round.py: {"event": "progress", "round", "stage", "step",
 "total", "losses", "eta_s"}, {"event": "round_done", "metrics"}, {"event": "cancelled", "message"}); anything
@@ -13,33 +14,59 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QProcess, QProcessEnvironment, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
     QGridLayout,
     QHBoxLayout,
     QLabel,
     QPlainTextEdit,
     QProgressBar,
     QPushButton,
+    QSpinBox,
     QSplitter,
     QVBoxLayout,
     QWidget,
 )
 
+from deformlearn.app.charts import LegendPlot, RoundMetricsTable, flatten_metrics, round_error_series
 from deformlearn.app.errors import show_error
 
 KILL_AFTER_MS = 10000
-#: Round metrics worth a curve (errors in mm / px); counts, timings and settings are left out.
-METRIC_TAGS = ("mpjpe", "_px", "error")
-PALETTE = [(80, 200, 255), (255, 200, 40), (120, 220, 120), (230, 120, 230), (255, 120, 80), (200, 200, 200)]
+#: The round command's presets and regressor inputs ("preset" = the preset's own choice).
+PRESET_CHOICES = ("cpu-demo", "paper")
+INPUT_CHOICES = ("preset", "rgb", "iuv", "rgb+iuv")
+#: The project's training log (every line the panel shows), relative to the project folder.
+LOG_FILE = Path("logs") / "training.log"
+LOG_TAIL_LINES = 400
 
 
-def round_command(project_root: str, resume: bool = False) -> list[str]:
+@dataclass(frozen=True)
+class RoundOptions:
+    """What the panel runs: preset ("cpu-demo" or "paper"), rounds (>= 1), regressor input ("preset" or one of
+    rgb / iuv / rgb+iuv), only_accepted (train the regressor on accepted fits only)."""
+
+    preset: str = "cpu-demo"
+    rounds: int = 1
+    regressor_input: str = "preset"
+    only_accepted: bool = False
+
+    def arguments(self) -> list[str]:
+        out = ["--preset", self.preset, "--rounds", str(self.rounds)]
+        if self.regressor_input != "preset":
+            out += ["--input", self.regressor_input]
+        return out + (["--only-accepted"] if self.only_accepted else [])
+
+
+def round_command(project_root: str, resume: bool = False, options: RoundOptions | None = None) -> list[str]:
     """argv (without the interpreter) of the worker: `python -m deformlearn.core.cli round ...`."""
-    return ["-m", "deformlearn.core.cli", "round", str(project_root), "--progress-json"] + (["--resume"] if resume else [])
+    return (["-m", "deformlearn.core.cli", "round", str(project_root), "--progress-json"]
+            + (options or RoundOptions()).arguments() + (["--resume"] if resume else []))
 
 
 def _fmt_eta(seconds) -> str:
@@ -75,29 +102,77 @@ class TrainingPanel(QWidget):
         self.state = QLabel("idle")
         self.stage_grid = QGridLayout()
         self.stages: dict[str, tuple[QProgressBar, QLabel]] = {}
-        self.loss_plot = pg.PlotWidget(title="round losses")
-        self.loss_plot.addLegend(offset=(5, 5))
-        self.loss_plot.setLogMode(y=True)
-        self._curves: dict[str, pg.PlotDataItem] = {}
+        self.loss_plot = LegendPlot("losses of the running round", "progress event", "loss (log scale)")
+        self.loss_plot.plot.setLogMode(y=True)
         self._history: dict[str, list[tuple[int, float]]] = {}
         self._tick = 0
-        self.metrics_plot = pg.PlotWidget(title="metrics per round")
-        self.metrics_plot.addLegend(offset=(5, 5))
+        self.metrics_plot = LegendPlot("error per round", "round", "error (mm or px)")
+        self.metrics_table = RoundMetricsTable()
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setMaximumBlockCount(5000)
+        self._log_file: Path | None = None
+        metrics = QSplitter(Qt.Orientation.Horizontal)
+        metrics.addWidget(self.metrics_plot)
+        metrics.addWidget(self.metrics_table)
         plots = QSplitter(Qt.Orientation.Vertical)
-        for w in (self.loss_plot, self.metrics_plot, self.log):
+        for w in (self.loss_plot, metrics, self.log):
             plots.addWidget(w)
         lay = QVBoxLayout(self)
+        lay.addLayout(self._options_row())
         lay.addLayout(buttons)
         lay.addWidget(self.state)
         lay.addLayout(self.stage_grid)
         lay.addWidget(plots, 1)
 
+    def _options_row(self) -> QHBoxLayout:
+        self.preset = QComboBox()
+        self.preset.addItems(PRESET_CHOICES)
+        self.preset.setToolTip("cpu-demo: small networks and few epochs, minutes on a CPU; paper: the paper's "
+                               "hyperparameters (ResNet50, 30 regressor epochs, 50 cGAN epochs), for a GPU")
+        self.rounds = QSpinBox()
+        self.rounds.setRange(1, 20)
+        self.rounds.setToolTip("How many deform-and-learn rounds to run one after another")
+        self.regressor_input = QComboBox()
+        self.regressor_input.addItems(INPUT_CHOICES)
+        self.regressor_input.setToolTip("What the regressor reads: the image crop (rgb), the DensePose IUV crop, "
+                                        "both, or the preset's choice")
+        self.only_accepted = QCheckBox("accepted fits only")
+        self.only_accepted.setToolTip("Train the regressor only on fits a reviewer accepted (default: every "
+                                      "fit that is not rejected)")
+        row = QHBoxLayout()
+        for label, w in (("preset", self.preset), ("rounds", self.rounds), ("regressor input", self.regressor_input)):
+            row.addWidget(QLabel(label))
+            row.addWidget(w)
+        row.addWidget(self.only_accepted)
+        row.addStretch(1)
+        return row
+
+    def options(self) -> RoundOptions:
+        return RoundOptions(self.preset.currentText(), self.rounds.value(), self.regressor_input.currentText(),
+                            self.only_accepted.isChecked())
+
     def set_project(self, project) -> None:
+        """Show `project`'s rounds and its own training log (the previous project's log is not carried over)."""
         self.project_root = None if project is None else str(project.root)
+        self.log.clear()
+        self._log_file = None if project is None else Path(project.root) / LOG_FILE
+        if self._log_file is not None and self._log_file.is_file():
+            lines = self._log_file.read_text(encoding="utf-8", errors="replace").splitlines()[-LOG_TAIL_LINES:]
+            self.log.setPlainText("\n".join(lines))
         self.show_round_metrics(project)
+
+    def append_log(self, text: str) -> None:
+        """Show a line in the log pane and append it to the project's training log."""
+        self.log.appendPlainText(text)
+        if self._log_file is not None:
+            try:
+                self._log_file.parent.mkdir(parents=True, exist_ok=True)
+                with open(self._log_file, "a", encoding="utf-8") as f:
+                    f.write(text + "\n")
+            except OSError as exc:  # a read-only project still trains; the pane says why the file is not kept
+                self.log.appendPlainText(f"(the log is not saved: {exc})")
+                self._log_file = None
 
     def is_running(self) -> bool:
         return self.process is not None and self.process.state() != QProcess.ProcessState.NotRunning
@@ -118,8 +193,8 @@ class TrainingPanel(QWidget):
         proc.finished.connect(self._finished)
         proc.errorOccurred.connect(self._error)
         self.process = proc
-        args = round_command(self.project_root, resume)
-        self.log.appendPlainText(f"$ {sys.executable} {' '.join(args)}")
+        args = round_command(self.project_root, resume, self.options())
+        self.append_log(f"$ {sys.executable} {' '.join(args)}")
         proc.start(sys.executable, args)
         self.run_button.setEnabled(False)
         self.resume_button.setEnabled(False)
@@ -128,7 +203,7 @@ class TrainingPanel(QWidget):
 
     def cancel(self) -> None:
         if self.is_running():
-            self.log.appendPlainText("cancelling: asking the worker to stop")
+            self.append_log("cancelling: asking the worker to stop")
             self.process.terminate()
             killer = QTimer(self.process, singleShot=True, interval=KILL_AFTER_MS)  # dies with the process
             killer.timeout.connect(self.process.kill)
@@ -139,9 +214,7 @@ class TrainingPanel(QWidget):
             bar.deleteLater()
             label.deleteLater()
         self.stages.clear()
-        for c in self._curves.values():
-            self.loss_plot.removeItem(c)
-        self._curves.clear()
+        self.loss_plot.clear_series()
         self._history.clear()
         self._tick = 0
         self._buffer = b""
@@ -156,7 +229,7 @@ class TrainingPanel(QWidget):
     def _read_stderr(self) -> None:
         text = bytes(self.process.readAllStandardError()).decode("utf-8", "replace").rstrip()
         if text:
-            self.log.appendPlainText(text)
+            self.append_log(text)
             self._stderr_tail = (self._stderr_tail + "\n" + text)[-1500:]
 
     def handle_line(self, line: str) -> None:
@@ -168,16 +241,16 @@ class TrainingPanel(QWidget):
         except json.JSONDecodeError:
             event = None
         if not isinstance(event, dict) or ("stage" not in event and "event" not in event):
-            self.log.appendPlainText(line)
+            self.append_log(line)
             return
         kind = event.get("event", "progress")
         if kind == "progress":
             self._show_event(event)
         elif kind == "round_done":
-            shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(_flatten(event.get("metrics") or {}).items()))
-            self.log.appendPlainText(f"round {event.get('round')} done: {shown}")
+            shown = ", ".join(f"{k} {v:.4g}" for k, v in sorted(flatten_metrics(event.get("metrics") or {}).items()))
+            self.append_log(f"round {event.get('round')} done: {shown}")
         else:
-            self.log.appendPlainText(f"{kind}: {event.get('message', '')}")
+            self.append_log(f"{kind}: {event.get('message', '')}")
         self.eventReceived.emit(event)
 
     def _show_event(self, event: dict) -> None:
@@ -201,13 +274,10 @@ class TrainingPanel(QWidget):
                 continue
             key = f"{stage}/{name}"
             self._history.setdefault(key, []).append((self._tick, float(value)))
-            if key not in self._curves:
-                pen = pg.mkPen(PALETTE[len(self._curves) % len(PALETTE)], width=2)
-                self._curves[key] = self.loss_plot.plot(pen=pen, name=key)
             xy = np.array(self._history[key])
-            self._curves[key].setData(xy[:, 0], xy[:, 1])
+            self.loss_plot.set_series(key, xy[:, 0], xy[:, 1])
         if "message" in event:
-            self.log.appendPlainText(f"[{stage}] {event['message']}")
+            self.append_log(f"[{stage}] {event['message']}")
 
     def _finished(self, code: int, status) -> None:
         crashed = status == QProcess.ExitStatus.CrashExit
@@ -220,7 +290,7 @@ class TrainingPanel(QWidget):
                 show_error(self, "The round stopped", (lines[-1] if lines else self._stderr_tail.strip()[-400:])
                            or f"exit code {code}", "The project keeps everything finished so far. If the round was "
                            "interrupted, press Resume; otherwise see the log pane.")
-        self.log.appendPlainText(self.state.text())
+        self.append_log(self.state.text())
         self.run_button.setEnabled(True)
         self.resume_button.setEnabled(True)
         self.cancel_button.setEnabled(False)
@@ -228,31 +298,14 @@ class TrainingPanel(QWidget):
 
     def _error(self, error) -> None:
         if error == QProcess.ProcessError.FailedToStart:
-            self.log.appendPlainText(f"could not start the worker: {self.process.errorString()}")
+            self.append_log(f"could not start the worker: {self.process.errorString()}")
 
     # ---- metrics per round -------------------------------------------------------------------------------
     def show_round_metrics(self, project) -> None:
-        """Plot the error metrics (METRIC_TAGS) of every round of `project` (x = round index)."""
-        self.metrics_plot.clear()
-        if project is None:
-            return
-        series: dict[str, list[tuple[int, float]]] = {}
-        for rnd in project.rounds():
-            for name, value in _flatten(rnd.metrics).items():
-                if not any(tag in name for tag in METRIC_TAGS) or name.startswith("settings"):
-                    continue
-                series.setdefault(name, []).append((rnd.index, value))
-        for i, (name, pts) in enumerate(sorted(series.items())):
+        """Chart and tabulate the error metrics (charts.METRIC_TAGS) of every round of `project` (x = round)."""
+        self.metrics_plot.clear_series()
+        series = {} if project is None else round_error_series(project.rounds())
+        for name, pts in sorted(series.items()):
             xy = np.array(pts, float)
-            self.metrics_plot.plot(xy[:, 0], xy[:, 1], pen=pg.mkPen(PALETTE[i % len(PALETTE)], width=2),
-                                   symbol="o", name=name)
-
-
-def _flatten(metrics: dict, prefix: str = "") -> dict[str, float]:
-    out = {}
-    for k, v in metrics.items():
-        if isinstance(v, dict):
-            out.update(_flatten(v, f"{prefix}{k}/"))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v):
-            out[f"{prefix}{k}"] = float(v)
-    return out
+            self.metrics_plot.set_series(name, xy[:, 0], xy[:, 1], markers=True)
+        self.metrics_table.show_series(series)

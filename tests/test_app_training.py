@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 
 
-def test_progress_lines_fill_stage_bars_curves_and_log(make_window) -> None:
-    panel = make_window().training
+def test_progress_lines_fill_stage_bars_curves_and_log(make_window, qtbot) -> None:
+    win = make_window()
+    panel = win.training
+    win.work_tabs.setCurrentWidget(panel)
     panel.handle_line(json.dumps({"event": "progress", "round": 1, "stage": "cgan", "step": 5, "total": 50,
                                   "losses": {"generator": 0.7, "discriminator": 0.6}, "eta_s": 75.0}))
     panel.handle_line(json.dumps({"event": "progress", "round": 1, "stage": "cgan", "step": 10, "total": 50,
@@ -18,7 +20,15 @@ def test_progress_lines_fill_stage_bars_curves_and_log(make_window) -> None:
     bar, eta = panel.stages["cgan"]
     assert (bar.value(), bar.maximum(), eta.text()) == (10, 50, "ETA 1:00")
     assert panel.stages["registration"][0].maximum() == 4
-    assert set(panel._curves) == {"cgan/generator", "cgan/discriminator", "registration/total"}
+    assert set(panel.loss_plot.names()) == {"cgan/generator", "cgan/discriminator", "registration/total"}
+    pens = {item.opts["pen"].color().name() for item in panel.loss_plot.plot.listDataItems()}
+    assert len(pens) == 3  # a colour per curve
+    assert panel.loss_plot.plot.getAxis("left").labelText and panel.loss_plot.plot.getAxis("bottom").labelText
+    # the legend is a column beside the plot, not over the data, and names every curve
+    qtbot.waitUntil(lambda: panel.loss_plot.legend.geometry().left() > 0, timeout=2000)
+    legend, plot = panel.loss_plot.legend, panel.loss_plot.widget
+    assert legend.geometry().left() >= plot.geometry().right()
+    assert all(name in legend.text() for name in panel.loss_plot.names())
     assert len(panel._history["cgan/generator"]) == 2 and len(panel._history["cgan/discriminator"]) == 1
     log = panel.log.toPlainText()
     assert "a plain log line" in log and "round 1 done: mpjpe_mm 101.5" in log
@@ -51,11 +61,40 @@ def test_round_metrics_chart_plots_error_metrics_per_round(make_window, small_pr
         win.project.start_round(index)
         win.project.update_round(index, metrics={"registration_mpjpe_mm": mpjpe, "num_test_people": 3,
                                                  "settings": {"lr_px": 1.0}}, finished=True)
+        win.project.update_round(index, metrics={"regressor_mpjpe_mm": mpjpe + 30})
     win.training.show_round_metrics(win.project)
-    curves = win.training.metrics_plot.getPlotItem().listDataItems()
-    assert [c.name() for c in curves] == ["registration_mpjpe_mm"]
+    assert win.training.metrics_plot.names() == ["registration_mpjpe_mm", "regressor_mpjpe_mm"]
+    curves = win.training.metrics_plot.plot.listDataItems()
     x, y = curves[0].getData()
     assert list(x) == [1, 2] and list(y) == [150.0, 120.0]
+    assert len({c.opts["symbolBrush"].color().name() for c in curves}) == 2  # markers coloured per metric
+    table = win.training.metrics_table
+    assert (table.rowCount(), table.columnCount()) == (2, 2)
+    assert [table.horizontalHeaderItem(j).text() for j in range(2)] == ["round 1", "round 2"]
+    assert table.verticalHeaderItem(1).text() == "regressor_mpjpe_mm" and table.item(1, 1).text() == "150"
+
+
+def test_round_settings_reach_the_command_and_the_log_stays_with_its_project(make_window, small_project,
+                                                                             tmp_path, tiny_template) -> None:
+    from deformlearn.app.training_panel import LOG_FILE, round_command
+    from tests.app_support import make_project
+
+    win = make_window(small_project)
+    panel = win.training
+    panel.preset.setCurrentText("paper")
+    panel.rounds.setValue(3)
+    panel.regressor_input.setCurrentText("iuv")
+    panel.only_accepted.setChecked(True)
+    args = round_command("P", True, panel.options())
+    assert args[3:] == ["P", "--progress-json", "--preset", "paper", "--rounds", "3", "--input", "iuv",
+                        "--only-accepted", "--resume"]
+    assert "--input" not in round_command("P")
+    panel.handle_line("a line of the first project")
+    assert "a line of the first project" in (small_project / LOG_FILE).read_text()
+    win.open_project(make_project(tmp_path / "other", tiny_template, n_people=2))
+    assert "first project" not in panel.log.toPlainText()
+    win.open_project(small_project)
+    assert "a line of the first project" in panel.log.toPlainText()
 
 
 def test_a_round_that_cannot_start_is_a_dialog(make_window, small_project, qtbot, app_errors) -> None:
