@@ -6,7 +6,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QProcess, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QProgressDialog
+from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QProgressDialog
 
 from deformlearn.app import demo_project, import_actions
 from deformlearn.app.errors import show_error
@@ -145,20 +145,24 @@ def open_demo(win, wait: bool = False) -> QProcess | None:
 
 
 def export_dialog(win) -> None:
-    from deformlearn.core.export import export_fits
+    """Project ▸ Export fits: the dialog (app/export_dialog.py), then the export of the chosen people."""
+    from deformlearn.app.export_dialog import ExportDialog
 
     if win.project is None:
         raise RuntimeError("Open a project first.")
-    folder = QFileDialog.getExistingDirectory(win, "Export fits to folder")
-    if not folder:
-        return
-    selected = win.people.selected_people()
-    answer = QMessageBox.question(win, "Export", f"Export the {len(selected)} selected people (Yes) or every "
-                                  "accepted fit (No)?", QMessageBox.StandardButton.Yes | QMessageBox.StandardButton.No
-                                  | QMessageBox.StandardButton.Cancel)
-    if answer == QMessageBox.StandardButton.Cancel:
-        return
-    ids = selected if answer == QMessageBox.StandardButton.Yes else [int(i) for i in win.project.person_ids(status="accepted")]
-    written = export_fits(win.project, ids, folder)
+    dialog = ExportDialog(win.project, win.people.selected_people(), win)
+    if dialog.exec() == QDialog.DialogCode.Accepted:
+        run_export(win, dialog)
+
+
+def run_export(win, dialog) -> list[Path]:
+    """Export what an accepted ExportDialog chose, files named image + person index; returns the files."""
+    from deformlearn.app.export_dialog import unique_stems
+    from deformlearn.core.export import export_fits
+
+    ids, folder = dialog.people(), dialog.folder()
+    stems = unique_stems({pid: win.people.model.thumbnails.label_of(pid) for pid in ids})
+    written = export_fits(win.project, ids, folder, formats=dialog.formats(), frame=dialog.frame(), stems=stems)
     QMessageBox.information(win, "Export", f"Wrote {len(written)} files for {len(ids)} people to {folder} "
                             "(people without a fit are skipped).")
+    return written

@@ -114,6 +114,9 @@ def test_import_runs_on_a_worker_thread_with_its_own_project(make_window, empty_
 
 def test_export_action_writes_the_selected_fits(make_window, tmp_path, tiny_template, monkeypatch,
                                                  app_errors) -> None:
+    from PySide6.QtWidgets import QDialog
+
+    from deformlearn.app.export_dialog import ExportDialog
     from tests.app_support import make_project
 
     project = make_project(tmp_path / "exp", tiny_template)
@@ -121,11 +124,44 @@ def test_export_action_writes_the_selected_fits(make_window, tmp_path, tiny_temp
     assert win.actions_by_name["export"].isVisible()
     win.people.select_row(0)
     out = tmp_path / "out"
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: str(out)))
-    monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: QMessageBox.StandardButton.Yes))
+    chosen = []
+
+    def answer(dialog) -> int:  # what a user does: keeps "selected", picks two formats, a folder
+        assert dialog.scope() == "selected" and dialog.scope_buttons["accepted"].isEnabled() is False
+        for fmt, box in dialog.format_boxes.items():
+            box.setChecked(fmt in ("obj", "json"))
+        dialog.folder_edit.setText(str(out))
+        chosen.append(dialog.people())
+        return QDialog.DialogCode.Accepted
+
+    monkeypatch.setattr(ExportDialog, "exec", answer)
     shown = []
     monkeypatch.setattr(QMessageBox, "information", staticmethod(lambda *a, **k: shown.append(a[2])))
     win.actions_by_name["export"].trigger()
-    assert app_errors == []
-    assert any(p.name.startswith("person_000001") for p in out.iterdir())
+    assert app_errors == [] and chosen == [[1]]
+    assert sorted(p.name for p in out.iterdir()) == ["person_000.json", "person_000.obj"]
     assert shown and "for 1 people" in shown[0]
+
+
+def test_export_dialog_scopes_validation_and_file_names(make_window, tmp_path, tiny_template) -> None:
+    from deformlearn.app.export_dialog import ExportDialog, file_stem, unique_stems
+    from tests.app_support import make_project
+
+    win = make_window(make_project(tmp_path / "exp", tiny_template))
+    win.review.decide([2, 3], "accepted")
+    dialog = ExportDialog(win.project, [], win)
+    assert not dialog.scope_buttons["selected"].isEnabled() and dialog.scope() == "accepted"
+    assert dialog.people() == [2, 3] and "(2)" in dialog.scope_buttons["accepted"].text()
+    dialog.scope_buttons["fitted"].setChecked(True)
+    assert dialog.people() == [1, 2, 3]
+    assert dialog.validate() == "Choose a folder to export to."
+    for box in dialog.format_boxes.values():
+        box.setChecked(False)
+    dialog.folder_edit.setText(str(tmp_path))
+    dialog.accept()
+    assert dialog.problem.text() == "Choose at least one format." and dialog.result() == 0
+    dialog.close()
+    assert file_stem("demo_im.jpg · 3 of 12", 7) == "demo_im_person3" and file_stem("a b.png", 1) == "a_b"
+    assert file_stem("···", 5) == "person_000005"
+    assert unique_stems({4: "x.jpg · 1 of 2", 9: "x.jpg · 1 of 2", 5: "y.png"}) == {
+        4: "x_person1_id4", 9: "x_person1_id9", 5: "y"}

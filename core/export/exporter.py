@@ -12,7 +12,7 @@ texture coordinate into the DensePose atlas layout (`core.render.offscreen.atlas
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -115,8 +115,9 @@ def _file_stem(person_id: int) -> str:
 def export_fits(project, person_ids: Iterable[int], out_dir: str | Path, *,
                 formats: Sequence[str] = DEFAULT_FORMATS, frame: str = "image", uv: bool = False,
                 progress: Callable[[ExportProgress], None] | None = None,
-                cancel: CancelToken | None = None) -> list[Path]:
-    """Export the latest fit of each person to `out_dir`; returns every file written.
+                cancel: CancelToken | None = None, stems: Mapping[int, str] | None = None) -> list[Path]:
+    """Export the latest fit of each person to `out_dir`; returns every file written. `stems` names a person's
+    files instead of person_NNNNNN (the app passes image + person index; the caller keeps them unique).
 
     Per person `person_NNNNNN.{obj,ply,glb}` (posed mesh in `frame`), `person_NNNNNN_rigged.glb` (skeleton,
     skin and fitted pose, canonical frame), `person_NNNNNN.{json,npz}` (parameters, see
@@ -147,7 +148,7 @@ def export_fits(project, person_ids: Iterable[int], out_dir: str | Path, *,
         if params is not None:
             exported.append(pid)
             posed = pose_fits(body, [params], frame)[0]
-            stem = out_dir / _file_stem(pid)
+            stem = out_dir / (stems[pid] if stems and pid in stems else _file_stem(pid))
             for fmt in formats:
                 raise_if_cancelled(cancel, f"export of person {pid} before its {fmt} file", written + files)
                 if fmt in MESH_FORMATS:
