@@ -29,8 +29,16 @@ from deformlearn.core.registration.fitter import (
 )
 from deformlearn.core.registration.settings import RegistrationSettings
 
-#: Prior weights of a single fit (`FitSchedule.single_fit`); measured in benchmarks/real_data.py.
-SINGLE_FIT_PRIORS: dict[str, float] = {"w_pose_prior": 0.0, "w_upright": 0.0}
+#: Prior weights of a single fit (`FitSchedule.single_fit`, and so of `keypoints_only` from it). Measured by
+#: benchmarks/real_data.py (builtin template; pedestrian / seated man of shared/data/densepose, dense only;
+#: 4 Human3.6M frames, keypoints only), trunk pitch in degrees, dense error px of the 256 frame:
+#:   round-1 preset alone:          pitch -31.8 / -36.8, dense 4.07 / 4.86 px; H36M MPJPE 244, PA-MPJPE 138 mm
+#:   staged, no priors:             pitch -24.9 / -33.5, dense 3.06 / 3.33 px; H36M 226 / 157 mm
+#:   staged + pose prior 10:        pitch -26.7 / -28.3, dense 3.11 / 3.58 px; H36M 269 / 158 mm
+#:   staged + upright 2:            pitch  -2.1 /  -4.5, dense 3.10 / 3.36 px; H36M 144 / 101 mm
+#:   staged + pose 10 + upright 2:  pitch  -2.0 /  -3.1, dense 3.15 / 3.55 px; H36M 156 / 111 mm (chosen:
+#:   the pose prior keeps the verdict "good", without it both photos have joints past their ranges)
+SINGLE_FIT_PRIORS: dict[str, float] = {"w_pose_prior": 10.0, "w_upright": 2.0}
 
 
 @dataclass(frozen=True)
