@@ -8,8 +8,10 @@ most of the screen. A click without a drag picks the nearest visible vertex and 
 
 Frames are drawn on a render thread that owns the renderer (OpenGL's one-thread rule) and always draws the
 newest scene snapshot, so a fast fit never queues stale frames; between two frames of a live fit only the
-mesh's positions and normals go to the GPU. During a fit the registration reports vertices only, so the
-skeleton is regressed from them (`joint_regressor`) and moves with the mesh.
+mesh's positions and normals go to the GPU, and when frames take longer than `LIVE_BUDGET_S` the animation
+is drawn at `LIVE_SCALE` of the canvas size (software OpenGL shares the CPU with the fit) and redrawn sharp
+once it settles. During a fit the registration reports vertices only, so the skeleton is regressed from them
+(`joint_regressor`) and moves with the mesh.
 """
 
 from __future__ import annotations
@@ -30,6 +32,11 @@ if TYPE_CHECKING:
     from deformlearn.core.body import Template
 
 BACKGROUND = (38, 40, 46)
+#: A live frame slower than this (seconds) makes the next live frames smaller by LIVE_SCALE (each side).
+LIVE_BUDGET_S = 0.04
+LIVE_SCALE = 0.6
+#: Milliseconds without a live update after which the view is redrawn at full size.
+SETTLE_MS = 150
 
 
 @dataclass(frozen=True, eq=False)
@@ -115,6 +122,9 @@ class MeshCanvas(QWidget):
         self.render_seconds: list[float] = []  # time each frame took to render
         self._timer = QTimer(self, singleShot=True, interval=0)
         self._timer.timeout.connect(self._render_now)
+        self._live = False  # the mesh is animating (a fit): frames may be drawn smaller
+        self._settle = QTimer(self, singleShot=True, interval=SETTLE_MS)
+        self._settle.timeout.connect(self._settled)
 
     @property
     def camera(self) -> Camera:
@@ -133,9 +143,24 @@ class MeshCanvas(QWidget):
         self.shutdown()
         super().closeEvent(event)
 
-    def invalidate(self) -> None:
+    def invalidate(self, live: bool = False) -> None:
+        """Ask for a frame; `live` marks an animation step (it may be drawn smaller until the mesh settles)."""
         self._dirty = True
+        if live:
+            self._live = True
+            self._settle.start()
         self._timer.start()
+
+    def _settled(self) -> None:
+        self._live = False
+        self.invalidate()
+
+    def _frame_size(self) -> tuple[int, int]:
+        w, h = max(self.width(), 16), max(self.height(), 16)
+        if self._live and self.render_seconds and self.render_seconds[-1] > LIVE_BUDGET_S * (
+                1.0 if self._frame is None or self._frame.height() == h else LIVE_SCALE ** 2):
+            return max(int(w * LIVE_SCALE), 16), max(int(h * LIVE_SCALE), 16)
+        return w, h
 
     def _render_now(self) -> None:
         if not self._dirty:
@@ -146,8 +171,7 @@ class MeshCanvas(QWidget):
             self.update()
             return
         self._submitted += 1
-        self.render_thread.submit(RenderRequest(self._submitted, self.scene.snapshot(), max(self.width(), 16),
-                                                max(self.height(), 16)))
+        self.render_thread.submit(RenderRequest(self._submitted, self.scene.snapshot(), *self._frame_size()))
 
     def _frame_ready(self, seq: int, image: QImage, seconds: float, camera: Camera) -> None:
         self._received = max(self._received, seq)
@@ -157,8 +181,8 @@ class MeshCanvas(QWidget):
         self.update()
 
     def render_frame(self, timeout: float = 10.0) -> bool:
-        """Render now and wait for the frame (tests, screenshots); False on timeout."""
-        self._dirty = True
+        """Render now at full size and wait for the frame (tests, screenshots); False on timeout."""
+        self._dirty, self._live = True, False
         self._render_now()
         end = time.perf_counter() + timeout
         while self._received < self._submitted and time.perf_counter() < end:
@@ -174,7 +198,9 @@ class MeshCanvas(QWidget):
         p = QPainter(self)
         p.fillRect(self.rect(), QColor(*BACKGROUND))
         if self._frame is not None and self.vertices is not None:
-            p.drawImage(QRectF(0, 0, self._frame.width(), self._frame.height()), self._frame)
+            if self._frame.height() != self.height():  # a smaller live frame: shown stretched, smoothly
+                p.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform)
+            p.drawImage(QRectF(0, 0, self.width(), self.height()), self._frame)
         if self.vertices is None:
             p.setPen(QColor(200, 200, 200))
             p.drawText(self.rect(), Qt.AlignmentFlag.AlignCenter, "No body to show")
@@ -285,22 +311,22 @@ class Viewport3D(QWidget):
             self.canvas.invalidate()
             return
         self.mesh.set_colours(self._colours(vertices))
-        self._show(vertices, joints)
+        self._show(vertices, joints, live=False)
         if recentre:
             self.canvas.camera.frame(np.asarray(vertices, np.float64))
 
     def update_vertices(self, vertices: np.ndarray, joints: np.ndarray | None = None) -> None:
         """Animate: new (V, 3) vertex positions (and joints, else regressed), same colours and camera."""
         if self.mesh is not None:
-            self._show(vertices, joints)
+            self._show(vertices, joints, live=True)
 
-    def _show(self, vertices: np.ndarray, joints: np.ndarray | None) -> None:
+    def _show(self, vertices: np.ndarray, joints: np.ndarray | None, live: bool) -> None:
         vertices = np.asarray(vertices, np.float64)
         self.mesh.set_vertices(vertices)
         self.skeleton.set_joints(self._regressor @ vertices if joints is None else joints)
         self.marks.set_points(vertices[self._marked])
         self.canvas.vertices = vertices
-        self.canvas.invalidate()
+        self.canvas.invalidate(live=live)
 
     def set_marked(self, vertex_index: np.ndarray) -> None:
         """Mark these vertices (the person's corresponded ones) with dots."""
