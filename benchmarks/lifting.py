@@ -17,9 +17,10 @@ import numpy as np
 from deformlearn.core import metrics
 from deformlearn.core.body.template import TemplateError, load_builtin_template
 from deformlearn.core.lifting.cgan import LiftingSettings, average_skeleton_from_template, train_lifter
-from deformlearn.core.lifting.data import DEFAULT_AVERAGE_SKELETON, load_amass_body_poses, make_synthetic_people
+from deformlearn.core.lifting.data import DEFAULT_AVERAGE_SKELETON, make_synthetic_skeletons
 from deformlearn.core.lifting.evaluation import evaluate_lifting, load_h36m_body3d
 from deformlearn.core.lifting.losses import RATIO_BONES
+from deformlearn.core.synth.poses import load_amass_poses
 
 SHARED = Path(os.environ.get("DEFORMLEARN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -44,13 +45,13 @@ def main() -> None:
     overrides = {k: getattr(args, k) for k in ("device", "epochs", "batch_size", "hidden", "threads", "seed")}
     settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     amass = SHARED / "motion" / "amass_sample.npz"
-    base = load_amass_body_poses(amass) if amass.is_file() else None
+    base = load_amass_poses(amass) if amass.is_file() else None
     try:
         average, average_name = average_skeleton_from_template(load_builtin_template()), "builtin-template"
     except TemplateError:
         average, average_name = DEFAULT_AVERAGE_SKELETON, "default"
-    train = make_synthetic_people(args.people, seed=1, average_skeleton=average, base_poses=base)
-    test = make_synthetic_people(args.test_people, seed=2, average_skeleton=average, base_poses=base)
+    train = make_synthetic_skeletons(args.people, seed=1, average_skeleton=average, base_poses=base)
+    test = make_synthetic_skeletons(args.test_people, seed=2, average_skeleton=average, base_poses=base)
     result = train_lifter(train.keypoints_2d, settings, average_skeleton=average)
     ev = evaluate_lifting(result, test.keypoints_2d, test.joints3d_cam)
     steps = len(result.history) * int(np.ceil(2 * args.people / min(settings.batch_size, 2 * args.people)))

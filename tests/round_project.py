@@ -1,6 +1,6 @@
 """A small synthetic project for round tests: the tiny template rendered to RGB + IUV images with ground truth.
 
-Each person gets one 128 x 128 image: random pose (`registration_synthetic.random_pose`), segment scales
+Each person gets one 128 x 128 image: random pose (`core.synth.poses.sample_limited_poses` around the T-pose), segment scales
 and a turn about the vertical axis; the mesh is rasterised exactly (`rasterize`) to an IUV png (DensePose's
 file order: R = V * 255, G = U * 255, B = part) and an RGB png (the DensePose-layout atlas texture, shaded
 from the depth map, over a blurred random background, as `deformlearn synth` draws it without OpenGL).
@@ -24,10 +24,10 @@ from deformlearn.core.densepose.correspondence import map_to_vertices, template_
 from deformlearn.core.densepose.records import DensePoints
 from deformlearn.core.project.store import Project
 from deformlearn.core.registration.data import square_box
-from deformlearn.core.registration.synthetic import random_pose
 from deformlearn.core.render.offscreen import load_atlas
 from deformlearn.core.render.raster import rasterize
 from deformlearn.core.synth.images import atlas_lookup, background, shade_from_depth
+from deformlearn.core.synth.poses import sample_limited_poses
 from tests.tiny_template import make_tiny_template
 
 SIZE = 128
@@ -46,7 +46,7 @@ def make_round_project(path: Path, n: int = 24, seed: int = 0, points: int = 80,
     body = BodyModel(template)
     g = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    pose = random_pose(n, g, sigma=0.1, max_flexion=0.8)
+    pose = torch.from_numpy(sample_limited_poses(np.random.default_rng(seed + 1), n, spread=0.08, centre="tpose"))
     scales = 1 + 0.05 * torch.randn(n, 24, generator=g)
     yaw = torch.zeros(n, 3)
     yaw[:, 1] = (torch.rand(n, generator=g) - 0.5) * 1.6

@@ -23,7 +23,7 @@ from deformlearn.core.lifting.cgan import (
     save_lifter,
     train_lifter,
 )
-from deformlearn.core.lifting.data import DEFAULT_AVERAGE_SKELETON, make_synthetic_people, pose_keypoints, random_poses
+from deformlearn.core.lifting.data import DEFAULT_AVERAGE_SKELETON, make_synthetic_skeletons, pose_keypoints, random_poses
 from deformlearn.core.lifting.evaluation import evaluate_lifting, load_h36m_body3d
 
 TINY = LiftingSettings(epochs=40, batch_size=128, learning_rate=1e-3, hidden=64, device="cpu", threads=1)
@@ -36,7 +36,7 @@ def average() -> torch.Tensor:
 
 @pytest.fixture(scope="module")
 def trained():
-    people = make_synthetic_people(200, seed=1)
+    people = make_synthetic_skeletons(200, seed=1)
     return train_lifter(people.keypoints_2d, TINY, average_skeleton=DEFAULT_AVERAGE_SKELETON), people
 
 
@@ -73,7 +73,7 @@ def test_rotation_and_projection_shapes_and_geometry(average):
 
 
 def test_normalisation_root_scale_and_missing_points():
-    kp = torch.tensor(make_synthetic_people(3, seed=5).keypoints_2d, dtype=torch.float32)
+    kp = torch.tensor(make_synthetic_skeletons(3, seed=5).keypoints_2d, dtype=torch.float32)
     kp[..., 2] = 1
     xy, vis, root, scale = L.normalise_keypoints(kp)
     assert torch.allclose(xy[:, [11, 12]].mean(1), torch.zeros(3, 2), atol=1e-5)
@@ -144,7 +144,7 @@ def test_save_load_round_trip(trained, tmp_path):
 
 
 def test_progress_cancel_and_bad_input(average):
-    people = make_synthetic_people(64, seed=3)
+    people = make_synthetic_skeletons(64, seed=3)
     events: list[LiftingProgress] = []
     settings = dataclasses.replace(TINY, epochs=5, hidden=16)
     token = CancelToken()

@@ -262,6 +262,12 @@ def test_pose_and_body_sampling_stay_within_limits():
     lo, hi = pose_limits()
     assert pose.shape == (500, 23, 3) and np.all(pose >= lo - 1e-6) and np.all(pose <= hi + 1e-6)
     assert pose.std(0).max() > 0.2 and not pose[:, 21:].any()  # varied, hands fixed
+    calm_and_lively = sample_limited_poses(rng, 400, spread=np.repeat([0.02, 0.3], 200), centre="tpose")
+    assert np.abs(calm_and_lively[:200]).mean() < 0.2 * np.abs(calm_and_lively[200:]).mean()
+    assert np.all(calm_and_lively >= lo - 1e-6) and np.all(calm_and_lively <= hi + 1e-6)
+    assert abs(np.median(calm_and_lively[:, 15, 2])) < 0.01  # T-pose centre: shoulders around 0, not arms down
+    with pytest.raises(ValueError, match=r"spread must be one value or \(3,\)"):
+        sample_limited_poses(rng, 3, spread=np.ones(2))
     scales = sample_segment_scales(rng, 500, 0.05)
     assert abs(scales.mean() - 1) < 0.01 and 0.01 < scales.std() < 0.06
     assert np.allclose(scales[:, 1], scales[:, 2])  # left and right hips alike

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from deformlearn.core.body.charts import compute_part_charts, split_part_seams
+from deformlearn.core.body.charts import compute_part_charts
+from deformlearn.core.body.part_segmentation import split_part_seams
 from deformlearn.core.body.skeletons import (
     COCO_KEYPOINT_NAMES,
     DENSEPOSE_PART_NAMES,

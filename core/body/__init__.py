@@ -6,11 +6,14 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
-    submodules=["camera", "charts", "model", "rotations", "skeletons", "skinning", "smpl_loader", "template"],
+    submodules=[
+        "camera", "charts", "model", "part_segmentation", "rotations", "skeletons", "skinning", "smpl_loader", "template"
+    ],
     submod_attrs={
         "camera": ["FRONTAL_ROTATION_VALUES", "frontal_rotation", "weak_perspective_project"],
-        "charts": ["compute_part_charts", "split_part_seams"],
+        "charts": ["compute_part_charts"],
         "model": ["BodyModel", "BodyOutput"],
+        "part_segmentation": ["face_parts", "split_part_seams"],
         "rotations": [
             "axis_angle_to_quaternion", "axis_angle_to_rotmat", "gram_schmidt_rotation", "quaternion_to_axis_angle",
             "quaternion_to_rotmat", "rotmat_to_axis_angle", "rotmat_to_quaternion"

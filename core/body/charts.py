@@ -26,33 +26,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from deformlearn.core.body.skeletons import NUM_JOINTS, NUM_PARTS, SMPL_JOINT_NAMES
+from deformlearn.core.body.part_segmentation import (
+    JOINT_INDEX,
+    LIMB_REGIONS,
+    face_parts,
+    slice_centre,
+    slice_extent,
+    split_part_seams,
+)
+from deformlearn.core.body.skeletons import NUM_JOINTS, NUM_PARTS
 from deformlearn.core.shape_checks import check_shape
 
-_J = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
-
-#: Coarse region of each SMPL segment (the segment a joint rotates): torso, head, upper/lower arm, hand,
-#: upper/lower leg, foot; with the side for limbs.
-_SEGMENT_REGION: dict[str, str] = {
-    "pelvis": "torso", "spine1": "torso", "spine2": "torso", "spine3": "torso",
-    "left_collar": "torso", "right_collar": "torso", "neck": "head", "head": "head",
-    "left_hip": "upper_leg_l", "right_hip": "upper_leg_r", "left_knee": "lower_leg_l", "right_knee": "lower_leg_r",
-    "left_ankle": "foot_l", "right_ankle": "foot_r", "left_foot": "foot_l", "right_foot": "foot_r",
-    "left_shoulder": "upper_arm_l", "right_shoulder": "upper_arm_r", "left_elbow": "lower_arm_l",
-    "right_elbow": "lower_arm_r", "left_wrist": "hand_l", "right_wrist": "hand_r", "left_hand": "hand_l",
-    "right_hand": "hand_r",
-}
-_REGIONS: tuple[str, ...] = (
-    "torso", "head", "upper_arm_l", "upper_arm_r", "lower_arm_l", "lower_arm_r", "hand_l", "hand_r",
-    "upper_leg_l", "upper_leg_r", "lower_leg_l", "lower_leg_r", "foot_l", "foot_r",
-)
-#: Limb region -> (proximal joint, distal joint, front part, back part).
-_LIMB_REGIONS: dict[str, tuple[str, str, int, int]] = {
-    "upper_leg_r": ("right_hip", "right_knee", 9, 7), "upper_leg_l": ("left_hip", "left_knee", 10, 8),
-    "lower_leg_r": ("right_knee", "right_ankle", 13, 11), "lower_leg_l": ("left_knee", "left_ankle", 14, 12),
-    "upper_arm_l": ("left_shoulder", "left_elbow", 15, 17), "upper_arm_r": ("right_shoulder", "right_elbow", 16, 18),
-    "lower_arm_l": ("left_elbow", "left_wrist", 19, 21), "lower_arm_r": ("right_elbow", "right_wrist", 20, 22),
-}
 #: Limb part -> (U = 0 at the proximal end?, chart sign: +1 seen from outside, -1 mirrored).
 _LIMBS: dict[int, tuple[bool, int]] = {
     7: (True, 1), 8: (True, -1), 9: (False, -1), 10: (False, 1),
@@ -61,8 +45,6 @@ _LIMBS: dict[int, tuple[bool, int]] = {
     19: (False, 1), 20: (False, -1), 21: (True, -1), 22: (True, 1),
 }
 _FRONT_LIMB_PARTS = frozenset({9, 10, 13, 14, 15, 16, 19, 20})
-_SEAT_ABOVE_HIPS = 0.05  # metres: top of the buttocks above the hip joint centres
-_FOOT_ABOVE_ANKLE = 0.03  # metres: the foot part reaches this far above the ankle joint centre
 _NECK_DROP = 0.02  # metres: torso charts start this far below the neck joint, as DensePose's leave a neck hole
 _CHART_ANCHOR = 0.02  # pull of each chart towards its projection, relative to the harmonic smoothing
 _FINGER_FAN = 0.6  # how much wider the fingers spread at their tips than at the knuckles in hand charts
@@ -101,129 +83,6 @@ def _check_inputs(vertices: np.ndarray, faces: np.ndarray, skin_weights: np.ndar
         raise ValueError("faces index outside the vertices")
 
 
-def _face_neighbours(faces: np.ndarray) -> np.ndarray:
-    """(F, 3) index of the face across each edge, -1 on a border."""
-    F = len(faces)
-    edges = np.stack([faces[:, [0, 1]], faces[:, [1, 2]], faces[:, [2, 0]]], 1).reshape(-1, 2)
-    key = np.sort(edges, 1)
-    order = np.lexsort((key[:, 1], key[:, 0]))
-    ks = key[order]
-    same = np.all(ks[1:] == ks[:-1], 1)
-    nb = np.full(3 * F, -1, dtype=np.int64)
-    a, b = order[:-1][same], order[1:][same]
-    nb[a], nb[b] = b // 3, a // 3
-    return nb.reshape(F, 3)
-
-
-def _coarse_regions(vertices: np.ndarray, faces: np.ndarray, skin_weights: np.ndarray,
-                    joints: np.ndarray) -> np.ndarray:
-    """(F,) index into _REGIONS of each face: skinning weights, then plane cuts at elbows, wrists, knees."""
-    seg_region = np.array([_REGIONS.index(_SEGMENT_REGION[n]) for n in SMPL_JOINT_NAMES])
-    score = np.zeros((len(vertices), len(_REGIONS)))
-    np.add.at(score.T, seg_region, skin_weights.T)
-    region = score[faces].mean(1).argmax(1)
-    centre = vertices[faces].mean(1)
-    chains = {
-        "l_arm": (("upper_arm_l", "lower_arm_l", "hand_l"), ("left_shoulder", "left_elbow", "left_wrist")),
-        "r_arm": (("upper_arm_r", "lower_arm_r", "hand_r"), ("right_shoulder", "right_elbow", "right_wrist")),
-    }
-    for names, (j0, j1, j2) in chains.values():
-        ids = [_REGIONS.index(n) for n in names]
-        inside = np.isin(region, ids)
-        a, b, c = joints[_J[j0]], joints[_J[j1]], joints[_J[j2]]
-        past_elbow = (centre - b) @ (c - a) > 0
-        past_wrist = (centre - c) @ (c - b) > 0
-        region[inside] = np.where(past_wrist, ids[2], np.where(past_elbow, ids[1], ids[0]))[inside]
-    for side in ("l", "r"):
-        name = "left" if side == "l" else "right"
-        ids = [_REGIONS.index(f"upper_leg_{side}"), _REGIONS.index(f"lower_leg_{side}")]
-        inside = np.isin(region, ids)
-        hip, knee, ankle = joints[_J[f"{name}_hip"]], joints[_J[f"{name}_knee"]], joints[_J[f"{name}_ankle"]]
-        below_knee = (centre - knee) @ (ankle - hip) > 0
-        region[inside] = np.where(below_knee, ids[1], ids[0])[inside]
-    for side, name in (("l", "left"), ("r", "right")):
-        ids = [_REGIONS.index(f"lower_leg_{side}"), _REGIONS.index(f"foot_{side}")]
-        inside = np.isin(region, ids)
-        in_foot = centre[:, 1] < joints[_J[f"{name}_ankle"], 1] + _FOOT_ABOVE_ANKLE
-        region[inside] = np.where(in_foot, ids[1], ids[0])[inside]
-    return _smooth_labels(region, _face_neighbours(faces), iterations=3)
-
-
-def _smooth_labels(labels: np.ndarray, neighbours: np.ndarray, iterations: int) -> np.ndarray:
-    """Relabel faces whose neighbours (at least two of three) agree on another label; removes specks."""
-    labels = labels.copy()
-    for _ in range(iterations):
-        nl = np.where(neighbours >= 0, labels[np.maximum(neighbours, 0)], -1)
-        two = (nl[:, 0] == nl[:, 1]) | (nl[:, 0] == nl[:, 2])
-        major = np.where(two, nl[:, 0], nl[:, 1])
-        flip = (major >= 0) & (major != labels) & ((nl == major[:, None]).sum(1) >= 2)
-        labels[flip] = major[flip]
-    return labels
-
-
-def _fine_parts(vertices: np.ndarray, faces: np.ndarray, region: np.ndarray, joints: np.ndarray) -> np.ndarray:
-    """(F,) DensePose part 1..24 of each face from its coarse region: front/back and left/right halves."""
-    centre = vertices[faces].mean(1)
-    part = np.zeros(len(faces), dtype=np.int64)
-    torso = region == _REGIONS.index("torso")
-    zmid = _slice_centre(vertices[np.unique(faces[torso])], centre[torso], axis=2)
-    part[torso] = np.where(centre[torso, 2] > zmid, 2, 1)
-    # DensePose's back upper-leg charts hold the buttocks and meet along the cleft (parts 7 and 8 share a
-    # seam); the front torso reaches down to the crotch.
-    hip_y = (joints[_J["left_hip"], 1] + joints[_J["right_hip"], 1]) / 2
-    seat = (part == 1) & (centre[:, 1] < hip_y + _SEAT_ABOVE_HIPS)
-    part[seat] = np.where(centre[seat, 0] < 0, 7, 8)
-    head = region == _REGIONS.index("head")
-    part[head] = np.where(centre[head, 0] > joints[_J["head"], 0], 24, 23)
-    for name, pid in (("hand_r", 3), ("hand_l", 4), ("foot_l", 5), ("foot_r", 6)):
-        part[region == _REGIONS.index(name)] = pid
-    for name, (j0, j1, front, back) in _LIMB_REGIONS.items():
-        sel = region == _REGIONS.index(name)
-        a, b = joints[_J[j0]], joints[_J[j1]]
-        axis = (b - a) / np.linalg.norm(b - a)
-        d = centre[sel] - a
-        d -= np.outer(d @ axis, axis)
-        part[sel] = np.where(d[:, 2] > 0, front, back)
-    return part
-
-
-def _slice_extent(points: np.ndarray, query: np.ndarray, axis: int, along: int = 1, bins: int = 40
-                  ) -> tuple[np.ndarray, np.ndarray]:
-    """Range (lo, hi) of `points[:, axis]` in slices across coordinate `along`, looked up at each query."""
-    t = points[:, along]
-    edges = np.linspace(t.min(), t.max() + 1e-9, bins + 1)
-    idx = np.clip(np.digitize(t, edges) - 1, 0, bins - 1)
-    lo = np.full(bins, np.inf)
-    hi = np.full(bins, -np.inf)
-    np.minimum.at(lo, idx, points[:, axis])
-    np.maximum.at(hi, idx, points[:, axis])
-    good = np.isfinite(lo)
-    centres = (edges[:-1] + edges[1:]) / 2
-    lo, hi = (np.interp(centres, centres[good], a[good]) for a in (lo, hi))
-    return np.interp(query[:, along], centres, lo), np.interp(query[:, along], centres, hi)
-
-
-def _slice_centre(points: np.ndarray, query: np.ndarray, axis: int, along: int = 1, bins: int = 40) -> np.ndarray:
-    """Mid-range of `points[:, axis]` in slices across coordinate `along`, looked up at each query point."""
-    lo, hi = _slice_extent(points, query, axis, along, bins)
-    return (lo + hi) / 2
-
-
-def split_part_seams(faces: np.ndarray, face_part: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Duplicate vertices shared by faces of different parts.
-
-    Args:
-        faces: (F, 3) int64 faces over V vertices.
-        face_part: (F,) int64 part of each face.
-    Returns:
-        new_faces (F, 3) over V' vertices, source_index (V',) input vertex of each new vertex, and
-        vertex_part (V',) the part of each new vertex. Vertices used by no face are dropped.
-    """
-    pairs = np.stack([faces.ravel(), np.repeat(face_part, 3)], 1)
-    uniq, inverse = np.unique(pairs, axis=0, return_inverse=True)
-    return inverse.reshape(-1, 3).astype(np.int64), uniq[:, 0].astype(np.int64), uniq[:, 1].astype(np.int64)
-
-
 def _angle(d: np.ndarray, towards_v: np.ndarray, centre_normal: np.ndarray) -> np.ndarray:
     return np.arctan2(d @ towards_v, d @ centre_normal)
 
@@ -244,27 +103,27 @@ def _part_uv(part: int, p: np.ndarray, joints: np.ndarray, sub: np.ndarray) -> n
         # U: distance from the neck in the coronal plane, so that the tops of the shoulders spread out as in
         # DensePose's charts; V: across the body, scaled to each horizontal slice's width, so that the neck
         # hole stays in the middle of the chart's neck edge (an angle about the spine would fan it out)
-        neck = joints[_J["neck"]]
+        neck = joints[JOINT_INDEX["neck"]]
         u = np.hypot(p[:, 0] - neck[0], np.maximum(neck[1] - p[:, 1], 0) + _NECK_DROP)
-        lo, hi = _slice_extent(p, p, axis=0)
+        lo, hi = slice_extent(p, p, axis=0)
         width = np.maximum(hi - lo, 0.85 * np.median(hi - lo))  # the crotch narrows to a point: keep it wide
         return np.stack([u, 0.5 - (p[:, 0] - (hi + lo) / 2) / width], 1)
     if part in (23, 24):
         # U: angle about the vertical in each horizontal slice scaled to a unit circle (the head is deeper
         # than wide; a plain angle squeezes the face against the nose line); V: elevation from the head joint
-        centre = joints[_J["head"]]
+        centre = joints[JOINT_INDEX["head"]]
         side = p.copy()
         side[:, 0] = np.abs(p[:, 0] - centre[0])
-        half_width = _slice_extent(side, p, axis=0)[1]
-        lo, hi = _slice_extent(p, p, axis=2)
+        half_width = slice_extent(side, p, axis=0)[1]
+        lo, hi = slice_extent(p, p, axis=2)
         outward = side[:, 0] / np.maximum(half_width, 1e-9)  # >= 0: a seam vertex must not wrap around
         forward = (p[:, 2] - (lo + hi) / 2) / np.maximum((hi - lo) / 2, 1e-9)
         u = np.arctan2(forward if part == 23 else -forward, outward)
         rel = p - centre
         return np.stack([u, np.arctan2(rel[:, 1], np.hypot(rel[:, 0], rel[:, 2]))], 1)
     if part in (3, 4):
-        wrist, hand = (joints[_J["right_wrist"]], joints[_J["right_hand"]]) if part == 3 else \
-            (joints[_J["left_wrist"]], joints[_J["left_hand"]])
+        wrist, hand = (joints[JOINT_INDEX["right_wrist"]], joints[JOINT_INDEX["right_hand"]]) if part == 3 else \
+            (joints[JOINT_INDEX["left_wrist"]], joints[JOINT_INDEX["left_hand"]])
         knuckles = np.linalg.norm(hand - wrist)
         axis = (hand - wrist) / knuckles
         d = p - wrist
@@ -280,8 +139,8 @@ def _part_uv(part: int, p: np.ndarray, joints: np.ndarray, sub: np.ndarray) -> n
     if part in (5, 6):
         along = z if part == 5 else -z
         d = np.zeros_like(p)
-        d[:, 0] = p[:, 0] - _slice_centre(p, p, axis=0, along=2, bins=12)
-        d[:, 1] = p[:, 1] - _slice_centre(p, p, axis=1, along=2, bins=12)
+        d[:, 0] = p[:, 0] - slice_centre(p, p, axis=0, along=2, bins=12)
+        d[:, 1] = p[:, 1] - slice_centre(p, p, axis=1, along=2, bins=12)
         phi = _angle(d, np.cross(y, along), y)  # 0 on top, pi / 2 on the outer (lateral) side
         v = np.mod(phi - _FOOT_SEAM_ANGLE, 2 * np.pi)
         return np.stack([p @ along, np.where((sub == 1) & (v < np.pi), v + 2 * np.pi, v)], 1)
@@ -289,9 +148,9 @@ def _part_uv(part: int, p: np.ndarray, joints: np.ndarray, sub: np.ndarray) -> n
 
 
 def _limb_uv(part: int, p: np.ndarray, joints: np.ndarray) -> np.ndarray:
-    region = next(r for r, v in _LIMB_REGIONS.items() if part in v[2:])
-    j0, j1, front, _ = _LIMB_REGIONS[region]
-    a, b = joints[_J[j0]], joints[_J[j1]]
+    region = next(r for r, v in LIMB_REGIONS.items() if part in v[2:])
+    j0, j1, front, _ = LIMB_REGIONS[region]
+    a, b = joints[JOINT_INDEX[j0]], joints[JOINT_INDEX[j1]]
     u_from_proximal, sign = _LIMBS[part]
     axis = (b - a) / np.linalg.norm(b - a)
     t_u = axis if u_from_proximal else -axis
@@ -390,9 +249,7 @@ def compute_part_charts(vertices: np.ndarray, faces: np.ndarray, skin_weights: n
     skin_weights = np.asarray(skin_weights, dtype=np.float64)
     joints = np.asarray(joints, dtype=np.float64)
     _check_inputs(vertices, faces, skin_weights, joints)
-    region = _coarse_regions(vertices, faces, skin_weights, joints)
-    face_part = _fine_parts(vertices, faces, region, joints)
-    face_part = _smooth_labels(face_part, _face_neighbours(faces), iterations=2)
+    face_part = face_parts(vertices, faces, skin_weights, joints)
     missing = sorted(set(range(1, NUM_PARTS + 1)) - set(face_part.tolist()))
     if missing:
         raise ValueError(f"no faces for DensePose parts {missing}: is the mesh a T-posed body in SMPL's frame?")

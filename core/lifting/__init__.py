@@ -11,7 +11,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "average_skeleton_from_template", "lift", "load_lifter", "save_lifter", "train_lifter"
         ],
         "data": [
-            "DEFAULT_AVERAGE_SKELETON", "load_amass_body_poses", "make_synthetic_people", "pose_keypoints",
+            "DEFAULT_AVERAGE_SKELETON", "SyntheticSkeletons", "make_synthetic_skeletons", "pose_keypoints",
             "random_poses"
         ],
         "evaluation": ["evaluate_lifting", "load_h36m_body3d"],

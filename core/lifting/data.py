@@ -13,13 +13,13 @@ Camera frame of all 3D ground truth here: metres, right-handed, x right, y down,
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from scipy.spatial.transform import Rotation
 
 from deformlearn.core.body.skeletons import NUM_KEYPOINTS
 from deformlearn.core.shape_checks import check_shape
+from deformlearn.core.synth.poses import sample_limited_poses
 
 #: (17, 3) COCO keypoints of the built-in template's rest T-pose (rounded, left/right symmetric), metres,
 #: SMPL frame (y up, facing +z, body-left +x). Used when no template is given.
@@ -40,18 +40,6 @@ _NODE_KEYPOINT = {4: 5, 5: 6, 6: 7, 7: 8, 8: 11, 9: 12, 10: 13, 11: 14}
 #: Node each COCO keypoint is rigidly attached to.
 _KEYPOINT_NODE = (3, 3, 3, 3, 3, 2, 2, 4, 5, 6, 7, 0, 0, 8, 9, 10, 11)
 _LEFT_NODES, _RIGHT_NODES = [4, 6, 8, 10], [5, 7, 9, 11]
-#: Ranges (radians) of random Euler-xyz rotations per SMPL joint (left side; the right side is mirrored).
-_POSE_RANGES = {
-    1: ((-1.5, 0.4), (-0.4, 0.4), (-0.1, 0.6)),   # left hip: flexion is -x, abduction +z
-    4: ((0.0, 1.8), (0.0, 0.0), (0.0, 0.0)),      # left knee: flexion is +x only
-    16: ((-0.5, 0.5), (-1.5, 0.6), (-1.7, 0.6)),  # left shoulder: forward swing -y, lowering -z
-    18: ((0.0, 0.0), (-2.3, 0.0), (0.0, 0.0)),    # left elbow: flexion -y only
-    3: ((-0.4, 0.6), (-0.4, 0.4), (-0.3, 0.3)), 6: ((-0.2, 0.3), (-0.3, 0.3), (-0.2, 0.2)),
-    9: ((-0.2, 0.3), (-0.3, 0.3), (-0.2, 0.2)), 12: ((-0.3, 0.5), (-0.5, 0.5), (-0.3, 0.3)),
-}
-_MIRROR = {1: 2, 4: 5, 16: 17, 18: 19}
-#: Neutral (calm standing) Euler angles the random poses spread from: arms hanging, everything else straight.
-_NEUTRAL = {16: (0.0, 0.0, -1.35), 18: (0.0, -0.2, 0.0)}
 
 
 def _node_pivots(skeleton: np.ndarray) -> np.ndarray:
@@ -101,52 +89,30 @@ def pose_keypoints(pose_aa: np.ndarray, node_scale: np.ndarray,
     return kp
 
 
-def load_amass_body_poses(path: str | Path) -> np.ndarray:
-    """(T, 24, 3) SMPL body poses from an AMASS npz (`poses` (T, >=66)); global orientation and hands zeroed."""
-    path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            poses = np.asarray(data["poses"], dtype=np.float64)
-    except (OSError, KeyError, ValueError) as exc:
-        raise ValueError(f"{path}: not an AMASS npz with a 'poses' array ({exc})") from exc
-    if poses.ndim != 2 or poses.shape[1] < 66:
-        raise ValueError(f"{path}: 'poses' has shape {poses.shape}, expected (T, >= 66)")
-    out = np.zeros((poses.shape[0], 24, 3))
-    out[:, 1:22] = poses[:, 3:66].reshape(-1, 21, 3)
-    return out
-
-
 def random_poses(rng: np.random.Generator, n: int, base_poses: np.ndarray | None = None,
                  base_fraction: float = 0.3) -> np.ndarray:
-    """(n, 24, 3) axis-angle poses. Each person draws an activity a ~ U(0.1, 1) and every limb/spine Euler
-    angle is neutral + a * (U(range) - neutral), so calm, near-standing poses (arms down) are common and
-    extreme ones rarer. A fraction base_fraction of the people start from a random pose of base_poses
-    (T, 24, 3) (real SMPL poses) instead of the neutral one. Global orientation: a random heading (full
-    circle about the vertical) with a little pitch and roll."""
+    """(n, 24, 3) axis-angle poses: entry 0 a random heading (full circle about the vertical, a little pitch
+    and roll), joints 1..23 from the one pose sampler (`core.synth.poses.sample_limited_poses`, within joint
+    limits around a relaxed stance) with a per-person spread ~ U(0.05, 0.35), so calm, near-standing poses
+    are common and extreme ones rarer. A fraction base_fraction of the people compose that sample with a
+    random pose of base_poses (T, 23, 3) (real SMPL body poses, e.g. `core.synth.poses.load_amass_poses`)."""
+    body = sample_limited_poses(rng, n, spread=rng.uniform(0.05, 0.35, n)).astype(np.float64)
     rot = np.zeros((n, 24, 3, 3)) + np.eye(3)
-    activity = rng.uniform(0.1, 1.0, (n, 1))
-    for j, ranges in _POSE_RANGES.items():
-        neutral = np.array(_NEUTRAL.get(j, (0.0, 0.0, 0.0)))
-        for joint, sign in ((j, np.ones(3)), (_MIRROR.get(j), np.array([1.0, -1.0, -1.0]))):
-            if joint is None:
-                continue
-            # mirror across the sagittal plane x -> -x: Euler (x, y, z) -> (x, -y, -z)
-            angles = np.stack([rng.uniform(lo, hi, n) for lo, hi in ranges], axis=1)
-            angles = neutral + activity * (angles - neutral)
-            rot[:, joint] = Rotation.from_euler("xyz", angles * sign).as_matrix()
+    rot[:, 1:] = Rotation.from_rotvec(body.reshape(-1, 3)).as_matrix().reshape(n, 23, 3, 3)
     if base_poses is not None:
+        check_shape(base_poses, ("T", 23, 3), "base_poses")
         based = rng.random(n) < base_fraction
         base = base_poses[rng.integers(0, base_poses.shape[0], int(based.sum()))]
-        base_rot = Rotation.from_rotvec(base.reshape(-1, 3)).as_matrix().reshape(-1, 24, 3, 3)
-        rot[based] = base_rot @ rot[based]
+        base_rot = Rotation.from_rotvec(base.reshape(-1, 3)).as_matrix().reshape(-1, 23, 3, 3)
+        rot[based, 1:] = base_rot @ rot[based, 1:]
     heading = np.stack([rng.uniform(-0.2, 0.2, n), rng.uniform(0, 2 * np.pi, n), rng.uniform(-0.1, 0.1, n)], 1)
     rot[:, 0] = Rotation.from_euler("xyz", heading).as_matrix()
     return Rotation.from_matrix(rot.reshape(-1, 3, 3)).as_rotvec().reshape(n, 24, 3)
 
 
 @dataclass(frozen=True)
-class SyntheticPeople:
-    """Synthetic lifting data.
+class SyntheticSkeletons:
+    """Synthetic lifting data: posed keypoint skeletons (no mesh, no image).
 
     keypoints_2d: (P, 17, 3) image pixels (x right, y down) + visibility 0/1.
     joints3d_cam: (P, 17, 3) metres, camera frame (x right, y down, z away from the camera).
@@ -158,10 +124,10 @@ class SyntheticPeople:
     pixels_per_metre: np.ndarray
 
 
-def make_synthetic_people(n: int, seed: int = 0, *, average_skeleton: np.ndarray = DEFAULT_AVERAGE_SKELETON,
-                          base_poses: np.ndarray | None = None, face_dropout: float = 0.2,
-                          point_dropout: float = 0.03) -> SyntheticPeople:
-    """n random people posed from average_skeleton (17, 3) (module docstring); base_poses: (T, 24, 3) real
+def make_synthetic_skeletons(n: int, seed: int = 0, *, average_skeleton: np.ndarray = DEFAULT_AVERAGE_SKELETON,
+                             base_poses: np.ndarray | None = None, face_dropout: float = 0.2,
+                             point_dropout: float = 0.03) -> SyntheticSkeletons:
+    """n random skeletons posed from average_skeleton (17, 3) (module docstring); base_poses: (T, 23, 3) real
     SMPL poses to start from; face_dropout: chance that all five face keypoints are invisible (as for
     Human3.6M's joints); point_dropout: independent chance of any other keypoint missing."""
     rng = np.random.default_rng(seed)
@@ -175,10 +141,9 @@ def make_synthetic_people(n: int, seed: int = 0, *, average_skeleton: np.ndarray
     xy = cam[..., :2] * f[:, None, None] + centre[:, None]
     vis = (rng.random((n, NUM_KEYPOINTS)) >= point_dropout).astype(np.float64)
     vis[rng.random(n) < face_dropout, :5] = 0.0
-    return SyntheticPeople(np.concatenate([xy, vis[..., None]], axis=2), cam, f)
+    return SyntheticSkeletons(np.concatenate([xy, vis[..., None]], axis=2), cam, f)
 
 
 __all__ = [
-    "DEFAULT_AVERAGE_SKELETON", "pose_keypoints", "load_amass_body_poses", "random_poses", "SyntheticPeople",
-    "make_synthetic_people",
+    "DEFAULT_AVERAGE_SKELETON", "pose_keypoints", "random_poses", "SyntheticSkeletons", "make_synthetic_skeletons",
 ]

@@ -23,6 +23,6 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "quality": ["QUALITIES", "QualityRules", "judge_fit", "trunk_pitch_deg"],
         "schedule": ["FitSchedule", "register_schedule"],
         "settings": ["RegistrationSettings"],
-        "synthetic": ["make_synthetic_people", "random_pose"],
+        "synthetic": ["make_synthetic_people"],
     },
 )

@@ -17,8 +17,8 @@ import torch
 
 from deformlearn.core.body.camera import frontal_rotation, weak_perspective_project
 from deformlearn.core.registration.data import PersonTargets, square_box
-from deformlearn.core.registration.losses import JOINT_LIMIT_AXES
 from deformlearn.core.render import vertex_normals
+from deformlearn.core.synth.poses import sample_limited_poses
 
 
 @dataclass(frozen=True, eq=False)
@@ -43,28 +43,17 @@ def _rot(axis: int, angle: torch.Tensor) -> torch.Tensor:
     return torch.stack(rows[axis], -1).reshape(*angle.shape, 3, 3)
 
 
-def random_pose(batch: int, generator: torch.Generator, sigma: float = 0.15, max_flexion: float = 1.2
-                ) -> torch.Tensor:
-    """(batch, 23, 3) axis-angle: N(0, sigma) on every joint, knees and elbows flexed U(0, max_flexion)
-    about their bending axes (never hyperextended)."""
-    pose = torch.randn(batch, 23, 3, generator=generator) * sigma
-    for index, axis in JOINT_LIMIT_AXES.items():
-        a = torch.tensor(axis)
-        along = (pose[:, index] * a).sum(-1, keepdim=True)
-        flex = torch.rand(batch, 1, generator=generator) * max_flexion
-        pose[:, index] = pose[:, index] - along * a + flex * a
-    return pose
-
-
 def make_synthetic_people(body_model: torch.nn.Module, count: int, seed: int = 0,
                           points: tuple[int, int] = (100, 200), yaw_range: float = math.pi, yaw_offset: float = 0.0,
-                          tilt: float = 0.15, scale_sigma: float = 0.05) -> list[SyntheticPerson]:
+                          tilt: float = 0.15, scale_sigma: float = 0.05, pose_spread: float = 0.12
+                          ) -> list[SyntheticPerson]:
     """`count` random people. points: (min, max) dense points per person (drawn uniformly, so people differ);
     yaw drawn in yaw_offset + [-yaw_range, yaw_range) radians (0 = facing the camera); tilt: std of the
-    camera's pitch and roll (radians); scale_sigma: std of the segment scales about 1."""
+    camera's pitch and roll (radians); scale_sigma: std of the segment scales about 1; pose_spread: of the one
+    pose sampler (`core.synth.poses.sample_limited_poses`, around the T-pose, within joint limits)."""
     g = torch.Generator().manual_seed(seed)
     rng = np.random.default_rng(seed)
-    pose = random_pose(count, g)
+    pose = torch.from_numpy(sample_limited_poses(rng, count, spread=pose_spread, centre="tpose"))
     scales = 1.0 + scale_sigma * torch.randn(count, 24, generator=g)
     yaw = yaw_offset + (torch.rand(count, generator=g) * 2 - 1) * yaw_range
     pitch, roll = tilt * torch.randn(count, generator=g), tilt * torch.randn(count, generator=g)

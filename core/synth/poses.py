@@ -86,13 +86,28 @@ def _limit_table() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return lo[1:], hi[1:], mean[1:]
 
 
-def sample_limited_poses(rng: np.random.Generator, count: int, spread: float = 0.22) -> np.ndarray:
-    """(count, 23, 3) float32 poses within joint limits: per joint and axis a normal around a relaxed mean
-    with standard deviation `spread` times the range, clipped to the limits."""
+def sample_limited_poses(rng: np.random.Generator, count: int, spread: float | np.ndarray = 0.22,
+                         centre: str = "relaxed") -> np.ndarray:
+    """(count, 23, 3) float32 poses within joint limits: the one random-pose sampler (synthetic people,
+    registration tests, lifting data).
+
+    Per joint and axis a normal around the centre with standard deviation `spread` times the joint's range,
+    clipped to the limits. spread: one value, or (count,) one per person (calm and lively people in one
+    set). centre: "relaxed" (arms down, knees and elbows slightly bent) or "tpose" (all zero: the
+    registration's start; knees and elbows then bend only the allowed way, the clip folds the rest to 0).
+    """
     if count < 0:
         raise ValueError(f"count must be >= 0, got {count}")
+    if centre not in ("relaxed", "tpose"):
+        raise ValueError(f"centre must be 'relaxed' or 'tpose', got {centre!r}")
+    spread = np.asarray(spread, dtype=np.float64)
+    if spread.ndim not in (0, 1) or spread.ndim == 1 and spread.shape != (count,):
+        raise ValueError(f"spread must be one value or ({count},) values, got shape {spread.shape}")
     lo, hi, mean = _limit_table()
-    pose = mean + rng.standard_normal((count, NUM_JOINTS - 1, 3)) * spread * (hi - lo)
+    if centre == "tpose":
+        mean = np.zeros_like(mean)
+    width = spread.reshape(-1, 1, 1) * (hi - lo)
+    pose = mean + rng.standard_normal((count, NUM_JOINTS - 1, 3)) * width
     return np.clip(pose, lo, hi).astype(np.float32)
 
 
