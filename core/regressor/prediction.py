@@ -109,3 +109,34 @@ def people_of_images(project: Project, image_files: list[str]) -> np.ndarray:
     if not keep:
         raise ValueError(f"{project.root}: no people in the images {image_files}")
     return np.array(keep, dtype=np.int64)
+
+
+def predict_new_people(people: list, work_dir: str | Path, *, regressor: str | Path, template: str = "builtin",
+                       refine: RegistrationSettings | None = None, device: str = "cpu") -> tuple[Project, Prediction]:
+    """Predict people read from new data (`core.densepose.readers.read_people`: an IUV folder, a COCO
+    DensePose or keypoint file, DensePose results) without a project made by hand: they are imported into
+    a new prediction project at `work_dir` (on `template`: "builtin" or a template .npz, the one the
+    regressor was trained with), regressed (and refined), and each prediction is stored as that person's fit
+    (round 0), so that `core.export.export_fits` writes the same meshes and parameter files as for any fit.
+    People without dense points are skipped (the regressor and the dense error need them). Returns the open
+    project (the caller closes it) and the prediction."""
+    from deformlearn.core.project.importing import import_people
+    from deformlearn.core.project.records import FitRecord
+
+    project = Project.create(work_dir, template=template)
+    try:
+        import_people(project, people, load_project_template(project))
+        ids = np.array([int(p) for p in project.person_ids() if (d := project.person(int(p)).dense) is not None
+                        and len(d)], dtype=np.int64)
+        if len(ids) == 0:
+            raise ValueError(f"{work_dir}: none of the {len(people)} people read has dense points to predict from")
+        result = predict_people(project, ids, regressor=regressor, refine=refine, device=device)
+        params = result.after if result.after is not None else result.before
+        stage = "refined" if result.after is not None else "regressed"
+        project.save_fits([FitRecord(int(pid), 0, p, {}, "converged", settings={"prediction": stage,
+                                                                                "regressor": str(regressor)})
+                           for pid, p in zip(ids, params)])
+    except BaseException:
+        project.close()
+        raise
+    return project, result
