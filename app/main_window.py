@@ -6,12 +6,15 @@ selected person. Every review decision is written at once; errors become dialogs
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import QDockWidget, QInputDialog, QLabel, QMainWindow, QSizePolicy, QTabWidget
 
 from deformlearn.app.errors import show_error
+from deformlearn.app.help_overlay import add_weight_tooltips
 from deformlearn.app.image_view import ImageView
 from deformlearn.app.import_actions import ImportRunner
 from deformlearn.app.people_panel import PeoplePanel
@@ -64,6 +67,8 @@ class MainWindow(QMainWindow):
         self.viewport = Viewport3D()
         self.registration = RegistrationPanel(self.settings.registration)
         self.registration.device.setCurrentText(self.settings.device)
+        self.registration.orientations.setValue(self.settings.registration.orientations)
+        add_weight_tooltips(self.registration)
         self.registration.fitRequested.connect(self.fit)
         self.registration.cancelRequested.connect(self.runner.cancel)
         self.runner.progress.connect(self._fit_progress)
@@ -303,7 +308,8 @@ class MainWindow(QMainWindow):
 
     def _fit_finished(self, summary: dict) -> None:
         self.registration.on_finished(summary)
-        self.settings.registration = self.registration.defaults()
+        self.settings.registration = replace(self.registration.defaults(),
+                                             orientations=self.registration.orientations.value())
         self.settings.save(self.qsettings)
         self._after_data_change()
         if summary.get("skipped"):

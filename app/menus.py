@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from PySide6.QtCore import QProcess, Qt
+from PySide6.QtCore import QProcess, QSettings, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QProgressDialog
 
@@ -68,6 +68,19 @@ def build_menus(win) -> None:
 
     win.add_action(settings, "preferences", "&Preferences…", lambda: open_settings(win))
 
+    from deformlearn.app.help_overlay import install_help
+
+    win.help_overlay = install_help(win, bar.addMenu("&Help"))
+
+
+def _open_demo_project(win, path) -> None:
+    """Open the demo; the first time, show the getting-started overlay over it."""
+    win.open_project(path)
+    qs = win.qsettings if win.qsettings is not None else QSettings()
+    if not qs.value("help/demo_seen", False, type=bool):
+        qs.setValue("help/demo_seen", True)
+        win.help_overlay.toggle()
+
 
 def _follow_stack(action, label: str, enabled_changed, text_changed) -> None:
     """Undo/redo menu entries say what they would undo ("Undo reject person 3") and grey out when there is none."""
@@ -116,7 +129,7 @@ def open_demo(win, wait: bool = False) -> QProcess | None:
     """Open the demo project, making it first (a worker process running the core synth command)."""
     path = demo_project.demo_project_dir()
     if demo_project.demo_exists():
-        win.open_project(path)
+        _open_demo_project(win, path)
         return None
     path.parent.mkdir(parents=True, exist_ok=True)
     proc = QProcess(win)
@@ -130,7 +143,7 @@ def open_demo(win, wait: bool = False) -> QProcess | None:
     def done(code: int, _status) -> None:
         dialog.close()
         if code == 0 and demo_project.demo_exists():
-            win.guarded("Open demo project", win.open_project, path)
+            win.guarded("Open demo project", _open_demo_project, win, path)
         elif not dialog.wasCanceled():
             show_error(win, "Could not make the demo project", "".join(output)[-2000:] or f"exit code {code}",
                        "Check that the engine is installed completely (`deformlearn synth --help`).")

@@ -24,6 +24,7 @@ class RegistrationDefaults:
     w_scale: float = _ROUND1.w_scale
     w_joint: float = _ROUND1.w_joint
     w_det: float = _ROUND1.w_det
+    orientations: int = _ROUND1.num_orientations
 
 
 @dataclass
@@ -74,6 +75,25 @@ class AppSettings:
         p = str(Path(path).resolve())
         self.recent_projects = [p] + [r for r in self.recent_projects if r != p]
         del self.recent_projects[MAX_RECENT:]
+
+
+def smpl_problem(smpl_folder: str, uv_processed_mat: str) -> str:
+    """'' when an SMPL body model can be made from these paths, else what is wrong with which one (checked
+    when the setting is made, so a wrong folder never surfaces later as a failed project)."""
+    from deformlearn.core.body import find_smpl_file
+
+    if not smpl_folder.strip():
+        return "Choose the folder that holds the SMPL model (SMPL_NEUTRAL.pkl or .npz, or smpl/ inside it)."
+    folder = Path(smpl_folder).expanduser()
+    if not folder.exists():
+        return f"{folder}: no such file or folder."
+    try:
+        find_smpl_file(folder)
+    except ValueError as exc:
+        return str(exc)
+    if uv_processed_mat.strip() and not Path(uv_processed_mat).expanduser().is_file():
+        return f"{uv_processed_mat}: UV_Processed.mat was not found at that path."
+    return ""
 
 
 def resolve_device(choice: str) -> str:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 from PySide6.QtWidgets import (
     QComboBox,
     QDialog,
@@ -11,12 +9,13 @@ from PySide6.QtWidgets import (
     QFileDialog,
     QFormLayout,
     QHBoxLayout,
+    QLabel,
     QLineEdit,
     QPushButton,
     QWidget,
 )
 
-from deformlearn.app.settings import AppSettings
+from deformlearn.app.settings import AppSettings, smpl_problem
 
 
 def _path_row(edit: QLineEdit, pick) -> QWidget:
@@ -31,7 +30,8 @@ def _path_row(edit: QLineEdit, pick) -> QWidget:
 
 
 class SettingsDialog(QDialog):
-    """Edits an AppSettings; `apply()` writes the fields back (the caller saves them)."""
+    """Edits an AppSettings; `apply()` writes the fields back (the caller saves them). Choices are checked as
+    they are made: the problem shows under the fields and OK stays disabled until it is fixed."""
 
     def __init__(self, settings: AppSettings, parent=None) -> None:
         super().__init__(parent)
@@ -50,10 +50,19 @@ class SettingsDialog(QDialog):
         form.addRow("SMPL model folder", _path_row(self.smpl_folder, self._pick_smpl))
         form.addRow("UV_Processed.mat", _path_row(self.uv_mat, self._pick_uv))
         form.addRow("Device", self.device)
+        self.problem = QLabel("")
+        self.problem.setWordWrap(True)
+        self.problem.setStyleSheet("color: #e53935;")
+        form.addRow(self.problem)
         buttons = QDialogButtonBox(QDialogButtonBox.StandardButton.Ok | QDialogButtonBox.StandardButton.Cancel)
         buttons.accepted.connect(self.accept)
         buttons.rejected.connect(self.reject)
+        self.ok_button = buttons.button(QDialogButtonBox.StandardButton.Ok)
         form.addRow(buttons)
+        self.body_model.currentTextChanged.connect(lambda _: self._check())
+        self.smpl_folder.textChanged.connect(lambda _: self._check())
+        self.uv_mat.textChanged.connect(lambda _: self._check())
+        self._check()
 
     def _pick_smpl(self) -> None:
         folder = QFileDialog.getExistingDirectory(self, "SMPL model folder", self.smpl_folder.text())
@@ -66,13 +75,19 @@ class SettingsDialog(QDialog):
             self.uv_mat.setText(path)
 
     def validate(self) -> str:
-        """'' when the choices are usable, else what is wrong."""
+        """'' when the choices are usable, else what is wrong (an SMPL folder must hold a model file)."""
         if self.body_model.currentText() == "smpl":
-            if not Path(self.smpl_folder.text()).is_dir():
-                return "The SMPL model folder does not exist."
-            if self.uv_mat.text() and not Path(self.uv_mat.text()).is_file():
-                return "UV_Processed.mat was not found at that path."
+            return smpl_problem(self.smpl_folder.text(), self.uv_mat.text())
         return ""
+
+    def _check(self) -> None:
+        problem = self.validate()
+        self.problem.setText(problem)
+        self.ok_button.setEnabled(not problem)
+
+    def accept(self) -> None:
+        if not self.validate():
+            super().accept()
 
     def apply(self) -> None:
         self.settings.body_model = self.body_model.currentText()
@@ -85,9 +100,6 @@ def open_settings(win) -> None:
     dialog = SettingsDialog(win.settings, win)
     if dialog.exec() != QDialog.DialogCode.Accepted:
         return
-    problem = dialog.validate()
-    if problem:
-        raise ValueError(problem)
     dialog.apply()
     win.settings.save(win.qsettings)
     win.registration.device.setCurrentText(win.settings.device)

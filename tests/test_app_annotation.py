@@ -91,3 +91,33 @@ def test_dragging_a_keypoint_with_the_mouse_moves_and_saves_it(make_window, smal
     rec, _ = _stored(small_project, pid, key)
     np.testing.assert_allclose(rec.keypoints[0, :2], [kx + 15, ky + 10], atol=1.5)
     assert np.allclose(rec.keypoints[1:], win.scene.keypoints[1:])
+
+
+def test_edit_mode_banner_pending_mark_and_part_mismatch_warning(make_window, small_project) -> None:
+    from deformlearn.app.annotation_edit import image_part, part_mismatch
+
+    win = make_window(small_project)
+    view = win.image_view
+    assert not view.mode_banner.isVisibleTo(view)
+    win.actions_by_name["edit_keypoints"].trigger()
+    assert view.mode_banner.isVisibleTo(view) and "drag a keypoint" in view.mode_banner.text()
+    win.actions_by_name["edit_add_point"].trigger()
+    s, template = win.scene, win.loader.template
+    x, y = s.dense_xy[0]
+    win.editor._image_clicked(float(x), float(y))  # on a dense point: the click takes that point's part
+    px, py = view.pending_item.getData()
+    assert (float(px[0]), float(py[0])) == (float(x), float(y))
+    assert image_part(s, float(x), float(y)) == s.dense_part[0]
+    assert part_mismatch(7, 9) == "" and "right upper leg" in part_mismatch(7, 2) and "torso" in part_mismatch(7, 2)
+    assert part_mismatch(0, 2) == ""  # background / unknown: nothing to compare
+    far = np.flatnonzero(template.vertex_part != s.dense_part[0])
+    far = [v for v in far if part_mismatch(int(s.dense_part[0]), int(template.vertex_part[v]))][0]
+    win.editor.add_correspondence(int(far))
+    assert win.editor.last_warning and win.editor.last_warning in view.mode_banner.text()
+    assert len(view.pending_item.getData()[0]) == 0  # the mark goes once the pair is made
+    same = np.flatnonzero(template.vertex_part == s.dense_part[0])[0]
+    win.editor._image_clicked(float(x), float(y))
+    win.editor.add_correspondence(int(same))
+    assert win.editor.last_warning == ""
+    win.actions_by_name["edit_view"].trigger()
+    assert not view.mode_banner.isVisibleTo(view)

@@ -108,3 +108,55 @@ def test_launch_opens_the_project_given_on_the_command_line(small_project, qtbot
     finally:
         QSettings.setPath(native, user, str(Path.home() / ".config"))
     assert any(tmp_path.rglob("*.conf"))
+
+
+def test_smpl_folder_without_a_model_is_refused_when_set(make_window, tmp_path) -> None:
+    from deformlearn.app.settings_dialog import SettingsDialog
+
+    win = make_window()
+    dialog = SettingsDialog(win.settings, win)
+    dialog.body_model.setCurrentText("smpl")
+    assert not dialog.ok_button.isEnabled() and "folder" in dialog.problem.text()
+    empty = tmp_path / "models"
+    empty.mkdir()
+    dialog.smpl_folder.setText(str(empty))
+    assert not dialog.ok_button.isEnabled() and "no SMPL model found" in dialog.problem.text()
+    assert str(empty) in dialog.problem.text()
+    dialog.accept()
+    assert dialog.result() == 0  # OK does not close it while the choice is wrong
+    (empty / "smpl").mkdir()
+    (empty / "smpl" / "SMPL_NEUTRAL.npz").write_bytes(b"")  # found by name; its content is read at project creation
+    dialog.smpl_folder.setText(str(empty) + "/")  # choosing the folder again checks again
+    assert dialog.ok_button.isEnabled() and dialog.problem.text() == ""
+    dialog.uv_mat.setText(str(tmp_path / "missing.mat"))
+    assert not dialog.ok_button.isEnabled() and "UV_Processed.mat" in dialog.problem.text()
+    dialog.body_model.setCurrentText("builtin")
+    assert dialog.ok_button.isEnabled()
+    dialog.close()
+
+
+def test_orientations_persist_and_weight_fields_explain_themselves(make_window, small_project) -> None:
+    from deformlearn.app.help_overlay import WEIGHT_HELP
+
+    win = make_window()
+    panel = win.registration
+    for name in ("w_dense", "w_kp", "w_scale", "w_joint", "w_det", "steps", "lr", "orientations"):
+        assert getattr(panel, name).toolTip() == WEIGHT_HELP[name]
+    assert "L_dense" in panel.w_dense.toolTip() and "backwards" in panel.w_joint.toolTip()
+    panel.orientations.setValue(3)
+    win._fit_finished({})  # what the end of a fit saves
+    assert AppSettings.load(win.qsettings).registration.orientations == 3
+    assert make_window().registration.orientations.value() == 3
+
+
+def test_help_overlay_lists_the_shortcuts(make_window, small_project, qtbot) -> None:
+    win = make_window(small_project)
+    overlay = win.help_overlay
+    assert not overlay.isVisible()
+    win.actions_by_name["help"].trigger()
+    assert overlay.isVisible() and overlay.geometry() == win.rect()
+    text = overlay.text.text()
+    for expected in ("Getting started", "Accept", "Ctrl+Z", "Redo", "Ctrl+Shift+Z", "F1"):
+        assert expected in text
+    qtbot.keyClick(overlay, Qt.Key.Key_Escape)
+    assert not overlay.isVisible()
