@@ -277,21 +277,22 @@ def _draw_overlays(frame: np.ndarray, scene: Scene, width: int, height: int, vie
 
     cam: Camera = scene.camera
     scale = 1 << _SHIFT
+    to_cv = np.array([-0.5, -0.5, 0.0])  # OpenCV puts pixel centres at integers, the screen frame at +0.5
     for pts in scene.of_type(Points):
         if not len(pts.points):
             continue
-        s = cam.to_screen(pts.points, width, height)
+        s = cam.to_screen(pts.points, width, height) + to_cv
         keep = np.ones(len(s), bool)
         if pts.occludable and view_z is not None:
-            r = np.clip(np.floor(s[:, 1]).astype(int), 0, height - 1)
-            c = np.clip(np.floor(s[:, 0]).astype(int), 0, width - 1)
+            r = np.clip(np.round(s[:, 1]).astype(int), 0, height - 1)
+            c = np.clip(np.round(s[:, 0]).astype(int), 0, width - 1)
             keep = s[:, 2] >= view_z[r, c] - 0.01 * cam.extent
         radius = max(1, int(round(pts.radius * scale)))
         for x, y, _ in s[keep]:
             cv2.circle(frame, (int(round(x * scale)), int(round(y * scale))), radius, pts.colour, -1, cv2.LINE_AA,
                        _SHIFT)
     for sk in scene.of_type(Skeleton):
-        s = np.round(cam.to_screen(sk.joints, width, height)[:, :2] * scale).astype(np.int64)
+        s = np.round((cam.to_screen(sk.joints, width, height) + to_cv)[:, :2] * scale).astype(np.int64)
         for j, parent in enumerate(sk.parents):
             if parent >= 0:
                 cv2.line(frame, tuple(s[j]), tuple(s[parent]), sk.bone_colour, 2, cv2.LINE_AA, _SHIFT)
