@@ -33,6 +33,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress-json", action="store_true", help="progress as JSON lines on stdout")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
+    parser.add_argument("--lifter", default=None, metavar="FILE",
+                        help="lift keypoints with this lifter file instead of training one (e.g. models/round_001/"
+                        "lifter.pt of a synthetic project: for projects too small to train their own)")
+    parser.add_argument("--stages", default=None, metavar="LIST",
+                        help="comma-separated stages to run, from lifting on (default lifting,registration,regressor,"
+                        "evaluation); `--stages lifting` on a `deformlearn synth` project trains a lifter to reuse")
     parser.add_argument("--distributed", action="store_true",
                         help="under torchrun: shard registration and train the regressor with DDP (rank 0 writes)")
 
@@ -104,6 +110,10 @@ def run(args: argparse.Namespace) -> int:
     if args.input:
         model = replace(settings.regressor.model, input_mode=args.input)
         settings = replace(settings, regressor=replace(settings.regressor, model=model))
+    if args.lifter:
+        settings = replace(settings, lifter_file=args.lifter)
+    if args.stages:
+        settings = replace(settings, stages=tuple(t for t in args.stages.replace(" ", "").split(",") if t))
     cancel = CancelToken()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: cancel.cancel())

@@ -157,13 +157,16 @@ class _Round:
         warm = None if previous is None else load_lifter(previous).state_dict()
         if warm is not None and warm["net.0.weight"].shape[0] != self.settings.lifting.hidden:
             warm = None  # the previous round used another width: start afresh
-        started = time.monotonic()
-        result = train_lifter(
-            self.keypoints_px[train], self.settings.lifting,
-            average_skeleton=average_skeleton_from_template(self.template), registered_joints3d=registered,
-            progress=lambda e: self.report("lifting", e.step, e.total, e.losses, started),
-            cancel=self.cancel, generator_state=warm)
         rel = model_file(self.index, "lifter.pt")
+        if self.settings.lifter_file is not None:  # a lifter from elsewhere (another project, a synthetic one)
+            result = load_lifter(self.settings.lifter_file)
+        else:
+            started = time.monotonic()
+            result = train_lifter(
+                self.keypoints_px[train], self.settings.lifting,
+                average_skeleton=average_skeleton_from_template(self.template), registered_joints3d=registered,
+                progress=lambda e: self.report("lifting", e.step, e.total, e.losses, started),
+                cancel=self.cancel, generator_state=warm)
         save_lifter(result, self.path(rel))
         depths = lift(result, self.keypoints_px) / self.half[:, None]
         self.project.write_array(array_name(self.index, "lifted_ids"), self.ids)
@@ -319,7 +322,7 @@ def run_round(project: Project, settings: RoundSettings, *, resume: bool = False
     try:
         ctx = _Round(project, settings, index, progress, cancel, dist)
         for stage in STAGES:
-            if ctx.stages().get(stage) == "done":
+            if ctx.stages().get(stage) == "done" or stage not in settings.stages:
                 continue
             ctx.check_cancel(stage)
             started = time.perf_counter()
@@ -328,6 +331,8 @@ def run_round(project: Project, settings: RoundSettings, *, resume: bool = False
             if dist.is_main:
                 project.update_round(index, metrics={f"seconds_{stage}": time.perf_counter() - started})
             dist.barrier()
+        if dist.is_main and "evaluation" not in settings.stages:  # a partial round (e.g. lifting only) ends here
+            project.update_round(index, finished=True)
     finally:
         torch.set_num_threads(old_threads)
     return next(r for r in project.rounds() if r.index == index)

@@ -41,6 +41,10 @@ class RoundSettings:
     device: torch device for every stage ("cpu", "cuda", ...).
     num_threads: torch CPU threads during the round (0 leaves torch's setting). On a small, busy CPU one
         thread is often many times faster than two for these small networks (thread contention).
+    lifter_file: a lifter (`save_lifter` file, e.g. models/round_001/lifter.pt of a synthetic project) that the
+        lifting stage uses instead of training one: for projects too small to train their own.
+    stages: the stages to run, in STAGES order (default all); a round without "evaluation" is marked
+        finished after its last stage ("lifting" alone trains a lifter, e.g. on a synthetic project).
     """
 
     lifting: LiftingSettings = field(default_factory=LiftingSettings.paper)
@@ -55,8 +59,13 @@ class RoundSettings:
     restart_from_previous_fit: bool = True
     device: str = "cpu"
     num_threads: int = 0
+    lifter_file: str | None = None
+    stages: tuple[str, ...] = ("lifting", "registration", "regressor", "evaluation")
 
     def __post_init__(self) -> None:
+        unknown = [s for s in self.stages if s not in ("lifting", "registration", "regressor", "evaluation")]
+        if unknown or not self.stages:
+            raise ValueError(f"stages must be some of lifting, registration, regressor, evaluation; got {self.stages}")
         if not 0.0 <= self.holdout_fraction < 1.0:
             raise ValueError(f"holdout_fraction must be in [0, 1), got {self.holdout_fraction}")
         if self.registration_chunk < 1:
