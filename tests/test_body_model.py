@@ -11,7 +11,14 @@ import torch
 from deformlearn.core.body.camera import weak_perspective_project
 from deformlearn.core.body.model import BodyModel, BodyOutput
 from deformlearn.core.body.rotations import axis_angle_to_rotmat, gram_schmidt_rotation
-from deformlearn.core.body.skinning import joint_transforms, kinematic_levels, skin_vertices
+from deformlearn.core.body.skinning import (
+    factorised_constants,
+    forward_kinematics,
+    joint_transforms,
+    kinematic_levels,
+    skin_factorised,
+    stack_joint_maps,
+)
 from deformlearn.core.body.template import builtin_template_path, load_builtin_template
 from tests.tiny_template import make_tiny_template
 
@@ -74,16 +81,21 @@ def test_matches_definition_written_out(tiny, model) -> None:
     torch.testing.assert_close(out.keypoints.double(), torch.einsum("kv,bvx->bkx", kw, verts), atol=1e-5, rtol=0)
 
 
-def test_reference_skinning_agrees(model) -> None:
-    pose, scales = _random_params(2, seed=3)
-    out = model(pose, scales)
-    levels = kinematic_levels(model.template.parents)
-    from deformlearn.core.body.skinning import forward_kinematics
-
-    rotations, joints = forward_kinematics(axis_angle_to_rotmat(pose), scales, model.rest_joints, levels)
-    ref = skin_vertices(joint_transforms(rotations, joints, scales, model.rest_joints), model.rest_vertices,
-                        model.skin_weights)
-    torch.testing.assert_close(out.vertices, ref, atol=1e-5, rtol=0)
+def test_factorised_skinning_agrees_with_the_model(model) -> None:
+    """The registration's skinning (`skin_factorised`, two starts per person, chunks of one person) poses the
+    same vertices as `BodyModel.forward`."""
+    pose, scales = _random_params(4, seed=3)
+    index = torch.randint(0, model.num_vertices, (2, 50), generator=torch.Generator().manual_seed(0))
+    rotations, joints = forward_kinematics(axis_angle_to_rotmat(pose), scales, model.rest_joints, model.levels)
+    maps = stack_joint_maps(joint_transforms(rotations, joints, scales, model.rest_joints))  # rows 2b, 2b+1: person b
+    weights_t, homogeneous_t = factorised_constants(model.rest_vertices[index], model.skin_weights[index])
+    out = skin_factorised(maps, weights_t, homogeneous_t, starts=2, chunk=1)
+    assert out.shape == (4, 3, 50)
+    ref = model(pose, scales).vertices
+    for row in range(4):
+        torch.testing.assert_close(out[row].T, ref[row, index[row // 2]], atol=1e-5, rtol=0)
+    with pytest.raises(ValueError, match=r"maps: expected shape \(4, 3, 96\)"):
+        skin_factorised(maps[:3], weights_t, homogeneous_t, starts=2)
 
 
 @pytest.mark.parametrize("segment", [0, 3, 4, 9, 16, 18])

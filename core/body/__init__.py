@@ -22,7 +22,10 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "COARSE_PART_NAMES", "COCO_FLIP_INDEX", "COCO_KEYPOINT_NAMES", "COCO_SKELETON", "DENSEPOSE_PART_NAMES",
             "FINE_TO_COARSE_PART", "NUM_JOINTS", "NUM_KEYPOINTS", "NUM_PARTS", "SMPL_JOINT_NAMES", "SMPL_PARENTS"
         ],
-        "skinning": ["forward_kinematics", "joint_transforms", "kinematic_levels", "skin_vertices"],
+        "skinning": [
+            "factorised_constants", "forward_kinematics", "joint_transforms", "kinematic_levels", "skin_factorised",
+            "stack_joint_maps"
+        ],
         "smpl_loader": [
             "SmplFileError", "find_smpl_file", "load_smpl_template", "read_uv_processed", "smpl_template_from_arrays"
         ],

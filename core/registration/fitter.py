@@ -33,7 +33,13 @@ from torch import Tensor
 
 from deformlearn.core.body.camera import frontal_rotation, weak_perspective_project
 from deformlearn.core.body.rotations import axis_angle_to_rotmat, gram_schmidt_rotation
-from deformlearn.core.body.skinning import forward_kinematics, joint_transforms
+from deformlearn.core.body.skinning import (
+    factorised_constants,
+    forward_kinematics,
+    joint_transforms,
+    skin_factorised,
+    stack_joint_maps,
+)
 from deformlearn.core.cancel import CancelToken, check_token, raise_if_cancelled
 from deformlearn.core.registration.data import PIXELS_256_PER_UNIT, RegistrationBatch
 from deformlearn.core.registration.losses import (
@@ -159,7 +165,8 @@ class _Objective:
     5x faster forward + backward at B = 256 on a CPU. The keypoints (fixed combinations of vertices) use
     `BodyModel.keypoint_basis`, the same for everybody. The per-person constants are gathered once per fit,
     stored N-last; the M starts of a person share them as extra rows of C. This is `BodyModel.forward`
-    followed by `weak_perspective_project`, reorganised (a test checks that they agree).
+    followed by `weak_perspective_project`, reorganised (a test checks that they agree); the skinning itself
+    is `core.body.skinning.skin_factorised`.
     """
 
     def __init__(self, body_model: torch.nn.Module, batch: RegistrationBatch, settings: RegistrationSettings,
@@ -171,41 +178,24 @@ class _Objective:
         J = body_model.rest_joints.shape[0]
         with torch.no_grad():
             index = batch.vertex_index
-            self.weights_t = body_model.skin_weights[index].transpose(1, 2).contiguous()      # (B, J, N)
-            rest = body_model.rest_vertices[index]                                           # (B, N, 3)
-            homogeneous = torch.cat([rest, torch.ones_like(rest[..., :1])], -1)
-            self.homogeneous_t = homogeneous.transpose(1, 2).contiguous()[:, :, None]         # (B, 4, 1, N)
+            self.weights_t, self.homogeneous_t = factorised_constants(body_model.rest_vertices[index],
+                                                                      body_model.skin_weights[index])
             # keypoint_basis[k, 4 j + c] reordered to [c J + j, k], matching C's layout [x, c J + j].
             self.keypoint_basis_t = body_model.keypoint_basis.reshape(-1, J, 4).permute(2, 1, 0).reshape(4 * J, -1)
             # Targets laid out like the projections below ((BM, N, 2) views of (BM, 2, N) storage), so that
             # the loss's elementwise ops run on matching strides.
             self.points = self.rows.points.transpose(1, 2).contiguous().transpose(1, 2)
-        self.N = index.shape[1]
-        self.weights_chunks = self.weights_t.split(_CHUNK_PEOPLE)
-        self.homogeneous_chunks = self.homogeneous_t.split(_CHUNK_PEOPLE)
 
     def __call__(self, params: BodyParams) -> tuple[dict[str, Tensor], Tensor, Tensor, Tensor]:
         """-> (terms name -> (B*M,), total (B*M,), projected points (B*M, N, 2), projected keypoints (B*M, 17, 2))."""
-        b, st, M, N = self.rows, self.settings, self.M, self.N
-        BM = params.pose.shape[0]
-        B = BM // M
+        b, st, M = self.rows, self.settings, self.M
         rot = gram_schmidt_rotation(params.rotation)
         rotations, joints = forward_kinematics(axis_angle_to_rotmat(params.pose), params.scales,
                                                self.rest_joints, self.levels)
         transforms = joint_transforms(rotations, joints, params.scales, self.rest_joints)    # (BM, J, 3, 4)
-        J = transforms.shape[1]
-        # The camera s R turns the joint maps, (3, 3) @ (3, 4 J) per row, laid out [x, c J + j].
-        maps = transforms.permute(0, 2, 3, 1).reshape(BM, 3, 4 * J)
-        cam_maps = torch.bmm(rot * params.scale[:, None, None], maps)                         # (BM, 3, 4 J)
-        # Rows ordered [c, m, x]: the dot with h_v then broadcasts h_v over a middle dimension, which runs
-        # ~6x faster than over the second one (measured).
-        by_c = cam_maps.reshape(B, M * 3, 4, J).transpose(1, 2).reshape(B, 4 * M * 3, J)
-        # People in chunks, so that each chunk's (k, 4, 3 M, N) blend stays in cache from the product to the
-        # dot, forwards and backwards: the whole batch's (10 MB at B = 1024) does not (measured 5-10% faster
-        # per step at B = 1024, no change at B = 256).
-        cam = torch.cat([(torch.bmm(maps_k, weights_k).reshape(-1, 4, M * 3, N) * homogeneous_k).sum(1)
-                         for maps_k, weights_k, homogeneous_k in zip(by_c.split(_CHUNK_PEOPLE), self.weights_chunks,
-                                                                      self.homogeneous_chunks)]).reshape(BM, 3, N)
+        # The camera s R turns the joint maps, (3, 3) @ (3, 4 J) per row.
+        cam_maps = torch.bmm(rot * params.scale[:, None, None], stack_joint_maps(transforms))  # (BM, 3, 4 J)
+        cam = skin_factorised(cam_maps, self.weights_t, self.homogeneous_t, M, _CHUNK_PEOPLE)  # (BM, 3, N)
         cam_kp = torch.matmul(cam_maps, self.keypoint_basis_t)                               # (BM, 3, 17)
         points_2d = (cam[:, :2] + params.translation[:, :, None]).transpose(1, 2)
         kp_2d = (cam_kp[:, :2] + params.translation[:, :, None]).transpose(1, 2)
