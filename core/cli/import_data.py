@@ -59,6 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from deformlearn.core.densepose.readers import read_people
     from deformlearn.core.project.importing import import_people, load_project_template
+    from deformlearn.core.project.job_lock import project_job
     from deformlearn.core.project.store import DB_NAME, Project
 
     dest = next(d for d in _SOURCES if getattr(args, d) is not None)
@@ -74,8 +75,10 @@ def run(args: argparse.Namespace) -> int:
     exists = (root / DB_NAME).is_file()
     if not exists and args.template != "builtin":
         args.template = str(Path(args.template).absolute())
+    if exists and args.template != "builtin":
+        print(f"note: --template ignored: {root} is already a project (it keeps its template)")
     project = Project.open(root) if exists else Project.create(root, template=args.template)
-    with project:
+    with project, project_job(project.root, "import"):
         template = None if args.no_correspondences else load_project_template(project)
         report = import_people(project, people, template)
         summary = project.summary()

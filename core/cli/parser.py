@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import sqlite3
 import sys
 from importlib.metadata import entry_points
 from types import ModuleType
 
 from deformlearn.core import __version__
+from deformlearn.core.cli.errors import check_device, describe_error, silence_broken_pipe
 
 #: The engine's subcommands: name -> module. Other packages add theirs through the `deformlearn.commands`
 #: entry-point group (the desktop app registers `app` and `screenshots`), so core never names them.
@@ -77,13 +79,26 @@ def main(argv: list[str] | None = None) -> int:
             parser.print_help()
             return 0
     try:
-        return int(args._run(args) or 0)
+        if isinstance(getattr(args, "device", None), str):
+            check_device(args.device)
+        code = int(args._run(args) or 0)
+        sys.stdout.flush()  # here, not at exit, so a closed pipe is handled below
+        return code
     except (CommandError, ValueError, FileNotFoundError) as exc:
         print(f"deformlearn {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"deformlearn {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        silence_broken_pipe()
+        return 0
+    except (OSError, sqlite3.OperationalError, RecursionError) as exc:
+        message = describe_error(exc, args)
+        if message is None:
+            raise
+        print(f"deformlearn {args.command}: error: {message}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ import math
 import signal
 import sys
 import time
+from contextlib import nullcontext
 from dataclasses import replace
 
 HELP = "run deform-and-learn rounds on a project (train cGAN, register everyone, train the regressor)"
@@ -126,12 +127,13 @@ def run(args: argparse.Namespace) -> int:
 
 def _run_rounds(args: argparse.Namespace, settings, dist, cancel) -> int:
     from deformlearn.core.cancel import Cancelled
+    from deformlearn.core.project.job_lock import project_job
     from deformlearn.core.project.store import Project
     from deformlearn.core.rounds.loop import run_round
 
     progress = _JsonProgress() if args.progress_json else _BarProgress()
     show = dist.is_main
-    with Project.open(args.project) as project:
+    with Project.open(args.project) as project, project_job(project.root, "round") if show else nullcontext():
         for k in range(args.rounds):
             try:
                 record = run_round(project, settings, resume=args.resume and k == 0, progress=progress,

@@ -194,6 +194,7 @@ def _migrate(conn: sqlite3.Connection) -> int:
             raise sqlite3.IntegrityError(f"migration to schema {SCHEMA_VERSION} broke foreign keys: {broken[:5]}")
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # SQLite rolls back by itself after some errors (a full disk)
+            conn.execute("ROLLBACK")
         raise
     return version

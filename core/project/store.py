@@ -15,6 +15,7 @@ One `Project` object belongs to one thread; open another for another thread or p
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import sys
 import time
@@ -99,6 +100,9 @@ class Project(PeopleMixin, FitHistoryMixin, RoundRecordsMixin):
         db = root / DB_NAME
         if not db.is_file():
             raise ProjectError(f"{root}: not a deformlearn project (no {DB_NAME})")
+        if not readonly and not (os.access(db, os.W_OK) and os.access(root, os.W_OK)):
+            raise ProjectError(f"{root}: the project is read-only here; this command writes to it: make the "
+                               "folder writable or work on a copy (info, export and draw only read)")
         conn, version = cls._connect_and_read_version(root, db, readonly)
         if version > project_schema.SCHEMA_VERSION:
             conn.close()
@@ -158,6 +162,15 @@ class Project(PeopleMixin, FitHistoryMixin, RoundRecordsMixin):
     def readonly(self) -> bool:
         return self._readonly
 
+    @property
+    def busy_timeout_s(self) -> float:
+        """How long SQLite waits for a lock before `on_busy` is told and the wait starts over (seconds)."""
+        return self._conn.execute("PRAGMA busy_timeout").fetchone()[0] / 1000.0
+
+    @busy_timeout_s.setter
+    def busy_timeout_s(self, seconds: float) -> None:
+        self._conn.execute(f"PRAGMA busy_timeout={max(0, int(seconds * 1000))}")
+
     def close(self) -> None:
         self._conn.close()
 
@@ -209,14 +222,19 @@ class Project(PeopleMixin, FitHistoryMixin, RoundRecordsMixin):
             yield
         except BaseException:
             self._depth = 0
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
         self._depth = 0
         try:
             self._execute_waiting("COMMIT")
         except BaseException:
-            self._conn.execute("ROLLBACK")
+            self._rollback()
             raise
+
+    def _rollback(self) -> None:
+        # SQLite has already rolled back after some errors (a full disk): a second ROLLBACK would hide them
+        if self._conn.in_transaction:
+            self._conn.execute("ROLLBACK")
 
     # -- overview ------------------------------------------------------------------------------------------
     def summary(self) -> dict:

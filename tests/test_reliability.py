@@ -1,0 +1,316 @@
+"""Nothing lost, nothing wrong presented as right: identity of imported people, unusable people, a busy
+database, the project lock, read-only projects, rejected templates, one-line errors, leftover temp files."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from deformlearn.core.densepose.records import DensePoints, PersonAnnotation
+from deformlearn.core.files.atomic import atomic_write
+from deformlearn.core.project.importing import import_people
+from deformlearn.core.project.job_lock import LOCK_NAME, project_job, read_lock
+from deformlearn.core.project.records import FitRecord, ProjectBusy, ProjectError
+from deformlearn.core.project.store import Project
+
+REPO = Path(__file__).resolve().parents[1]
+CLI = [sys.executable, "-m", "deformlearn.core.cli"]
+
+
+def _kp(seed: int = 0) -> np.ndarray:
+    kp = np.random.default_rng(seed).random((17, 3)).astype(np.float32) * 50
+    kp[:, 2] = 2
+    return kp
+
+
+def _dense(seed: int = 0) -> DensePoints:
+    rng = np.random.default_rng(seed)
+    return DensePoints(xy=rng.random((20, 2)) * 50, part=rng.integers(1, 25, 20), uv=rng.random((20, 2)))
+
+
+def _annotation(image: Path, key: str, seed: int = 0, keypoints: np.ndarray | None = None) -> PersonAnnotation:
+    return PersonAnnotation(image_file=str(image), image_size=(64, 64), bbox=np.array([1, 2, 40, 50]),
+                            keypoints=_kp(seed) if keypoints is None else keypoints, dense=_dense(seed), source_key=key)
+
+
+def _frames(folder: Path, n: int, salt: int) -> list[Path]:
+    """n PNG frames named frame_0000.png... whose pixels depend on `salt` (two videos, same frame names)."""
+    import cv2
+
+    folder.mkdir(parents=True)
+    paths = []
+    for i in range(n):
+        paths.append(folder / f"frame_{i:04d}.png")
+        cv2.imwrite(str(paths[-1]), np.full((64, 64, 3), (salt * 10 + i) % 256, np.uint8))
+    return paths
+
+
+def _project_with_people(path: Path, n: int = 3) -> Project:
+    project = Project.create(path)
+    frames = _frames(path / "frames", n, salt=0)
+    import_people(project, [_annotation(f, f"a.json#ann={i}", seed=i) for i, f in enumerate(frames)], None)
+    return project
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_temp_files_of_killed_writers_are_removed_when_the_folder_is_next_written(tmp_path):
+    folder = tmp_path / "models" / "round_001"
+    code = ("import os, signal, sys; from deformlearn.core.files.atomic import atomic_write; "
+            "atomic_write(sys.argv[1], lambda f: (f.write(b'x' * 1000), os.kill(os.getpid(), signal.SIGKILL)))")
+    proc = subprocess.run([sys.executable, "-c", code, str(folder / "regressor.ckpt")])
+    assert proc.returncode == -signal.SIGKILL
+    left = list(folder.glob(".regressor.ckpt.*.tmp"))
+    assert len(left) == 1 and not (folder / "regressor.ckpt").exists()
+    unnamed_old = folder / ".person_1.glb.abcd_123.tmp"  # an older version's name, without the pid
+    unnamed_old.write_bytes(b"y")
+    os.utime(unnamed_old, (time.time() - 7200, time.time() - 7200))
+    live = folder / f".other.npy.{os.getpid()}.abcdefgh.tmp"  # this process is alive: never removed
+    live.write_bytes(b"z")
+    atomic_write(folder / "regressor.pt", b"model")
+    assert sorted(p.name for p in folder.iterdir()) == sorted(["regressor.pt", live.name])
+
+
+def test_people_are_identified_by_image_bytes_and_annotation_not_file_names(tmp_path):
+    with Project.create(tmp_path / "p") as project:
+        first = _frames(tmp_path / "video1", 4, salt=1)
+        second = _frames(tmp_path / "video2", 4, salt=2)
+        # the same annotation file name and ids, the same boxes and points: only the pixels differ
+        report = import_people(project, [_annotation(f, f"ann.json#ann={i}", seed=i) for i, f in enumerate(first)], None)
+        assert report.added == 4
+        report = import_people(project, [_annotation(f, f"ann.json#ann={i}", seed=i) for i, f in enumerate(second)], None)
+        assert (report.added, report.already_present) == (4, 0)  # was: added 0 (4 were already there)
+        again = import_people(project, [_annotation(f, f"ann.json#ann={i}", seed=i) for i, f in enumerate(first)], None)
+        assert (again.added, again.already_present) == (0, 4)
+        # another COCO file of the same name: other people on the same images are added
+        other = import_people(project, [_annotation(f, f"ann.json#ann={i}", seed=10 + i) for i, f in enumerate(first)],
+                              None)
+        assert other.added == 4 and project.count_persons() == 12
+
+
+def test_keypoints_that_overflow_float32_are_refused_at_import_naming_the_annotation(tmp_path):
+    with Project.create(tmp_path / "p") as project:
+        frames = _frames(tmp_path / "f", 2, salt=0)
+        bad = _kp(1).astype(np.float64)
+        bad[5, 0] = 1e39  # finite as float64, inf as the float32 the project stores
+        people = [_annotation(frames[0], "coco.json#ann=1"), _annotation(frames[1], "coco.json#ann=2", keypoints=bad)]
+        with pytest.raises(ValueError, match=r"coco\.json#ann=2: keypoints hold non-finite values .*rows \[5\]"):
+            import_people(project, people, None)
+        assert project.count_persons() == 0  # checked before anything was written
+
+
+def test_a_person_marked_failed_is_left_out_until_its_annotation_is_edited(tmp_path):
+    with _project_with_people(tmp_path / "p") as project:
+        ids = project.person_ids()
+        project.mark_failed(int(ids[1]), "keypoints_2d: non-finite coordinates")
+        assert project.person_ids(usable_only=True).tolist() == [ids[0], ids[2]]
+        assert project.failed_people() == {int(ids[1]): "keypoints_2d: non-finite coordinates"}
+        assert project.summary()["unusable"] == 1 and project.person(int(ids[1])).problem.startswith("keypoints")
+        project.update_annotation(int(ids[1]), keypoints=_kp(5))
+        assert project.person_ids(usable_only=True).tolist() == ids.tolist()
+        with pytest.raises(ProjectError, match="no person 999"):
+            project.mark_failed(999, "x")
+
+
+def test_a_busy_database_makes_the_writer_wait_and_keep_its_fits(tmp_path):
+    import sqlite3
+
+    with _project_with_people(tmp_path / "p") as project:
+        pid = int(project.person_ids()[0])
+        project.busy_timeout_s = 0.2
+        messages: list[str] = []
+        project.on_busy = messages.append
+        other = sqlite3.connect(tmp_path / "p" / "project.sqlite", isolation_level=None, check_same_thread=False)
+        other.execute("BEGIN IMMEDIATE")  # another process holding the write lock (a long import)
+        release = threading.Timer(1.5, lambda: other.execute("COMMIT"))
+        release.start()
+        fits = [FitRecord(pid, 1, {"pose": np.zeros((23, 3), np.float32)}, {"error": float(k)}, "converged")
+                for k in range(40)]
+        ids = project.save_fits(fits)  # was: OperationalError: database is locked, the 40 fits lost
+        release.join()
+        other.close()
+        assert len(ids) == 40 and len(project.fit_history(pid)) == 40
+        assert messages and "another process is writing" in messages[0] and "project.sqlite" in messages[0]
+
+        project.max_busy_wait_s = 0.3
+        holder = sqlite3.connect(tmp_path / "p" / "project.sqlite", isolation_level=None)
+        holder.execute("BEGIN IMMEDIATE")
+        with pytest.raises(ProjectBusy, match="still locked by another process"):
+            project.save_fits(fits[:1])
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_one_long_job_per_project_and_stale_locks_are_taken_over(tmp_path):
+    Project.create(tmp_path / "p").close()
+    with project_job(tmp_path / "p", "round") as mine:
+        assert read_lock(tmp_path / "p") == mine and mine["pid"] == os.getpid()
+        with pytest.raises(ProjectBusy, match=rf"a round \(PID {os.getpid()} .*started .*\) is running"):
+            with project_job(tmp_path / "p", "register"):
+                pass
+    assert read_lock(tmp_path / "p") is None
+    lock = tmp_path / "p" / LOCK_NAME
+    lock.write_text(json.dumps({"pid": _dead_pid(), "host": os.uname().nodename, "job": "round", "started_at": 0}))
+    leftover = tmp_path / "p" / "models" / "round_001" / f".regressor.ckpt.{_dead_pid()}.abcdefgh.tmp"
+    leftover.parent.mkdir(parents=True)
+    leftover.write_bytes(b"x" * 100)
+    with project_job(tmp_path / "p", "round"):  # its holder died (SIGKILL): taken over, its temp files swept
+        assert read_lock(tmp_path / "p")["pid"] == os.getpid() and not leftover.exists()
+
+
+def test_cli_round_refuses_a_project_another_job_holds(tmp_path):
+    from deformlearn.core.cli import main
+
+    Project.create(tmp_path / "p").close()
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        (tmp_path / "p" / LOCK_NAME).write_text(json.dumps(
+            {"pid": sleeper.pid, "host": os.uname().nodename, "job": "round", "started_at": time.time()}))
+        proc = subprocess.run([*CLI, "round", str(tmp_path / "p"), "--resume"], capture_output=True, text=True,
+                              cwd=REPO, timeout=120)
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+    assert proc.returncode == 2 and f"a round (PID {sleeper.pid}" in proc.stderr and "Traceback" not in proc.stderr
+    assert main  # the same entry point the console script runs
+
+
+def test_a_rejected_template_leaves_nothing_behind(tmp_path):
+    from dataclasses import replace
+
+    from deformlearn.core.body.template import TemplateError, save_template
+    from tests.tiny_template import make_tiny_template
+
+    good = make_tiny_template()
+    parents = good.parents.copy()
+    parents[3], parents[5] = 5, 3
+    joints = good.rest_joints.copy()
+    joints[2, 1] = np.nan
+    bad = {"weld_index": replace(good, weld_index=good.weld_index + good.num_vertices),
+           "non-finite": replace(good, rest_joints=joints), "cycle": replace(good, parents=parents)}
+    for name, template in bad.items():
+        save_template(template, tmp_path / f"{name}.npz")
+        with pytest.raises(TemplateError, match=name):
+            Project.create(tmp_path / f"project_{name}", template=str(tmp_path / f"{name}.npz"))
+        assert not (tmp_path / f"project_{name}").exists()
+    proc = subprocess.run([*CLI, "import", str(tmp_path / "q"), "--iuv", str(tmp_path / "nowhere"), "--template",
+                           str(tmp_path / "cycle.npz")], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2 and not (tmp_path / "q").exists() and "Traceback" not in proc.stderr
+
+
+@pytest.fixture
+def read_only_mount(tmp_path):
+    """A read-only view of a folder: a read-only bind mount when we are root (as on a read-only share),
+    else the folder with its write permissions removed. Yields (folder to fill, its read-only view)."""
+    source, view = tmp_path / "source", tmp_path / "view"
+    source.mkdir()
+    view.mkdir()
+    mounted = False
+
+    def make_read_only() -> None:
+        nonlocal mounted
+        if os.geteuid() == 0 and subprocess.run(["mount", "--bind", str(source), str(view)]).returncode == 0:
+            mounted = True
+            subprocess.run(["mount", "-o", "remount,ro,bind", str(view)], check=True)
+        else:
+            view.rmdir()
+            source.rename(view)
+            for p in [view, *view.rglob("*")]:
+                p.chmod(p.stat().st_mode & ~0o222)
+
+    yield source, view, make_read_only
+    if mounted:
+        subprocess.run(["umount", str(view)], check=True)
+
+
+def test_read_only_projects_can_be_read_and_writes_say_what_is_needed(read_only_mount):
+    source, view, make_read_only = read_only_mount
+    _project_with_people(source / "p").close()
+    make_read_only()
+    root = view / "p"
+    info = subprocess.run([*CLI, "info", str(root), "--json"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert info.returncode == 0, info.stderr  # was: unable to open database file (no -shm could be made)
+    assert json.loads(info.stdout)["persons"] == 3
+    draw = subprocess.run([*CLI, "draw", str(root), "--person", "1", "--out", str(root / "x.png")],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert draw.returncode == 2 and str(root / "x.png") in draw.stderr and "Traceback" not in draw.stderr
+    register = subprocess.run([*CLI, "register", str(root)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert register.returncode == 2 and "writes to it" in register.stderr and "Traceback" not in register.stderr
+
+
+def test_ordinary_faults_are_one_line(tmp_path):
+    with _project_with_people(tmp_path / "p"):
+        pass
+    closed = subprocess.Popen([*CLI, "info", str(tmp_path / "p")], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              cwd=REPO)
+    closed.stdout.close()  # `info | head -0`: the reader is gone before anything is written
+    assert closed.wait(timeout=120) == 0 and b"Traceback" not in closed.stderr.read()
+    closed.stderr.close()
+
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    proc = subprocess.run([*CLI, "import", str(tmp_path / "p"), "--coco-densepose", str(deep), "--images",
+                           str(tmp_path)], capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2 and f"{deep}: nested too deeply" in proc.stderr and "Traceback" not in proc.stderr
+
+    import torch
+
+    if not torch.cuda.is_available():
+        proc = subprocess.run([*CLI, "register", str(tmp_path / "p"), "--device", "cuda"], capture_output=True,
+                              text=True, cwd=REPO, timeout=120)
+        assert proc.returncode == 2 and "--device cuda: no CUDA GPU" in proc.stderr
+    proc = subprocess.run([*CLI, "export", str(tmp_path / "p"), "--out", str(deep / "sub")], capture_output=True,
+                          text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2 and str(deep) in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A 1 MB tmpfs (root only; skipped elsewhere) with `filler` taking all but a few kB of it."""
+    mount = tmp_path / "small_disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
+                                           capture_output=True).returncode != 0:
+        pytest.skip("needs root to mount a small tmpfs")
+    yield mount
+    subprocess.run(["umount", "--lazy", str(mount)], check=True)
+
+
+def _fill_disk(mount: Path) -> None:
+    with open(mount / "filler", "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass
+
+
+def test_a_full_disk_is_one_line_and_leaves_the_project_consistent(full_disk, tmp_path):
+    import sqlite3
+
+    project = _project_with_people(full_disk / "p", n=2)
+    frames = _frames(tmp_path / "more", 300, salt=5)
+    _fill_disk(full_disk)
+    with pytest.raises(sqlite3.OperationalError, match="full"):
+        import_people(project, [_annotation(f, f"b#{i}", seed=100 + i) for i, f in enumerate(frames)], None)
+    project.close()
+    proc = subprocess.run([*CLI, "draw", str(full_disk / "p"), "--person", "1", "--out", str(full_disk / "x.png")],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2 and "no space left" in proc.stderr and "Traceback" not in proc.stderr
+    (full_disk / "filler").unlink()
+    with Project.open(full_disk / "p") as project:
+        assert project._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+        assert project.count_persons() % 500 == 2  # whole chunks or nothing
