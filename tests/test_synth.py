@@ -15,14 +15,9 @@ from deformlearn.core.project.importing import load_project_template
 from deformlearn.core.project.store import Project, ProjectError
 from deformlearn.core.render.offscreen import OffscreenRenderer, RenderError
 from deformlearn.core.synth.annotate import stratified_choice
-from deformlearn.core.synth.people import (
-    SynthSettings,
-    project_ground_truth,
-    rotation_matrix,
-    sample_segment_scales,
-    synthesize_project,
-)
+from deformlearn.core.synth.people import project_ground_truth, rotation_matrix, sample_segment_scales, synthesize_project
 from deformlearn.core.synth.poses import MotionFileError, load_amass_poses, pose_limits, sample_limited_poses
+from deformlearn.core.synth.settings import SynthSettings
 
 GT_KEYS = {"pose", "scales", "rotation", "scale", "translation", "depth_offset", "joints3d", "keypoints3d",
            "vertices", "keypoints2d", "point_vertex", "point_face", "point_barycentric", "point_uv", "motion_frame",

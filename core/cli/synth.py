@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from deformlearn.core.synth.people import SynthSettings, synthesize_project
+    from deformlearn.core.synth.people import synthesize_project
+    from deformlearn.core.synth.settings import SynthSettings
 
     settings = SynthSettings(
         count=args.n, seed=args.seed, image_size=args.size, people_per_image=args.people_per_image,

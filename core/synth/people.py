@@ -37,7 +37,6 @@ from __future__ import annotations
 import time
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
@@ -63,73 +62,9 @@ from deformlearn.core.synth.images import (
     shade_from_depth,
 )
 from deformlearn.core.synth.poses import load_amass_poses, sample_limited_poses
+from deformlearn.core.synth.settings import SynthReport, SynthSettings
 
 _MIRROR = np.array([0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20, 23, 22])
-
-
-@dataclass(frozen=True)
-class SynthSettings:
-    """What to generate. Probabilities are per image (occlusion) or per person (truncation).
-
-    count: people in all; image_size: square images of this many pixels; points: (min, max) dense points per
-    person; uv_noise: std of the noise on U and V (chart units); keypoint_noise: std on keypoints (pixels);
-    surface_tolerance / keypoint_tolerance: depth margins of the visibility tests (metres); motion: AMASS
-    .npz or None; texture: atlas image or None for the built-in one; background: "noise" or "plain";
-    points_at: "vertices" (exact vertex projections) or "pixels" (pixel centres, exact surface points).
-    pitch_sigma / roll_sigma: std of the camera's pitch and roll (radians; yaw is uniform); pose_spread: the
-    sampled poses' spread (`sample_limited_poses`).
-    """
-
-    count: int = 100
-    seed: int = 0
-    image_size: int = 256
-    people_per_image: int = 1
-    points: tuple[int, int] = (100, 150)
-    motion: str | Path | None = None
-    texture: str | Path | None = None
-    uv_noise: float = 0.0
-    keypoint_noise: float = 0.0
-    occlusion: float = 0.0
-    truncation: float = 0.0
-    scale_sigma: float = 0.05
-    background: str = "noise"
-    points_at: str = "vertices"
-    surface_tolerance: float = 0.015
-    keypoint_tolerance: float = 0.12
-    chunk: int = 32
-    pitch_sigma: float = 0.15
-    roll_sigma: float = 0.1
-    pose_spread: float = 0.22
-
-    def check(self) -> None:
-        """ValueError naming the first bad setting."""
-        if self.count < 1 or self.people_per_image < 1:
-            raise ValueError(f"count ({self.count}) and people_per_image ({self.people_per_image}) must be >= 1")
-        if self.image_size < 64:
-            raise ValueError(f"image_size must be >= 64 pixels, got {self.image_size}")
-        if not 1 <= self.points[0] <= self.points[1]:
-            raise ValueError(f"points must be (min, max) with 1 <= min <= max, got {self.points}")
-        for name in ("occlusion", "truncation"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
-                raise ValueError(f"{name} is a probability in [0, 1], got {getattr(self, name)}")
-        for name in ("uv_noise", "keypoint_noise", "scale_sigma", "pitch_sigma", "roll_sigma", "pose_spread"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if self.points_at not in ("vertices", "pixels"):
-            raise ValueError(f"points_at {self.points_at!r}: expected 'vertices' or 'pixels'")
-        if self.background not in ("noise", "plain"):
-            raise ValueError(f"background {self.background!r}: expected 'noise' or 'plain'")
-
-
-@dataclass(frozen=True)
-class SynthReport:
-    """people, images written; seconds taken; renderer "pyrender" or "numpy"; points_mean per person."""
-
-    people: int
-    images: int
-    seconds: float
-    renderer: str
-    points_mean: float
 
 
 def rotation_matrix(yaw: float, pitch: float, roll: float) -> np.ndarray:
@@ -321,6 +256,47 @@ class _Generator:
         self.renderer.close()
 
 
+def _render_chunk(gen: _Generator, settings: SynthSettings, idx: range, images_dir: Path) -> list[tuple[str, list[dict]]]:
+    """Draw, pose (one batched body-model call) and render images `idx`; returns (image name, people) each."""
+    k = settings.people_per_image
+    counts = [min(k, settings.count - i * k) for i in idx]
+    rngs = [np.random.default_rng([settings.seed, i]) for i in idx]
+    bodies = [gen.draw_bodies(g, c) for g, c in zip(rngs, counts)]
+    with torch.no_grad():
+        posed = gen.body(torch.as_tensor(np.concatenate([b["pose"] for b in bodies])),
+                         torch.as_tensor(np.concatenate([b["scales"] for b in bodies])))
+    arrays = {f: getattr(posed, f).numpy() for f in ("vertices", "joints", "keypoints")}
+    offsets = np.cumsum([0, *counts])
+    rendered = []
+    for n, (i, g, b) in enumerate(zip(idx, rngs, bodies)):
+        part = {f: a[offsets[n]:offsets[n + 1]] for f, a in arrays.items()}
+        rendered.append(gen.image(i, g, b, part, images_dir))
+    return rendered
+
+
+def _store_chunk(project: Project, tmpl, key: str, settings: SynthSettings, images_dir: Path,
+                 rendered: list[tuple[str, list[dict]]]) -> list[int]:
+    """Add a chunk's images and people (correspondences, ground truth) in one transaction; returns the
+    dense point count of each person added."""
+    points = []
+    with project.transaction():
+        for name, people in rendered:
+            image_id = project.add_image(images_dir / f"{name}.jpg", settings.image_size, settings.image_size,
+                                         iuv_file=images_dir / f"{name}_IUV.png", inds_file=images_dir / f"{name}_INDS.png")
+            for j, person in enumerate(people):
+                dense = person["dense"]
+                pid = project.add_person(image_id, bbox=person["bbox"], keypoints=person["keypoints"], dense=dense,
+                                         source_key=f"synth:{settings.seed}:{name}#{j}", name=f"{name}#{j}")
+                if pid is None:
+                    continue
+                if len(dense):
+                    vertex, residual = map_to_vertices(tmpl, dense.part, dense.uv)
+                    project.set_correspondences(pid, key, vertex, residual)
+                project.set_ground_truth(pid, person["gt"])
+                points.append(len(dense))
+    return points
+
+
 def synthesize_project(out: str | Path, settings: SynthSettings, *, template: str = "builtin",
                        progress: Callable[[int, int], None] | None = None) -> SynthReport:
     """Create the project folder `out` (must not be a project yet) holding `settings.count` synthetic people.
@@ -341,41 +317,12 @@ def synthesize_project(out: str | Path, settings: SynthSettings, *, template: st
         images_dir = project.root / EMBEDDED_IMAGES_DIR
         images_dir.mkdir(parents=True, exist_ok=True)
         key = gen.key
-        k = settings.people_per_image
-        n_images = -(-settings.count // k)
+        n_images = -(-settings.count // settings.people_per_image)
         done, points = 0, []
         try:
             for first in range(0, n_images, settings.chunk):
                 idx = range(first, min(first + settings.chunk, n_images))
-                counts = [min(k, settings.count - i * k) for i in idx]
-                rngs = [np.random.default_rng([settings.seed, i]) for i in idx]
-                bodies = [gen.draw_bodies(g, c) for g, c in zip(rngs, counts)]
-                with torch.no_grad():
-                    posed = gen.body(torch.as_tensor(np.concatenate([b["pose"] for b in bodies])),
-                                     torch.as_tensor(np.concatenate([b["scales"] for b in bodies])))
-                arrays = {f: getattr(posed, f).numpy() for f in ("vertices", "joints", "keypoints")}
-                offsets = np.cumsum([0, *counts])
-                rendered = []
-                for n, (i, g, b) in enumerate(zip(idx, rngs, bodies)):
-                    part = {f: a[offsets[n]:offsets[n + 1]] for f, a in arrays.items()}
-                    rendered.append(gen.image(i, g, b, part, images_dir))
-                with project.transaction():
-                    for name, people in rendered:
-                        image_id = project.add_image(images_dir / f"{name}.jpg", settings.image_size,
-                                                     settings.image_size, iuv_file=images_dir / f"{name}_IUV.png",
-                                                     inds_file=images_dir / f"{name}_INDS.png")
-                        for j, person in enumerate(people):
-                            dense = person["dense"]
-                            pid = project.add_person(image_id, bbox=person["bbox"], keypoints=person["keypoints"],
-                                                     dense=dense, source_key=f"synth:{settings.seed}:{name}#{j}",
-                                                     name=f"{name}#{j}")
-                            if pid is None:
-                                continue
-                            if len(dense):
-                                vertex, residual = map_to_vertices(tmpl, dense.part, dense.uv)
-                                project.set_correspondences(pid, key, vertex, residual)
-                            project.set_ground_truth(pid, person["gt"])
-                            points.append(len(dense))
+                points += _store_chunk(project, tmpl, key, settings, images_dir, _render_chunk(gen, settings, idx, images_dir))
                 done += len(idx)
                 if progress is not None:
                     progress(done, n_images)
@@ -395,5 +342,4 @@ def project_ground_truth(body: BodyModel, gt: dict[str, np.ndarray], vertex_inde
     return float(gt["scale"][0]) * (X @ gt["rotation"].astype(np.float64).T)[:, :2] + gt["translation"]
 
 
-__all__ = ["SynthReport", "SynthSettings", "project_ground_truth", "rotation_matrix", "sample_segment_scales",
-           "synthesize_project"]
+__all__ = ["project_ground_truth", "rotation_matrix", "sample_segment_scales", "synthesize_project"]
