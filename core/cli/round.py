@@ -31,6 +31,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train the regressor only on fits a reviewer accepted (default: all not rejected)")
     parser.add_argument("--input", choices=("rgb", "iuv", "rgb+iuv"), default=None,
                         help="regressor input (default: the preset's)")
+    parser.add_argument("--architecture", choices=("convnet", "nbf", "decomr", "pointset"), default=None,
+                        help="regressor architecture (default: the preset's; benchmarks/learning.py compares them)")
     parser.add_argument("--progress-json", action="store_true", help="progress as JSON lines on stdout")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
@@ -110,6 +112,9 @@ def run(args: argparse.Namespace) -> int:
     settings = RoundSettings.preset(args.preset, only_accepted=args.only_accepted).on_device(args.device)
     if args.input:
         model = replace(settings.regressor.model, input_mode=args.input)
+        settings = replace(settings, regressor=replace(settings.regressor, model=model))
+    if args.architecture:
+        model = replace(settings.regressor.model, architecture=args.architecture)
         settings = replace(settings, regressor=replace(settings.regressor, model=model))
     if args.lifter:
         settings = replace(settings, lifter_file=args.lifter)

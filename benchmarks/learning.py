@@ -1,0 +1,161 @@
+"""Benchmark: does the learned regressor generalise? Architectures side by side over deform-and-learn rounds.
+
+Makes two synthetic projects (`deformlearn synth`): a training distribution A (N people, the synth defaults)
+and a DIFFERENT one B (other pose source: AMASS motion capture when ../shared/data/motion is present, else
+wider sampled poses; camera pitch and roll three times wider; segment scales of 2.4 times the spread;
+sparser points, 30 to 80 per person). For each architecture it runs K `cpu-demo` rounds on a copy of A
+(targets = the registrations; a quarter of A held out) and prints one JSON line per round and architecture:
+MPJPE (bone-rescaled, the paper's protocol), raw MPJPE and PA-MPJPE (mm) of the round's regressor on A's
+held-out people and on B's people (sparse points only: the ConvNet then sees its IUV crop splatted from the
+points, like a COCO person), beside a constant-pose baseline (the training fits' mean pose and scales with
+the true orientation), and the wall time of each stage of the round.
+
+    python benchmarks/learning.py [--n 300] [--n-other 100] [--rounds 3] [--architectures convnet,nbf,...]
+                                  [--epochs E] [--seed 0] [--out DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deformlearn.core.body.model import BodyModel
+from deformlearn.core.densepose.correspondence import map_to_vertices, template_key
+from deformlearn.core.metrics import mpjpe_mm, pa_mpjpe_mm
+from deformlearn.core.project.importing import load_project_template
+from deformlearn.core.project.store import Project
+from deformlearn.core.regressor.data import samples_for_model, splat_iuv
+from deformlearn.core.regressor.encoders import ARCHITECTURES
+from deformlearn.core.regressor.network import RegressorConfig
+from deformlearn.core.regressor.training import RegressorTrainingSettings, load_regressor, predict
+from deformlearn.core.rounds.loop import run_round
+from deformlearn.core.rounds.metrics import fit_keypoints_camera, holdout_mask
+from deformlearn.core.rounds.settings import RoundSettings
+from deformlearn.core.synth.people import SynthSettings, synthesize_project
+
+AMASS = Path(__file__).resolve().parents[2] / "shared" / "data" / "motion" / "amass_sample.npz"
+HOLDOUT = 0.25
+AUGMENT = dict(augment=True, augment_rotation=0.25, augment_flip=0.5, augment_dropout=0.6, augment_partial=0.2,
+               augment_uv_noise=0.02)
+
+
+def make_projects(out: Path, n: int, n_other: int, seed: int) -> tuple[Path, Path]:
+    """Project A (training distribution) and B (the other one) under `out`; B carries correspondences."""
+    a, b = out / "A", out / "B"
+    synthesize_project(a, SynthSettings(count=n, seed=seed))
+    other = SynthSettings(count=n_other, seed=seed + 1000, pitch_sigma=0.45, roll_sigma=0.3, scale_sigma=0.12,
+                          points=(30, 80), pose_spread=0.35, motion=str(AMASS) if AMASS.is_file() else None)
+    synthesize_project(b, other)
+    with Project.open(b) as project:
+        template = load_project_template(project)
+        key = template_key(template)
+        with project.transaction():
+            for pid in project.person_ids():
+                dense = project.person(int(pid)).dense
+                project.set_correspondences(int(pid), key, *map_to_vertices(template, dense.part, dense.uv))
+    return a, b
+
+
+def round_settings(architecture: str, epochs: int | None) -> RoundSettings:
+    base = RoundSettings.cpu_demo(holdout_fraction=HOLDOUT)
+    model = replace(base.regressor.model, architecture=architecture)
+    changes = {"model": model, **AUGMENT, **({"epochs": epochs} if epochs else {})}
+    return replace(base, regressor=replace(base.regressor, **changes))
+
+
+def _sparse_crops(samples, config: RegressorConfig):
+    """The samples with IUV crops splatted from their points (what a person with only COCO points gives)."""
+    if config.crop_mode != "iuv":
+        return samples
+    size = config.crop_size
+    crops = [splat_iuv(p[m].numpy(), part[m].numpy(), uv[m].numpy(), size)
+             for p, part, uv, m in zip(samples.points, samples.point_part, samples.point_uv, samples.point_mask)]
+    return replace(samples, iuv=torch.from_numpy(np.stack(crops)).permute(0, 3, 1, 2).contiguous())
+
+
+def errors(project: Project, ids: np.ndarray, model, mean_params: dict, sparse: bool) -> dict[str, float]:
+    """MPJPE (bone-rescaled), raw MPJPE, PA-MPJPE (mm) of `model` and of the constant pose on people `ids`."""
+    template = load_project_template(project)
+    body = BodyModel(template)
+    samples = samples_for_model(project, template, ids, model.config, template_key=template_key(template))
+    if sparse:
+        samples = _sparse_crops(samples, model.config)
+    out = predict(model, samples)
+    with torch.no_grad():
+        kp = body(out.pose, out.scales).keypoints
+        pred = (kp @ out.rotation.transpose(1, 2)).numpy()
+    gts = [project.ground_truth(int(p)) for p in ids]
+    gt = fit_keypoints_camera(body, gts)
+    constant = [{**g, "pose": mean_params["pose"], "scales": mean_params["scales"]} for g in gts]
+    const = fit_keypoints_camera(body, constant)
+    return {"mpjpe_mm": mpjpe_mm(pred, gt), "raw_mpjpe_mm": mpjpe_mm(pred, gt, rescale=False),
+            "pa_mpjpe_mm": pa_mpjpe_mm(pred, gt), "constant_mpjpe_mm": mpjpe_mm(const, gt),
+            "constant_pa_mpjpe_mm": pa_mpjpe_mm(const, gt)}
+
+
+def run_architecture(architecture: str, a: Path, b: Path, out: Path, rounds: int, epochs: int | None,
+                     seed: int) -> None:
+    work = out / f"A_{architecture}"
+    shutil.copytree(a, work)
+    settings = round_settings(architecture, epochs)
+    with Project.open(work) as project, Project.open(b, readonly=True) as other:
+        ids = project.person_ids()
+        held_out = ids[holdout_mask(ids, HOLDOUT, settings.split_seed)]
+        for k in range(1, rounds + 1):
+            started = time.perf_counter()
+            record = run_round(project, settings)
+            fits = [f.params for f in project.fits(k) if f.status == "converged" and f.person_id not in set(held_out)]
+            mean = {"pose": np.mean([f["pose"] for f in fits], 0), "scales": np.mean([f["scales"] for f in fits], 0)}
+            model = load_regressor(project.root / record.models["regressor"])
+            line = {"benchmark": "learning", "architecture": architecture, "round": k, "train_people": len(fits),
+                    "in_distribution": errors(project, held_out, model, mean, sparse=False),
+                    "other_distribution": errors(other, other.person_ids(), model, mean, sparse=True),
+                    "registration_mpjpe_mm": record.metrics.get("registration_mpjpe_mm"),
+                    "seconds": {s: round(record.metrics.get(f"seconds_{s}", float("nan")), 1)
+                                for s in ("lifting", "registration", "regressor", "evaluation")},
+                    "round_seconds": round(time.perf_counter() - started, 1), "seed": seed}
+            print(json.dumps(_rounded(line)), flush=True)
+
+
+def _rounded(x):
+    if isinstance(x, dict):
+        return {k: _rounded(v) for k, v in x.items()}
+    return round(x, 1) if isinstance(x, float) else x
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--n", type=int, default=300, help="people of the training distribution")
+    parser.add_argument("--n-other", type=int, default=100, help="people of the other distribution")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--architectures", default=",".join(ARCHITECTURES))
+    parser.add_argument("--epochs", type=int, default=None, help="regressor epochs per round (default: cpu-demo's)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--out", default=None, help="keep the projects here (default: a temporary folder)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="learning-bench-"))
+    out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter()
+    a, b = make_projects(out, args.n, args.n_other, args.seed)
+    print(json.dumps({"benchmark": "learning", "synth_seconds": round(time.perf_counter() - started, 1),
+                      "n": args.n, "n_other": args.n_other}), flush=True)
+    for architecture in args.architectures.split(","):
+        run_architecture(architecture, a, b, out, args.rounds, args.epochs, args.seed)
+    if not args.out:
+        shutil.rmtree(out, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
