@@ -43,8 +43,9 @@ def fit_summary(metrics: dict, keypoints: np.ndarray) -> str:
     if isinstance(metrics.get("error"), (int, float)):
         parts.append(f"error {metrics['error']:.3g} px")
     has_keypoints = bool((keypoints[:, 2] > 0).any()) and metrics.get("num_keypoints", 1) != 0
-    if has_keypoints and isinstance(metrics.get("keypoint_error"), (int, float)):
-        parts.append(f"keypoint error {metrics['keypoint_error']:.3g} px")
+    kp_error = metrics.get("keypoint_error_px", metrics.get("keypoint_error"))  # older app fits: keypoint_error
+    if has_keypoints and isinstance(kp_error, (int, float)):
+        parts.append(f"keypoint error {kp_error:.3g} px")
     quality = metrics.get("quality")
     if isinstance(quality, str) and quality:
         flags = str(metrics.get("quality_flags") or "").replace(",", ", ")
@@ -265,10 +266,10 @@ class ImageView(QWidget):
             self.points_item.setData(x=empty, y=empty)
         self._draw_keypoints(s.keypoints)
         fitted = "fitted" if s.fit_vertices_image is not None else "not fitted"
-        kp_error = s.metrics.get("keypoint_error_px", s.metrics.get("keypoint_error"))  # older app fits: keypoint_error
-        err = ", ".join(f"{name} {v:.3g} px" for name, v in (("error", s.metrics.get("error")), ("keypoint error", kp_error))
-                        if isinstance(v, (int, float)))
-        self.info.setText(f"{s.name} — {s.status} — {s.num_points} points — {fitted}{' — ' + err if err else ''}")
+        n_kp = int((s.keypoints[:, 2] > 0).sum())
+        err = fit_summary(s.metrics, s.keypoints) if s.fit_vertices_image is not None else ""
+        self.info.setText(f"{s.name} — {s.status} — {s.num_points} points, {n_kp or 'no'} keypoints — {fitted}"
+                          f"{' — ' + err if err else ''}")
 
     def _draw_keypoints(self, kp: np.ndarray, moving: tuple[int, float, float] | None = None) -> None:
         empty = np.zeros(0)

@@ -40,6 +40,34 @@ def working_copy(project: str | Path, scratch: Path) -> Path:
     return Path(shutil.copytree(source, scratch / "project", ignore=shutil.ignore_patterns("*.lock")))
 
 
+def _tour_curation(win, shot) -> None:
+    """Gallery, an image of several people, the edit-mode banner, the help overlay and the export dialog."""
+    from deformlearn.app.export_dialog import ExportDialog
+
+    win.central_tabs.setCurrentWidget(win.gallery)
+    shot("11_gallery")
+    model = win.people.model
+    model.ensure_loaded(min(model.rowCount(), 2000) - 1)
+    group = next((r for r in range(model.rowCount()) if " of " in str(model.data(model.index(r, 1)))), None)
+    win.central_tabs.setCurrentWidget(win.image_view)
+    if group is not None:
+        win.people.select_row(group + 1 if " 1 of " in str(model.data(model.index(group, 1))) else group)
+        shot("12_multi_person_image", win.image_view)
+    win.actions_by_name["edit_add_point"].trigger()
+    if win.scene is not None:
+        x, y, w, h = win.scene.bbox
+        win.editor._image_clicked(float(x + w / 2), float(y + h / 3))
+    shot("13_edit_mode_add_point", win.image_view)
+    win.actions_by_name["edit_view"].trigger()
+    win.help_overlay.toggle()
+    shot("14_help_overlay")
+    win.help_overlay.toggle()
+    dialog = ExportDialog(win.project, win.people.selected_people(), win)
+    dialog.show()
+    shot("15_export_dialog", dialog)
+    dialog.close()
+
+
 def main(outdir: str, project: str | None = None) -> int:
     app = ensure_application()
     from PySide6.QtCore import QSettings
@@ -64,6 +92,7 @@ def main(outdir: str, project: str | None = None) -> int:
         project = str(demo_project.demo_project_dir()) if demo_project.demo_exists() else None
     if project:
         win.guarded("Open project", win.open_project, working_copy(project, Path(scratch.name)))
+        win.help_overlay.hide()  # shown over a demo opened for the first time; the tour shows it later
     if win.project is None:
         print(json.dumps({"error": "no project could be opened", "errors": errors.captured}))
         return 1
@@ -147,6 +176,7 @@ def main(outdir: str, project: str | None = None) -> int:
     win.people.select_row(0)
     win.accept_current()
     shot("10_after_accept")
+    _tour_curation(win, shot)
     win.close()
     pump(timeout=0.2)
     scratch.cleanup()

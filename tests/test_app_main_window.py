@@ -150,3 +150,15 @@ def test_people_rows_show_image_thumbnails(make_window, small_project) -> None:
     # the crop is the person's 200 x 220 box made square with a margin (256 px), clipped to the 240 px image
     assert isinstance(thumb, QPixmap) and THUMB_PX > 24
     assert (thumb.width(), thumb.height()) == (THUMB_PX, round(THUMB_PX * 240 / 256))
+
+
+def test_fit_summary_hides_keypoint_error_without_keypoints_and_shows_the_verdict() -> None:
+    from deformlearn.app.image_view import fit_summary
+
+    none, some = np.zeros((17, 3)), np.zeros((17, 3))
+    some[:5, 2] = 2
+    metrics = {"error": 4.37, "keypoint_error_px": 0.0, "quality": "poor", "quality_flags": "dense_residual,pose"}
+    assert fit_summary(metrics, none) == "error 4.37 px — quality poor (dense_residual, pose)"
+    assert fit_summary(metrics, some) == "error 4.37 px — keypoint error 0 px — quality poor (dense_residual, pose)"
+    assert fit_summary({"error": 2.0, "keypoint_error": 3.0}, some) == "error 2 px — keypoint error 3 px"
+    assert fit_summary({"error": 2.0, "keypoint_error_px": 3.0, "num_keypoints": 0.0}, some) == "error 2 px"
