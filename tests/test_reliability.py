@@ -314,3 +314,33 @@ def test_a_full_disk_is_one_line_and_leaves_the_project_consistent(full_disk, tm
     with Project.open(full_disk / "p") as project:
         assert project._conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         assert project.count_persons() % 500 == 2  # whole chunks or nothing
+
+
+def test_a_round_leaves_out_a_person_with_unusable_data_and_keeps_accepted_fits(tmp_path):
+    from dataclasses import replace
+
+    import torch
+
+    from deformlearn.core.project.records import array_to_blob
+    from deformlearn.core.rounds.loop import array_name, run_round
+    from tests.round_project import make_round_project
+    from tests.test_rounds import tiny_settings
+
+    torch.set_num_threads(1)
+    settings = replace(tiny_settings(), holdout_fraction=0.0)
+    with make_round_project(tmp_path / "p", n=8) as project:
+        ids = [int(p) for p in project.person_ids()]
+        broken = np.full((17, 3), np.inf, np.float32)  # what an older import stored for 1e39
+        with project.transaction():
+            project._conn.execute("UPDATE persons SET keypoints = ? WHERE id = ?", (array_to_blob(broken), ids[1]))
+        record = run_round(project, settings)  # was: "non-finite coordinates", round open
+        assert record.finished_at is not None and ids[1] not in {f.person_id for f in project.fits(1)}
+        assert "non-finite keypoints" in project.failed_people()[ids[1]] and len(project.fits(1)) == 7
+
+        accepted = project.current_fit(ids[2])
+        project.set_review(ids[2], "accepted")
+        run_round(project, settings)
+        assert [f.round_index for f in project.fit_history(ids[2])] == [1, 2]
+        assert project.current_fit(ids[2]).id == accepted.id and project.person(ids[2]).status == "accepted"
+        assert project.current_fit(ids[3]).round_index == 2  # unreviewed people move on to the new fit
+        assert ids[2] in project.read_array(array_name(2, "regressor_ids")).tolist()

@@ -189,6 +189,22 @@ class PeopleMixin:
             if cur.rowcount == 0:
                 raise ProjectError(f"{self._root}: no person {person_id}")
 
+    def mark_unusable_data(self) -> dict[int, str]:
+        """Mark (`mark_failed`) every person whose stored box, keypoints or dense points are not finite (older
+        projects took 1e39 as inf); return {person id: reason} of those newly marked."""
+        rows = self._conn.execute("SELECT p.id, p.bbox, p.keypoints, d.xy, d.uv FROM persons p LEFT JOIN dense d "
+                                  "ON d.person_id = p.id WHERE p.problem IS NULL").fetchall()
+        found = {}
+        for pid, *blobs in rows:
+            bad = [name for name, blob in zip(("bbox", "keypoints", "dense xy", "dense uv"), blobs)
+                   if blob is not None and not np.all(np.isfinite(blob_to_array(blob)))]
+            if bad:
+                found[int(pid)] = f"person {pid}: non-finite {', '.join(bad)}; fix its annotation"
+        with self.transaction():
+            for pid, reason in found.items():
+                self.mark_failed(pid, reason)
+        return found
+
     def clear_failed(self, person_id: int) -> None:
         with self.transaction():
             self._conn.execute("UPDATE persons SET problem = NULL WHERE id = ?", (int(person_id),))

@@ -106,9 +106,12 @@ class _Round:
         self.template = load_project_template(project)
         self.body = BodyModel(self.template)
         self.judge_body = BodyModel(self.template)  # stays on the CPU (register() moves self.body to the device)
-        self.ids = project.person_ids()
+        if dist.is_main:  # a person with unusable data is left out (and marked), never the round
+            project.mark_unusable_data()
+        dist.barrier()
+        self.ids = project.person_ids(usable_only=True)
         if len(self.ids) == 0:
-            raise RoundError(f"{project.root}: the project has no people")
+            raise RoundError(f"{project.root}: the project has no usable people")
         records = [project.person(int(p)) for p in self.ids]
         self.keypoints_px = np.stack([r.keypoints for r in records]).astype(np.float32)
         boxes = [square_box(r.bbox) for r in records]
@@ -240,8 +243,9 @@ class _Round:
 
     # -- stage 3 ---------------------------------------------------------------------------------------
     def training_ids(self) -> np.ndarray:
-        """The regressor's training people: converged round-k fits, review allowing, not held out."""
-        fits = {f.person_id for f in self.project.fits(self.index) if f.status == "converged"}
+        """The regressor's training people: a converged, non-rejected current fit (an accepted older fit stays
+        current over a round-k fit), only_accepted allowing, not held out."""
+        fits = {f.person_id for f in self.project.current_fits(training=True)}
         excluded = set(self.project.person_ids(status="rejected").tolist())
         allowed = set(self.project.person_ids(status="accepted").tolist()) if self.settings.only_accepted else None
         keep = [int(p) for p, out in zip(self.ids, self.held_out)
@@ -262,7 +266,7 @@ class _Round:
                 self.project.update_round(self.index, stages={"regressor": "training"})
             self.dist.barrier()
         ids = self.project.read_array(ids_name)
-        fits = {f.person_id: f for f in self.project.fits(self.index)}
+        fits = {f.person_id: f for f in self.project.current_fits(ids)}
         config = self.settings.regressor.model
         samples = samples_from_project(self.project, self.template, ids, config.crop_size, config.crop_mode,
                                        template_key=self.key, params=[fits[int(p)].params for p in ids])
