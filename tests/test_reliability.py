@@ -112,13 +112,17 @@ def test_keypoints_that_overflow_float32_are_refused_at_import_naming_the_annota
         assert project.count_persons() == 0  # checked before anything was written
 
 
-def test_a_person_marked_failed_is_left_out_until_its_annotation_is_edited(tmp_path):
+def test_a_person_marked_failed_is_left_out_until_its_annotation_is_edited(tmp_path, capsys):
     with _project_with_people(tmp_path / "p") as project:
         ids = project.person_ids()
         project.mark_failed(int(ids[1]), "keypoints_2d: non-finite coordinates")
         assert project.person_ids(usable_only=True).tolist() == [ids[0], ids[2]]
         assert project.failed_people() == {int(ids[1]): "keypoints_2d: non-finite coordinates"}
         assert project.summary()["unusable"] == 1 and project.person(int(ids[1])).problem.startswith("keypoints")
+        from deformlearn.core.cli import main
+
+        assert main(["info", str(project.root)]) == 0
+        assert "unusable  1 left out of rounds (keypoints_2d: non-finite coordinates)" in capsys.readouterr().out
         project.update_annotation(int(ids[1]), keypoints=_kp(5))
         assert project.person_ids(usable_only=True).tolist() == ids.tolist()
         with pytest.raises(ProjectError, match="no person 999"):
@@ -344,3 +348,17 @@ def test_a_round_leaves_out_a_person_with_unusable_data_and_keeps_accepted_fits(
         assert project.current_fit(ids[2]).id == accepted.id and project.person(ids[2]).status == "accepted"
         assert project.current_fit(ids[3]).round_index == 2  # unreviewed people move on to the new fit
         assert ids[2] in project.read_array(array_name(2, "regressor_ids")).tolist()
+
+
+def test_export_writes_the_current_fit_not_the_newest(tmp_path):
+    from deformlearn.core.export.params import fit_params
+
+    with _project_with_people(tmp_path / "p", n=1) as project:
+        pid = int(project.person_ids()[0])
+        params = {"pose": np.zeros((23, 3), np.float32), "scales": np.ones(24, np.float32),
+                  "rotation": np.eye(3, dtype=np.float32), "scale": np.array(1.0, np.float32),
+                  "translation": np.zeros(2, np.float32)}
+        project.save_fits([FitRecord(pid, 1, params, {"error": 1.0}, "converged")])
+        project.set_review(pid, "accepted")
+        project.save_fits([FitRecord(pid, 2, params, {"error": 0.5}, "converged")])
+        assert fit_params(project, pid)["round_index"] == 1  # the accepted fit, not round 2's unreviewed one

@@ -14,6 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from deformlearn.core.project.job_lock import read_lock
     from deformlearn.core.project.store import Project
 
     with Project.open(args.project, readonly=True) as project:
@@ -21,8 +22,10 @@ def run(args: argparse.Namespace) -> int:
         rounds = project.rounds()
         template = project.template
         root = project.root
+        unusable = project.failed_people()
+    job = read_lock(root)
     if args.json:
-        print(json.dumps({"project": str(root), "template": template, **s,
+        print(json.dumps({"project": str(root), "template": template, **s, "unusable_people": unusable, "job": job,
                           "round_list": [{"index": r.index, "stages": r.stages, "metrics": r.metrics, "models": r.models,
                                           "finished": r.finished_at is not None} for r in rounds]}))
         return 0
@@ -32,6 +35,11 @@ def run(args: argparse.Namespace) -> int:
     print(f"people    {s['persons']} ({s['with_dense']} with dense points)")
     print(f"fitted    {s['fitted']} converged, {s['failed']} failed")
     print(f"reviewed  {s['accepted']} accepted, {s['rejected']} rejected, {s['unreviewed']} unreviewed")
+    if unusable:
+        shown = "; ".join(unusable[p] for p in list(unusable)[:3])
+        print(f"unusable  {len(unusable)} left out of rounds ({shown}{' ...' if len(unusable) > 3 else ''})")
+    if job is not None:
+        print(f"job       {job.get('job', 'unknown')} running (PID {job.get('pid')}, lock {root / 'project.lock'})")
     print(f"rounds    {s['rounds']} ({s['finished_rounds']} finished)")
     for r in rounds:
         state = "finished" if r.finished_at is not None else "open"

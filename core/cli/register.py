@@ -86,13 +86,14 @@ def run(args: argparse.Namespace) -> int:
 
     from deformlearn.core.cli.parser import CommandError
     from deformlearn.core.project.importing import load_project_template
+    from deformlearn.core.project.job_lock import project_job
     from deformlearn.core.project.store import Project
     from deformlearn.core.registration.pipeline import FitPlan, fit_people, lift_depths
 
     if args.batch_size < 1:
         raise CommandError(f"--batch-size must be >= 1, got {args.batch_size}")
     schedule = schedule_from_args(args)
-    with Project.open(args.project) as project:
+    with Project.open(args.project) as project, project_job(project.root, "register"):
         ids = _parse_ids(args.only, project.person_ids())
         if args.lifter:
             depths = lift_depths(project, ids, args.lifter)

@@ -59,13 +59,14 @@ def _axis_angle(rotation: np.ndarray) -> np.ndarray:
 
 
 def fit_params(project, person_id: int) -> dict | None:
-    """The latest fit of a person with what maps it to image pixels, or None when there is no fit.
+    """The current fit of a person (the one its review refers to) with what maps it to image pixels, or
+    None when there is no fit.
 
     Returns the fit's params (pose, scales, rotation, scale, translation; normalised frame) plus person_id,
     round_index, fit_status, metrics (dict), image_file, image_size, bbox_xywh, box_centre_px,
     box_half_side_px.
     """
-    fit = project.latest_fit(int(person_id))
+    fit = project.current_fit(int(person_id))
     if fit is None:
         return None
     person = project.person(int(person_id))
