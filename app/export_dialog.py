@@ -67,8 +67,8 @@ class ExportDialog(QDialog):
         self.selected = list(selected)
         counts = {"selected": len(self.selected), "accepted": project.count_persons(status="accepted"),
                   "fitted": project.count_persons(fit_status="fitted")}
-        texts = {"selected": "the {} selected people", "accepted": "every accepted person ({})",
-                 "fitted": "every fitted person ({}), rejected ones included"}
+        texts = {"selected": "the selected person" if counts["selected"] == 1 else "the {} selected people",
+                 "accepted": "every accepted person ({})", "fitted": "every fitted person ({}), rejected ones included"}
         self.scope_group = QButtonGroup(self)
         self.scope_buttons: dict[str, QRadioButton] = {}
         scope_box = QVBoxLayout()

@@ -48,9 +48,11 @@ def add_weight_tooltips(panel) -> None:
 
 
 def shortcut_rows(actions: dict) -> list[tuple[str, str]]:
-    """(keys, what) of every named action that has a shortcut, menu order kept."""
+    """(keys, what) of every named action that has a shortcut (the help itself left out), menu order kept."""
     rows = []
-    for act in actions.values():
+    for name, act in actions.items():
+        if name == "help":
+            continue
         keys = ", ".join(k.toString(QKeySequence.SequenceFormat.NativeText) for k in act.shortcuts())
         if keys:
             rows.append((keys, act.text().replace("&", "")))
@@ -65,10 +67,12 @@ class HelpOverlay(QWidget):
         self.win = win
         self.text = QLabel()
         self.text.setTextFormat(Qt.TextFormat.RichText)
-        self.text.setStyleSheet("color: white; font-size: 13px;")
-        self.text.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.text.setStyleSheet("color: white; font-size: 13px; background: rgb(40, 44, 56); padding: 18px;"
+                                "border: 1px solid rgb(90, 100, 130); border-radius: 6px;")
+        self.text.setWordWrap(True)
+        self.text.setMaximumWidth(720)
         lay = QVBoxLayout(self)
-        lay.addWidget(self.text, 1)
+        lay.addWidget(self.text, 0, Qt.AlignmentFlag.AlignCenter)
         self.setFocusPolicy(Qt.FocusPolicy.StrongFocus)
         self.hide()
         win.installEventFilter(self)
@@ -82,8 +86,8 @@ class HelpOverlay(QWidget):
         steps = "".join(f"<li>{html.escape(s)}</li>" for s in GETTING_STARTED)
         rows = "".join(f"<tr><td align='right'><b>{html.escape(k)}</b>&nbsp;&nbsp;</td><td>{html.escape(t)}</td></tr>"
                        for k, t in shortcut_rows(self.win.actions_by_name))
-        return (f"<h2>Deform &amp; Learn Studio</h2><p><b>Getting started</b></p><ol style='text-align:left'>{steps}</ol>"
-                f"<p><b>Shortcuts</b></p><table>{rows}<tr><td align='right'><b>F1, ?</b>&nbsp;&nbsp;</td>"
+        return (f"<h2>Deform &amp; Learn Studio</h2><p><b>Getting started</b></p><ol>{steps}</ol>"
+                f"<p><b>Shortcuts</b></p><table align='center'>{rows}<tr><td align='right'><b>F1, ?</b>&nbsp;&nbsp;</td>"
                 "<td>this help</td></tr></table><p><i>Press any key or click to close.</i></p>")
 
     def toggle(self) -> None:

@@ -104,6 +104,7 @@ class ImageView(QWidget):
         self.silhouette_item = pg.ImageItem()
         self.wire_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((80, 220, 255, 110), width=1))
         self.residual_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((255, 60, 60, 220), width=1))
+        self.compare_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((255, 150, 30, 170), width=1))
         self.points_item = pg.ScatterPlotItem(size=5, pen=None)
         self.points_item.sigClicked.connect(self._points_clicked)
         self.skeleton_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((255, 255, 255, 220), width=2))
@@ -115,8 +116,8 @@ class ImageView(QWidget):
                                                brush=None)
         self._box_labels: list[pg.TextItem] = []
         for item in (self.image_item, self.iuv_item, self.silhouette_item, self.others_item, self.own_box_item,
-                     self.wire_item, self.residual_item, self.points_item, self.skeleton_item, self.keypoint_item,
-                     self.pending_item):
+                     self.wire_item, self.compare_item, self.residual_item, self.points_item, self.skeleton_item,
+                     self.keypoint_item, self.pending_item):
             self.viewbox.addItem(item)
         self.viewbox.scene().sigMouseClicked.connect(self._scene_clicked)
 
@@ -176,6 +177,14 @@ class ImageView(QWidget):
         self.mode_banner.setStyleSheet(f"background: {colour}; color: white; font-weight: bold; padding: 4px;")
         self.mode_banner.setVisible(bool(text))
 
+    def set_compare(self, vertices_image: np.ndarray | None) -> None:
+        """Draw another fit of the person as an orange wireframe: (V, 3) image pixels (x, y, depth), or None."""
+        if vertices_image is None or self._edges is None:
+            self.compare_item.setData(x=np.zeros(0), y=np.zeros(0))
+            return
+        pts = vertices_image[self._edges.reshape(-1), :2]
+        self.compare_item.setData(x=pts[:, 0], y=pts[:, 1])
+
     def show_warning(self, text: str) -> None:
         """Show `text` in the banner in red until the mode changes."""
         self.mode_banner.setText(text)
@@ -215,6 +224,7 @@ class ImageView(QWidget):
     def set_scene(self, scene: PersonScene | None, reset_view: bool = True) -> None:
         self.scene_data = scene
         self.set_pending_point(None)
+        self.set_compare(None)
         if scene is None:
             self.image_item.clear()
             self.iuv_item.clear()

@@ -14,6 +14,7 @@ from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import QDockWidget, QInputDialog, QLabel, QMainWindow, QSizePolicy, QTabWidget
 
 from deformlearn.app.errors import show_error
+from deformlearn.app.fit_history_view import FitHistoryView
 from deformlearn.app.help_overlay import add_weight_tooltips
 from deformlearn.app.image_view import ImageView
 from deformlearn.app.import_actions import ImportRunner
@@ -24,6 +25,7 @@ from deformlearn.app.registration_runner import FitProgress, RegistrationRunner
 from deformlearn.app.review import ReviewController
 from deformlearn.app.settings import AppSettings
 from deformlearn.app.training_panel import TrainingPanel
+from deformlearn.app.undo import push_done
 from deformlearn.app.viewport import Viewport3D
 from deformlearn.core.project import Project
 
@@ -83,6 +85,11 @@ class MainWindow(QMainWindow):
         self.work_tabs = QTabWidget()
         self.work_tabs.addTab(self.registration, "Registration")
         self.work_tabs.addTab(self.training, "Training")
+        self.fit_history = FitHistoryView()
+        self.fit_history.makeCurrent.connect(lambda pid, fit_id: self.guarded("Make fit current", self.make_fit_current,
+                                                                              pid, fit_id))
+        self.fit_history.compare.connect(lambda fit: self.guarded("Compare fits", self.compare_fit, fit))
+        self.work_tabs.addTab(self.fit_history, "Fit history")
         self._dock("Work", self.work_tabs, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([self.docks["People"]], [380], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["3D view"], self.docks["Work"]], [480, 480], Qt.Orientation.Horizontal)
@@ -197,6 +204,7 @@ class MainWindow(QMainWindow):
         self.scene = scene
         self.image_view.set_scene(scene)
         self.image_view.set_people_boxes(thumbnails.same_image(pid), pid)
+        self.fit_history.set_person(self.project, pid)
         if scene.fit_vertices_body is not None:
             self.viewport.set_body(scene.fit_vertices_body, scene.fit_joints_body, scene.vertex_residual, recentre=True)
         else:
@@ -204,6 +212,39 @@ class MainWindow(QMainWindow):
         ok = scene.dense_vertex >= 0
         self.viewport.set_marked(np.unique(scene.dense_vertex[ok]))
         self.sceneShown.emit(pid)
+
+    # ---- fit history -------------------------------------------------------------------------------------
+    def make_fit_current(self, pid: int, fit_id: int) -> None:
+        """Make fit `fit_id` person `pid`'s current one (its decision comes along), as one undo step."""
+        project = self.project
+        before = project.person(pid).current_fit_id
+        project.set_current_fit(pid, fit_id)
+        self._fit_switched(pid)
+
+        def apply(forward: bool) -> None:
+            if project is not self.project:
+                raise RuntimeError("That change belongs to a project that is no longer open.")
+            project.set_current_fit(pid, fit_id if forward else before)
+            self._fit_switched(pid)
+
+        push_done(self.undo_stack, f"make fit {fit_id} current (person {pid})", apply, self)
+
+    def _fit_switched(self, pid: int) -> None:
+        self.people.model.update_row(pid)
+        self._update_status()
+        if not self.people.select_person(pid) or (self.scene is not None and self.scene.pid == pid):
+            self.show_person(pid)
+
+    def compare_fit(self, fit) -> None:
+        """Overlay another fit (FitRecord, or None to stop) of the shown person as a wireframe."""
+        if fit is None or self.scene is None:
+            self.image_view.set_compare(None)
+            return
+        from deformlearn.app.scene_loader import viewer_to_image
+
+        verts, _, _ = self.loader.pose(fit.params)
+        self.image_view.set_compare(viewer_to_image(verts, float(np.asarray(fit.params["scale"])),
+                                                    np.asarray(fit.params["translation"], np.float64), self.scene.bbox))
 
     # ---- review ------------------------------------------------------------------------------------------
     def accept_current(self) -> None:

@@ -110,7 +110,7 @@ class SceneLoader:
             dense_uv=np.zeros((0, 2)) if dense is None else np.array(dense.uv, np.float64),
             dense_vertex=np.asarray(vertex, np.int64),
         )
-        fit = self.project.latest_fit(pid)
+        fit = self.project.current_fit(pid)  # the fit the review decision and the list refer to
         if fit is not None and fit.status != "failed":
             self.apply_fit(scene, fit.params)
             scene.metrics = dict(fit.metrics)

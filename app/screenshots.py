@@ -40,6 +40,25 @@ def working_copy(project: str | Path, scratch: Path) -> Path:
     return Path(shutil.copytree(source, scratch / "project", ignore=shutil.ignore_patterns("*.lock")))
 
 
+def _compare_two_fits(win, shot) -> None:
+    """The first person with two fits or more: its fit history, the other fit drawn over the current one."""
+    model = win.people.model
+    for row in range(model.rowCount()):
+        if len(win.project.fit_history(model.person_id(row))) >= 2:
+            win.people.select_row(row)
+            history = win.fit_history
+            other = next((f for f in reversed(history.fits) if f.id != history.current_id and f.status != "failed"),
+                         None)
+            if other is None:
+                continue
+            win.work_tabs.setCurrentWidget(history)
+            history.select_fit(other.id)
+            history.compare_button.setChecked(True)
+            shot("16_two_fit_comparison")
+            history.compare_button.setChecked(False)
+            return
+
+
 def _tour_curation(win, shot) -> None:
     """Gallery, an image of several people, the edit-mode banner, the help overlay and the export dialog."""
     from deformlearn.app.export_dialog import ExportDialog
@@ -53,6 +72,7 @@ def _tour_curation(win, shot) -> None:
     if group is not None:
         win.people.select_row(group + 1 if " 1 of " in str(model.data(model.index(group, 1))) else group)
         shot("12_multi_person_image", win.image_view)
+    _compare_two_fits(win, shot)
     win.actions_by_name["edit_add_point"].trigger()
     if win.scene is not None:
         x, y, w, h = win.scene.bbox
