@@ -36,7 +36,7 @@ from deformlearn.core.project.store import Project
 from deformlearn.core.regressor.data import samples_for_model, splat_iuv
 from deformlearn.core.regressor.encoders import ARCHITECTURES
 from deformlearn.core.regressor.network import RegressorConfig
-from deformlearn.core.regressor.training import RegressorTrainingSettings, load_regressor, predict
+from deformlearn.core.regressor.training import load_regressor, predict
 from deformlearn.core.rounds.loop import run_round
 from deformlearn.core.rounds.metrics import fit_keypoints_camera, holdout_mask
 from deformlearn.core.rounds.settings import RoundSettings

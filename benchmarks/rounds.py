@@ -76,7 +76,7 @@ def compare_inputs(project: Project, settings: RoundSettings, round_index: int) 
     gt = fit_keypoints_camera(body, [project.ground_truth(int(p)) for p in test_ids])
     result = {"compare_inputs_round": rnd.index, "train_people": len(train_ids), "test_people": len(test_ids)}
     for mode in ("rgb", "iuv", "rgb+iuv"):
-        reg = replace(settings.regressor, model=replace(settings.regressor.model, input_mode=mode))
+        reg = replace(settings.regressor, model=replace(settings.regressor.model, input_mode=mode, architecture="convnet"))
         started = time.perf_counter()
         samples = samples_from_project(project, template, train_ids, reg.model.crop_size, mode, template_key=key,
                                        params=[fits[int(p)].params for p in train_ids])

@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only-accepted", action="store_true",
                         help="train the regressor only on fits a reviewer accepted (default: all not rejected)")
     parser.add_argument("--input", choices=("rgb", "iuv", "rgb+iuv"), default=None,
-                        help="regressor input (default: the preset's)")
+                        help="the convnet regressor's crop input (implies --architecture convnet)")
     parser.add_argument("--architecture", choices=("convnet", "nbf", "decomr", "pointset"), default=None,
                         help="regressor architecture (default: the preset's; benchmarks/learning.py compares them)")
     parser.add_argument("--progress-json", action="store_true", help="progress as JSON lines on stdout")
@@ -111,7 +111,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     settings = RoundSettings.preset(args.preset, only_accepted=args.only_accepted).on_device(args.device)
     if args.input:
-        model = replace(settings.regressor.model, input_mode=args.input)
+        model = replace(settings.regressor.model, input_mode=args.input, architecture="convnet")
         settings = replace(settings, regressor=replace(settings.regressor, model=model))
     if args.architecture:
         model = replace(settings.regressor.model, architecture=args.architecture)
