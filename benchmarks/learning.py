@@ -18,6 +18,8 @@ cpu-demo rounds, 40 regressor epochs, full augmentation; mm, rounds 1 -> 2 -> 3;
 PA-MPJPE about 121 on A and 113 to 124 on B):
     pointset  A MPJPE 175 -> 155 -> 147  PA 129 -> 114 -> 106;  B MPJPE 298 -> 282 -> 273  PA 144 -> 136 -> 130
     nbf       A MPJPE 185 -> 176 -> 173  PA 133 -> 133 -> 133;  B MPJPE 293 -> 302 -> 296  PA 132 -> 143 -> 145
+    decomr    A MPJPE 202 (round 1)          PA 149;              B MPJPE 314               PA 150
+    (convnet not measured in this run: stopped for CPU time; its round-1 numbers on 200 people were 206 mm)
     registration of the training people 97 -> 61 -> 51 (the regressor's targets).
     Round wall time: pointset 118 / 63 / 80 s (regressor 55 / 32 / 34 s), nbf 140 / 105 / 131 s (regressor
     98 / 79 / 80 s); lifting 18 to 50 s, registration 4 to 16 s: the regressor stage dominates.
