@@ -362,3 +362,66 @@ def test_export_writes_the_current_fit_not_the_newest(tmp_path):
         project.set_review(pid, "accepted")
         project.save_fits([FitRecord(pid, 2, params, {"error": 0.5}, "converged")])
         assert fit_params(project, pid)["round_index"] == 1  # the accepted fit, not round 2's unreviewed one
+
+
+def test_degenerate_fits_are_listed_last_and_never_trained_on(tmp_path):
+    import torch
+
+    from deformlearn.core.project.templates import load_project_template
+    from deformlearn.core.registration.pipeline import FitPlan, fit_people
+    from deformlearn.core.registration.settings import RegistrationSettings
+    from tests.round_project import make_round_project
+
+    torch.set_num_threads(1)
+    no_keypoints = np.zeros((17, 3), np.float32)
+    with make_round_project(tmp_path / "p", n=4) as project:
+        good, one_pixel, one_point, scrambled = (int(p) for p in project.person_ids())
+        d = project.person(one_pixel).dense
+        project.update_annotation(one_pixel, keypoints=no_keypoints, dense=DensePoints(np.repeat(d.xy[:1], len(d), 0),
+                                                                                      d.part, d.uv))
+        project.update_annotation(one_point, keypoints=no_keypoints, dense=DensePoints(d.xy[:1], d.part[:1], d.uv[:1]))
+        d = project.person(scrambled).dense
+        rng = np.random.default_rng(0)  # parts and UVs shuffled over the pixels: no body explains them
+        project.update_annotation(scrambled, dense=DensePoints(d.xy, rng.permutation(d.part), rng.permutation(d.uv)))
+        settings = RegistrationSettings.round1(steps=60, num_orientations=1, num_threads=1)
+        fit_people(project, load_project_template(project), project.person_ids(), FitPlan(settings))
+
+        fits = {f.person_id: f.metrics for f in project.current_fits()}
+        assert fits[one_point]["error"] < 0.5 and fits[one_pixel]["error"] < 1  # tiny errors that mean nothing
+        assert {p: fits[p]["quality"] for p in fits} == {good: "good", one_pixel: "degenerate", one_point: "degenerate",
+                                                         scrambled: "poor"}
+        assert fits[scrambled]["error"] > 30 and "dense_residual" in fits[scrambled]["quality_flags"]
+        # was: one_point (0.0 px) and one_pixel (0.4 px) topped the error sort and all four were trained on
+        for descending in (False, True):
+            order = [r.id for r in project.list_persons(order_by="error", descending=descending)]
+            assert order[:2] == ([good, scrambled] if not descending else [scrambled, good])
+            assert set(order[2:]) == {one_pixel, one_point}
+        rows = project.list_persons(order_by="error")
+        assert [r.fit_quality for r in rows] == ["good", "poor", "degenerate", "degenerate"]
+        assert [r.id for r in project.list_persons(max_error=10)] == [good]
+        assert set(project.person_ids(fit_status="degenerate").tolist()) == {one_pixel, one_point}
+        assert project.count_persons(fit_status="poor") == 1 and project.count_persons(fit_status="good") == 1
+        assert [f.person_id for f in project.current_fits(training=True)] == [good, scrambled]
+
+
+def test_an_older_project_learns_its_fits_verdicts(tmp_path):
+    import sqlite3
+
+    from deformlearn.core.project import schema
+
+    with _project_with_people(tmp_path / "p", n=2) as project:
+        a, b = (int(p) for p in project.person_ids())
+        project.save_fits([FitRecord(a, 1, {}, {"error": 0.0, "quality": "degenerate"}, "converged"),
+                           FitRecord(b, 1, {}, {"error": 3.0}, "converged")])  # b: judged before verdicts existed
+    conn = sqlite3.connect(tmp_path / "p" / "project.sqlite", isolation_level=None)
+    conn.execute("DROP INDEX persons_error_rank")
+    conn.execute("ALTER TABLE persons DROP COLUMN fit_quality")
+    conn.execute("UPDATE schema_version SET version = 3")
+    conn.close()
+    with Project.open(tmp_path / "p") as project:
+        assert schema.read_schema_version(project._conn) == schema.SCHEMA_VERSION
+        assert [(r.id, r.fit_quality) for r in project.list_persons(order_by="error")] == [(b, None), (a, "degenerate")]
+        assert [f.person_id for f in project.current_fits(training=True)] == [b]
+        plan = str(project._conn.execute("EXPLAIN QUERY PLAN SELECT id FROM persons p ORDER BY "
+                                         "(p.fit_quality IS 'degenerate'), p.fit_error, p.id LIMIT 10").fetchall())
+    assert "persons_error_rank" in plan and "TEMP B-TREE" not in plan

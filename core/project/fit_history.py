@@ -18,6 +18,7 @@ from collections.abc import Iterable
 from deformlearn.core.project.records import (
     ERROR_METRIC,
     FIT_STATUSES,
+    QUALITY_METRIC,
     REVIEW_STATUSES,
     FitRecord,
     ProjectError,
@@ -53,9 +54,11 @@ class FitHistoryMixin:
         """Point the person at fit `fit_id` and mirror its review status, fit status and error."""
         status, metrics, review = self._conn.execute(
             "SELECT status, metrics, review_status FROM fits WHERE id = ?", (int(fit_id),)).fetchone()
+        metrics = json.loads(metrics)
         self._conn.execute(
-            "UPDATE persons SET current_fit_id = ?, status = ?, fit_status = ?, fit_error = ? WHERE id = ?",
-            (int(fit_id), review, status, json.loads(metrics).get(ERROR_METRIC), int(person_id)))
+            "UPDATE persons SET current_fit_id = ?, status = ?, fit_status = ?, fit_error = ?, fit_quality = ? "
+            "WHERE id = ?", (int(fit_id), review, status, metrics.get(ERROR_METRIC), metrics.get(QUALITY_METRIC),
+                             int(person_id)))
 
     def save_fits(self, fits: list[FitRecord], *, make_current: bool | None = None) -> list[int]:
         """Store fits in one transaction (each the person's latest fit); return their ids.
@@ -123,11 +126,13 @@ class FitHistoryMixin:
 
     def current_fits(self, person_ids: Iterable[int] | None = None, *, training: bool = False) -> list[FitRecord]:
         """Current fits of these people (all when None), in person id order; people without one are left
-        out. training=True keeps only converged, non-rejected fits of usable people (the regressor's set)."""
+        out. training=True keeps only converged, non-rejected, non-degenerate fits of usable people (the
+        regressor's set: a fit whose verdict is "degenerate" explains nothing, however small its error)."""
         sql = (f"SELECT {', '.join('f.' + c.strip() for c in _FIT_COLUMNS.split(','))} FROM persons p "
                "JOIN fits f ON f.id = p.current_fit_id")
         if training:
-            sql += " WHERE f.status = 'converged' AND f.review_status != 'rejected' AND p.problem IS NULL"
+            sql += (" WHERE f.status = 'converged' AND f.review_status != 'rejected' AND p.problem IS NULL"
+                    " AND p.fit_quality IS NOT 'degenerate'")
         rows = self._conn.execute(sql + " ORDER BY p.id").fetchall()
         if person_ids is not None:
             wanted = {int(p) for p in person_ids}

@@ -24,6 +24,8 @@ from deformlearn.core.project.records import (
 )
 
 #: list_persons order_by name -> SQL expression (a whitelist: order_by never reaches SQL unchecked).
+#: Sorting by error puts the degenerate fits after all others in either direction: their small errors (0 px
+#: for points at one pixel) measure nothing, so they never top the list as the best fits.
 ORDER_COLUMNS = {
     "id": "p.id", "name": "p.name", "image": "i.file", "status": "p.status", "points": "p.num_points",
     "keypoints": "p.num_keypoints", "score": "p.score", "error": "p.fit_error", "fit_status": "p.fit_status",
@@ -239,7 +241,7 @@ class PeopleMixin:
     def person_ids(self, *, status: str | None = None, fit_status: str | None = None,
                    usable_only: bool = False) -> np.ndarray:
         """(P,) int64 person ids in id order, optionally only those with this review status and fit status
-        ("unfitted", "fitted" or "failed": of the person's current fit); usable_only leaves out the people
+        (a FIT_FILTERS key: the status or quality verdict of the person's current fit); usable_only leaves out the people
         `mark_failed` marked."""
         where, args = self._where(status, fit_status, usable_only)
         rows = self._conn.execute(f"SELECT id FROM persons p{where} ORDER BY id", args).fetchall()
@@ -254,14 +256,14 @@ class PeopleMixin:
                      status: str | None = None, fit_status: str | None = None, max_error: float | None = None,
                      search: str | None = None) -> list[PersonRow]:
         """A page of light rows for the people list. order_by: one of ORDER_COLUMNS; status: review status
-        (of the current fit); fit_status: "unfitted", "fitted" or "failed" (of the current fit); search
-        matches the person's name or image file (substring); max_error keeps fitted people with error <=
-        max_error."""
+        (of the current fit); fit_status: a FIT_FILTERS key (the current fit's status or quality verdict);
+        search matches the person's name or image file (substring); max_error keeps fitted people with error
+        <= max_error whose fit is not degenerate. Sorting by "error" lists degenerate fits last."""
         if order_by not in ORDER_COLUMNS:
             raise ValueError(f"order_by {order_by!r}: expected one of {sorted(ORDER_COLUMNS)}")
         clauses, args = self._filter_clauses(status, fit_status)
         if max_error is not None:
-            clauses.append("p.fit_error <= ?")
+            clauses.append("p.fit_error <= ? AND p.fit_quality IS NOT 'degenerate'")
             args.append(float(max_error))
         if search:
             clauses.append("(p.name LIKE ? ESCAPE '\\' OR i.file LIKE ? ESCAPE '\\')")
@@ -269,10 +271,11 @@ class PeopleMixin:
             args += [pattern, pattern]
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         direction = "DESC" if descending else "ASC"
+        apart = "(p.fit_quality IS 'degenerate'), " if order_by == "error" else ""
         rows = self._conn.execute(
             "SELECT p.id, p.image_id, i.file, p.name, p.num_points, p.num_keypoints, p.score, p.status, "
-            f"p.fit_status, p.fit_error FROM persons p JOIN images i ON i.id = p.image_id{where} "
-            f"ORDER BY {ORDER_COLUMNS[order_by]} {direction}, p.id {direction} LIMIT ? OFFSET ?",
+            f"p.fit_status, p.fit_error, p.fit_quality FROM persons p JOIN images i ON i.id = p.image_id{where} "
+            f"ORDER BY {apart}{ORDER_COLUMNS[order_by]} {direction}, p.id {direction} LIMIT ? OFFSET ?",
             (*args, int(limit), int(offset)),
         ).fetchall()
         return [PersonRow(r[0], r[1], self._abs_path(r[2]), *r[3:]) for r in rows]

@@ -17,12 +17,16 @@ PERSON_STATUSES = ("unreviewed", "accepted", "rejected")
 FIT_STATUSES = ("converged", "failed")
 #: Review state of one fit (a review decision belongs to one fit).
 FIT_REVIEW_STATUSES = ("unreviewed", "accepted", "rejected")
-#: Fit-status filters of the people list -> SQL condition on persons.fit_status (the status of the current fit).
+#: Fit filters of the people list -> SQL condition on persons: the status ("unfitted", "fitted", "failed") or
+#: the quality verdict ("good", "poor", "degenerate": core.registration.quality) of the current fit.
 FIT_FILTERS = {
     "unfitted": "fit_status IS NULL", "fitted": "fit_status = 'converged'", "failed": "fit_status = 'failed'",
+    "good": "fit_quality = 'good'", "poor": "fit_quality = 'poor'", "degenerate": "fit_quality = 'degenerate'",
 }
 #: The FitRecord.metrics entry the people list shows and sorts as the fit's error (mean dense error, pixels).
 ERROR_METRIC = "error"
+#: The FitRecord.metrics entry holding the fit's verdict ("good", "poor", "degenerate"; absent in older fits).
+QUALITY_METRIC = "quality"
 
 
 class ProjectError(ValueError):
@@ -92,6 +96,7 @@ class PersonRow:
     status: str
     fit_status: str | None
     fit_error: float | None
+    fit_quality: str | None = None
 
 
 @dataclass(frozen=True)

@@ -148,7 +148,16 @@ UPDATE fits SET review_status = (SELECT p.status FROM persons p WHERE p.current_
     WHERE id IN (SELECT current_fit_id FROM persons WHERE current_fit_id IS NOT NULL)
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3)
+# The verdict of the current fit (its metrics' "quality": good / poor / degenerate, NULL for fits judged before
+# the verdict existed), mirrored so that the people list filters by it and sorts degenerate fits apart.
+_V4 = """
+ALTER TABLE persons ADD COLUMN fit_quality TEXT;
+UPDATE persons SET fit_quality = (SELECT json_extract(f.metrics, '$.quality') FROM fits f
+    WHERE f.id = persons.current_fit_id) WHERE current_fit_id IS NOT NULL;
+CREATE INDEX persons_error_rank ON persons((fit_quality IS 'degenerate'), fit_error)
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
