@@ -104,7 +104,7 @@ class ImageView(QWidget):
         self.silhouette_item = pg.ImageItem()
         self.wire_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((80, 220, 255, 110), width=1))
         self.residual_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((255, 60, 60, 220), width=1))
-        self.compare_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((255, 150, 30, 170), width=1))
+        self.compare_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((255, 150, 30, 90), width=1))
         self.points_item = pg.ScatterPlotItem(size=5, pen=None)
         self.points_item.sigClicked.connect(self._points_clicked)
         self.skeleton_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((255, 255, 255, 220), width=2))
@@ -280,6 +280,7 @@ class ImageView(QWidget):
         err = fit_summary(s.metrics, s.keypoints) if s.fit_vertices_image is not None else ""
         self.info.setText(f"{s.name} — {s.status} — {s.num_points} points, {n_kp or 'no'} keypoints — {fitted}"
                           f"{' — ' + err if err else ''}")
+        self.info.setToolTip(self.info.text())  # the line is cut to the view's width
 
     def _draw_keypoints(self, kp: np.ndarray, moving: tuple[int, float, float] | None = None) -> None:
         empty = np.zeros(0)
