@@ -265,6 +265,11 @@ class MainWindow(QMainWindow):
         self.review.reject(pid, reason)
         self.people.move(1)
 
+    def decide_selected(self, status: str) -> int:
+        """Accept or reject every selected person (in the list or the gallery) as one undo step."""
+        pids = self.people.selected_people()
+        return len(self.review.decide(pids, status)) if pids else 0
+
     def undo(self) -> None:
         """Undo the last action of any kind (review, bulk review, annotation edit); it shows the person it changed."""
         self.undo_stack.undo()

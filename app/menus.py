@@ -43,6 +43,10 @@ def build_menus(win) -> None:
             QShortcut(QKeySequence(key), view, context=Qt.ShortcutContext.WidgetWithChildrenShortcut,
                       activated=lambda s=step: win.people.move(s))
     review.addSeparator()
+    win.add_action(review, "accept_selected", "Accept all &selected", lambda: win.decide_selected("accepted"),
+                   ["Shift+A"])
+    win.add_action(review, "reject_selected", "Reject all s&elected", lambda: win.decide_selected("rejected"),
+                   ["Ctrl+Shift+R"])
     win.add_action(review, "reject_over", "Reject all over an &error…", win.reject_over_threshold)
 
     edit = bar.addMenu("&Edit")

@@ -98,3 +98,20 @@ def test_opening_another_project_clears_the_stack(make_window, small_project, tm
     assert win.actions_by_name["undo"].isEnabled()
     win.open_project(make_project(tmp_path / "other", tiny_template, n_people=2))
     assert not win.actions_by_name["undo"].isEnabled() and win.undo_stack.count() == 0
+
+
+def test_bulk_accept_of_the_selection_is_one_step(make_window, small_project) -> None:
+    from PySide6.QtCore import QItemSelectionModel
+
+    win = make_window(small_project)
+    selection = win.people.table.selectionModel()
+    for row in (1, 3, 4):
+        selection.select(win.people.model.index(row, 0),
+                         QItemSelectionModel.SelectionFlag.Select | QItemSelectionModel.SelectionFlag.Rows)
+    picked = win.people.selected_people()
+    assert len(picked) >= 3
+    win.actions_by_name["accept_selected"].trigger()
+    assert all(_status(small_project, p) == "accepted" for p in picked)
+    assert f"accept {len(picked)} people" in win.actions_by_name["undo"].text()
+    win.undo()
+    assert all(_status(small_project, p) == "unreviewed" for p in picked)
