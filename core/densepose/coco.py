@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from deformlearn.core.body.skeletons import NUM_KEYPOINTS, NUM_PARTS
-from deformlearn.core.densepose.annotation_files import find_image, load_json, number_list
+from deformlearn.core.densepose.annotation_files import find_image, image_path_in, image_size, load_json, number_list
 from deformlearn.core.densepose.records import AnnotationError, DensePoints, PersonAnnotation
 
 #: Side of the box-spanning frame of dp_x, dp_y and dp_masks (x_img = x0 + dp_x / DP_FRAME * w).
@@ -69,13 +69,24 @@ def _dense_points(path: Path, where: str, ann: dict, bbox: np.ndarray) -> DenseP
     return DensePoints(xy=np.stack([x, y], axis=1), part=part.astype(np.int64), uv=uv)
 
 
+def _check_image(path: Path, where: str, image_file: Path) -> tuple[int, int]:
+    """(W, H) of a person's image, checked cheaply (`image_size`), errors naming the annotation too."""
+    try:
+        return image_size(image_file)
+    except AnnotationError as exc:
+        raise AnnotationError(f"{path}: {where}: {exc}") from exc
+
+
 def read_coco_people(json_path: str | Path, images_dir: str | Path, *, with_dense: bool = True) -> list[PersonAnnotation]:
     """Every non-crowd person of a COCO-format file, with dense points where it has `dp_*` fields.
 
     Keypoints keep COCO's third column (0 not labelled, 1 labelled but occluded, 2 visible). People with
     dense points need their image under `images_dir`; keypoint-only people are read without it (the image
-    size is the annotation's `width` and `height`; the path is where the image was looked for). Bad fields,
-    a truncated file or a missing image of a dense person raise AnnotationError naming the file and the problem.
+    size is the annotation's `width` and `height`; the path is where the image was looked for). Images are
+    looked for only inside `images_dir` (a `file_name` leading outside it by its base name) and checked
+    without decoding (annotation_files.image_size: empty, not an image, truncated). Bad fields (a keypoint
+    visibility other than 0, 1, 2), a truncated file, a bad image or a missing image of a dense person raise
+    AnnotationError naming the file and the problem.
     """
     path, images_dir = Path(json_path), Path(images_dir)
     data = load_json(path)
@@ -90,7 +101,7 @@ def read_coco_people(json_path: str | Path, images_dir: str | Path, *, with_dens
             if not isinstance(im.get(key), int) or im[key] <= 0:
                 raise AnnotationError(f"{path}: image {im['id']}: '{key}' must be a positive integer")
         images[im["id"]] = im
-    people = []
+    people, checked = [], {}
     for k, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict):
             raise AnnotationError(f"{path}: annotations[{k}] is not an object")
@@ -105,6 +116,10 @@ def read_coco_people(json_path: str | Path, images_dir: str | Path, *, with_dens
             raise AnnotationError(f"{path}: {where}: 'bbox' has non-positive width or height")
         if "keypoints" in ann:
             keypoints = number_list(path, where, ann["keypoints"], "keypoints", 3 * NUM_KEYPOINTS).reshape(-1, 3)
+            bad = np.flatnonzero(~np.isin(keypoints[:, 2], (0, 1, 2)))
+            if len(bad):
+                raise AnnotationError(f"{path}: {where}: keypoint visibility must be 0, 1 or 2; keypoint {bad[0]} "
+                                      f"has {keypoints[bad[0], 2]:g}")
         else:
             keypoints = np.zeros((NUM_KEYPOINTS, 3))
         dense, coarse = None, None
@@ -114,9 +129,14 @@ def read_coco_people(json_path: str | Path, images_dir: str | Path, *, with_dens
                 coarse = _coarse_mask(path, where, ann["dp_masks"])
         image_file = find_image(images_dir, image["file_name"])
         if image_file is None and dense is not None:
-            raise AnnotationError(f"{path}: {where}: image '{image['file_name']}' not found in {images_dir}")
+            outside = image_path_in(images_dir, image["file_name"]) != images_dir / image["file_name"]
+            raise AnnotationError(f"{path}: {where}: image '{image['file_name']}' not found in {images_dir}"
+                                  + (" (the name leads outside that folder: only its file name is looked for)"
+                                     if outside else ""))
         if image_file is None:  # keypoint-only: the annotation's size stands in; overlays and the regressor need it
-            image_file = images_dir / image["file_name"]
+            image_file = image_path_in(images_dir, image["file_name"])
+        elif image_file not in checked:
+            checked[image_file] = _check_image(path, where, image_file)
         people.append(PersonAnnotation(
             image_file=str(image_file), image_size=(image["width"], image["height"]), bbox=bbox,
             keypoints=keypoints, dense=dense, coarse_mask=coarse,

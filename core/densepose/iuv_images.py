@@ -67,6 +67,18 @@ def _read_image(path: Path, flags: int) -> np.ndarray:
     return image
 
 
+def _iuv_pixels(path: Path) -> np.ndarray:
+    """(H, W, 3) uint8 of an IUV image in cv2's BGR order (an alpha channel dropped); AnnotationError naming
+    the file for one with fewer than 3 channels or more than 8 bits, which cannot hold a part index, U and V."""
+    image = _read_image(path, cv2.IMREAD_UNCHANGED)
+    channels = 1 if image.ndim == 2 else image.shape[2]
+    if channels < 3:
+        raise AnnotationError(f"{path}: an IUV image needs 3 channels (part index, U, V), this one has {channels}")
+    if image.dtype != np.uint8:
+        raise AnnotationError(f"{path}: an IUV image holds 8-bit channels, this one is {image.dtype}")
+    return image[..., :3]
+
+
 def region_instances(part_map: np.ndarray, min_person_pixels: int, join_fraction: float = 0.1) -> np.ndarray:
     """Instance labels for an IUV image without INDS: one person per connected foreground region.
 
@@ -103,7 +115,7 @@ def read_iuv_inference(image_file: str | Path, iuv_file: str | Path, inds_file: 
     """
     image_file, iuv_file = Path(image_file), Path(iuv_file)
     W, H = image_size(image_file)
-    iuv = _read_image(iuv_file, cv2.IMREAD_COLOR)
+    iuv = _iuv_pixels(iuv_file)
     part_map, u, v = iuv_planes(iuv, iuv_order, str(iuv_file))
     if inds_file is None:
         inds = region_instances(part_map, min_person_pixels)

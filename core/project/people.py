@@ -33,13 +33,19 @@ ORDER_COLUMNS = {
 
 
 def check_keypoints(keypoints: np.ndarray, where: str) -> np.ndarray:
-    """(17, 3) float32 x, y pixels + visibility, checked after the conversion (1e39 becomes inf in float32)."""
+    """(17, 3) float32 x, y pixels + visibility, checked after the conversion (1e39 becomes inf in float32);
+    the third column must be 0 (missing), a confidence in (0, 1] or COCO's visibility 1 or 2."""
     keypoints = np.asarray(keypoints, dtype=np.float32)
     if keypoints.shape != (17, 3):
         raise ValueError(f"{where}: keypoints shape {keypoints.shape}, expected (17, 3)")
     if not np.all(np.isfinite(keypoints)):
         raise ValueError(f"{where}: keypoints hold non-finite values after conversion to float32 "
                          f"(rows {np.nonzero(~np.isfinite(keypoints).all(1))[0].tolist()})")
+    v = keypoints[:, 2]
+    bad = np.flatnonzero(~(((v >= 0) & (v <= 1)) | (v == 2)))
+    if len(bad):
+        raise ValueError(f"{where}: keypoint {bad[0]} has visibility {v[bad[0]]:g}; expected 0, a confidence in "
+                         "(0, 1] or COCO's 1 or 2")
     return keypoints
 
 
