@@ -88,19 +88,104 @@ def _tour_curation(win, shot) -> None:
     dialog.close()
 
 
-def main(outdir: str, project: str | None = None) -> int:
-    app = ensure_application()
+class _Tour:
+    """The window, where the pictures go, and what was written and measured on the way."""
+
+    def __init__(self, win, out: Path) -> None:
+        self.win, self.out = win, out
+        self.written: list[str] = []
+        self.measured: dict[str, float | None] = {}
+
+    def shot(self, name: str, widget=None, settle: float = 0.3) -> None:
+        pump(timeout=settle)
+        self.win.viewport.canvas.render_frame()
+        path = self.out / f"{name}.png"
+        (widget or self.win).grab().save(str(path))
+        self.written.append(path.name)
+
+    def fit(self) -> None:
+        """Fit the first person, with a picture taken inside the progress slot while the fit is under way."""
+        win = self.win
+        canvas = win.viewport.canvas
+        win.work_tabs.setCurrentWidget(win.registration)
+        win.registration.steps.setValue(400)
+        frames_before = len(canvas.frame_times)
+        events: list = []
+        win.runner.progress.connect(events.append)
+        started = time.perf_counter()
+        win.fit("selected")
+        live: list[str] = []
+
+        def grab_live(event) -> None:
+            if not live and event.step >= 0.3 * event.total:
+                path = self.out / "02_registration_live.png"
+                live.append(path.name)
+                win.grab().save(str(path))  # no event processing here: it would run the rest of the fit first
+
+        win.runner.progress.connect(grab_live)
+        pump(lambda: not win.runner.is_running(), 300)
+        elapsed = time.perf_counter() - started
+        win.runner.progress.disconnect(grab_live)
+        self.written += live
+        frames = len(canvas.frame_times) - frames_before
+        median = sorted(canvas.render_seconds[-frames:])[frames // 2] if frames else None
+        self.measured.update(fit_seconds=round(elapsed, 2), progress_events_per_s=round(len(events) / elapsed, 2),
+                             viewport_fps_during_fit=round(frames / elapsed, 2),
+                             viewport_frame_ms_median=None if median is None else round(1000 * median, 1))
+        self.shot("03_registration_done")
+
+    def image_and_viewport(self) -> None:
+        win, iv = self.win, self.win.image_view
+        iv.fit_style.setCurrentText("wireframe")
+        iv.show_residuals.setChecked(True)
+        iv.point_colour.setCurrentText("U")
+        self.shot("04_image_wireframe_residuals_U", iv)
+        iv.fit_style.setCurrentText("parts")
+        iv.point_colour.setCurrentText("part")
+        self.shot("05_image_fit_parts", iv)
+        if win.scene is not None and win.scene.iuv is not None:
+            iv.show_fit.setChecked(False)
+            iv.show_iuv.setChecked(True)
+            self.shot("05b_image_iuv", iv)
+            iv.show_iuv.setChecked(False)
+            iv.show_fit.setChecked(True)
+        win.viewport.set_view("side")
+        win.viewport.colour_mode.setCurrentText("residual")
+        self.shot("06_viewport_side_residual", win.viewport)
+        win.viewport.set_view("front")
+        win.viewport.colour_mode.setCurrentText("parts")
+
+    def training_and_people(self) -> None:
+        win = self.win
+        win.work_tabs.setCurrentWidget(win.training)
+        interrupted = any(r.finished_at is None for r in win.project.rounds())
+        win.training.start(resume=interrupted)
+        pump(lambda: len(win.training.stages) > 0, 120)
+        pump(timeout=3)
+        self.shot("07_training_running")
+        win.training.cancel()
+        pump(lambda: not win.training.is_running(), 30)
+        self.shot("08_training_panel")
+        win.people.status.setCurrentText("unreviewed")
+        win.people.use_threshold.setChecked(True)
+        pump(timeout=0.5)
+        self.shot("09_people_filtered", win.docks["People"])
+        win.people.status.setCurrentText("all")
+        win.people.use_threshold.setChecked(False)
+        win.people.select_row(0)
+        win.accept_current()
+        self.shot("10_after_accept")
+
+
+def _open_window(scratch: Path, project: str | None):
+    """A main window with fresh settings (the user's layout and recent projects are neither used nor changed),
+    showing a working copy of `project` (default: the demo, made first when missing)."""
     from PySide6.QtCore import QSettings
 
-    from deformlearn.app import demo_project, errors, menus
+    from deformlearn.app import demo_project, menus
     from deformlearn.app.main_window import MainWindow
 
-    errors.captured = []
-    out = Path(outdir)
-    out.mkdir(parents=True, exist_ok=True)
-    scratch = tempfile.TemporaryDirectory()
-    # fresh settings: the user's saved layout and recent projects neither change the pictures nor get changed
-    win = MainWindow(qsettings=QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.Format.IniFormat))
+    win = MainWindow(qsettings=QSettings(str(scratch / "settings.ini"), QSettings.Format.IniFormat))
     win.resize(1600, 950)
     win.show()
     pump(timeout=0.3)
@@ -111,95 +196,34 @@ def main(outdir: str, project: str | None = None) -> int:
             win.close_project()
         project = str(demo_project.demo_project_dir()) if demo_project.demo_exists() else None
     if project:
-        win.guarded("Open project", win.open_project, working_copy(project, Path(scratch.name)))
+        win.guarded("Open project", win.open_project, working_copy(project, scratch))
         win.help_overlay.hide()  # shown over a demo opened for the first time; the tour shows it later
+    return win
+
+
+def main(outdir: str, project: str | None = None) -> int:
+    app = ensure_application()
+    from deformlearn.app import errors
+
+    errors.captured = []
+    out = Path(outdir)
+    out.mkdir(parents=True, exist_ok=True)
+    scratch = tempfile.TemporaryDirectory()
+    win = _open_window(Path(scratch.name), project)
     if win.project is None:
         print(json.dumps({"error": "no project could be opened", "errors": errors.captured}))
         return 1
-    written: list[str] = []
-    measured: dict[str, float] = {}
-
-    def shot(name: str, widget=None, settle: float = 0.3) -> None:
-        pump(timeout=settle)
-        win.viewport.canvas.render_frame()
-        path = out / f"{name}.png"
-        (widget or win).grab().save(str(path))
-        written.append(path.name)
-
+    tour = _Tour(win, out)
     win.people.select_row(0)
     pump(lambda: win.scene is not None, 5)
-    shot("01_main_window")
-    canvas = win.viewport.canvas
-    win.work_tabs.setCurrentWidget(win.registration)
-    win.registration.steps.setValue(400)
-    frames_before = len(canvas.frame_times)
-    events: list = []
-    win.runner.progress.connect(events.append)
-    started = time.perf_counter()
-    win.fit("selected")
-    live: list[str] = []
-
-    def grab_live(event) -> None:  # inside the progress slot, so the picture is of the fit under way
-        if not live and event.step >= 0.3 * event.total:
-            path = out / "02_registration_live.png"
-            live.append(path.name)
-            win.grab().save(str(path))  # no event processing here: it would run the rest of the fit first
-
-    win.runner.progress.connect(grab_live)
-    pump(lambda: not win.runner.is_running(), 300)
-    elapsed = time.perf_counter() - started
-    win.runner.progress.disconnect(grab_live)
-    written += live
-    frames = len(canvas.frame_times) - frames_before
-    measured["fit_seconds"] = round(elapsed, 2)
-    measured["progress_events_per_s"] = round(len(events) / elapsed, 2)
-    measured["viewport_fps_during_fit"] = round(frames / elapsed, 2)
-    measured["viewport_frame_ms_median"] = round(1000 * sorted(canvas.render_seconds[-frames:])[frames // 2], 1) if frames else None
-    shot("03_registration_done")
-
-    iv = win.image_view
-    iv.fit_style.setCurrentText("wireframe")
-    iv.show_residuals.setChecked(True)
-    iv.point_colour.setCurrentText("U")
-    shot("04_image_wireframe_residuals_U", iv)
-    iv.fit_style.setCurrentText("parts")
-    iv.point_colour.setCurrentText("part")
-    shot("05_image_fit_parts", iv)
-    if win.scene is not None and win.scene.iuv is not None:
-        iv.show_fit.setChecked(False)
-        iv.show_iuv.setChecked(True)
-        shot("05b_image_iuv", iv)
-        iv.show_iuv.setChecked(False)
-        iv.show_fit.setChecked(True)
-    win.viewport.set_view("side")
-    win.viewport.colour_mode.setCurrentText("residual")
-    shot("06_viewport_side_residual", win.viewport)
-    win.viewport.set_view("front")
-    win.viewport.colour_mode.setCurrentText("parts")
-
-    win.work_tabs.setCurrentWidget(win.training)
-    interrupted = any(r.finished_at is None for r in win.project.rounds())
-    win.training.start(resume=interrupted)
-    pump(lambda: len(win.training.stages) > 0, 120)
-    pump(timeout=3)
-    shot("07_training_running")
-    win.training.cancel()
-    pump(lambda: not win.training.is_running(), 30)
-    shot("08_training_panel")
-
-    win.people.status.setCurrentText("unreviewed")
-    win.people.use_threshold.setChecked(True)
-    pump(timeout=0.5)
-    shot("09_people_filtered", win.docks["People"])
-    win.people.status.setCurrentText("all")
-    win.people.use_threshold.setChecked(False)
-    win.people.select_row(0)
-    win.accept_current()
-    shot("10_after_accept")
-    _tour_curation(win, shot)
+    tour.shot("01_main_window")
+    tour.fit()
+    tour.image_and_viewport()
+    tour.training_and_people()
+    _tour_curation(win, tour.shot)
     win.close()
     pump(timeout=0.2)
     scratch.cleanup()
-    print(json.dumps({"outdir": str(out), "files": written, "measured": measured, "errors": errors.captured}))
+    print(json.dumps({"outdir": str(out), "files": tour.written, "measured": tour.measured, "errors": errors.captured}))
     del app
     return 0
