@@ -49,6 +49,14 @@ from deformlearn.core.regressor.network import (
     decode_raw,
     params_to_raw,
 )
+from deformlearn.core.regressor.views import (
+    SurfaceCache,
+    ViewDraws,
+    ViewTables,
+    draw_views,
+    novel_views,
+    view_tables,
+)
 
 
 @dataclass(frozen=True)
@@ -63,6 +71,11 @@ class RegressorTrainingSettings:
     keypoints, scales and pose); and in the input only: drop up to a share augment_dropout of the points,
     cut a partial view with probability augment_partial, add noise of std augment_uv_noise to U, V.
     lr_decay: cosine-decay the learning rate from lr to 0 over the training's steps (else constant).
+    min_steps: train at least this many optimiser steps (more epochs on a small training set).
+    novel_views: the probability that a training person is shown from a new camera (`views` module: turned by
+    up to view_yaw radians about their vertical axis, camera pitched and rolled by Gaussian angles of std
+    view_pitch, view_roll, with view_points to all of the batch's width of visible points); point
+    architectures only (a ConvNet's crop cannot be re-rendered).
     """
 
     model: RegressorConfig = field(default_factory=RegressorConfig)
@@ -86,6 +99,12 @@ class RegressorTrainingSettings:
     augment_partial: float = 0.0
     augment_uv_noise: float = 0.0
     lr_decay: bool = False
+    min_steps: int = 0
+    novel_views: float = 0.0
+    view_yaw: float = math.pi
+    view_pitch: float = 0.35
+    view_roll: float = 0.25
+    view_points: int = 20
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "checkpoint_every", "progress_every"):
@@ -93,6 +112,9 @@ class RegressorTrainingSettings:
                 raise ValueError(f"RegressorTrainingSettings.{name} must be >= 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ValueError(f"RegressorTrainingSettings.lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.novel_views <= 1.0 or self.view_points < 1:
+            raise ValueError(f"RegressorTrainingSettings.novel_views must lie in [0, 1] and view_points be >= 1, "
+                             f"got {self.novel_views} and {self.view_points}")
 
     @classmethod
     def paper(cls, **changes) -> RegressorTrainingSettings:
@@ -229,6 +251,7 @@ def _train(samples, template, settings, checkpoint, init_from, progress, cancel,
     torch.manual_seed(settings.seed)  # the weights: a run is a function of its settings and data
     body = BodyModel(template).to(device)
     mirror = mirror_tables(template) if settings.augment and settings.augment_flip > 0 else None
+    views = _novel_view_state(settings, body, samples, template)
     model = BodyRegressor(settings.model, mean_raw=mean_target_raw(samples), pretrained=init_from is None)
     if init_from is not None:
         if init_from.config != settings.model:
@@ -240,7 +263,7 @@ def _train(samples, template, settings, checkpoint, init_from, progress, cancel,
     optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
     P = len(samples)
     per_epoch = math.ceil(P / settings.batch_size)
-    total = per_epoch * settings.epochs
+    total = max(per_epoch * settings.epochs, settings.min_steps)
     step, history = 0, []
     if checkpoint is not None and Path(checkpoint).is_file():
         state = load_torch_file(checkpoint, "regressor checkpoint", map_location=device)
@@ -276,6 +299,10 @@ def _train(samples, template, settings, checkpoint, init_from, progress, cancel,
         share = share if len(share) else torch.arange(1)
         batch = samples.subset(index[share]).to(device)
         images = batch.crop_images(settings.model.crop_mode)
+        if views is not None:
+            draws = draw_views(len(index), samples.points.shape[1], body.num_vertices, settings, step)
+            draws = ViewDraws(**{k: v[share].to(device) for k, v in draws.__dict__.items()})
+            batch = novel_views(batch, body, draws, views[0], views[1].get(index[share]))
         if settings.augment:
             aug = draw_augmentation(len(index), samples.points.shape[1], settings, step).subset(share).to(device)
             inputs, batch = augment_batch(batch, images, aug, mirror, settings.model.crop_mode,
@@ -304,6 +331,15 @@ def _train(samples, template, settings, checkpoint, init_from, progress, cancel,
             write_checkpoint()
     write_checkpoint()
     return TrainingResult(model.eval(), step, history)
+
+
+def _novel_view_state(settings: RegressorTrainingSettings, body: BodyModel, samples: RegressorSamples,
+                      template: Template) -> tuple[ViewTables, SurfaceCache] | None:
+    """The template's tables and the people's cached surfaces for novel views, or None without them."""
+    if settings.novel_views <= 0 or settings.model.crop_mode is not None:
+        return None
+    tables = view_tables(template, body.rest_vertices.device)
+    return tables, SurfaceCache(body, samples, tables)
 
 
 def _learning_rate(settings: RegressorTrainingSettings, step: int, total: int) -> float:
