@@ -14,6 +14,13 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("DEFORMLEARN_SHARED_DATA", REPO_ROOT.parent / "shared" / "data"))
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _lifter_cache(tmp_path_factory) -> None:
+    """Rounds on small projects train the synthetic lifter once: cache it in the session's temp folder, never in
+    the user's data folder (subprocesses inherit the variable)."""
+    os.environ.setdefault("DEFORMLEARN_LIFTER_CACHE", str(tmp_path_factory.mktemp("lifters")))
+
+
 @pytest.fixture(scope="session")
 def shared_data() -> Path:
     """../shared/data, or skip the test when it is not beside the checkout."""

@@ -17,6 +17,7 @@ import sys
 import time
 from contextlib import nullcontext
 from dataclasses import replace
+from pathlib import Path
 
 HELP = "run deform-and-learn rounds on a project (train cGAN, register everyone, train the regressor)"
 
@@ -36,9 +37,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--progress-json", action="store_true", help="progress as JSON lines on stdout")
     parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
-    parser.add_argument("--lifter", default=None, metavar="FILE",
+    parser.add_argument("--lifter", default=None, metavar="FILE|synthetic|none",
                         help="lift keypoints with this lifter file instead of training one (e.g. models/round_001/"
-                        "lifter.pt of a synthetic project: for projects too small to train their own)")
+                        "lifter.pt of another project); 'synthetic': the built-in synthetic lifter (trained once, "
+                        "cached in the user data folder), which a project with fewer than 128 keypoint people "
+                        "uses anyway; 'none': fit without cGAN depths")
     parser.add_argument("--stages", default=None, metavar="LIST",
                         help="comma-separated stages to run, from lifting on (default lifting,registration,regressor,"
                         "evaluation); `--stages lifting` on a `deformlearn synth` project trains a lifter to reuse")
@@ -54,6 +57,9 @@ class _JsonProgress:
         self.last: dict[str, float] = {}
 
     def __call__(self, event) -> None:
+        if event.message:
+            emit({"event": "progress", "round": event.round_index, "stage": event.stage, "message": event.message})
+            return
         now = time.monotonic()
         if event.step < event.total and now - self.last.get(event.stage, -math.inf) < self.min_gap:
             return
@@ -73,6 +79,9 @@ class _BarProgress:
     def __call__(self, event) -> None:
         from tqdm import tqdm
 
+        if event.message:
+            tqdm.write(f"round {event.round_index} {event.stage}: {event.message}", file=sys.stderr)
+            return
         if event.stage != self.stage:
             self.close()
             self.stage = event.stage
@@ -117,6 +126,8 @@ def run(args: argparse.Namespace) -> int:
         model = replace(settings.regressor.model, architecture=args.architecture)
         settings = replace(settings, regressor=replace(settings.regressor, model=model))
     if args.lifter:
+        if args.lifter not in ("synthetic", "none") and not Path(args.lifter).is_file():
+            raise ValueError(f"--lifter {args.lifter}: no such file (or give 'synthetic' or 'none')")
         settings = replace(settings, lifter_file=args.lifter)
     if args.stages:
         settings = replace(settings, stages=tuple(t for t in args.stages.replace(" ", "").split(",") if t))

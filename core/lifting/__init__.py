@@ -4,7 +4,7 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
-    submodules=["cgan", "data", "evaluation", "losses"],
+    submodules=["cgan", "data", "evaluation", "losses", "synthetic_lifter"],
     submod_attrs={
         "cgan": [
             "DepthGenerator", "LiftingProgress", "LiftingSettings", "PoseDiscriminator",
@@ -14,7 +14,8 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "DEFAULT_AVERAGE_SKELETON", "SyntheticSkeletons", "make_synthetic_skeletons", "pose_keypoints",
             "random_poses"
         ],
-        "evaluation": ["evaluate_lifting", "load_h36m_body3d"],
+        "evaluation": ["depth_sign_agreement", "evaluate_lifting", "load_h36m_body3d"],
         "losses": ["RATIO_BONES"],
+        "synthetic_lifter": ["SYNTHETIC_PEOPLE", "lifter_cache_dir", "synthetic_lifter", "synthetic_lifter_path"],
     },
 )

@@ -59,6 +59,10 @@ class LiftingSettings:
     view_angles_deg: tuple[float, ...] = PAPER_VIEW_ANGLES_DEG
     flip_augment: bool = True  # add left/right mirrored copies of every training pose
     min_visible: int = 8  # poses with fewer visible keypoints are left out of training
+    #: a round whose project has fewer training poses (with min_visible keypoints) than this lifts with the
+    #: synthetic lifter (core/lifting/synthetic_lifter.py) instead of training its own; measured in
+    #: benchmarks/lifter_fallback.py (a cGAN trained on 128 people matches the synthetic lifter; on 64 it is worse)
+    min_people: int = 128
     seed: int = 0
     device: str = "auto"  # "auto" (CUDA when present), "cpu", "cuda", ...
     threads: int = 0  # CPU threads torch uses while training (0 = leave torch's setting)
@@ -83,6 +87,8 @@ class LiftingSettings:
             raise ValueError("mu_start and mu_end must be > 0 (mu decays geometrically)")
         if not self.view_angles_deg:
             raise ValueError("view_angles_deg must not be empty")
+        if self.min_people < 1:
+            raise ValueError(f"min_people must be >= 1, got {self.min_people}")
 
 
 @dataclass(frozen=True)

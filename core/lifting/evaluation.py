@@ -112,5 +112,20 @@ def evaluate_lifting(
     )
 
 
+def depth_sign_agreement(depths: np.ndarray, depths_gt: np.ndarray, mask: np.ndarray, min_gap: float = 0.1) -> float:
+    """Fraction of joint pairs whose depth order (which one is nearer the camera) the lifter gets right.
+
+    depths: (P, K) lifted depths, any units; depths_gt: (P, K) true camera-frame depths, metres (same sign
+    convention, larger = farther); mask: (P, K) joints to use. Only pairs at least `min_gap` metres apart in
+    true depth count (closer ones have no clear order). 0.5 is chance; NaN when no pair counts."""
+    z, zg = np.asarray(depths, np.float64), np.asarray(depths_gt, np.float64)
+    check_shape(zg, z.shape, "depths_gt")
+    m = np.asarray(mask, bool)
+    check_shape(m, z.shape, "mask")
+    dz, dzg = z[:, :, None] - z[:, None, :], zg[:, :, None] - zg[:, None, :]
+    pairs = m[:, :, None] & m[:, None, :] & (dzg > min_gap)
+    return float(np.mean(dz[pairs] > 0)) if pairs.any() else float("nan")
+
+
 __all__ = ["H36M_FROM_COCO", "H36M_SCORED_COCO", "LiftingEvaluation", "H36MFrames", "load_h36m_body3d",
-           "lifted_pose", "evaluate_lifting"]
+           "lifted_pose", "evaluate_lifting", "depth_sign_agreement"]

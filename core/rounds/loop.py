@@ -5,8 +5,12 @@ results into the project as it goes, so that a round killed at any moment resume
 
 1. lifting: train the cGAN on the training people's 2D keypoints (warm-started from round k-1's generator;
    from round 2 with the joint loss towards round k-1's registered keypoints), then lift every person's
-   keypoints. Writes models/round_KKK/lifter.pt and arrays/rounds/round_KKK/{lifted_ids,lifted_depths}.npy
-   (depths in each person's normalised frame), then marks the stage done. A kill inside it redoes it.
+   keypoints. A project with fewer than `LiftingSettings.min_people` keypoint poses (an IUV project with a
+   few detected people) lifts with the synthetic lifter instead (core/lifting/synthetic_lifter.py, trained
+   once and cached), saying so in a progress message and the round's metrics ("lifter", "lifter_note");
+   `lifter_file` forces a file, "synthetic" or "none" (no depths). Writes models/round_KKK/lifter.pt and
+   arrays/rounds/round_KKK/{lifted_ids,lifted_depths}.npy (depths in each person's normalised frame), then
+   marks the stage done. A kill inside it redoes it.
 2. registration: fit every person with dense points or enough keypoints (keypoint-only people on the
    keypoint schedule of the fit pipeline), in chunks; round 1 from the T-pose with the stiff settings
    and the cGAN depths, later rounds from round k-1's regressor (and previous fit), with the cGAN
@@ -37,12 +41,14 @@ from deformlearn.core.cancel import Cancelled, CancelToken, check_token
 from deformlearn.core.densepose.correspondence import template_key
 from deformlearn.core.distributed import SINGLE, DistContext
 from deformlearn.core.lifting.cgan import (
+    DepthGenerator,
     average_skeleton_from_template,
     lift,
     load_lifter,
     save_lifter,
     train_lifter,
 )
+from deformlearn.core.lifting.synthetic_lifter import synthetic_lifter, synthetic_lifter_path
 from deformlearn.core.project.importing import load_project_template
 from deformlearn.core.project.records import FitRecord, RoundRecord
 from deformlearn.core.project.store import Project
@@ -72,6 +78,7 @@ class RoundProgress:
     total: int
     losses: dict = field(default_factory=dict)
     eta_s: float | None = None
+    message: str | None = None  # a note for the user (e.g. which lifter the round uses and why)
 
 
 def model_file(round_index: int, name: str) -> str:
@@ -140,6 +147,11 @@ class _Round:
             eta_s = (time.monotonic() - started) / max(step, 1) * (total - step)
         self.progress(RoundProgress(self.index, stage, step, total, dict(losses), eta_s))
 
+    def note(self, stage: str, message: str) -> None:
+        """Tell the user something about `stage` (a progress event carrying `message`)."""
+        if self.progress is not None:
+            self.progress(RoundProgress(self.index, stage, 0, 0, {}, None, message))
+
     def check_cancel(self, where: str) -> None:
         if self.dist.broadcast(self.cancel is not None and self.cancel.cancelled):
             raise Cancelled(f"round {self.index} cancelled during {where}")
@@ -152,7 +164,54 @@ class _Round:
 
     # -- stage 1 ---------------------------------------------------------------------------------------
     def lifting(self) -> None:
+        generator, source, note = self.round_lifter()
+        models: dict[str, str] = {}
+        ids, depths = self.ids[:0], np.zeros((0, 17), np.float32)
+        if generator is not None:
+            rel = model_file(self.index, "lifter.pt")
+            save_lifter(generator, self.path(rel))
+            models = {"lifter": rel}
+            ids, depths = self.ids, lift(generator, self.keypoints_px) / self.half[:, None]
+        self.project.write_array(array_name(self.index, "lifted_ids"), ids)
+        self.project.write_array(array_name(self.index, "lifted_depths"), depths.astype(np.float32))
+        self.project.update_round(self.index, stages={"lifting": "done"}, models=models,
+                                  metrics={"lifter": source, "lifter_note": note})
+
+    def round_lifter(self) -> tuple[DepthGenerator | None, str, str]:
+        """The lifter of this round, where it comes from ("project", "file", "synthetic" or "none": depths off)
+        and a note saying why (empty when the project trains its own). `settings.lifter_file`: None = train on
+        the project's keypoints when it has `lifting.min_people` poses with `min_visible` keypoints, else the
+        synthetic lifter; "synthetic" / "none" force those; anything else is a lifter file."""
+        choice, lifting = self.settings.lifter_file, self.settings.lifting
         train = ~self.held_out
+        usable = int(((self.keypoints_px[train][..., 2] > 0).sum(1) >= lifting.min_visible).sum())
+        if choice is None and usable >= lifting.min_people:
+            return self.train_own_lifter(train), "project", ""
+        if choice == "none":
+            note = "no lifter (--lifter none): registration fits without cGAN depths"
+        elif choice not in (None, "synthetic"):
+            note = f"lifting with {choice}"
+        else:
+            why = "--lifter synthetic" if choice else (
+                f"{usable} of the project's training people have >= {lifting.min_visible} keypoints, fewer than the "
+                f"{lifting.min_people} its own cGAN needs (import or detect keypoints for more, or give --lifter FILE)")
+            average = average_skeleton_from_template(self.template)
+            path = synthetic_lifter_path(average, lifting)
+            how = "cached" if path.is_file() else "training it once; later rounds and projects reuse it"
+            note = f"{why}: lifting with the synthetic lifter {path} ({how})"
+        self.note("lifting", note)  # before a synthetic lifter trains: the user learns why the stage takes long
+        if choice == "none":
+            return None, "none", note
+        if choice not in (None, "synthetic"):
+            return load_lifter(choice), "file", note
+        started = time.monotonic()
+        fallback = synthetic_lifter(average, lifting, cancel=self.cancel,
+                                    progress=lambda e: self.report("lifting", e.step, e.total, e.losses, started))
+        return fallback.generator, "synthetic", note
+
+    def train_own_lifter(self, train: np.ndarray) -> DepthGenerator:
+        """Train the cGAN on the training people's keypoints (warm-started from the previous round's lifter of
+        the same width; from round 2 with L_joint towards round k-1's registered keypoints)."""
         registered = None
         if self.index > 1:
             registered = self.registered_keypoints_px(self.index - 1)[train]
@@ -160,21 +219,12 @@ class _Round:
         warm = None if previous is None else load_lifter(previous).state_dict()
         if warm is not None and warm["net.0.weight"].shape[0] != self.settings.lifting.hidden:
             warm = None  # the previous round used another width: start afresh
-        rel = model_file(self.index, "lifter.pt")
-        if self.settings.lifter_file is not None:  # a lifter from elsewhere (another project, a synthetic one)
-            result = load_lifter(self.settings.lifter_file)
-        else:
-            started = time.monotonic()
-            result = train_lifter(
-                self.keypoints_px[train], self.settings.lifting,
-                average_skeleton=average_skeleton_from_template(self.template), registered_joints3d=registered,
-                progress=lambda e: self.report("lifting", e.step, e.total, e.losses, started),
-                cancel=self.cancel, generator_state=warm)
-        save_lifter(result, self.path(rel))
-        depths = lift(result, self.keypoints_px) / self.half[:, None]
-        self.project.write_array(array_name(self.index, "lifted_ids"), self.ids)
-        self.project.write_array(array_name(self.index, "lifted_depths"), depths.astype(np.float32))
-        self.project.update_round(self.index, stages={"lifting": "done"}, models={"lifter": rel})
+        started = time.monotonic()
+        return train_lifter(
+            self.keypoints_px[train], self.settings.lifting,
+            average_skeleton=average_skeleton_from_template(self.template), registered_joints3d=registered,
+            progress=lambda e: self.report("lifting", e.step, e.total, e.losses, started),
+            cancel=self.cancel, generator_state=warm).generator()
 
     def registered_keypoints_px(self, round_index: int) -> np.ndarray:
         """(P, 17, 3) a round's registered keypoints: x, y image pixels, z pixels (larger = farther);
