@@ -21,13 +21,14 @@ from deformlearn.app.import_actions import ImportRunner
 from deformlearn.app.people_panel import PeoplePanel
 from deformlearn.app.person_scene import PersonScene
 from deformlearn.app.registration_panel import RegistrationPanel
-from deformlearn.app.registration_runner import FitProgress, RegistrationRunner
+from deformlearn.app.registration_runner import RegistrationRunner
 from deformlearn.app.review import ReviewController
 from deformlearn.app.settings import AppSettings
 from deformlearn.app.training_panel import TrainingPanel
 from deformlearn.app.undo import push_done
 from deformlearn.app.viewport import Viewport3D
 from deformlearn.core.project import Project
+from deformlearn.core.registration import PipelineProgress
 
 
 class MainWindow(QMainWindow):
@@ -334,7 +335,7 @@ class MainWindow(QMainWindow):
         self.registration.set_running(True)
         self.runner.start(worker)
 
-    def _fit_progress(self, event: FitProgress) -> None:
+    def _fit_progress(self, event: PipelineProgress) -> None:
         self.registration.on_progress(event)
         if event.vertices is None or self.scene is None or event.watched_pid != self.scene.pid:
             return

@@ -20,9 +20,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from deformlearn.app.registration_runner import FitProgress
 from deformlearn.app.settings import RegistrationDefaults, resolve_device
-from deformlearn.core.registration import RegistrationSettings
+from deformlearn.core.registration import PipelineProgress, RegistrationSettings
 
 PLOT_HZ = 8
 TERM_PENS = {"total": "w", "dense": (80, 200, 255), "KP": (255, 200, 40), "scale": (120, 220, 120),
@@ -132,7 +131,7 @@ class RegistrationPanel(QWidget):
             self.bar.setValue(0)
             self.status.setText("starting…")
 
-    def on_progress(self, event: FitProgress) -> None:
+    def on_progress(self, event: PipelineProgress) -> None:
         done = event.chunk * event.total + event.step
         self.bar.setMaximum(event.chunks * event.total)
         self.bar.setValue(done)

@@ -1,4 +1,5 @@
-"""Light side of registration runs (no torch import): progress events and the thread owner the window uses.
+"""Light side of registration runs (no torch import): the thread owner the window uses. Its progress events
+are core's `PipelineProgress` (numpy only).
 
 The worker itself (app/registration_worker.py) imports the engine; it is imported only when a fit starts,
 so the window opens without loading torch.
@@ -6,24 +7,7 @@ so the window opens without loading torch.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-import numpy as np
 from PySide6.QtCore import QObject, QThread, Signal
-
-
-@dataclass(frozen=True)
-class FitProgress:
-    """A progress event for the GUI: chunk k of n, optimiser step of total, mean losses over the chunk
-    (term -> float), the watched person's id and (V, 3) viewer-frame vertices (or None)."""
-
-    chunk: int
-    chunks: int
-    step: int
-    total: int
-    losses: dict[str, float]
-    watched_pid: int | None
-    vertices: np.ndarray | None
 
 
 class RegistrationRunner(QObject):

@@ -14,11 +14,10 @@ import traceback
 
 from PySide6.QtCore import QObject, Signal
 
-from deformlearn.app.registration_runner import FitProgress
 from deformlearn.core.body import Template
 from deformlearn.core.cancel import Cancelled, CancelToken
 from deformlearn.core.project import Project
-from deformlearn.core.registration import FitPlan, FitSchedule, PipelineProgress, RegistrationSettings, fit_people
+from deformlearn.core.registration import FitPlan, FitSchedule, RegistrationSettings, fit_people
 
 #: Round index of fits made from the app outside a deform-and-learn round.
 MANUAL_ROUND = 0
@@ -27,7 +26,7 @@ MANUAL_ROUND = 0
 class RegistrationWorker(QObject):
     """Lives on a QThread; `run()` fits, `cancel()` (any thread) asks it to stop."""
 
-    progress = Signal(object)  # FitProgress
+    progress = Signal(object)  # PipelineProgress
     finished = Signal(dict)  # FitSummary.to_dict(): fitted, failed, skipped (pids with nothing to fit), cancelled, ...
     failed = Signal(str)  # what went wrong, in words (the traceback goes to the log)
 
@@ -56,11 +55,8 @@ class RegistrationWorker(QObject):
         plan = FitPlan(FitSchedule.single_fit(self.settings), round_index=MANUAL_ROUND, chunk_size=self.chunk_size)
         with Project.open(self.project_root) as project:
             try:
-                summary = fit_people(project, self.template, self.person_ids, plan, progress=self._report,
+                summary = fit_people(project, self.template, self.person_ids, plan, progress=self.progress.emit,
                                      cancel=self._cancel, watch_pid=self.watch_pid)
             except Cancelled as exc:  # the chunks saved before the cancel are in exc.done
                 return {**exc.done.to_dict(), "cancelled": True}
         return {**summary.to_dict(), "cancelled": False}
-
-    def _report(self, e: PipelineProgress) -> None:
-        self.progress.emit(FitProgress(e.chunk, e.chunks, e.step, e.total, e.losses, e.watched_pid, e.vertices))

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from deformlearn.app.registration_worker import FitProgress
 from deformlearn.core.project.store import Project
+from deformlearn.core.registration import PipelineProgress
 
 
 def test_fit_selected_emits_progress_animates_and_saves(make_window, small_project, qtbot) -> None:
@@ -14,7 +14,7 @@ def test_fit_selected_emits_progress_animates_and_saves(make_window, small_proje
     pid = win.people.current_person()
     win.registration.steps.setValue(30)
     win.registration.orientations.setValue(1)
-    events: list[FitProgress] = []
+    events: list[PipelineProgress] = []
     win.runner.progress.connect(events.append)
     shown_before = win.viewport.canvas.vertices.copy()
     with qtbot.waitSignal(win.runner.finished, timeout=120_000) as done:

@@ -4,7 +4,7 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
-    submodules=["data", "fitter", "losses", "pipeline", "quality", "schedule", "settings", "synthetic"],
+    submodules=["data", "fitter", "losses", "pipeline", "progress", "quality", "schedule", "settings", "synthetic"],
     submod_attrs={
         "data": [
             "PIXELS_256_PER_UNIT", "PersonTargets", "collate", "normalised_to_pixels", "persons_from_project",
@@ -16,10 +16,11 @@ __getattr__, __dir__, __all__ = _lazy.attach(
             "keypoint_loss", "pose_prior_loss", "scale_loss", "upright_loss"
         ],
         "pipeline": [
-            "FIT_METRIC_KEYS", "MIN_KEYPOINTS", "START_CHOICES", "FitPlan", "FitSummary", "PipelineProgress",
+            "FIT_METRIC_KEYS", "MIN_KEYPOINTS", "START_CHOICES", "FitPlan", "FitSummary",
             "ensure_correspondences", "fit_chunk", "fit_metrics", "fit_people", "fit_record", "fittable_people",
             "keypoint_error_of", "lift_depths", "start_params"
         ],
+        "progress": ["PipelineProgress"],
         "quality": ["QUALITIES", "QualityRules", "judge_fit", "trunk_pitch_deg"],
         "schedule": ["FitSchedule", "register_schedule"],
         "settings": ["RegistrationSettings"],

@@ -35,6 +35,7 @@ from deformlearn.core.densepose.correspondence import map_to_vertices, template_
 from deformlearn.core.project.records import FitRecord
 from deformlearn.core.registration.data import PersonTargets, collate, persons_from_project
 from deformlearn.core.registration.fitter import BodyParams, PersonFit, RegistrationProgress
+from deformlearn.core.registration.progress import PipelineProgress
 from deformlearn.core.registration.quality import judge_fit
 from deformlearn.core.registration.schedule import FitSchedule, register_schedule
 from deformlearn.core.registration.settings import RegistrationSettings
@@ -51,20 +52,6 @@ def keypoint_error_of(metrics: dict) -> float | None:
     """A stored fit's mean keypoint error (px of the 256 frame), from this schema or the app's older one."""
     value = metrics.get("keypoint_error_px", metrics.get("keypoint_error"))
     return float(value) if isinstance(value, (int, float)) else None
-
-
-@dataclass(frozen=True)
-class PipelineProgress:
-    """One progress event of `fit_people`: chunk k of n, step of total within the chunk, mean losses over
-    the chunk (term -> float), the watched person's id and (V, 3) viewer-frame vertices (or None)."""
-
-    chunk: int
-    chunks: int
-    step: int
-    total: int
-    losses: dict[str, float]
-    watched_pid: int | None
-    vertices: np.ndarray | None
 
 
 @dataclass
