@@ -7,6 +7,7 @@ video whose frames share the first one's names adds its people and re-importing 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from pathlib import Path
 
@@ -15,8 +16,6 @@ import numpy as np
 from deformlearn.core.densepose.records import DensePoints
 
 _CHUNK = 1 << 20
-#: (path, size, mtime_ns) -> digest: an import names one image for each of its people.
-_file_digests: dict[tuple[str, int, int], str] = {}
 
 
 def file_digest(path: Path) -> str:
@@ -25,14 +24,17 @@ def file_digest(path: Path) -> str:
         stat = path.stat()
     except OSError:
         return "path:" + hashlib.blake2b(str(path).encode(), digest_size=16).hexdigest()
-    key = (str(path), stat.st_size, stat.st_mtime_ns)
-    if key not in _file_digests:
-        h = hashlib.blake2b(digest_size=16)
-        with open(path, "rb") as f:
-            while chunk := f.read(_CHUNK):
-                h.update(chunk)
-        _file_digests[key] = h.hexdigest()
-    return _file_digests[key]
+    return _bytes_digest(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=4096)  # an import names one image for each of its people: read each once
+def _bytes_digest(path: str, size: int, mtime_ns: int) -> str:
+    """blake2b of the bytes of `path`; size and mtime_ns are in the key so that a changed file is read again."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def annotation_digest(bbox: np.ndarray, keypoints: np.ndarray, dense: DensePoints | None) -> str:
