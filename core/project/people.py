@@ -253,6 +253,11 @@ class PeopleMixin:
         rows = self._conn.execute(f"SELECT id FROM persons p{where} ORDER BY id", args).fetchall()
         return np.array([r[0] for r in rows], dtype=np.int64)
 
+    def point_counts(self) -> dict[int, tuple[int, int]]:
+        """{person_id: (dense points, visible keypoints)} from the stored counts, without reading any array."""
+        rows = self._conn.execute("SELECT id, num_points, num_keypoints FROM persons").fetchall()
+        return {int(i): (int(n), int(k)) for i, n, k in rows}
+
     def count_persons(self, *, status: str | None = None, fit_status: str | None = None) -> int:
         """How many persons have this review status and fit status (None: any; see person_ids)."""
         where, args = self._where(status, fit_status)

@@ -86,12 +86,13 @@ def ensure_correspondences(project, template: Template, person_ids: np.ndarray) 
 
 def fittable_people(project, person_ids: Sequence[int]) -> tuple[list[int], list[int]]:
     """-> (ids that can be fitted: dense points or >= MIN_KEYPOINTS visible keypoints, ids that cannot)."""
+    counts = project.point_counts()
     ready, skipped = [], []
     for pid in person_ids:
-        record = project.person(int(pid))
-        dense = record.dense is not None and len(record.dense) > 0
-        keypoints = int((np.asarray(record.keypoints)[:, 2] > 0).sum())
-        (ready if dense or keypoints >= MIN_KEYPOINTS else skipped).append(int(pid))
+        if int(pid) not in counts:
+            project.person(int(pid))  # raises the store's error naming the missing person
+        dense, keypoints = counts[int(pid)]
+        (ready if dense > 0 or keypoints >= MIN_KEYPOINTS else skipped).append(int(pid))
     return ready, skipped
 
 
