@@ -1,5 +1,6 @@
 """The gallery: the people list as a grid of large crops, each cut to the person's box, framed in the colour of
-its review status and labelled with its name (image + person index) and fit error.
+its review status, badged with its fit's quality verdict (good / poor / degenerate, in the list's colours) and
+labelled with its name (image + person index), fit error and verdict.
 
 It shows the same model and the same selection as the people table (app/people_panel.py), so sorting,
 filtering and the current person are shared: what the list filters, the gallery filters.
@@ -12,7 +13,7 @@ from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from deformlearn.app.colours import ramp
-from deformlearn.app.people_model import ROW_ROLE, STATUS_COLOURS
+from deformlearn.app.people_model import QUALITY_COLOURS, ROW_ROLE, STATUS_COLOURS
 
 #: Longer side of a tile's crop, pixels.
 GALLERY_PX = 150
@@ -31,7 +32,8 @@ def error_colour(error_px: float | None) -> QColor:
 
 
 class GalleryDelegate(QStyledItemDelegate):
-    """Paints one tile: crop, a frame in the review status's colour (thick when decided), two lines of text."""
+    """Paints one tile: crop, a frame in the review status's colour (thick when decided), a quality badge in the
+    crop's top-left corner, two lines of text (the second coloured by quality, by error without a verdict)."""
 
     def __init__(self, model, parent=None) -> None:
         super().__init__(parent)
@@ -60,17 +62,38 @@ class GalleryDelegate(QStyledItemDelegate):
         decided = row.status != "unreviewed"
         painter.setPen(QPen(QColor(STATUS_COLOURS.get(row.status, "#9e9e9e")), 4 if decided else 1))
         painter.drawRect(image_rect.adjusted(-1, -1, 1, 1))
+        if row.fit_quality in QUALITY_COLOURS:
+            self._badge(painter, option, image_rect, row.fit_quality)
         line = option.fontMetrics.height()
         text_rect = QRect(rect.left() + 3, image_rect.bottom() + 4, GALLERY_PX, line)
         painter.setPen(QColor("#f0f0f0"))
         name = option.fontMetrics.elidedText(self.model.thumbnails.label(row), Qt.TextElideMode.ElideMiddle,
                                              GALLERY_PX)
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignLeft, name)
-        painter.setPen(error_colour(row.fit_error))
-        fit = "not fitted" if row.fit_status is None else (
-            f"{row.fit_error:.1f} px" if row.fit_error is not None else row.fit_status)
-        painter.drawText(text_rect.translated(0, line), Qt.AlignmentFlag.AlignLeft, f"{fit} · {row.status}")
+        painter.setPen(QColor(QUALITY_COLOURS[row.fit_quality]) if row.fit_quality in QUALITY_COLOURS
+                       else error_colour(row.fit_error))
+        painter.drawText(text_rect.translated(0, line), Qt.AlignmentFlag.AlignLeft, tile_caption(row))
         painter.restore()
+
+    @staticmethod
+    def _badge(painter: QPainter, option: QStyleOptionViewItem, image_rect: QRect, quality: str) -> None:
+        """The verdict as white text on its colour in the crop's top-left corner."""
+        text_width = option.fontMetrics.horizontalAdvance(quality) + 8
+        badge = QRect(image_rect.left() + 2, image_rect.top() + 2, text_width, option.fontMetrics.height() + 2)
+        painter.fillRect(badge, QColor(QUALITY_COLOURS[quality]))
+        painter.setPen(QColor("white"))
+        painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, quality)
+
+
+def tile_caption(row) -> str:
+    """A tile's second line: fit error (or "not fitted" / the fit status), quality verdict, and the review
+    decision when there is one (the frame's colour says it too)."""
+    if row.fit_status is None:
+        fit = "not fitted"
+    else:
+        fit = f"{row.fit_error:.1f} px" if row.fit_error is not None else row.fit_status
+    decision = None if row.status == "unreviewed" else row.status
+    return " · ".join(part for part in (fit, row.fit_quality, decision) if part)
 
 
 class GalleryView(QListView):

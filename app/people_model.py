@@ -2,6 +2,12 @@
 
 One page of `list_persons` is read at a time, so a 100,000-person project opens as
 fast as a 50-person one. Sorting and filtering are done by the store (SQL), never in Python over all rows.
+
+The fit columns say what is true of each person's current fit: "fit" is whether the optimiser converged
+(metrics["converged"]: 1 "converged", 0 "step limit": it ran every step while still changing), "fitted" for a
+fit that does not say (a regressor prediction, an older fit), "failed" or "not fitted"; "quality" is the
+store's verdict (good / poor / degenerate, core/registration/quality.py) with its flags as the tooltip. The
+converged metric and the flags are read per shown row (one small query each, cached until the row changes).
 """
 
 from __future__ import annotations
@@ -21,14 +27,80 @@ THUMB_PX = 48
 #: data(index, ROW_ROLE) is the row's PersonRow (the gallery paints from it).
 ROW_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_COLOURS = {
-    "unreviewed": "#9e9e9e", "converged": "#1e88e5", "accepted": "#43a047", "rejected": "#e53935", "failed": "#8e24aa",
+    "unreviewed": "#9e9e9e", "accepted": "#43a047", "rejected": "#e53935", "failed": "#8e24aa",
 }
-#: (header, PersonRow field, list_persons order_by key) of each column.
-COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("id", "id", "id"), ("name", "name", "name"), ("error px", "fit_error", "error"), ("review", "status", "status"),
-    ("fit", "fit_status", "fit_status"), ("points", "num_points", "points"),
-    ("keypoints", "num_keypoints", "keypoints"),
+#: Colour of each quality verdict (list text, gallery tiles).
+QUALITY_COLOURS = {"good": "#43a047", "poor": "#fb8c00", "degenerate": "#e53935"}
+#: What each fit label means (the fit column's tooltip).
+FIT_LABELS = {
+    "converged": "the optimiser converged (the loss stopped changing)",
+    "step limit": "the optimiser ran all its steps while the loss was still changing",
+    "fitted": "fitted; the fit does not record whether its optimiser converged (a prediction or an older fit)",
+    "failed": "the fit failed (diverged or could not run)",
+    "not fitted": "no fit yet",
+}
+FIT_LABEL_COLOURS = {"converged": "#1e88e5", "step limit": "#90a4ae", "fitted": "#90a4ae", "failed": "#8e24aa"}
+#: Plain words for the quality flags of core/registration/quality.py (the quality column's tooltip).
+FLAG_TEXT = {
+    "diverged": "the optimiser diverged",
+    "few_points": "too few points and keypoints to pin the body down",
+    "points_at_one_spot": "the points all lie at one spot",
+    "scale_collapse": "the camera scale collapsed (the body is drawn as a dot)",
+    "scale_blowup": "the camera scale blew up (the body is far larger than its box)",
+    "dense_residual": "mean dense error above the poor threshold (8 px of 256)",
+    "keypoint_residual": "mean keypoint error above the poor threshold (12 px of 256)",
+    "implausible_pose": "joints bent beyond their anatomical ranges",
+    "trunk_in_depth": "the trunk lies tilted more than 45 degrees in depth",
+}
+#: list_persons order_by key of the quality column: None, the store has no quality order yet (core's
+#: ORDER_COLUMNS); a click on its header keeps the order, and the fit / quality filter picks verdicts instead.
+QUALITY_ORDER = None
+#: (header, PersonRow field, list_persons order_by key or None) of each column.
+COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+    ("id", "id", "id"), ("name", "name", "name"), ("error px", "fit_error", "error"),
+    ("quality", "fit_quality", QUALITY_ORDER), ("review", "status", "status"), ("fit", "fit_status", "fit_status"),
+    ("points", "num_points", "points"), ("keypoints", "num_keypoints", "keypoints"),
 )
+
+HEADER_TIPS = {
+    "fit_status": "Did the current fit's optimiser converge? (converged / step limit / fitted / failed)",
+    "fit_quality": "Verdict on the current fit: good, poor (off, or an implausible pose) or degenerate (means "
+                   "nothing); hover a cell for its reasons",
+}
+
+
+@dataclass(frozen=True)
+class FitFacts:
+    """What the list shows of a person's current fit beyond its PersonRow: `converged` (metrics["converged"]:
+    1.0, 0.0 or None when the fit does not say) and `flags` (the quality verdict's reasons)."""
+
+    converged: float | None
+    flags: tuple[str, ...]
+
+    @classmethod
+    def of_metrics(cls, metrics: dict) -> FitFacts:
+        converged = metrics.get("converged")
+        flags = str(metrics.get("quality_flags") or "")
+        return cls(float(converged) if isinstance(converged, (int, float)) else None,
+                   tuple(f for f in flags.split(",") if f))
+
+
+def fit_label(fit_status: str | None, facts: FitFacts | None) -> str:
+    """The fit column's word (a key of FIT_LABELS): never "converged" for a fit whose optimiser did not."""
+    if fit_status is None:
+        return "not fitted"
+    if fit_status == "failed":
+        return "failed"
+    converged = None if facts is None else facts.converged
+    return "fitted" if converged is None else "converged" if converged >= 0.5 else "step limit"
+
+
+def quality_tooltip(quality: str | None, flags: tuple[str, ...]) -> str:
+    """The quality column's tooltip: the verdict and each flag in plain words."""
+    if quality is None:
+        return "no quality verdict (not fitted, or a fit made before verdicts were kept)"
+    lines = [f"quality {quality}"] + [f"• {FLAG_TEXT.get(f, f.replace('_', ' '))}" for f in flags]
+    return "\n".join(lines if flags else [*lines, "nothing flagged"])
 
 
 @dataclass
@@ -61,6 +133,7 @@ class PeopleTableModel(QAbstractTableModel):
         self._descending = False
         self.filter = PeopleFilter()
         self.thumbnails: PersonThumbnails | None = None
+        self._facts: dict[int, FitFacts | None] = {}  # person id -> its current fit's facts, read when shown
 
     # ---- project and query -------------------------------------------------------------------------------
     def set_project(self, project) -> None:
@@ -80,6 +153,7 @@ class PeopleTableModel(QAbstractTableModel):
         """Re-read the first page (after a filter, sort or bulk change)."""
         self.beginResetModel()
         self._rows = []
+        self._facts.clear()
         self._exhausted = self._project is None
         if self._project is not None:
             self._append_page()
@@ -118,6 +192,7 @@ class PeopleTableModel(QAbstractTableModel):
             self._rows[i] = replace(self._rows[i], status=record.status)
         if self.thumbnails is not None:
             self.thumbnails.forget(pid)
+        self._facts.pop(pid, None)
         self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
 
     # ---- lazy fetching -----------------------------------------------------------------------------------
@@ -149,15 +224,43 @@ class PeopleTableModel(QAbstractTableModel):
         return 0 if parent.isValid() else len(COLUMNS)
 
     def headerData(self, section: int, orientation, role=Qt.ItemDataRole.DisplayRole):
-        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+        if orientation != Qt.Orientation.Horizontal:
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
             return COLUMNS[section][0]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return HEADER_TIPS.get(COLUMNS[section][1])
         return None
+
+    def facts(self, row: PersonRow) -> FitFacts | None:
+        """The current fit's FitFacts (None without a fit), read once per row until it changes."""
+        if row.fit_status is None:
+            return None
+        if row.id not in self._facts:
+            fit = self._project.current_fit(row.id)
+            self._facts[row.id] = None if fit is None else FitFacts.of_metrics(fit.metrics)
+        return self._facts[row.id]
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():
             return None
         row = self._rows[index.row()]
         field = COLUMNS[index.column()][1]
+        if role == ROW_ROLE:
+            return row
+        if role == Qt.ItemDataRole.UserRole:
+            return row.id
+        if role == Qt.ItemDataRole.DecorationRole and field == "name":
+            return self.thumbnails.crop(row.id, row.image_file, THUMB_PX)
+        if field == "fit_status":
+            return self._fit_data(row, role)
+        if role == Qt.ItemDataRole.ToolTipRole and field in ("fit_quality", "name"):
+            facts = self.facts(row)
+            tip = quality_tooltip(row.fit_quality, () if facts is None else facts.flags)
+            if field == "name":  # the gallery's tiles show this column: the whole story of the fit
+                label = fit_label(row.fit_status, facts)
+                tip = f"{self.thumbnails.label(row)}\nfit: {label} ({FIT_LABELS[label]})\n{tip}"
+            return tip
         value = getattr(row, field)
         if role == Qt.ItemDataRole.DisplayRole:
             if field == "name":
@@ -167,22 +270,34 @@ class PeopleTableModel(QAbstractTableModel):
             if value is None:
                 return "—"
             return f"{value:.3g}" if isinstance(value, float) else str(value)
-        if role == Qt.ItemDataRole.DecorationRole and field == "name":
-            return self.thumbnails.crop(row.id, row.image_file, THUMB_PX)
-        if role == ROW_ROLE:
-            return row
-        if role == Qt.ItemDataRole.ForegroundRole and field in ("status", "fit_status") and value in STATUS_COLOURS:
-            return QBrush(QColor(STATUS_COLOURS[value]))
-        if role == Qt.ItemDataRole.UserRole:
-            return row.id
+        if role == Qt.ItemDataRole.ForegroundRole:
+            colour = STATUS_COLOURS.get(value) if field == "status" else \
+                QUALITY_COLOURS.get(value) if field == "fit_quality" else None
+            return None if colour is None else QBrush(QColor(colour))
         return None
 
+    def _fit_data(self, row: PersonRow, role):
+        """The fit column: `fit_label`, coloured, its meaning as the tooltip."""
+        if role not in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.ForegroundRole, Qt.ItemDataRole.ToolTipRole):
+            return None
+        label = fit_label(row.fit_status, self.facts(row))
+        if role == Qt.ItemDataRole.DisplayRole:
+            return label
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return FIT_LABELS[label]
+        return QBrush(QColor(FIT_LABEL_COLOURS[label])) if label in FIT_LABEL_COLOURS else None
+
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
-        if not 0 <= column < len(COLUMNS):
+        if not 0 <= column < len(COLUMNS) or COLUMNS[column][2] is None:
             return
         self._order_by = COLUMNS[column][2]
         self._descending = order == Qt.SortOrder.DescendingOrder
         self.refresh()
+
+    def sort_state(self) -> tuple[int, Qt.SortOrder]:
+        """(column, order) the rows are sorted by now."""
+        column = next(i for i, c in enumerate(COLUMNS) if c[2] == self._order_by)
+        return column, Qt.SortOrder.DescendingOrder if self._descending else Qt.SortOrder.AscendingOrder
 
     # ---- helpers for navigation --------------------------------------------------------------------------
     def person_id(self, row: int) -> int:

@@ -18,13 +18,36 @@ from PySide6.QtWidgets import (
 )
 
 from deformlearn.app.gallery import GalleryView
-from deformlearn.app.people_model import PAGE_SIZE, THUMB_PX, PeopleFilter, PeopleTableModel
-from deformlearn.core.project import FIT_FILTERS
+from deformlearn.app.people_model import COLUMNS, PAGE_SIZE, THUMB_PX, PeopleFilter, PeopleTableModel
 
 STATUS_CHOICES = ("all", "unreviewed", "accepted", "rejected")
-FIT_CHOICES = ("all", *FIT_FILTERS)
+#: The fit filter: the current fit's status, then (after a separator) its quality verdict.
+FIT_CHOICES = ("all", "unfitted", "fitted", "failed")
+QUALITY_CHOICES = ("good", "poor", "degenerate")
+FILTER_TIPS = {
+    "unfitted": "people without a fit", "fitted": "people whose current fit ran (converged or not)",
+    "failed": "people whose current fit failed", "good": "current fit judged good",
+    "poor": "current fit judged poor: off (large residual) or an implausible pose",
+    "degenerate": "current fit means nothing: too few or clumped points, collapsed scale, diverged",
+}
+#: Width (px) of each column of the table, in app/people_model.py COLUMNS order.
+COLUMN_WIDTHS = (36, 150, 56, 72, 78, 72, 50, 64)
 #: After a sort or filter, the current person is looked for in at most this many rows (pages are fetched).
 KEEP_SEARCH_ROWS = 4 * PAGE_SIZE
+
+
+def fit_filter_combo() -> QComboBox:
+    """The fit filter: all / the current fit's status / (separator) its quality verdict, each with a tooltip."""
+    combo = QComboBox()
+    combo.addItems(FIT_CHOICES)
+    combo.insertSeparator(len(FIT_CHOICES))
+    combo.addItems(QUALITY_CHOICES)
+    for i in range(combo.count()):
+        tip = FILTER_TIPS.get(combo.itemText(i))
+        if tip:
+            combo.setItemData(i, tip, Qt.ItemDataRole.ToolTipRole)
+    combo.setToolTip("Show people by their current fit: its status, or its quality verdict")
+    return combo
 
 
 class PeoplePanel(QWidget):
@@ -52,6 +75,7 @@ class PeoplePanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
+        self.table.horizontalHeader().sortIndicatorChanged.connect(self._sort_indicator_changed)
         # The gallery shares model and selection; it is made before the reset handlers below are connected,
         # because a view's own reset clears the shared selection and must run before `_after_reset` restores it.
         self.gallery = GalleryView(self.model, self.table.selectionModel())
@@ -62,9 +86,7 @@ class PeoplePanel(QWidget):
         self.status = QComboBox()
         self.status.addItems(STATUS_CHOICES)
         self.status.currentTextChanged.connect(self._apply_filter)
-        self.fit_status = QComboBox()
-        self.fit_status.addItems(FIT_CHOICES)
-        self.fit_status.setToolTip("Status of each person's latest fit")
+        self.fit_status = fit_filter_combo()
         self.fit_status.currentTextChanged.connect(self._apply_filter)
         self.use_threshold = QCheckBox("error ≤")
         self.threshold = QDoubleSpinBox()
@@ -83,7 +105,7 @@ class PeoplePanel(QWidget):
         row = QHBoxLayout()
         row.addWidget(QLabel("review"))
         row.addWidget(self.status)
-        row.addWidget(QLabel("fit"))
+        row.addWidget(QLabel("fit / quality"))
         row.addWidget(self.fit_status)
         row.addWidget(self.use_threshold)
         row.addWidget(self.threshold)
@@ -93,6 +115,14 @@ class PeoplePanel(QWidget):
         lay.addWidget(self.search)
         lay.addWidget(self.table, 1)
         lay.addWidget(self.count_label)
+
+    def _sort_indicator_changed(self, column: int, _order) -> None:
+        """A column the store cannot sort by keeps the indicator where the rows are sorted."""
+        if COLUMNS[column][2] is None:
+            header = self.table.horizontalHeader()
+            header.blockSignals(True)
+            header.setSortIndicator(*self.model.sort_state())
+            header.blockSignals(False)
 
     def set_project(self, project) -> None:
         self._switching_project = True
@@ -119,7 +149,7 @@ class PeoplePanel(QWidget):
         if project is None:
             self.count_label.setText("no project")
             return
-        for column, width in enumerate((44, 190, 62, 82, 76, 50, 64)):
+        for column, width in enumerate(COLUMN_WIDTHS):
             self.table.setColumnWidth(column, width)
         self.update_count()
         keep, self._keep_pid = self._keep_pid, -1

@@ -1,0 +1,91 @@
+"""Honest fit status in the people list and the gallery: the fit column says whether the optimiser converged,
+the quality column shows the store's verdict (coloured, its flags as the tooltip), the filter picks verdicts,
+and gallery tiles carry the verdict."""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import Qt
+
+from deformlearn.app.people_model import COLUMNS, QUALITY_COLOURS, ROW_ROLE
+from deformlearn.core.project.store import FitRecord, Project
+
+FIT_COLUMN = [c[1] for c in COLUMNS].index("fit_status")
+QUALITY_COLUMN = [c[1] for c in COLUMNS].index("fit_quality")
+
+
+def add_judged_fits(root) -> dict[str, int]:
+    """Give people 4, 5, 6 of the small project fits like core's pipeline writes: a converged good one, a
+    33 px poor one that hit the step limit, and a degenerate one; returns verdict -> person id."""
+    params = {"pose": np.zeros((23, 3), np.float32), "scales": np.ones(24, np.float32),
+              "rotation": np.eye(3, dtype=np.float32), "scale": np.array(0.9, np.float32),
+              "translation": np.zeros(2, np.float32)}
+    metrics = {
+        4: {"error": 1.5, "converged": 1.0, "quality": "good", "quality_flags": ""},
+        5: {"error": 33.0, "converged": 0.0, "quality": "poor", "quality_flags": "dense_residual,implausible_pose"},
+        6: {"error": 0.0, "converged": 1.0, "quality": "degenerate", "quality_flags": "points_at_one_spot,scale_collapse"},
+    }
+    with Project.open(root) as project:
+        project.save_fits([FitRecord(pid, 1, params, m, "converged") for pid, m in metrics.items()])
+    return {m["quality"]: pid for pid, m in metrics.items()}
+
+
+def test_fit_and_quality_columns_say_what_is_true(make_window, small_project) -> None:
+    by_quality = add_judged_fits(small_project)
+    win = make_window(small_project)
+    model = win.people.model
+    row = {model.person_id(r): r for r in range(model.rowCount())}
+    cell = lambda pid, col, role=Qt.ItemDataRole.DisplayRole: model.data(model.index(row[pid], col), role)  # noqa: E731
+    assert [model.headerData(c, Qt.Orientation.Horizontal) for c in (FIT_COLUMN, QUALITY_COLUMN)] == ["fit", "quality"]
+    good, poor, degenerate = by_quality["good"], by_quality["poor"], by_quality["degenerate"]
+    assert cell(good, FIT_COLUMN) == "converged"
+    assert cell(poor, FIT_COLUMN) == "step limit"  # a 33 px fit that did not converge is not called converged
+    assert cell(1, FIT_COLUMN) == "fitted" and cell(1, QUALITY_COLUMN) == "—"  # no converged metric, no verdict
+    assert "ran all its steps" in cell(poor, FIT_COLUMN, Qt.ItemDataRole.ToolTipRole)
+    assert [cell(p, QUALITY_COLUMN) for p in (good, poor, degenerate)] == ["good", "poor", "degenerate"]
+    for pid, verdict in ((good, "good"), (poor, "poor"), (degenerate, "degenerate")):
+        assert cell(pid, QUALITY_COLUMN, Qt.ItemDataRole.ForegroundRole).color().name() == QUALITY_COLOURS[verdict]
+    tip = cell(poor, QUALITY_COLUMN, Qt.ItemDataRole.ToolTipRole)
+    assert tip.startswith("quality poor") and "anatomical ranges" in tip and "poor threshold" in tip
+    assert "camera scale collapsed" in cell(degenerate, QUALITY_COLUMN, Qt.ItemDataRole.ToolTipRole)
+    assert "nothing flagged" in cell(good, QUALITY_COLUMN, Qt.ItemDataRole.ToolTipRole)
+    # the gallery's tiles (the name column) carry the whole story as their tooltip
+    assert "fit: step limit" in cell(poor, 1, Qt.ItemDataRole.ToolTipRole)
+    # a new fit of that person re-reads its facts (the cache follows the row)
+    with Project.open(small_project) as other:
+        other.save_fits([FitRecord(poor, 2, other.current_fit(poor).params,
+                                   {"error": 3.0, "converged": 1.0, "quality": "good", "quality_flags": ""},
+                                   "converged")], make_current=True)
+    model.update_row(poor)
+    assert cell(poor, FIT_COLUMN) == "converged" and cell(poor, QUALITY_COLUMN) == "good"
+
+
+def test_quality_filter_and_gallery_tiles(make_window, small_project) -> None:
+    from deformlearn.app.gallery import tile_caption
+
+    by_quality = add_judged_fits(small_project)
+    win = make_window(small_project)
+    panel, model = win.people, win.people.model
+    texts = [panel.fit_status.itemText(i) for i in range(panel.fit_status.count())]
+    assert texts == ["all", "unfitted", "fitted", "failed", "", "good", "poor", "degenerate"]  # "" is the separator
+    for verdict, pid in by_quality.items():
+        panel.fit_status.setCurrentText(verdict)
+        assert [model.person_id(r) for r in range(model.rowCount())] == [pid]
+        assert panel.count_label.text() == "1 of 6 people"
+        assert tile_caption(model.data(model.index(0, 1), ROW_ROLE)).split(" · ")[1] == verdict
+    panel.fit_status.setCurrentText("fitted")
+    assert model.rowCount() == 6
+    # the store has no quality order: its header keeps the rows and the indicator where they are sorted
+    header = panel.table.horizontalHeader()
+    panel.table.sortByColumn(2, Qt.SortOrder.DescendingOrder)
+    order = [model.person_id(r) for r in range(6)]
+    header.setSortIndicator(QUALITY_COLUMN, Qt.SortOrder.AscendingOrder)
+    assert [model.person_id(r) for r in range(6)] == order and header.sortIndicatorSection() == 2
+    # the poor person's tile carries an orange badge in its crop's top-left corner; an unjudged tile none
+    panel.fit_status.setCurrentText("all")
+    win.central_tabs.setCurrentWidget(win.gallery)
+    image = win.gallery.viewport().grab().toImage()
+    for pid, colour in ((by_quality["poor"], QUALITY_COLOURS["poor"]), (1, None)):
+        rect = win.gallery.visualRect(model.index(model.row_of(pid), 1))
+        pixel = image.pixelColor(rect.left() + 3 + 3 + 4, rect.top() + 3 + 3 + 4).name()
+        assert (pixel == colour) if colour else pixel not in QUALITY_COLOURS.values()
