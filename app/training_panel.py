@@ -1,5 +1,6 @@
 """The training dock: one click runs deform-and-learn rounds in a worker process (the same core command
-the terminal runs) with the settings chosen here (preset, number of rounds, regressor input, training set),
+the terminal runs) with the settings chosen here (preset, number of rounds, regressor architecture and input,
+training set),
 with per-stage progress bars and ETA, live loss curves, the project's own log, cancel and resume, and a chart
 and a table of per-round metrics.
 
@@ -41,6 +42,8 @@ KILL_AFTER_MS = 10000
 #: The round command's presets and regressor inputs ("preset" = the preset's own choice).
 PRESET_CHOICES = ("cpu-demo", "paper")
 INPUT_CHOICES = ("preset", "rgb", "iuv", "rgb+iuv")
+#: The regressor architectures ("preset" = the preset's: pointset for cpu-demo, the ResNet50 convnet for paper).
+ARCHITECTURE_CHOICES = ("preset", "pointset", "convnet", "nbf", "decomr")
 #: The project's training log (every line the panel shows), relative to the project folder.
 LOG_FILE = Path("logs") / "training.log"
 LOG_TAIL_LINES = 400
@@ -49,15 +52,24 @@ LOG_TAIL_LINES = 400
 @dataclass(frozen=True)
 class RoundOptions:
     """What the panel runs: preset ("cpu-demo" or "paper"), rounds (>= 1), regressor input ("preset" or one of
-    rgb / iuv / rgb+iuv), only_accepted (train the regressor on accepted fits only)."""
+    rgb / iuv / rgb+iuv: the convnet's crop, so it implies the convnet), only_accepted (train the regressor on
+    accepted fits only), architecture ("preset" or one of the regressor architectures)."""
 
     preset: str = "cpu-demo"
     rounds: int = 1
     regressor_input: str = "preset"
     only_accepted: bool = False
+    architecture: str = "preset"
+
+    def __post_init__(self) -> None:
+        if self.regressor_input != "preset" and self.architecture not in ("preset", "convnet"):
+            raise ValueError(f"the regressor input {self.regressor_input!r} is the convnet's crop; the "
+                             f"{self.architecture} architecture reads the points")
 
     def arguments(self) -> list[str]:
         out = ["--preset", self.preset, "--rounds", str(self.rounds)]
+        if self.architecture != "preset":
+            out += ["--architecture", self.architecture]
         if self.regressor_input != "preset":
             out += ["--input", self.regressor_input]
         return out + (["--only-accepted"] if self.only_accepted else [])
@@ -133,24 +145,41 @@ class TrainingPanel(QWidget):
         self.rounds = QSpinBox()
         self.rounds.setRange(1, 20)
         self.rounds.setToolTip("How many deform-and-learn rounds to run one after another")
+        self.architecture = QComboBox()
+        self.architecture.addItems(ARCHITECTURE_CHOICES)
+        self.architecture.setToolTip(
+            "The regressor's architecture (benchmarks/learning.py compares them). preset: cpu-demo's point-set "
+            "encoder, the paper's ResNet50 convnet.\npointset: an encoder over the annotated points and "
+            "keypoints, no image (the best and the cheapest measured on synthetic people).\nconvnet: the "
+            "paper's ConvNet on the RGB / IUV crop.\nnbf: a ConvNet on the part segmentation (Neural Body "
+            "Fitting).\ndecomr: a ConvNet on the points' UV location map (DecoMR).")
+        self.architecture.currentTextChanged.connect(self._architecture_changed)
         self.regressor_input = QComboBox()
         self.regressor_input.addItems(INPUT_CHOICES)
-        self.regressor_input.setToolTip("What the regressor reads: the image crop (rgb), the DensePose IUV crop, "
-                                        "both, or the preset's choice")
+        self.regressor_input.setToolTip("What the convnet regressor reads: the image crop (rgb), the DensePose "
+                                        "IUV crop, both, or the preset's choice (a crop implies the convnet)")
         self.only_accepted = QCheckBox("accepted fits only")
         self.only_accepted.setToolTip("Train the regressor only on fits a reviewer accepted (default: every "
                                       "fit that is not rejected)")
         row = QHBoxLayout()
-        for label, w in (("preset", self.preset), ("rounds", self.rounds), ("regressor input", self.regressor_input)):
+        for label, w in (("preset", self.preset), ("rounds", self.rounds), ("regressor", self.architecture),
+                         ("input", self.regressor_input)):
             row.addWidget(QLabel(label))
             row.addWidget(w)
         row.addWidget(self.only_accepted)
         row.addStretch(1)
         return row
 
+    def _architecture_changed(self, architecture: str) -> None:
+        """A crop input means the convnet: other architectures leave it at the preset's and disable it."""
+        crop = architecture in ("preset", "convnet")
+        if not crop:
+            self.regressor_input.setCurrentText("preset")
+        self.regressor_input.setEnabled(crop)
+
     def options(self) -> RoundOptions:
         return RoundOptions(self.preset.currentText(), self.rounds.value(), self.regressor_input.currentText(),
-                            self.only_accepted.isChecked())
+                            self.only_accepted.isChecked(), self.architecture.currentText())
 
     def set_project(self, project) -> None:
         """Show `project`'s rounds and its own training log (the previous project's log is not carried over)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 
 def test_progress_lines_fill_stage_bars_curves_and_log(make_window, qtbot) -> None:
     win = make_window()
@@ -106,3 +108,24 @@ def test_a_round_that_cannot_start_is_a_dialog(make_window, small_project, qtbot
     title, text = app_errors[-1]
     assert title == "The round stopped" and "interrupted" in text and "Resume" in text
     assert win.training.resume_button.isEnabled()
+
+
+def test_round_settings_offer_the_regressor_architecture(make_window, small_project) -> None:
+    from deformlearn.app.training_panel import ARCHITECTURE_CHOICES, RoundOptions, round_command
+
+    panel = make_window(small_project).training
+    items = [panel.architecture.itemText(i) for i in range(panel.architecture.count())]
+    assert items == list(ARCHITECTURE_CHOICES) and panel.architecture.currentText() == "preset"
+    assert "--architecture" not in round_command("P", options=panel.options())
+    panel.regressor_input.setCurrentText("rgb")
+    panel.architecture.setCurrentText("nbf")
+    assert not panel.regressor_input.isEnabled() and panel.regressor_input.currentText() == "preset"
+    panel.rounds.setValue(2)
+    args = round_command("P", options=panel.options())
+    assert args[3:] == ["P", "--progress-json", "--preset", "cpu-demo", "--rounds", "2", "--architecture", "nbf"]
+    panel.architecture.setCurrentText("convnet")
+    panel.regressor_input.setCurrentText("iuv")
+    assert panel.regressor_input.isEnabled()
+    assert round_command("P", options=panel.options())[-4:] == ["--architecture", "convnet", "--input", "iuv"]
+    with pytest.raises(ValueError, match="convnet's crop"):
+        RoundOptions(regressor_input="rgb", architecture="pointset")

@@ -119,6 +119,9 @@ def run(args: argparse.Namespace) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     settings = RoundSettings.preset(args.preset, only_accepted=args.only_accepted).on_device(args.device)
+    if args.input and args.architecture not in (None, "convnet"):
+        raise ValueError(f"--input {args.input} is the convnet's crop; --architecture {args.architecture} reads "
+                         f"the points (leave out --input, or choose --architecture convnet)")
     if args.input:
         model = replace(settings.regressor.model, input_mode=args.input, architecture="convnet")
         settings = replace(settings, regressor=replace(settings.regressor, model=model))
