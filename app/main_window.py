@@ -13,6 +13,7 @@ from PySide6.QtCore import QSettings, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QKeySequence, QUndoStack
 from PySide6.QtWidgets import QDockWidget, QInputDialog, QLabel, QMainWindow, QSizePolicy, QTabWidget
 
+from deformlearn.app.detect_actions import DetectRunner
 from deformlearn.app.errors import show_error
 from deformlearn.app.fit_history_view import FitHistoryView
 from deformlearn.app.help_overlay import add_weight_tooltips
@@ -52,6 +53,7 @@ class MainWindow(QMainWindow):
         self.review.focus.connect(lambda pid: self.people.select_person(pid))
         self.runner = RegistrationRunner(self)
         self.importer = ImportRunner(self)
+        self.detector = DetectRunner(self)
         self._pending_mesh = None
         self._mesh_timer = QTimer(self, singleShot=True, interval=0)
         self._mesh_timer.timeout.connect(self._show_pending_mesh)
@@ -143,8 +145,9 @@ class MainWindow(QMainWindow):
     def open_project(self, path) -> None:
         if self.runner.is_running() or self.training.is_running():
             raise RuntimeError("A fit or a round is running: cancel it before opening another project.")
-        if self.importer.is_running():
-            raise RuntimeError("An import is running: wait for it to finish before opening another project.")
+        if self.importer.is_running() or self.detector.is_running():
+            raise RuntimeError("An import or a keypoint detection is running: wait for it to finish (or cancel "
+                               "it) before opening another project.")
         from deformlearn.app.scene_loader import SceneLoader  # the engine (torch) loads with the first project
         from deformlearn.core.project import load_project_template
 
@@ -389,6 +392,8 @@ class MainWindow(QMainWindow):
         self.runner.cancel()
         self.runner.wait()
         self.importer.wait()  # an import is one transaction: let it commit or roll back before closing
+        self.detector.cancel()
+        self.detector.wait()
         if self.training.is_running():
             self.training.cancel()
             self.training.process.waitForFinished(5000)

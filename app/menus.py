@@ -8,7 +8,7 @@ from PySide6.QtCore import QProcess, QSettings, Qt
 from PySide6.QtGui import QKeySequence, QShortcut
 from PySide6.QtWidgets import QDialog, QFileDialog, QMessageBox, QProgressDialog
 
-from deformlearn.app import demo_project, import_actions
+from deformlearn.app import demo_project, detect_actions, import_actions
 from deformlearn.app.errors import show_error
 from deformlearn.core.project import Project
 
@@ -23,6 +23,7 @@ def build_menus(win) -> None:
     imports = project.addMenu("&Import")
     for kind in import_actions.IMPORT_KINDS:
         win.add_action(imports, f"import_{kind.key}", kind.label, lambda k=kind: import_actions.import_dialog(win, k))
+    win.add_action(project, "detect_keypoints", "Detect &keypoints…", lambda: detect_actions.detect_keypoints(win))
     project.addSeparator()
     win.add_action(project, "demo_project", "&Demo project", lambda: open_demo(win))
     win.add_action(project, "export", "&Export fits…", lambda: export_dialog(win), ["Ctrl+E"])
