@@ -1,11 +1,11 @@
-"""The registration dock: settings, fit selected / all / unfitted, cancel, progress and a live loss plot."""
+"""The registration dock: settings, fit selected / all / unfitted, cancel, progress and a live loss plot (one
+colour per loss term, labelled axes, its legend in a column beside the data: app/charts.py)."""
 
 from __future__ import annotations
 
 import os
 
 import numpy as np
-import pyqtgraph as pg
 from PySide6.QtCore import QTimer, Signal
 from PySide6.QtWidgets import (
     QComboBox,
@@ -20,12 +20,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from deformlearn.app.charts import LegendPlot
 from deformlearn.app.settings import RegistrationDefaults, resolve_device
 from deformlearn.core.registration import PipelineProgress, RegistrationSettings
 
 PLOT_HZ = 8
-TERM_PENS = {"total": "w", "dense": (80, 200, 255), "KP": (255, 200, 40), "scale": (120, 220, 120),
-             "angle": (230, 120, 230), "det": (200, 200, 200)}
 
 
 class RegistrationPanel(QWidget):
@@ -69,11 +68,10 @@ class RegistrationPanel(QWidget):
         row.addWidget(self.cancel_button)
         self.bar = QProgressBar()
         self.status = QLabel("idle")
-        self.plot = pg.PlotWidget(title="registration loss (mean over the chunk)")
-        self.plot.setLogMode(y=True)
-        self.plot.addLegend(offset=(5, 5))
+        self.plot = LegendPlot("registration loss (mean over the chunk)", "optimiser step (all chunks)",
+                               "weighted loss (log scale)")
+        self.plot.plot.setLogMode(y=True)
         self.plot.setMinimumHeight(160)
-        self._curves: dict[str, pg.PlotDataItem] = {}
         self._history: dict[str, list[float]] = {}
         self._steps: list[int] = []
         self._plot_timer = QTimer(self, singleShot=True, interval=1000 // PLOT_HZ)
@@ -125,9 +123,7 @@ class RegistrationPanel(QWidget):
         if running:
             self._history.clear()
             self._steps.clear()
-            for c in self._curves.values():
-                self.plot.removeItem(c)
-            self._curves.clear()
+            self.plot.clear_series()
             self.bar.setValue(0)
             self.status.setText("starting…")
 
@@ -145,9 +141,7 @@ class RegistrationPanel(QWidget):
 
     def _redraw_curves(self) -> None:
         for name, ys in self._history.items():
-            if name not in self._curves:
-                self._curves[name] = self.plot.plot(pen=pg.mkPen(TERM_PENS.get(name, "c"), width=2), name=name)
-            self._curves[name].setData(np.array(self._steps[-len(ys):], float), np.array(ys))
+            self.plot.set_series(name, np.array(self._steps[-len(ys):], float), np.array(ys))
 
     def on_finished(self, summary: dict) -> None:
         self._plot_timer.stop()

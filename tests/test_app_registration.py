@@ -25,7 +25,12 @@ def test_fit_selected_emits_progress_animates_and_saves(make_window, small_proje
     assert [e.step for e in events] == list(range(1, 31))  # a single person reports every step
     assert all(e.watched_pid == pid and e.vertices.shape == shown_before.shape for e in events)
     assert win.registration.bar.value() == 30
-    assert "total" in win.registration._curves
+    plot = win.registration.plot  # labelled axes, a colour per loss term, the legend beside the data
+    assert "total" in plot.names() and len(plot.names()) > 1
+    assert plot.plot.getAxis("left").labelText and plot.plot.getAxis("bottom").labelText
+    assert len({item.opts["pen"].color().name() for item in plot.plot.listDataItems()}) == len(plot.names())
+    assert plot.legend.geometry().left() >= plot.widget.geometry().right()
+    assert all(name in plot.legend.text() for name in plot.names())
     with Project.open(small_project) as other:
         fit = other.latest_fit(pid)
         assert fit is not None and fit.status == "converged" and np.isfinite(fit.metrics["error"])
