@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import base64
+import codecs
 import io
 import json
+import os
 import pickle
 import sys
 import types
@@ -264,3 +266,62 @@ def test_results_decode_matches_encoder(tmp_path, shared_data):
     assert len(p.dense) == 100 and set(p.dense.part.tolist()) == {4}
     np.testing.assert_allclose(p.dense.uv, np.tile([128 / 255, 64 / 255], (100, 1)), atol=1e-6)
     assert p.dense.xy[:, 0].min() == pytest.approx(20) and p.dense.xy[:, 1].max() == pytest.approx(34)
+
+
+def test_dense_points_that_overflow_float32_name_the_file_and_annotation(shared_data, tmp_path):
+    path, _, _, data = _densepose_coco_json(shared_data, tmp_path)
+    data["annotations"][0]["dp_x"][3] = 1e40  # finite as float64, inf once scaled and stored as float32
+    path.write_text(json.dumps(data))
+    with pytest.raises(AnnotationError, match=rf"{path}: annotation 7: dense point 3 .*not finite") as info:
+        read_people("coco-densepose", path, images_dir=tmp_path)  # was: "DensePoints: non-finite xy or uv"
+    assert "as float32" in str(info.value)
+    demo = pickle.loads((shared_data / "densepose" / "demo_dp_single_ann.pkl").read_bytes(), encoding="latin1")
+    demo["y"][5] = np.nan
+    bad = tmp_path / "nan_demo.pkl"
+    bad.write_bytes(pickle.dumps(demo))
+    with pytest.raises(AnnotationError, match=r"nan_demo\.pkl: person 0: dense point 5 of 125 is not finite"):
+        read_people("densepose-pickle", bad)
+
+
+@pytest.mark.parametrize("value, problem", [
+    ([1, "two", 3], r"element 1 is a string \('two'\)"), ([1, None, 3], "element 1 is null"),
+    ([1, True, 3], r"element 1 is a boolean \(True\)"), ([1, [2], 3], "element 1 is a list"),
+    ("3", r"got a string \('3'\)"), ({"x": 1}, "got an object"),
+])
+def test_a_number_list_says_which_element_is_not_a_number(shared_data, tmp_path, value, problem):
+    path, _, _, data = _densepose_coco_json(shared_data, tmp_path)
+    data["annotations"][0]["dp_x"] = value
+    path.write_text(json.dumps(data))
+    with pytest.raises(AnnotationError, match=rf"annotation 7: 'dp_x' must be a list of numbers; {problem}"):
+        read_people("coco-densepose", path, images_dir=tmp_path)  # was: "... must be a list of numbers, got list"
+
+
+@pytest.mark.parametrize("protocol", range(pickle.HIGHEST_PROTOCOL + 1))
+def test_a_resaved_demo_pickle_loads_without_trust(shared_data, tmp_path, protocol):
+    """Protocols 0-2 store numpy's bytes through `_codecs.encode(text, 'latin1')` (was refused as a global)."""
+    original = shared_data / "densepose" / "demo_dp_single_ann.pkl"
+    resaved = tmp_path / "resaved.pkl"
+    resaved.write_bytes(pickle.dumps(pickle.loads(original.read_bytes(), encoding="latin1"), protocol=protocol))
+    (a,), (b,) = read_people("densepose-pickle", original), read_people("densepose-pickle", resaved)
+    np.testing.assert_array_equal(a.dense.xy, b.dense.xy)
+    np.testing.assert_array_equal(a.dense.uv, b.dense.uv)
+    np.testing.assert_array_equal(a.image, b.image)
+
+
+def test_a_protocol_2_payload_never_runs(tmp_path):
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (os.system, (f"touch {marker}",))
+
+    class OtherCodec:  # the one allowed function, asked for something other than latin-1 text to bytes
+        def __reduce__(self):
+            return (codecs.encode, ("import os", "rot13"))
+
+    for name, payload in (("system", Payload()), ("codec", OtherCodec())):
+        path = tmp_path / f"{name}.pkl"
+        path.write_bytes(pickle.dumps({"I": payload}, protocol=2))
+        with pytest.raises(AnnotationError, match=rf"{name}\.pkl: not a readable pickle"):
+            read_people("densepose-pickle", path)
+    assert not marker.exists()

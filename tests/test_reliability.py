@@ -425,3 +425,93 @@ def test_an_older_project_learns_its_fits_verdicts(tmp_path):
         plan = str(project._conn.execute("EXPLAIN QUERY PLAN SELECT id FROM persons p ORDER BY "
                                          "(p.fit_quality IS 'degenerate'), p.fit_error, p.id LIMIT 10").fetchall())
     assert "persons_error_rank" in plan and "TEMP B-TREE" not in plan
+
+
+class _Payload:
+    """A pickled object whose loading would run a command (touch its marker file)."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_torch_file_holding_code_is_one_line_without_torchs_advice(tmp_path):
+    import torch
+
+    from deformlearn.core.files.torch_files import load_torch_file
+
+    _project_with_people(tmp_path / "p", n=1).close()
+    marker = tmp_path / "ran"
+    payload = tmp_path / "lifter.pt"
+    torch.save({"state": {"w": torch.zeros(2)}, "extra": _Payload(marker)}, payload)
+    with pytest.raises(ValueError) as info:
+        load_torch_file(payload, "lifter")
+    message = str(info.value)
+    # was: torch's paragraph advising to re-run torch.load with weights_only=False
+    assert message.startswith(f"{payload}: not a plain lifter file") and "\n" not in message
+    assert "posix.system" in message and "weights_only" not in message and "--trust-pickle" not in message
+    cut = tmp_path / "cut.pt"
+    cut.write_bytes(payload.read_bytes()[:200])
+    with pytest.raises(ValueError, match=rf"^{cut}: not a readable lifter file \(truncated or not a torch file"):
+        load_torch_file(cut, "lifter")
+    proc = subprocess.run([*CLI, "register", str(tmp_path / "p"), "--lifter", str(payload)], capture_output=True,
+                          text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and str(payload) in proc.stderr
+    assert "weights_only" not in proc.stderr and not marker.exists()
+
+
+def test_metrics_are_stored_as_strict_json(tmp_path):
+    import sqlite3
+
+    import torch
+
+    def strict(text: str) -> dict:
+        return json.loads(text, parse_constant=lambda name: pytest.fail(f"bare {name} stored: {text}"))
+
+    with _project_with_people(tmp_path / "p", n=1) as project:
+        pid = int(project.person_ids()[0])
+        odd = {"nan": float("nan"), "inf": float("inf"), "f32": np.float32("nan"), "zero_d": np.array(np.nan),
+               "tensor": torch.tensor(float("-inf")), "ok": 2.5}
+        project.save_fits([FitRecord(pid, 1, {}, odd, "converged")])
+        project.start_round(1)
+        project.update_round(1, metrics={**odd, "list": [1.0, float("nan")]})
+        fit = project.current_fit(pid)
+        assert np.isnan(fit.metrics["nan"]) and np.isnan(fit.metrics["tensor"]) and fit.metrics["ok"] == 2.5
+        assert np.isnan(project.rounds()[0].metrics["zero_d"])
+    conn = sqlite3.connect(tmp_path / "p" / "project.sqlite")
+    (fit_text,), (round_text,) = conn.execute("SELECT metrics FROM fits UNION ALL SELECT metrics FROM rounds")
+    assert strict(fit_text)["inf"] is None and strict(fit_text)["ok"] == 2.5
+    assert strict(round_text)["list"] == [1.0, None] and strict(round_text)["tensor"] is None
+    conn.close()
+
+
+def test_corrupt_lifted_depths_are_named_not_ignored(tmp_path):
+    from deformlearn.core.rounds.loop import array_name
+
+    with _project_with_people(tmp_path / "p", n=2) as project:
+        ids = project.person_ids()
+        project.start_round(1)
+        project.write_array(array_name(1, "lifted_ids"), ids)
+        depths = project.write_array(array_name(1, "lifted_depths"), np.zeros((2, 17), np.float32))
+        project.update_round(1, stages={"lifting": "done"}, finished=True)
+    depths.write_bytes(depths.read_bytes()[:60])  # cut short
+    proc = subprocess.run([*CLI, "register", str(tmp_path / "p"), "--steps", "1"], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    # was: the round's depths silently skipped, the people fitted without them
+    assert proc.returncode == 2 and str(depths) in proc.stderr and "--depths none" in proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+
+
+def test_stored_dense_points_that_are_not_finite_name_the_person(tmp_path):
+    from deformlearn.core.project.records import array_to_blob
+
+    with _project_with_people(tmp_path / "p", n=2) as project:
+        pid = int(project.person_ids()[1])
+        xy = np.zeros((20, 2), np.float32)
+        xy[4] = np.inf  # what an older import stored
+        with project.transaction():
+            project._conn.execute("UPDATE dense SET xy = ? WHERE person_id = ?", (array_to_blob(xy), pid))
+        with pytest.raises(ValueError, match=rf"{project.root}: person {pid}: dense point 4 of 20 is not finite"):
+            project.person(pid)

@@ -51,15 +51,26 @@ def _parse_ids(text: str | None, available) -> list[int]:
 
 
 def _lifted_depths(project) -> dict | None:
-    """{person_id: (17,) normalised depths} from the newest round that lifted keypoints, or None."""
+    """{person_id: (17,) normalised depths} from the newest round whose lifting stage is done, or None. That
+    round's depth arrays missing, unreadable (a damaged .npy) or of other lengths raise CommandError naming
+    the file and the options that fit without them or lift afresh: never silently fitted without depths."""
+    from deformlearn.core.cli.parser import CommandError
+    from deformlearn.core.project.records import ProjectError
     from deformlearn.core.rounds.loop import array_name
 
     for r in reversed(project.rounds()):
+        if r.stages.get("lifting") != "done":
+            continue
+        lifter = f" or --lifter {project.root / r.models['lifter']} (lift them again)" if "lifter" in r.models else ""
         try:
             ids = project.read_array(array_name(r.index, "lifted_ids"))
             depths = project.read_array(array_name(r.index, "lifted_depths"))
-        except (FileNotFoundError, ValueError, OSError):
-            continue
+        except ProjectError as exc:
+            raise CommandError(f"{exc}: round {r.index}'s cGAN depths; pass --depths none (fit 2D only){lifter}"
+                               ) from None
+        if len(ids) != len(depths) or depths.shape[1:] != (17,):
+            raise CommandError(f"{project.root}: round {r.index}'s lifted_ids ({len(ids)}) and lifted_depths "
+                               f"{depths.shape} do not match; pass --depths none (fit 2D only){lifter}")
         return {int(p): d for p, d in zip(ids, depths)}
     return None
 

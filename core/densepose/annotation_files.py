@@ -25,10 +25,28 @@ def load_json(path: str | Path) -> object:
         raise AnnotationError(f"{path}: not valid JSON ({exc})") from exc
 
 
+#: JSON's names for the Python types json.load gives.
+_JSON_KINDS = {str: "a string", type(None): "null", bool: "a boolean", list: "a list", dict: "an object"}
+
+
+def _json_kind(value: object) -> str:
+    """How a JSON value reads in a message: "a string ('two')", "null", "a list"."""
+    kind = _JSON_KINDS.get(type(value), f"a {type(value).__name__}")
+    if isinstance(value, (str, bool)):
+        text = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
+        return f"{kind} ({text})"
+    return kind
+
+
 def number_list(path: Path, where: str, value: object, key: str, length: int | None = None) -> np.ndarray:
-    """`value` as a float64 vector, or AnnotationError naming the file, the record and the field."""
-    if not isinstance(value, list) or not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-        raise AnnotationError(f"{path}: {where}: '{key}' must be a list of numbers, got {type(value).__name__}")
+    """`value` as a float64 vector, or AnnotationError naming the file, the record, the field and what is wrong
+    (which element is not a number, or what came instead of a list)."""
+    if not isinstance(value, list):
+        raise AnnotationError(f"{path}: {where}: '{key}' must be a list of numbers; got {_json_kind(value)}")
+    bad = next((i for i, v in enumerate(value) if not isinstance(v, (int, float)) or isinstance(v, bool)), None)
+    if bad is not None:
+        raise AnnotationError(f"{path}: {where}: '{key}' must be a list of numbers; element {bad} is "
+                              f"{_json_kind(value[bad])}")
     if length is not None and len(value) != length:
         raise AnnotationError(f"{path}: {where}: '{key}' has {len(value)} values, expected {length}")
     arr = np.asarray(value, dtype=np.float64)

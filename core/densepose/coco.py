@@ -16,7 +16,7 @@ import numpy as np
 
 from deformlearn.core.body.skeletons import NUM_KEYPOINTS, NUM_PARTS
 from deformlearn.core.densepose.annotation_files import find_image, image_path_in, image_size, load_json, number_list
-from deformlearn.core.densepose.records import AnnotationError, DensePoints, PersonAnnotation
+from deformlearn.core.densepose.records import AnnotationError, DensePoints, PersonAnnotation, dense_points
 
 #: Side of the box-spanning frame of dp_x, dp_y and dp_masks (x_img = x0 + dp_x / DP_FRAME * w).
 DP_FRAME = 256
@@ -66,7 +66,7 @@ def _dense_points(path: Path, where: str, ann: dict, bbox: np.ndarray) -> DenseP
         raise AnnotationError(f"{path}: {where}: 'dp_U'/'dp_V' outside [0, 1]")
     x = bbox[0] + fields["dp_x"] / DP_FRAME * bbox[2]
     y = bbox[1] + fields["dp_y"] / DP_FRAME * bbox[3]
-    return DensePoints(xy=np.stack([x, y], axis=1), part=part.astype(np.int64), uv=uv)
+    return dense_points(f"{path}: {where}", xy=np.stack([x, y], axis=1), part=part.astype(np.int64), uv=uv)
 
 
 def _check_image(path: Path, where: str, image_file: Path) -> tuple[int, int]:

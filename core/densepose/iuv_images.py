@@ -29,6 +29,7 @@ from deformlearn.core.densepose.records import (
     DensePoints,
     PersonAnnotation,
     bbox_of_points,
+    dense_points,
     empty_keypoints,
 )
 
@@ -134,8 +135,8 @@ def read_iuv_inference(image_file: str | Path, iuv_file: str | Path, inds_file: 
             continue
         key = f"{iuv_file.name}#{'region' if inds_file is None else 'inst'}={int(k)}"
         rows, cols = sample_part_pixels(part_map, mask, points_per_part, _rng(seed, key))
-        dense = DensePoints(xy=np.stack([cols, rows], axis=1), part=part_map[rows, cols],
-                            uv=np.stack([u[rows, cols], v[rows, cols]], axis=1))
+        dense = dense_points(f"{iuv_file}: person {key}", xy=np.stack([cols, rows], axis=1), part=part_map[rows, cols],
+                             uv=np.stack([u[rows, cols], v[rows, cols]], axis=1))
         all_rows, all_cols = np.nonzero(mask)
         people.append(PersonAnnotation(
             image_file=str(image_file), image_size=(W, H),
@@ -171,16 +172,17 @@ def decode_uv_data(uv_data: str, uv_shape: list[int], where: str) -> np.ndarray:
 
 
 def box_iuv_to_points(part: np.ndarray, u: np.ndarray, v: np.ndarray, bbox_xyxy: np.ndarray,
-                      points_per_part: int, rng: np.random.Generator) -> DensePoints:
+                      points_per_part: int, rng: np.random.Generator, where: str) -> DensePoints:
     """Dense points from a box-local chart result. part: (h, w) 0..24; u, v: (h, w) in [0, 1];
-    bbox_xyxy: (4,) image pixels. Box cell (r, c) centre maps to x = x0 + (c + 0.5) * bw / w - 0.5."""
+    bbox_xyxy: (4,) image pixels. Box cell (r, c) centre maps to x = x0 + (c + 0.5) * bw / w - 0.5.
+    Bad points raise AnnotationError starting with `where` (the file and detection)."""
     h, w = part.shape
     rows, cols = sample_part_pixels(part, np.ones_like(part, dtype=bool), points_per_part, rng)
     x0, y0, x1, y1 = (float(b) for b in bbox_xyxy)
     x = x0 + (cols + 0.5) * (x1 - x0) / w - 0.5
     y = y0 + (rows + 0.5) * (y1 - y0) / h - 0.5
-    return DensePoints(xy=np.stack([x, y], axis=1), part=part[rows, cols],
-                       uv=np.stack([u[rows, cols], v[rows, cols]], axis=1))
+    return dense_points(where, xy=np.stack([x, y], axis=1), part=part[rows, cols],
+                        uv=np.stack([u[rows, cols], v[rows, cols]], axis=1))
 
 
 def read_densepose_results(json_path: str | Path, images_dir: str | Path, *, image_files: dict[int, str] | None = None,
@@ -226,7 +228,7 @@ def read_densepose_results(json_path: str | Path, images_dir: str | Path, *, ima
         xyxy = np.array([bbox[0], bbox[1], bbox[0] + bbox[2], bbox[1] + bbox[3]])
         key = f"{path.name}#det={k}"
         dense = box_iuv_to_points(uv[0].astype(np.int64), uv[1] / 255.0, uv[2] / 255.0, xyxy, points_per_part,
-                                  _rng(seed, key))
+                                  _rng(seed, key), where)
         people.append(PersonAnnotation(
             image_file=str(image_file), image_size=image_size(image_file), bbox=bbox, keypoints=empty_keypoints(),
             dense=dense, source_key=key, score=score,

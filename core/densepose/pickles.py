@@ -18,13 +18,16 @@ import numpy as np
 from deformlearn.core.body.skeletons import NUM_PARTS
 from deformlearn.core.densepose.annotation_files import find_image, image_size
 from deformlearn.core.densepose.iuv_images import DEFAULT_POINTS_PER_PART, box_iuv_to_points
-from deformlearn.core.densepose.records import AnnotationError, DensePoints, PersonAnnotation, empty_keypoints
+from deformlearn.core.densepose.records import AnnotationError, PersonAnnotation, dense_points, empty_keypoints
 
 _NUMPY_GLOBALS = {
     ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
     ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "scalar"), ("numpy.core.numeric", "_frombuffer"),  # protocol 5's out-of-band form
+    ("numpy._core.numeric", "_frombuffer"),
 }
+#: Pickle protocols 0-2 have no bytes type: Python 3 writes bytes as `_codecs.encode(text, "latin1")`.
+_LATIN1_NAMES = {"latin1", "latin-1", "latin_1", "iso-8859-1", "iso8859-1"}
 
 
 def _refuse(path: Path) -> AnnotationError:
@@ -34,10 +37,24 @@ def _refuse(path: Path) -> AnnotationError:
     )
 
 
+def _latin1_bytes(text: object, encoding: object = "latin1", errors: object = "strict") -> bytes:
+    """What `_codecs.encode` does in a protocol 0-2 pickle of bytes, and nothing else: latin-1 text to bytes."""
+    if not isinstance(text, str) or not isinstance(encoding, str) or encoding.lower() not in _LATIN1_NAMES \
+            or errors != "strict":
+        raise pickle.UnpicklingError(f"_codecs.encode({type(text).__name__}, {encoding!r}) is not a latin-1 bytes "
+                                     "value of a protocol 0-2 pickle")
+    return text.encode("latin1")
+
+
 class _NumpyOnlyUnpickler(pickle.Unpickler):
+    """Numpy arrays, scalars and dtypes of any pickle protocol (0-2: their bytes as `_latin1_bytes`); every
+    other global is refused before anything of it runs."""
+
     def find_class(self, module: str, name: str):
         if (module, name) in _NUMPY_GLOBALS:
             return super().find_class(module, name)
+        if (module, name) == ("_codecs", "encode"):
+            return _latin1_bytes
         raise pickle.UnpicklingError(f"global '{module}.{name}' is not a numpy array type")
 
 
@@ -101,11 +118,11 @@ def read_single_annotation_pickle(pkl_path: str | Path, *, trust_pickle: bool = 
     n = len(arrays["I"])
     if any(len(a) != n for a in arrays.values()):
         raise AnnotationError(f"{path}: I, U, V, x, y differ in length")
-    if n and (arrays["I"].min() < 1 or arrays["I"].max() > NUM_PARTS):
+    if not np.isin(arrays["I"], np.arange(1, NUM_PARTS + 1)).all():
         raise AnnotationError(f"{path}: 'I' must hold part indices 1..{NUM_PARTS}")
     H, W = crop.shape[:2]
-    dense = DensePoints(xy=np.stack([arrays["x"], arrays["y"]], axis=1), part=arrays["I"].astype(np.int64),
-                        uv=np.stack([arrays["U"], arrays["V"]], axis=1))
+    dense = dense_points(f"{path}: person 0", xy=np.stack([arrays["x"], arrays["y"]], axis=1),
+                         part=arrays["I"].astype(np.int64), uv=np.stack([arrays["U"], arrays["V"]], axis=1))
     return [PersonAnnotation(
         image_file=f"{path.stem}_ICrop.png", image_size=(W, H), bbox=np.array([0, 0, W, H]),
         keypoints=empty_keypoints(), dense=dense, source_key=f"{path.name}#0",
@@ -156,7 +173,7 @@ def read_detectron2_dump(pkl_path: str | Path, *, trust_pickle: bool = False, im
                 continue
             key = f"{path.name}#{k}/{i}"
             rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
-            dense = box_iuv_to_points(labels, uv[0], uv[1], box, points_per_part, rng)
+            dense = box_iuv_to_points(labels, uv[0], uv[1], box, points_per_part, rng, f"{where}: result {i}")
             bbox = np.array([box[0], box[1], box[2] - box[0], box[3] - box[1]])
             people.append(PersonAnnotation(
                 image_file=str(image_file), image_size=image_size(image_file), bbox=bbox,

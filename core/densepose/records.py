@@ -34,22 +34,37 @@ class DensePoints:
     uv: np.ndarray
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "xy", np.ascontiguousarray(self.xy, dtype=np.float32))
+        with np.errstate(over="ignore", invalid="ignore"):  # overflow to inf is reported below, by point
+            object.__setattr__(self, "xy", np.ascontiguousarray(self.xy, dtype=np.float32))
+            object.__setattr__(self, "uv", np.ascontiguousarray(self.uv, dtype=np.float32))
         object.__setattr__(self, "part", np.ascontiguousarray(self.part, dtype=np.int64))
-        object.__setattr__(self, "uv", np.ascontiguousarray(self.uv, dtype=np.float32))
         n = self.part.shape[0] if self.part.ndim == 1 else -1
         if n < 0 or self.xy.shape != (n, 2) or self.uv.shape != (n, 2):
             raise ValueError(
-                f"DensePoints: shapes xy {self.xy.shape}, part {self.part.shape}, uv {self.uv.shape}; "
+                f"dense points: shapes xy {self.xy.shape}, part {self.part.shape}, uv {self.uv.shape}; "
                 "expected (N, 2), (N,), (N, 2)"
             )
-        if n and (self.part.min() < 1 or self.part.max() > NUM_PARTS):
-            raise ValueError(f"DensePoints: part indices outside 1..{NUM_PARTS}")
-        if not (np.all(np.isfinite(self.xy)) and np.all(np.isfinite(self.uv))):
-            raise ValueError("DensePoints: non-finite xy or uv")
+        outside = np.flatnonzero((self.part < 1) | (self.part > NUM_PARTS))
+        if len(outside):
+            raise ValueError(f"dense point {outside[0]} of {n} has part {self.part[outside[0]]}; parts are "
+                             f"1..{NUM_PARTS} ({len(outside)} such points)")
+        bad = np.flatnonzero(~(np.isfinite(self.xy).all(1) & np.isfinite(self.uv).all(1)))
+        if len(bad):
+            (x, y), (u, v) = self.xy[bad[0]], self.uv[bad[0]]
+            raise ValueError(f"dense point {bad[0]} of {n} is not finite as float32: x, y = {x:g}, {y:g}; "
+                             f"u, v = {u:g}, {v:g} ({len(bad)} such points)")
 
     def __len__(self) -> int:
         return int(self.part.shape[0])
+
+
+def dense_points(where: str, xy: np.ndarray, part: np.ndarray, uv: np.ndarray) -> DensePoints:
+    """DensePoints(xy, part, uv) whose errors (shapes, parts, values not finite as float32) are AnnotationErrors
+    starting with `where`, the file and person they came from ("a.json: annotation 7")."""
+    try:
+        return DensePoints(xy=xy, part=part, uv=uv)
+    except ValueError as exc:
+        raise AnnotationError(f"{where}: {exc}") from None
 
 
 @dataclass(frozen=True, eq=False)
@@ -89,8 +104,9 @@ class PersonAnnotation:
     score: float | None = None
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "bbox", np.asarray(self.bbox, dtype=np.float32).reshape(-1))
-        object.__setattr__(self, "keypoints", np.asarray(self.keypoints, dtype=np.float32))
+        with np.errstate(over="ignore", invalid="ignore"):  # values inf as float32 are refused at import
+            object.__setattr__(self, "bbox", np.asarray(self.bbox, dtype=np.float32).reshape(-1))
+            object.__setattr__(self, "keypoints", np.asarray(self.keypoints, dtype=np.float32))
         if self.bbox.shape != (4,):
             raise ValueError(f"{self.source_key}: bbox has shape {self.bbox.shape}, expected (4,)")
         if self.keypoints.shape != (NUM_KEYPOINTS, 3):

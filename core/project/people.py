@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from deformlearn.core.densepose.correspondence import map_to_vertices, template_key
-from deformlearn.core.densepose.records import DensePoints
+from deformlearn.core.densepose.records import DensePoints, dense_points
 from deformlearn.core.project.content_identity import annotation_digest, file_digest, person_content_key
 from deformlearn.core.project.records import (
     FIT_FILTERS,
@@ -178,8 +178,9 @@ class PeopleMixin:
         ).fetchone()
         if row is None:
             raise ProjectError(f"{self._root}: no person {person_id}")
-        dense = None if row[14] is None else DensePoints(
-            xy=blob_to_array(row[14]), part=blob_to_array(row[15]), uv=blob_to_array(row[16]))
+        dense = None if row[14] is None else dense_points(
+            f"{self._root}: person {row[0]}", xy=blob_to_array(row[14]), part=blob_to_array(row[15]),
+            uv=blob_to_array(row[16]))
         return PersonRecord(
             id=row[0], image_id=row[1], image_file=self._abs_path(row[2]), image_size=(row[3], row[4]),
             iuv_file=self._abs_path(row[5]), inds_file=self._abs_path(row[6]), name=row[7], source_key=row[8],

@@ -147,7 +147,8 @@ def blob_to_arrays(blob: bytes) -> dict[str, np.ndarray]:
 
 def to_json(value: dict) -> str:
     """Strict JSON (non-finite numbers become null, never a bare NaN other readers reject)."""
-    return json.dumps(_finite_or_none(value), sort_keys=True, default=float, allow_nan=False)
+    return json.dumps(_finite_or_none(value), sort_keys=True, allow_nan=False,
+                      default=lambda v: _finite_or_none(float(v)))  # 0-d arrays, tensors
 
 
 def _finite_or_none(value):
