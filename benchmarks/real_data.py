@@ -3,8 +3,9 @@ Prints one JSON line.
 
 - The two DensePose inference outputs (demo_im: a walking pedestrian, the largest INDS instance; seated_im:
   a seated man), dense points only (no keypoints): |trunk pitch| (pelvis -> neck out of the image plane,
-  degrees; upright people should be near 0), the seated man's thigh elevation (hip -> knee above the
-  horizontal, degrees; seated = near 0), dense 2D residual (px of the 256 frame over the box).
+  degrees; upright people should be near 0), each thigh's angle below the horizontal (hip -> knee, left and
+  right, degrees; standing = near 90, seated seen from the side = near 0), dense 2D residual (px of the
+  256 frame over the box).
 - The four Human3.6M frames, keypoints only (the mmpose test set's 2D joints mapped to COCO-17), against
   their 3D truth: MPJPE (bone-length rescale) and PA-MPJPE in mm over the scored keypoints, keypoint 2D
   residual, |trunk pitch| of the fit and of the truth.
@@ -67,8 +68,10 @@ def h36m_people() -> tuple[list[PersonTargets], np.ndarray, np.ndarray]:
     return people, frames.joints3d_cam, frames.score_mask
 
 
-def thigh_elevation_deg(body: BodyModel, params: dict) -> float:
-    """Mean over both legs of the hip -> knee angle above or below the horizontal (camera frame, degrees)."""
+def thigh_angles_deg(body: BodyModel, params: dict) -> list[float]:
+    """[left, right] hip -> knee angle below the horizontal (degrees; 90 = thigh hanging straight down, 0 =
+    horizontal, as seated people seen from the side), measured in the camera frame's vertical plane that holds
+    the thigh: the elevation of the thigh vector out of the camera's horizontal (x, z) plane, y down."""
     with torch.no_grad():
         b = BodyParams.from_dicts([params])
         joints = body(b.pose, b.scales, None).joints[0].numpy()
@@ -76,8 +79,8 @@ def thigh_elevation_deg(body: BodyModel, params: dict) -> float:
     out = []
     for hip, knee in ((1, 4), (2, 5)):
         v = rot @ (joints[knee] - joints[hip])
-        out.append(np.degrees(np.arctan2(abs(v[1]), np.hypot(v[0], v[2]))))
-    return float(np.mean(out))
+        out.append(float(np.degrees(np.arctan2(v[1], np.hypot(v[0], v[2])))))
+    return out
 
 
 def viewer_vertices(body: BodyModel, params: dict) -> np.ndarray:
@@ -99,8 +102,7 @@ def photo_figures(body, people, schedule) -> dict:
         name = next(k for k, v in PHOTOS.items() if v == person.person_id)
         out[name] = {"pitch_deg": round(trunk_pitch_deg(body, f.params), 1), "dense_px": round(f.dense_error_px, 2),
                      "quality": judge_fit(f, person, body)[0]}
-        if name == "seated":
-            out[name]["thigh_elevation_deg"] = round(thigh_elevation_deg(body, f.params), 1)
+        out[name]["thigh_below_horizontal_deg"] = [round(a, 1) for a in thigh_angles_deg(body, f.params)]
         out[name]["_params"] = f.params
     return out
 
