@@ -255,6 +255,69 @@ def test_read_only_projects_can_be_read_and_writes_say_what_is_needed(read_only_
     assert register.returncode == 2 and "writes to it" in register.stderr and "Traceback" not in register.stderr
 
 
+def _fitted_project(path: Path, n: int = 2) -> None:
+    """A project of n people, each with one converged fit (identity pose) to draw and export."""
+    params = {"pose": np.zeros((23, 3), np.float32), "scales": np.ones(24, np.float32),
+              "rotation": np.eye(3, dtype=np.float32), "scale": np.array(1.0, np.float32),
+              "translation": np.zeros(2, np.float32)}
+    with _project_with_people(path, n=n) as project:
+        project.save_fits([FitRecord(int(p), 1, params, {"error": 1.0}, "converged") for p in project.person_ids()])
+
+
+def test_read_only_projects_export_and_draw_elsewhere(read_only_mount, tmp_path):
+    source, view, make_read_only = read_only_mount
+    _fitted_project(source / "p")
+    make_read_only()
+    root = view / "p"
+    out = tmp_path / "out"
+    export = subprocess.run([*CLI, "export", str(root), "--out", str(out), "--format", "json"], capture_output=True,
+                            text=True, cwd=REPO, timeout=120)
+    assert export.returncode == 0, export.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["person_000001.json", "person_000002.json"]
+    draw = subprocess.run([*CLI, "draw", str(root), "--person", "1", "--out", str(tmp_path / "one.png")],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert draw.returncode == 0 and (tmp_path / "one.png").stat().st_size > 0, draw.stderr
+
+
+def test_a_read_only_copy_shows_what_a_killed_writer_committed(read_only_mount):
+    """A writer killed after committing leaves its rows in the -wal file; mode=ro reads them through the -shm
+    it left. Immutable mode would not see them, so it is used only when mode=ro cannot open the database."""
+    source, view, make_read_only = read_only_mount
+    _project_with_people(source / "p", n=1).close()
+    code = ("import sys, os, signal; from tests.test_reliability import _frames, _annotation; "
+            "from deformlearn.core.project.importing import import_people; "
+            "from deformlearn.core.project.store import Project; from pathlib import Path; "
+            "p = Project.open(sys.argv[1]); frames = _frames(Path(sys.argv[1]) / 'more', 2, salt=3); "
+            "import_people(p, [_annotation(f, f'b#{i}', seed=20 + i) for i, f in enumerate(frames)], None); "
+            "os.kill(os.getpid(), signal.SIGKILL)")
+    proc = subprocess.run([sys.executable, "-c", code, str(source / "p")], cwd=REPO, timeout=120)
+    assert proc.returncode == -signal.SIGKILL and (source / "p" / "project.sqlite-wal").stat().st_size > 0
+    make_read_only()
+    with Project.open(view / "p", readonly=True) as project:
+        assert project.count_persons() == 3  # the killed writer's two people are there
+
+
+def test_immutable_reading_is_a_fallback_that_says_when_it_may_miss_changes(read_only_mount, capsys):
+    source, view, make_read_only = read_only_mount
+    _project_with_people(source / "p", n=1).close()
+    with Project.open(source / "p") as writer:  # an open writer: its commit is in the -wal, not yet in the db
+        frames = _frames(source / "p" / "more", 1, salt=4)
+        import_people(writer, [_annotation(frames[0], "c#0", seed=30)], None)
+        copy = source / "copy"
+        copy.mkdir()
+        for name in ("project.sqlite", "project.sqlite-wal"):  # copied without its -shm (as some tools do)
+            (copy / name).write_bytes((source / "p" / name).read_bytes())
+    (copy / "arrays").mkdir()
+    make_read_only()
+    with Project.open(view / "copy", readonly=True) as project:  # mode=ro fails: no -shm can be made
+        assert project.count_persons() == 1  # the -wal's person is not seen
+    err = capsys.readouterr().err
+    assert f"{view / 'copy' / 'project.sqlite-wal'}" in err and "not shown" in err
+    with Project.open(view / "p", readonly=True) as project:  # cleanly closed: nothing is missed, nothing said
+        assert project.count_persons() == 2
+    assert capsys.readouterr().err == ""
+
+
 def test_ordinary_faults_are_one_line(tmp_path):
     with _project_with_people(tmp_path / "p"):
         pass

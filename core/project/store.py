@@ -5,8 +5,8 @@ A project is a folder holding `project.sqlite` (WAL journal, foreign keys on, sc
 groups several into one), so a process killed at any moment leaves the last committed state. Readers never
 block the one writer (WAL). A writer that finds the database locked by another process waits, says so
 through `on_busy`, and retries: computed work is never thrown away. Opening reads only the schema version and
-the meta table: nothing per person. A read-only folder opens read-only (immutable when SQLite cannot make
-its shared-memory file there).
+the meta table: nothing per person. A read-only folder opens read-only (immutable, which can read stale
+data, only when SQLite cannot make its shared-memory file there: `_connect_and_read_version`).
 
 What the project holds is split by topic: people.py (images, people, annotations, the list),
 fit_history.py (fits, current fit, reviews), round_records.py (rounds, arrays); `Project` joins them.
@@ -119,18 +119,33 @@ class Project(PeopleMixin, FitHistoryMixin, RoundRecordsMixin):
 
     @classmethod
     def _connect_and_read_version(cls, root: Path, db: Path, readonly: bool) -> tuple[sqlite3.Connection, int]:
-        modes = ("ro", "immutable") if readonly else ("rw",)
-        for mode in modes:
+        """Open `db` and read its schema version. Read-only: `mode=ro` first, which sees every committed change
+        (the -wal included) but needs the -shm file there or a folder it can create it in; only when that fails
+        (a read-only folder a writer closed cleanly, so without -wal or -shm) `immutable=1`, which reads the
+        database file alone without any locking. Immutable reads can be stale: changes committed to a -wal that
+        is there are not seen (said on stderr), nor what another process writes while this one reads."""
+        problem = None
+        for mode in ("ro", "immutable") if readonly else ("rw",):
+            conn = None
             try:
                 conn = cls._connect(db, readonly=readonly, immutable=mode == "immutable")
-                return conn, project_schema.read_schema_version(conn)
-            except sqlite3.OperationalError as exc:
-                problem = exc
+                version = project_schema.read_schema_version(conn)
+            except sqlite3.DatabaseError as exc:  # OperationalError among them
+                if conn is not None:
+                    conn.close()  # an open handle would keep the folder's mount busy
+                if not isinstance(exc, sqlite3.OperationalError):
+                    raise ProjectError(f"{db}: not a readable project database ({exc})") from exc
                 if not readonly:
                     raise ProjectError(f"{root}: cannot open the project for writing ({exc}); this command "
                                        "writes to it: make the folder writable or work on a copy") from exc
-            except sqlite3.DatabaseError as exc:
-                raise ProjectError(f"{db}: not a readable project database ({exc})") from exc
+                problem = exc
+                continue
+            wal = db.with_name(db.name + "-wal")
+            if mode == "immutable" and wal.is_file() and wal.stat().st_size:
+                _stderr_note(f"{wal}: changes committed there are not shown: the folder is read-only and has "
+                             f"no {db.name}-shm to read them through; open the project once where it is "
+                             "writable to fold them in")
+            return conn, version
         raise ProjectError(f"{db}: not a readable project database ({problem})")
 
     @staticmethod
