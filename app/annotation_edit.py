@@ -87,6 +87,7 @@ class AnnotationEditor:
     def set_mode(self, mode: str) -> None:
         self.pending_xy = None
         self.win.image_view.set_edit_mode(mode)
+        self.win.viewport.set_picked(None)
         hints = {"keypoints": "Drag a keypoint to move it.", "delete_points": "Click a dense point to delete it.",
                  "add_point": "Click a point on the image, then the matching point on the body in the 3D view."}
         self.win.statusBar().showMessage(hints.get(mode, ""), 0 if mode != "view" else 1)
@@ -148,15 +149,29 @@ class AnnotationEditor:
 
         self._edit("delete point", change)
 
+    def forget_pick(self) -> None:
+        """Drop the pending image point and the highlighted vertex (another person is shown)."""
+        self.pending_xy = None
+        self.win.viewport.set_picked(None)
+
     def _image_clicked(self, x: float, y: float) -> None:
         self.pending_xy = (x, y)
         self.win.image_view.set_pending_point(self.pending_xy)
+        self.win.viewport.set_picked(None)
         self.win.statusBar().showMessage(f"Image point ({x:.1f}, {y:.1f}) chosen: now click the body in the 3D view.")
 
     def add_correspondence(self, vertex: int) -> None:
-        """Pair the pending image point with template vertex `vertex` (its part and chart UV come along)."""
+        """Pair the pending image point with template vertex `vertex` (its part and chart UV come along); the
+        vertex stays highlighted in the 3D view and the image point ringed until the next click. Without a
+        pending image point the vertex is highlighted and the status bar says to click the image first."""
         s, template = self.win.scene, self.win.loader.template if self.win.loader else None
-        if self.win.image_view.edit_mode != "add_point" or self.pending_xy is None or s is None:
+        if self.win.image_view.edit_mode != "add_point" or s is None:
+            return
+        self.win.viewport.set_picked(vertex)
+        if self.pending_xy is None:
+            part = COARSE_PART_NAMES[int(FINE_TO_COARSE_PART[int(template.vertex_part[vertex])])].replace("_", " ")
+            self.win.statusBar().showMessage(f"Vertex {vertex} ({part}) picked: click its point on the image first, "
+                                             "then the body.", 0)
             return
         xy = self.pending_xy
 
@@ -168,8 +183,8 @@ class AnnotationEditor:
 
         self.last_warning = part_mismatch(image_part(s, *xy), int(template.vertex_part[vertex]))
         self.pending_xy = None
-        self.win.image_view.set_pending_point(None)
         self._edit("add correspondence", change)
+        self.win.image_view.set_pending_point(xy, paired=True)
         if self.last_warning:
             self.win.image_view.show_warning(self.last_warning)
             self.win.statusBar().showMessage(self.last_warning, 0)

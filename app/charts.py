@@ -32,7 +32,9 @@ def series_colour(i: int, n: int) -> tuple[int, int, int]:
 
 class LegendPlot(QWidget):
     """A pyqtgraph plot (`plot`, a PlotItem) with axis labels, and its legend (`legend`, a QLabel) in a column
-    to its right, so it never covers a curve and is never clipped by the data area."""
+    to its right, so it never covers a curve and is never clipped by the data area. When the column is too
+    short for every entry it lists what fits and ends with "+ k more" (never a line cut in half); its tooltip
+    always lists them all."""
 
     def __init__(self, title: str, x_label: str, y_label: str, parent=None) -> None:
         super().__init__(parent)
@@ -52,6 +54,20 @@ class LegendPlot(QWidget):
         lay.addWidget(self.widget, 1)
         lay.addWidget(self.legend)
         self._items: dict[str, pg.PlotDataItem] = {}
+        self._entries: list[str] = []  # one rich-text legend line per series
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        self._show_legend()
+
+    def _show_legend(self) -> None:
+        """Fill the legend column with the entries that fit its height (see the class docstring)."""
+        fits = max(1, self.legend.height() // max(self.legend.fontMetrics().lineSpacing(), 1))
+        shown = self._entries
+        if len(shown) > fits:
+            shown = shown[:fits - 1] + [f"<i>+ {len(shown) - fits + 1} more (hover)</i>"]
+        self.legend.setText("<br>".join(shown))
+        self.legend.setToolTip("<br>".join(self._entries))
 
     def series(self, name: str) -> pg.PlotDataItem:
         """The curve called `name`, made on first use (colours are re-spread over all series then)."""
@@ -71,7 +87,8 @@ class LegendPlot(QWidget):
                 item.setSymbolPen(pg.mkPen(colour))
             hex_colour = "#" + "".join(f"{c:02x}" for c in colour)
             entries.append(f'<span style="color:{hex_colour}">&#9632;</span>&nbsp;{html.escape(name)}')
-        self.legend.setText("<br>".join(entries))
+        self._entries = entries
+        self._show_legend()
 
     def set_series(self, name: str, x: np.ndarray, y: np.ndarray, markers: bool = False) -> pg.PlotDataItem:
         item = self.series(name)
@@ -85,7 +102,8 @@ class LegendPlot(QWidget):
     def clear_series(self) -> None:
         for item in self._items.values():
             self.plot.removeItem(item)
-        self.legend.clear()
+        self._entries = []
+        self._show_legend()
         self._items.clear()
 
     def names(self) -> list[str]:

@@ -3,8 +3,9 @@
 Overlays: DensePose points coloured by part / U / V; keypoints with the COCO skeleton (draggable when
 editing); the projected fit as a wireframe or a filled silhouette with alpha; residual lines from each point
 to its projected vertex; the IUV image; on an image of several people, every person's box and index (the shown
-one bright). A banner names the edit mode while one is on, and the image point picked for a new
-correspondence stays marked until its vertex is chosen. All coordinates are image pixels (x right, y down).
+one bright). A banner names the edit mode while one is on; the image point picked for a new correspondence
+is marked with a magenta cross until its vertex is chosen, then with a magenta ring (the pair just made,
+its vertex highlighted in the 3D view) until the next click. All coordinates are image pixels (x right, y down).
 """
 
 from __future__ import annotations
@@ -139,6 +140,8 @@ class ImageView(QWidget):
         self.show_iuv = self._check("IUV", False)
         self.mode_banner = QLabel("")
         self.mode_banner.setVisible(False)
+        self.mode_banner.setWordWrap(True)  # a long warning wraps instead of widening the window
+        self.mode_banner.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.mode_banner.setObjectName("edit_mode_banner")
         self.info = QLabel("")
         self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # long names never widen the window
@@ -191,12 +194,13 @@ class ImageView(QWidget):
         self.mode_banner.setStyleSheet("background: #b71c1c; color: white; font-weight: bold; padding: 4px;")
         self.mode_banner.setVisible(True)
 
-    def set_pending_point(self, xy: tuple[float, float] | None) -> None:
-        """Mark (x, y) image pixels as the point waiting for its vertex (None: no mark)."""
+    def set_pending_point(self, xy: tuple[float, float] | None, paired: bool = False) -> None:
+        """Mark (x, y) image pixels: a cross while the point waits for its vertex, a ring once `paired` (None:
+        no mark)."""
         if xy is None:
             self.pending_item.setData(x=np.zeros(0), y=np.zeros(0))
         else:
-            self.pending_item.setData(x=[xy[0]], y=[xy[1]])
+            self.pending_item.setData(x=[xy[0]], y=[xy[1]], symbol="o" if paired else "+")
 
     def set_people_boxes(self, people: list[tuple[int, str, np.ndarray]], current: int) -> None:
         """Boxes of every person on the image: (person id, label, bbox (4,) pixels); `current` drawn bright.

@@ -206,6 +206,7 @@ class MainWindow(QMainWindow):
         thumbnails = self.people.model.thumbnails
         scene.name = thumbnails.label_of(pid)
         self.scene = scene
+        self.editor.forget_pick()
         self.image_view.set_scene(scene)
         self.image_view.set_people_boxes(thumbnails.same_image(pid), pid)
         self.fit_history.set_person(self.project, pid)

@@ -59,6 +59,22 @@ def _compare_two_fits(win, shot) -> None:
             return
 
 
+def _mismatched_pair(win) -> None:
+    """Pair the shown person's first dense point with a vertex on another body part (on the copy): the ring on
+    the image, the highlighted vertex in the 3D view and the warning in the banner and the status bar."""
+    from deformlearn.app.annotation_edit import part_mismatch
+
+    s, template = win.scene, win.loader.template
+    if s is None or not s.num_points:
+        return
+    part = int(s.dense_part[0])
+    other = next((v for v in range(len(template.vertex_part)) if part_mismatch(part, int(template.vertex_part[v]))),
+                 None)
+    if other is not None:
+        win.editor._image_clicked(*(float(c) for c in s.dense_xy[0]))
+        win.editor.add_correspondence(int(other))
+
+
 def _tour_curation(win, shot) -> None:
     """Gallery, an image of several people, the edit-mode banner, the help overlay and the export dialog."""
     from deformlearn.app.export_dialog import ExportDialog
@@ -78,6 +94,8 @@ def _tour_curation(win, shot) -> None:
         x, y, w, h = win.scene.bbox
         win.editor._image_clicked(float(x + w / 2), float(y + h / 3))
     shot("13_edit_mode_add_point", win.image_view)
+    _mismatched_pair(win)
+    shot("13b_edit_pair_part_warning")
     win.actions_by_name["edit_view"].trigger()
     win.help_overlay.toggle()
     shot("14_help_overlay")

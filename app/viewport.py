@@ -26,12 +26,15 @@ from PySide6.QtCore import QCoreApplication, QPointF, QRectF, Qt, QThread, QTime
 from PySide6.QtGui import QColor, QGuiApplication, QImage, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDockWidget, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
+from deformlearn.app.colour_bar import ColourBar
 from deformlearn.core.render import PART_COLOURS, Camera, Mesh, Points, Scene, SceneRenderer, Skeleton, joint_regressor, ramp
 
 if TYPE_CHECKING:
     from deformlearn.core.body import Template
 
 BACKGROUND = (38, 40, 46)
+#: Colour of the vertex picked for a correspondence (the image view marks its image point in the same colour).
+PICKED_COLOUR = (255, 0, 255)
 #: A live frame slower than this (seconds) makes the next live frames smaller by LIVE_SCALE (each side).
 LIVE_BUDGET_S = 0.04
 LIVE_SCALE = 0.6
@@ -246,7 +249,9 @@ class MeshCanvas(QWidget):
 
 
 class Viewport3D(QWidget):
-    """Canvas plus its controls: colour mode (parts / residual), skeleton toggle, view presets, enlarge."""
+    """Canvas plus its controls: colour mode (parts / residual), skeleton toggle, view presets, enlarge; a
+    colour bar beside the canvas while residual colouring is on; the vertex picked for a correspondence
+    drawn as a large magenta dot in front of the body (`set_picked`)."""
 
     vertexPicked = Signal(int)
 
@@ -275,14 +280,22 @@ class Viewport3D(QWidget):
         bar.addStretch(1)
         bar.addWidget(self.skeleton_box)
         bar.addWidget(self.colour_mode)
+        self.colour_bar = ColourBar("residual (image px)")
+        self.colour_bar.hide()
+        view = QHBoxLayout()
+        view.addWidget(self.canvas, 1)
+        view.addWidget(self.colour_bar)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
         lay.addLayout(bar)
-        lay.addWidget(self.canvas, 1)
+        lay.addLayout(view, 1)
         self.mesh: Mesh | None = None
         self.skeleton: Skeleton | None = None
         self.marks = self.canvas.scene.add(Points(name="correspondences", colour=(255, 255, 255)))
+        self.picked_mark = self.canvas.scene.add(Points(name="picked vertex", colour=PICKED_COLOUR, radius=8.0,
+                                                        occludable=False))
         self._marked = np.zeros(0, np.int64)
+        self.picked: int | None = None
         self._regressor: np.ndarray | None = None  # (J, V) joints from posed vertices
         self._vertex_part: np.ndarray | None = None
         self._residual: np.ndarray | None = None
@@ -290,7 +303,8 @@ class Viewport3D(QWidget):
     def set_template(self, template: Template) -> None:
         """Use a template's faces, parts, weld index and skeleton."""
         scene = self.canvas.scene
-        scene.nodes = [n for n in scene.nodes if n is self.marks]
+        scene.nodes = [n for n in scene.nodes if n is self.marks or n is self.picked_mark]
+        self.picked = None
         self._vertex_part = np.asarray(template.vertex_part)
         self._regressor = joint_regressor(template)
         rest = np.asarray(template.rest_vertices, np.float64)
@@ -308,6 +322,7 @@ class Viewport3D(QWidget):
         self._residual = residual
         if vertices is None or self.mesh is None:
             self.canvas.vertices = None
+            self.colour_bar.hide()
             self.canvas.invalidate()
             return
         self.mesh.set_colours(self._colours(vertices))
@@ -325,6 +340,7 @@ class Viewport3D(QWidget):
         self.mesh.set_vertices(vertices)
         self.skeleton.set_joints(self._regressor @ vertices if joints is None else joints)
         self.marks.set_points(vertices[self._marked])
+        self.picked_mark.set_points(vertices[[] if self.picked is None else [self.picked]])
         self.canvas.vertices = vertices
         self.canvas.invalidate(live=live)
 
@@ -333,6 +349,13 @@ class Viewport3D(QWidget):
         self._marked = np.asarray(vertex_index, np.int64)
         if self.canvas.vertices is not None:
             self.marks.set_points(self.canvas.vertices[self._marked])
+        self.canvas.invalidate()
+
+    def set_picked(self, vertex: int | None) -> None:
+        """Highlight template vertex `vertex` (the one chosen for a correspondence), or nothing (None)."""
+        self.picked = None if vertex is None else int(vertex)
+        if self.canvas.vertices is not None:
+            self.picked_mark.set_points(self.canvas.vertices[[] if self.picked is None else [self.picked]])
         self.canvas.invalidate()
 
     def set_view(self, name: str) -> None:
@@ -354,10 +377,22 @@ class Viewport3D(QWidget):
             dock.setGeometry(screen.adjusted(screen.width() // 10, screen.height() // 12, -screen.width() // 10,
                                              -screen.height() // 12))
 
+    def residual_range(self, n_vertices: int) -> tuple[float, float] | None:
+        """(0, largest residual in image px) when residual colouring is on and there are residuals for these
+        vertices; None otherwise (parts colouring)."""
+        r = self._residual
+        if self.colour_mode.currentText() != "residual" or r is None or len(r) != n_vertices \
+                or not np.isfinite(r).any():
+            return None
+        return 0.0, max(float(np.nanmax(r)), 1e-6)
+
     def _colours(self, vertices: np.ndarray) -> np.ndarray:
-        if self.colour_mode.currentText() == "residual" and self._residual is not None \
-                and len(self._residual) == len(vertices):
-            return ramp(self._residual, vmin=0.0)
+        """(V, 3) uint8 colours of the body (residual ramp or parts); shows or hides the colour bar to match."""
+        span = self.residual_range(len(vertices))
+        self.colour_bar.setVisible(span is not None)
+        if span is not None:
+            self.colour_bar.set_range(*span)
+            return ramp(self._residual, *span)
         if self._vertex_part is not None and len(self._vertex_part) == len(vertices):
             return PART_COLOURS[self._vertex_part]
         return np.full((len(vertices), 3), 180, np.uint8)

@@ -114,10 +114,21 @@ def test_edit_mode_banner_pending_mark_and_part_mismatch_warning(make_window, sm
     far = [v for v in far if part_mismatch(int(s.dense_part[0]), int(template.vertex_part[v]))][0]
     win.editor.add_correspondence(int(far))
     assert win.editor.last_warning and win.editor.last_warning in view.mode_banner.text()
-    assert len(view.pending_item.getData()[0]) == 0  # the mark goes once the pair is made
+    assert win.statusBar().currentMessage() == win.editor.last_warning  # a thigh point to the chest warns
+    # the pair just made: its image point ringed, its vertex highlighted in the 3D view
+    assert view.pending_item.getData()[0].tolist() == [float(x)] and view.pending_item.points()[0].symbol() == "o"
+    assert win.viewport.picked == int(far)
     same = np.flatnonzero(template.vertex_part == s.dense_part[0])[0]
     win.editor._image_clicked(float(x), float(y))
+    assert win.viewport.picked is None and view.pending_item.points()[0].symbol() == "+"
     win.editor.add_correspondence(int(same))
-    assert win.editor.last_warning == ""
+    assert win.editor.last_warning == "" and "Added a correspondence" in win.statusBar().currentMessage()
+    # a vertex before any image point: highlighted, nothing added, and the status bar says what to do
+    n_points = win.scene.num_points
+    win.editor.add_correspondence(int(far))
+    assert win.scene.num_points == n_points and win.viewport.picked == int(far)
+    assert "click its point on the image first" in win.statusBar().currentMessage()
+    win.people.select_row(1)  # another person: the pick is forgotten
+    assert win.viewport.picked is None and win.editor.pending_xy is None
     win.actions_by_name["edit_view"].trigger()
     assert not view.mode_banner.isVisibleTo(view)

@@ -124,3 +124,44 @@ def test_closing_a_renderer_leaves_other_gl_contexts_working(tiny_template, monk
     finally:
         first.close()
         second.close()
+
+
+def test_residual_colouring_shows_a_colour_bar_beside_the_view(make_window, small_project) -> None:
+    win = make_window(small_project)
+    win.people.select_row(0)  # a fitted person: residuals exist
+    vp = win.viewport
+    assert not vp.colour_bar.isVisible()  # parts colouring: no bar
+    vp.colour_mode.setCurrentText("residual")
+    residual = win.scene.vertex_residual
+    assert vp.colour_bar.isVisible() and vp.colour_bar.title == "residual (image px)"
+    assert (vp.colour_bar.low, vp.colour_bar.high) == (0.0, float(np.nanmax(residual)))
+    assert vp.colour_bar.geometry().left() >= vp.canvas.geometry().right()  # beside the body, not over it
+    # the bar shows the body's colours: the most off vertex has the colour of the bar's top
+    worst = int(np.nanargmax(residual))
+    top = vp.colour_bar.colour_at(vp.colour_bar.high)
+    assert tuple(vp.mesh.colours[worst]) == (top.red(), top.green(), top.blue())
+    image = vp.colour_bar.grab().toImage()
+    bar = vp.colour_bar.bar_rect()
+    drawn = image.pixelColor(bar.center().x(), bar.top() + 1)  # just inside the frame
+    assert max(abs(drawn.red() - top.red()), abs(drawn.green() - top.green()), abs(drawn.blue() - top.blue())) <= 8
+    win.people.select_row(4)  # unfitted: nothing to colour by
+    assert not vp.colour_bar.isVisible()
+    vp.colour_mode.setCurrentText("parts")
+    win.people.select_row(0)
+    assert not vp.colour_bar.isVisible()
+
+
+@pytest.mark.gl
+def test_the_picked_vertex_is_highlighted_in_the_view(make_window, small_project) -> None:
+    win = make_window(small_project)
+    win.people.select_row(0)
+    vp, canvas = win.viewport, win.viewport.canvas
+    target = int(np.argmax(canvas.vertices[:, 0]))  # the outermost vertex on one side: nothing in front of it
+    vp.set_picked(target)
+    np.testing.assert_allclose(vp.picked_mark.points, canvas.vertices[[target]])
+    assert canvas.render_frame()
+    sx, sy, _ = canvas.camera.to_screen(canvas.vertices[[target]], canvas._frame.width(), canvas._frame.height())[0]
+    pixel = _frame_array(canvas)[int(round(sy)), int(round(sx))]
+    assert tuple(pixel) == (255, 0, 255)
+    vp.set_picked(None)
+    assert len(vp.picked_mark.points) == 0
