@@ -102,17 +102,17 @@ class PeoplePanel(QWidget):
         self.search.textChanged.connect(lambda _: self._search_timer.start())
         self.count_label = QLabel("")
 
-        row = QHBoxLayout()
-        row.addWidget(QLabel("review"))
-        row.addWidget(self.status)
-        row.addWidget(QLabel("fit / quality"))
-        row.addWidget(self.fit_status)
-        row.addWidget(self.use_threshold)
-        row.addWidget(self.threshold)
+        filters = QHBoxLayout()  # two short rows, so the dock can be narrow
+        for widget in (QLabel("review"), self.status, QLabel("fit / quality"), self.fit_status):
+            filters.addWidget(widget)
+        search = QHBoxLayout()
+        for widget in (self.use_threshold, self.threshold):
+            search.addWidget(widget)
+        search.addWidget(self.search, 1)
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
-        lay.addLayout(row)
-        lay.addWidget(self.search)
+        lay.addLayout(filters)
+        lay.addLayout(search)
         lay.addWidget(self.table, 1)
         lay.addWidget(self.count_label)
 
