@@ -175,6 +175,46 @@ def test_one_long_job_per_project_and_stale_locks_are_taken_over(tmp_path):
         assert read_lock(tmp_path / "p")["pid"] == os.getpid() and not leftover.exists()
 
 
+def test_a_lock_from_another_host_is_never_taken_over(tmp_path):
+    Project.create(tmp_path / "p").close()
+    lock = tmp_path / "p" / LOCK_NAME
+    started = time.mktime((2026, 3, 1, 9, 30, 0, 0, 0, -1))
+    text = json.dumps({"pid": _dead_pid(), "host": "render-node-7", "job": "round", "started_at": started})
+    lock.write_text(text)  # its PID is not alive here, which says nothing about render-node-7
+    with pytest.raises(ProjectBusy) as info:
+        with project_job(tmp_path / "p", "register"):
+            pass
+    message = str(info.value)
+    for part in ("a round", "PID", "render-node-7", "2026-03-01 09:30:00", f"delete {lock}",
+                 "if render-node-7 is gone"):
+        assert part in message, (part, message)
+    assert lock.read_text() == text
+
+
+def test_a_lock_whose_pid_was_reused_or_whose_machine_rebooted_is_stale(tmp_path):
+    Project.create(tmp_path / "p").close()
+    lock = tmp_path / "p" / LOCK_NAME
+    sleeper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        with project_job(tmp_path / "p", "round") as mine:  # what this host writes
+            pass
+        assert mine["boot_id"] and mine["start_ticks"] > 0
+        alive = {**mine, "pid": sleeper.pid}  # the sleeper's PID, with the start of the process that wrote it
+        for holder in ({**alive, "start_ticks": mine["start_ticks"] - 1},  # its PID was given to the sleeper
+                       {**alive, "boot_id": "a-boot-before-a-restart"}):  # the machine rebooted since
+            lock.write_text(json.dumps(holder))
+            with project_job(tmp_path / "p", "round") as taken:
+                assert read_lock(tmp_path / "p") == taken
+        ticks = int(Path(f"/proc/{sleeper.pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+        lock.write_text(json.dumps({**alive, "start_ticks": ticks}))  # the sleeper itself: live
+        with pytest.raises(ProjectBusy, match=rf"PID {sleeper.pid} .*is running"):
+            with project_job(tmp_path / "p", "round"):
+                pass
+    finally:
+        sleeper.kill()
+        sleeper.wait()
+
+
 def test_cli_round_refuses_a_project_another_job_holds(tmp_path):
     from deformlearn.core.cli import main
 

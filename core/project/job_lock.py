@@ -1,9 +1,13 @@
 """One lock file per project for long jobs (round, register, import): who holds it, since when.
 
-`project.lock` holds one JSON object {"pid", "host", "job", "started_at"}. It is created with O_EXCL, so of
-two jobs started together exactly one gets it; the other gets ProjectBusy naming the holder. A lock whose
-process is gone (same host, PID not alive) is stale and taken over. Taking the lock also removes the temp
-files that killed writers left in the project (see core.files.atomic.remove_stale_temps).
+`project.lock` holds one JSON object {"pid", "host", "job", "started_at", "boot_id", "start_ticks"}. It is
+created with O_EXCL, so of two jobs started together exactly one gets it; the other gets ProjectBusy naming
+the holder. A lock of this host is stale, and taken over, when the machine booted since, or its PID is not
+alive or now belongs to another process (a reused PID: its start in ticks since boot differs from the one
+the lock recorded; no wall clock is compared). A lock of another host is never taken over: this machine
+cannot see that host's processes; the message names host, PID, job and start time and says to delete the
+lock file if that machine is gone. Taking the lock also removes the temp files that killed writers left in
+the project (see core.files.atomic.remove_stale_temps).
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ def _alive(pid: int) -> bool:
 
 
 def read_lock(root: str | Path) -> dict | None:
-    """The holder of the project's lock ({"pid", "host", "job", "started_at"}), or None when it is free."""
+    """The holder of the project's lock (the module docstring's fields), or None when it is free."""
     try:
         return json.loads((Path(root) / LOCK_NAME).read_text())
     except FileNotFoundError:
@@ -44,10 +48,39 @@ def read_lock(root: str | Path) -> dict | None:
         return {}  # unreadable or half-written: treated as held by an unknown process
 
 
+def _boot_id() -> str | None:
+    """This boot of the machine (Linux's random boot id), or None where that is unknown."""
+    try:
+        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
+    except OSError:
+        return None
+
+
+def _start_ticks(pid: int) -> int | None:
+    """When process `pid` started, in clock ticks since boot (/proc/PID/stat field 22), or None where unknown.
+    With the boot id this names one process exactly, whatever the wall clock does."""
+    try:
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _stale(holder: dict, path: Path) -> bool:
+    """True for a lock this host may take over: unfinished and a minute old, or of this host with its holder
+    gone: the machine booted since, the PID is not alive, or it now belongs to another process (its start
+    differs from the one the lock recorded). Locks of older versions carry no boot id or start: PID only."""
     if not holder:  # a lock file its writer never finished: stale once it is a minute old
         return time.time() - path.stat().st_mtime > 60
-    return holder.get("host") == socket.gethostname() and not _alive(int(holder.get("pid", -1)))
+    if holder.get("host") != socket.gethostname():
+        return False
+    boot = _boot_id()
+    if holder.get("boot_id") and boot and holder["boot_id"] != boot:
+        return True
+    pid = int(holder.get("pid", -1))
+    if not _alive(pid):
+        return True
+    ticks = _start_ticks(pid)
+    return holder.get("start_ticks") is not None and ticks is not None and ticks != holder["start_ticks"]
 
 
 def _describe(holder: dict) -> str:
@@ -55,6 +88,17 @@ def _describe(holder: dict) -> str:
         return "an unknown process"
     started = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(holder.get("started_at", 0)))
     return f"a {holder.get('job', 'job')} (PID {holder.get('pid')} on {holder.get('host')}, started {started})"
+
+
+def _busy(root: Path, path: Path, holder: dict) -> ProjectBusy:
+    """The refusal for a live lock, saying how to clear one whose holder cannot be checked from here."""
+    host = holder.get("host")
+    if host and host != socket.gethostname():
+        return ProjectBusy(f"{root}: {_describe(holder)} holds this project; it runs on another machine, which "
+                           f"this one cannot check: wait for it to end, or, if {host} is gone or that job is no "
+                           f"longer running there, delete {path}")
+    return ProjectBusy(f"{root}: {_describe(holder)} is running on this project; wait for it to end or stop it "
+                       f"(the lock is {path}; delete it only if that process is not this job)")
 
 
 def _sweep_temps(root: Path) -> None:
@@ -71,7 +115,8 @@ def project_job(root: str | Path, job: str) -> Iterator[dict]:
     holds it. Yields what was written into the lock file."""
     root = Path(root).absolute()
     path = root / LOCK_NAME
-    mine = {"pid": os.getpid(), "host": socket.gethostname(), "job": job, "started_at": time.time()}
+    mine = {"pid": os.getpid(), "host": socket.gethostname(), "job": job, "started_at": time.time(),
+            "boot_id": _boot_id(), "start_ticks": _start_ticks(os.getpid())}
     for _ in range(3):
         try:
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
@@ -80,8 +125,7 @@ def project_job(root: str | Path, job: str) -> Iterator[dict]:
             if holder is None:
                 continue  # freed meanwhile
             if not _stale(holder, path):
-                raise ProjectBusy(f"{root}: {_describe(holder)} is running on this project; wait for it to end "
-                                  f"or stop it (the lock is {path})") from None
+                raise _busy(root, path, holder) from None
             path.unlink(missing_ok=True)  # its process is gone: take it over
             continue
         except PermissionError as exc:
