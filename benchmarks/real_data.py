@@ -14,7 +14,9 @@ Prints one JSON line.
 people through it as well); "after" is `FitSchedule.single_fit` (dense) and `FitSchedule.keypoints_only`
 (keypoints). --variants adds prior weights to try: "name:w_pose_prior:w_upright,...".
 
-    python benchmarks/real_data.py [--threads 1] [--renders /tmp/work/renders] [--variants ...]
+    python benchmarks/real_data.py [--threads 1] [--renders /tmp/work/renders] [--variants ...] [--template FILE]
+
+--template fits with another template file (e.g. one re-charted by resources/rechart_template.py).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import numpy as np
 import torch
 
 from deformlearn.core.body.model import BodyModel
-from deformlearn.core.body.template import load_builtin_template
+from deformlearn.core.body.template import load_builtin_template, load_template
 from deformlearn.core.densepose.correspondence import map_to_vertices
 from deformlearn.core.densepose.iuv_images import read_iuv_inference
 from deformlearn.core.lifting.evaluation import H36M_SCORED_COCO, load_h36m_body3d
@@ -139,10 +141,11 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--renders", default=None, help="folder for front + side renders of the photo fits")
     parser.add_argument("--variants", default="", help="extra prior weights: name:w_pose_prior:w_upright,...")
+    parser.add_argument("--template", default=None, help="template file (default: the built-in one)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
-    template = load_builtin_template()
+    template = load_builtin_template() if args.template is None else load_template(args.template)
     body = BodyModel(template)
     base = {"num_threads": args.threads, "progress_every": 1000}
     photos = [photo_person(template, stem) for stem in PHOTOS.values()]

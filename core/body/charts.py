@@ -6,7 +6,8 @@ Input frame: SMPL's (metres, y up, the body faces +z, the body's left side is +x
 Chart layout, read from DensePose's own SMPL charts (UV_Processed.mat: which parts share vertices and where,
 the sign of each chart's triangles, and where SMPL's nose, eye, ear, thumb, toe and heel vertices sit):
 - torso 1 (back), 2 (front): U runs from the neck (0) to the hips (1), V from the body's left side (0) to its
-  right side (1); chart 1 is seen from outside, chart 2 mirrored. The buttocks belong to the back upper legs.
+  right side (1), by arc length around the body (`torso_arc_v`); chart 1 is seen from outside, chart 2
+  mirrored. The buttocks belong to the back upper legs.
 - limbs: U runs along the limb (which end is 0 is per part, `_LIMBS`), V half-way around it; the sign column
   says whether the chart is seen from outside (+1) or mirrored (-1), which fixes V's direction.
 - hands: V runs from the wrist up the fingers, U once around the hand: thumb edge (0), one face, little-finger
@@ -49,6 +50,7 @@ _NECK_DROP = 0.02  # metres: torso charts start this far below the neck joint, a
 _CHART_ANCHOR = 0.02  # pull of each chart towards its projection, relative to the harmonic smoothing
 _FINGER_FAN = 0.6  # how much wider the fingers spread at their tips than at the knuckles in hand charts
 _FOOT_SEAM_ANGLE = 0.7 * np.pi  # foot charts are cut along the outer edge of the sole: top at V = 0.65
+_ARC_SAMPLES = 65  # samples of the quarter ellipse in `torso_arc_v`
 
 
 @dataclass(frozen=True)
@@ -145,6 +147,29 @@ def _part_uv(part: int, p: np.ndarray, joints: np.ndarray, sub: np.ndarray) -> n
         v = np.mod(phi - _FOOT_SEAM_ANGLE, 2 * np.pi)
         return np.stack([p @ along, np.where((sub == 1) & (v < np.pi), v + 2 * np.pi, v)], 1)
     return _limb_uv(part, p, joints)
+
+
+def _torso_aspect(p: np.ndarray) -> float:
+    """Depth of one side of the torso over its half-width (median over horizontal slices) for points p (N, 3)."""
+    lo, hi = slice_extent(p, p, axis=0)
+    zlo, zhi = slice_extent(p, p, axis=2)
+    return float(np.median((zhi - zlo) / np.maximum((hi - lo) / 2, 1e-9)))
+
+
+def torso_arc_v(v: np.ndarray, aspect: float) -> np.ndarray:
+    """(N,) torso V linear across the body (0 at the left flank, 0.5 on the midline, 1 at the right flank, as
+    in a frontal view) -> (N,) V by arc length around one side of an elliptic torso whose depth is `aspect`
+    times its half-width. Monotone, so a chart without folds stays without folds.
+
+    DensePose's torso charts run round the body: on its real output (shared/data/densepose, 3 people) V reads
+    0.22-0.25 on the line through the left shoulder and hip and 0.67-0.75 on the right one, where a V linear
+    in x gave the built-in template 0.08 and 0.92: the flanks, steep in a frontal view, take a larger share.
+    """
+    grid = np.linspace(0.0, np.pi / 2, _ARC_SAMPLES)  # angle from the midline: x = sin t, z = aspect cos t
+    speed = np.hypot(np.cos(grid), aspect * np.sin(grid))
+    arc = np.concatenate([[0.0], np.cumsum((speed[1:] + speed[:-1]) / 2)]) * grid[1]
+    x = np.clip(1.0 - 2.0 * np.asarray(v, np.float64), -1.0, 1.0)  # + towards the body's left flank
+    return 0.5 - 0.5 * np.sign(x) * np.interp(np.arcsin(np.abs(x)), grid, arc) / arc[-1]
 
 
 def _limb_uv(part: int, p: np.ndarray, joints: np.ndarray) -> np.ndarray:
@@ -264,6 +289,8 @@ def compute_part_charts(vertices: np.ndarray, faces: np.ndarray, skin_weights: n
         start = np.stack([_normalise(raw[:, 0]), _normalise(raw[:, 1])], 1)
         relaxed = _relax_chart(new_vertices, new_faces[face_part == part], np.flatnonzero(sel), start)
         uv[sel] = np.stack([_normalise(relaxed[:, 0]), _normalise(relaxed[:, 1])], 1)
+        if part in (1, 2):
+            uv[sel, 1] = _normalise(torso_arc_v(uv[sel, 1], _torso_aspect(new_vertices[sel])))
     first = np.full(len(vertices), -1, dtype=np.int64)
     order = np.arange(len(source))[::-1]
     first[source[order]] = order
