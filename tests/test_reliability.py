@@ -423,6 +423,30 @@ def test_a_full_disk_is_one_line_and_leaves_the_project_consistent(full_disk, tm
         assert project.count_persons() % 500 == 2  # whole chunks or nothing
 
 
+def test_a_full_disk_is_named_as_such_when_opening_and_writing_files(full_disk):
+    _fitted_project(full_disk / "p", n=1)
+    _fill_disk(full_disk)  # the project was closed cleanly: opening it for writing must make its -wal and -shm
+    for command in (["register", str(full_disk / "p"), "--steps", "1"], ["round", str(full_disk / "p")]):
+        proc = subprocess.run([*CLI, *command], capture_output=True, text=True, cwd=REPO, timeout=120)
+        # was: "cannot open the project for writing (disk I/O error) ... make the folder writable"
+        assert proc.returncode == 2 and "no space left" in proc.stderr and "writable" not in proc.stderr, proc.stderr
+        assert str(full_disk / "p") in proc.stderr and "Traceback" not in proc.stderr
+    out = full_disk / "out"
+    proc = subprocess.run([*CLI, "export", str(full_disk / "p"), "--out", str(out), "--format", "json"],
+                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    assert proc.returncode == 2 and "no space left" in proc.stderr, proc.stderr
+    assert f"{out / 'person_000001.json'}: no space" in proc.stderr  # was: "a file: no space left"
+    assert not list(out.glob(".*.tmp"))
+
+
+def test_a_write_refused_names_the_file_asked_for_not_its_temp_file(read_only_mount):
+    source, view, make_read_only = read_only_mount
+    make_read_only()
+    with pytest.raises(OSError) as info:
+        atomic_write(view / "model.pt", b"x")
+    assert info.value.filename == str(view / "model.pt") and isinstance(info.value, OSError)
+
+
 def test_a_round_leaves_out_a_person_with_unusable_data_and_keeps_accepted_fits(tmp_path):
     from dataclasses import replace
 

@@ -60,9 +60,18 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None] | bytes) ->
     `write` is the bytes to write or a callable that writes into the open binary file. If it raises (or the
     process is interrupted), the temporary file is removed and `path` is left as it was. Parent folders are
     created; the first write of a process into a folder removes the temp files killed writers left there.
-    Returns `path`.
+    Returns `path`. An OSError (no space, no permission, a read-only disk) names `path`, never the temp file.
     """
     path = Path(path)
+    try:
+        return _write_through_temp(path, write)
+    except OSError as exc:
+        if exc.filename not in (None, str(path)) and not str(exc.filename).endswith(".tmp"):
+            raise  # about another file (a parent folder that is a file, say): keep its name
+        raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc  # the errno's subclass
+
+
+def _write_through_temp(path: Path, write: Callable[[BinaryIO], None] | bytes) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     if str(path.parent) not in _swept:
         remove_stale_temps(path.parent)

@@ -16,6 +16,7 @@ One `Project` object belongs to one thread; open another for another thread or p
 from __future__ import annotations
 
 import os
+import shutil
 import sqlite3
 import sys
 import time
@@ -51,6 +52,25 @@ def _is_busy(exc: sqlite3.OperationalError) -> bool:
     return "locked" in str(exc) or "busy" in str(exc)
 
 
+#: Below this much free space a failure to open for writing is reported as a full disk (bytes).
+_LOW_SPACE_BYTES = 1 << 20
+
+
+def _cannot_write(root: Path, exc: sqlite3.Error) -> ProjectError:
+    """Why the project at `root` cannot be opened for writing, in one line: SQLite says "disk I/O error" when
+    a full disk leaves no room for the -wal and -shm files, so free space is looked at to say so."""
+    try:
+        free = shutil.disk_usage(root).free
+    except OSError:
+        free = None
+    if "full" in str(exc) or (free is not None and free < _LOW_SPACE_BYTES):
+        return ProjectError(f"{root}: no space left on the device to open the project for writing "
+                            f"({'?' if free is None else free // 1024} KiB free); free some space and run again "
+                            "(nothing was changed)")
+    return ProjectError(f"{root}: cannot open the project for writing ({exc}); this command writes to it: make "
+                        "the folder writable or work on a copy")
+
+
 class Project(PeopleMixin, FitHistoryMixin, RoundRecordsMixin):
     """A project folder. Create with `Project.create`, open with `Project.open`; use as a context manager.
 
@@ -82,7 +102,10 @@ class Project(PeopleMixin, FitHistoryMixin, RoundRecordsMixin):
             raise ProjectError(f"{root}: exists and is not a folder")
         template_from_spec(template, root)
         (root / ARRAYS_DIR).mkdir(parents=True, exist_ok=True)
-        conn = cls._connect(root / DB_NAME, readonly=False)
+        try:
+            conn = cls._connect(root / DB_NAME, readonly=False)
+        except sqlite3.OperationalError as exc:
+            raise _cannot_write(root, exc) from exc
         project_schema.migrate(conn)
         conn.execute("BEGIN IMMEDIATE")
         conn.executemany(
@@ -136,8 +159,7 @@ class Project(PeopleMixin, FitHistoryMixin, RoundRecordsMixin):
                 if not isinstance(exc, sqlite3.OperationalError):
                     raise ProjectError(f"{db}: not a readable project database ({exc})") from exc
                 if not readonly:
-                    raise ProjectError(f"{root}: cannot open the project for writing ({exc}); this command "
-                                       "writes to it: make the folder writable or work on a copy") from exc
+                    raise _cannot_write(root, exc) from exc
                 problem = exc
                 continue
             wal = db.with_name(db.name + "-wal")
@@ -156,12 +178,15 @@ class Project(PeopleMixin, FitHistoryMixin, RoundRecordsMixin):
             conn = sqlite3.connect(f"{db.as_uri()}?{query}", uri=True, isolation_level=None)
         else:
             conn = sqlite3.connect(db, isolation_level=None)
+        try:
             conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")  # before WAL: switching may wait
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # in WAL: durable across process kills, fast
-        conn.execute("PRAGMA foreign_keys=ON")
-        if readonly:
-            conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            if not readonly:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.execute("PRAGMA synchronous=NORMAL")  # in WAL: durable across process kills, fast
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.Error:
+            conn.close()
+            raise
         return conn
 
     @property
