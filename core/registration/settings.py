@@ -45,15 +45,10 @@ class RegistrationSettings:
             `converged_window` steps.
         converged_window: see converged_rtol.
         early_stop_rtol: early stopping (0 = off: every start runs all `steps`). A start stops, its
-            parameters frozen where they are, once its best total loss of the last `converged_window` steps
-            is lower than the loss `converged_window` steps before by less than this fraction (never before
-            `lr_warmup_steps + converged_window` steps); the fit ends when every start has stopped. Per
+            parameters frozen where they are, once its total loss stayed within this fraction of its lowest
+            over the last `converged_window` + 1 steps (never before `lr_warmup_steps + converged_window`
+            steps); the fit ends when every start has stopped. Per
             start, so a person's fit still does not depend on who shares the batch.
-        orientation_trial_steps: with several starts from the T-pose, all of them run this many steps, then
-            only each person's `orientations_kept` lowest-loss starts go on (0 = all run all steps).
-        orientations_kept: see orientation_trial_steps.
-        progress_seconds: at least this many seconds between progress events (besides the last); 0 = an
-            event every `progress_every` steps. Each event with watched people skins their whole mesh.
     """
 
     w_dense: float = 1000.0
@@ -76,20 +71,17 @@ class RegistrationSettings:
     converged_rtol: float = 1e-2
     converged_window: int = 10
     early_stop_rtol: float = 0.0
-    orientation_trial_steps: int = 0
-    orientations_kept: int = 1
-    progress_seconds: float = 0.0
 
     def __post_init__(self) -> None:
         for name in ("w_dense", "w_KP", "w_scale", "w_joint", "w_det", "w_pose_prior", "w_upright", "lr",
-                     "early_stop_rtol", "orientation_trial_steps", "progress_seconds"):
+                     "early_stop_rtol"):
             if getattr(self, name) < 0:
                 raise ValueError(f"RegistrationSettings.{name} must be >= 0, got {getattr(self, name)}")
         if self.lr_warmup_steps < 0:
             raise ValueError(f"RegistrationSettings.lr_warmup_steps must be >= 0, got {self.lr_warmup_steps}")
         if not 0 < self.lr_end_fraction <= 1:
             raise ValueError(f"RegistrationSettings.lr_end_fraction must be in (0, 1], got {self.lr_end_fraction}")
-        for name in ("steps", "progress_every", "num_orientations", "converged_window", "orientations_kept"):
+        for name in ("steps", "progress_every", "num_orientations", "converged_window"):
             if getattr(self, name) < 1:
                 raise ValueError(f"RegistrationSettings.{name} must be >= 1, got {getattr(self, name)}")
 
