@@ -1,26 +1,150 @@
-"""Runs core's fit pipeline for people of a project on a worker thread; progress goes out as Qt signals.
+"""Runs core's fit pipeline for people of a project in a fit process; progress goes out as Qt signals.
 
-The worker opens its own `Project` (a store object belongs to one thread) and calls
-`deformlearn.core.registration.fit_people`, the same pipeline as `deformlearn register`: the panel's
-settings are the stiff first stage of the staged single-fit schedule (`FitSchedule.single_fit`), people
-without dense points are fitted on their keypoints, and each fit is stored with the one metric schema
-(`keypoint_error_px`, `quality`, ...). Cancelling stops within one optimiser step; fits of a cancelled
-chunk are not saved, earlier chunks are.
+`RegistrationWorker` lives on a QThread of the window; it hands the fit to `FitProcess`, one long-lived
+spawned process that imports the engine once and runs `deformlearn.core.registration.fit_people` (the same
+pipeline as `deformlearn register`) job after job, and relays its progress events as signals. Why a process:
+a fit in a thread shares the interpreter lock with the window and the viewport's render thread, and its
+many small torch calls each wait for it. Measured on the 2-core CPU with `benchmarks/app_interactive.py`:
+a 300-step single fit that takes 0.8 s of CPU alone took 10.5-11.3 s in a thread of the app.
+
+The panel's settings are the stiff first stage of the staged single-fit schedule (`FitSchedule.single_fit`),
+people without dense points are fitted on their keypoints, and each fit is stored with the one metric
+schema (`keypoint_error_px`, `quality`, ...). The fit process opens its own `Project`. Cancelling stops
+within one optimiser step (and the 0.1 s the worker polls at); fits of a cancelled chunk are not saved,
+earlier chunks are. An error in the fit comes back as its message (its traceback goes to the log); a fit
+process that dies is reported and replaced by a fresh one at the next fit.
 """
 
 from __future__ import annotations
 
+import multiprocessing
+import queue
+import sys
+import threading
 import traceback
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
 from deformlearn.core.body import Template
 from deformlearn.core.cancel import Cancelled, CancelToken
-from deformlearn.core.project import Project
-from deformlearn.core.registration import FitPlan, FitSchedule, RegistrationSettings, fit_people
+from deformlearn.core.registration import FitPlan, FitSchedule, PipelineProgress, RegistrationSettings
 
 #: Round index of fits made from the app outside a deform-and-learn round.
 MANUAL_ROUND = 0
+#: Seconds between the worker's looks at its cancel token and the fit process while no event comes.
+POLL_S = 0.1
+
+
+class FitFailed(RuntimeError):
+    """A fit raised in the fit process (message: "Type: what"), or the process itself died."""
+
+
+@dataclass(frozen=True)
+class FitJob:
+    """One `fit_people` call for the fit process: the project folder, its template, whom, how, who is watched."""
+
+    project_root: str
+    template: Template
+    person_ids: list[int]
+    plan: FitPlan
+    watch_pid: int | None
+
+
+def _run_job(job: FitJob, events, cancel_event) -> tuple:
+    """In the fit process: one job -> ("done", summary dict) or ("failed", message, traceback text)."""
+    from deformlearn.core.project import Project
+    from deformlearn.core.registration import fit_people
+
+    token, finished = CancelToken(), threading.Event()
+
+    def watch_cancel() -> None:
+        while not finished.is_set():
+            if cancel_event.wait(POLL_S / 2):
+                token.cancel()
+                return
+
+    watcher = threading.Thread(target=watch_cancel, daemon=True)
+    watcher.start()
+    try:
+        with Project.open(job.project_root) as project:
+            summary = fit_people(project, job.template, job.person_ids, job.plan, cancel=token,
+                                 progress=lambda e: events.put(("progress", e)), watch_pid=job.watch_pid)
+        return "done", {**summary.to_dict(), "cancelled": False}
+    except Cancelled as exc:  # the chunks saved before the cancel are in exc.done
+        return "done", {**exc.done.to_dict(), "cancelled": True}
+    except Exception as exc:  # the process lives on for the next job
+        return "failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()
+    finally:
+        finished.set()
+        watcher.join()
+
+
+def _serve(jobs, events, cancel_event) -> None:
+    """The fit process's loop: run jobs until a None arrives."""
+    while (job := jobs.get()) is not None:
+        events.put(_run_job(job, events, cancel_event))
+
+
+class FitProcess:
+    """One spawned process running `FitJob`s one at a time (module docstring). `fit` blocks its caller's
+    thread while the process works, so call it from a worker thread."""
+
+    def __init__(self) -> None:
+        ctx = multiprocessing.get_context("spawn")  # never fork a process that runs Qt and torch threads
+        self._jobs, self._events, self._cancel = ctx.Queue(), ctx.Queue(), ctx.Event()
+        self._process = ctx.Process(target=_serve, args=(self._jobs, self._events, self._cancel), daemon=True,
+                                    name="deformlearn-fit")
+        self._process.start()
+        self._lock = threading.Lock()
+
+    def is_alive(self) -> bool:
+        return self._process.is_alive()
+
+    def fit(self, job: FitJob, progress: Callable[[PipelineProgress], None], cancel: CancelToken) -> dict:
+        """Run `job`; progress events go to `progress` on the calling thread. Returns the summary dict
+        (FitSummary.to_dict() + "cancelled"); raises FitFailed with the fit's error or the process's death."""
+        with self._lock:
+            self._cancel.clear()
+            self._jobs.put(job)
+            while True:
+                if cancel.cancelled:
+                    self._cancel.set()
+                try:
+                    kind, *payload = self._events.get(timeout=POLL_S)
+                except queue.Empty:
+                    if not self._process.is_alive():
+                        raise FitFailed(f"the fit process stopped (exit code {self._process.exitcode})") from None
+                    continue
+                if kind == "progress":
+                    progress(payload[0])
+                elif kind == "done":
+                    return payload[0]
+                else:
+                    message, trace = payload
+                    print(trace, file=sys.stderr)
+                    raise FitFailed(message)
+
+    def close(self) -> None:
+        """Ask the process to end after its job and wait for it (a daemon: it also ends with the app)."""
+        if self._process.is_alive():
+            self._jobs.put(None)
+            self._process.join(5)
+
+
+_process: FitProcess | None = None
+_process_lock = threading.Lock()
+
+
+def fit_process() -> FitProcess:
+    """The app's fit process, started on first use (or again after it died). Starting it imports the
+    engine there (seconds), so calling this early, e.g. when a project opens, makes the first fit quicker."""
+    global _process
+    with _process_lock:
+        if _process is None or not _process.is_alive():
+            _process = FitProcess()
+        return _process
 
 
 class RegistrationWorker(QObject):
@@ -47,16 +171,13 @@ class RegistrationWorker(QObject):
     def run(self) -> None:
         try:
             self.finished.emit(self._run())
+        except FitFailed as exc:
+            self.failed.emit(str(exc))
         except Exception as exc:  # a crash of the worker must leave the window and the project intact
             traceback.print_exc()
             self.failed.emit(f"{type(exc).__name__}: {exc}")
 
     def _run(self) -> dict:
         plan = FitPlan(FitSchedule.single_fit(self.settings), round_index=MANUAL_ROUND, chunk_size=self.chunk_size)
-        with Project.open(self.project_root) as project:
-            try:
-                summary = fit_people(project, self.template, self.person_ids, plan, progress=self.progress.emit,
-                                     cancel=self._cancel, watch_pid=self.watch_pid)
-            except Cancelled as exc:  # the chunks saved before the cancel are in exc.done
-                return {**exc.done.to_dict(), "cancelled": True}
-        return {**summary.to_dict(), "cancelled": False}
+        job = FitJob(self.project_root, self.template, self.person_ids, plan, self.watch_pid)
+        return fit_process().fit(job, self.progress.emit, self._cancel)

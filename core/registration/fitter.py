@@ -14,7 +14,9 @@ frontal start, a person seen from behind or the side sometimes ends in a wrong, 
 (benchmarks/registration.py measures how often).
 
 A person whose loss or parameters turn non-finite, or whose loss exceeds `divergence_loss`, is marked
-failed: its gradients are zeroed and its parameters frozen; the rest of the batch goes on.
+failed: its gradients are zeroed and its parameters frozen; the rest of the batch goes on. With
+`early_stop_rtol` set, a start whose loss has gone flat is frozen the same way (not failed), and the loop
+ends once every start is frozen: a single person's fit (overhead-bound at batch 1) stops when done.
 
 Cancellation: the `CancelToken` is checked before every step; once set, `register` raises `Cancelled`
 (core/cancel.py) and returns nothing partial.
@@ -38,6 +40,7 @@ from deformlearn.core.body.skinning import (
     forward_kinematics,
     joint_transforms,
     skin_factorised,
+    skin_with_basis,
     stack_joint_maps,
 )
 from deformlearn.core.cancel import CancelToken, check_token, raise_if_cancelled
@@ -120,7 +123,8 @@ class PersonFit:
     """Result for one person. params: see `BodyParams.to_dicts`; losses: unweighted final terms + weighted
     "total"; dense_error_px / keypoint_error_px: mean 2D distance in pixels of a 256 x 256 frame over the
     person's square box; orientation: index of the kept start (rotation by 360 * i / num_orientations
-    degrees about the vertical axis)."""
+    degrees about the vertical axis); steps: Adam steps the kept start ran (fewer than settings.steps when
+    it stopped early or failed)."""
 
     person_id: object
     params: dict[str, np.ndarray]
@@ -130,6 +134,7 @@ class PersonFit:
     converged: bool
     failed: bool
     orientation: int
+    steps: int
 
 
 @dataclass(frozen=True)
@@ -193,6 +198,7 @@ class _Objective:
         rotations, joints = forward_kinematics(axis_angle_to_rotmat(params.pose), params.scales,
                                                self.rest_joints, self.levels)
         transforms = joint_transforms(rotations, joints, params.scales, self.rest_joints)    # (BM, J, 3, 4)
+        self.last_maps = (rot.detach(), transforms.detach())  # for the watched meshes of progress events
         # The camera s R turns the joint maps, (3, 3) @ (3, 4 J) per row.
         cam_maps = torch.bmm(rot * params.scale[:, None, None], stack_joint_maps(transforms))  # (BM, 3, 4 J)
         cam = skin_factorised(cam_maps, self.weights_t, self.homogeneous_t, M, _CHUNK_PEOPLE)  # (BM, 3, N)
@@ -243,12 +249,14 @@ def initial_params(body_model: torch.nn.Module, batch: RegistrationBatch, rotati
     return BodyParams(pose, scales, rotations.clone(), scale, translation)
 
 
-def _watched_vertices(body_model: torch.nn.Module, params: BodyParams) -> np.ndarray:
+def _watched_vertices(body_model: torch.nn.Module, objective: _Objective, rows: Tensor) -> np.ndarray:
+    """(P, V, 3) viewer-frame meshes of the parameter rows `rows` (P,) at the objective's last evaluation,
+    skinned from the joint maps it computed (no kinematics again: 40% of an event's cost)."""
+    rot, transforms = objective.last_maps
     with torch.no_grad():
-        out = body_model(params.pose, params.scales, None)
-        to_viewer = frontal_rotation(1, device=params.pose.device).transpose(1, 2) @ gram_schmidt_rotation(
-            params.rotation)
-        return (out.vertices @ to_viewer.transpose(1, 2)).cpu().numpy()
+        verts = skin_with_basis(transforms[rows], body_model.skin_basis)
+        to_viewer = frontal_rotation(1, device=rot.device).transpose(1, 2) @ rot[rows]
+        return (verts @ to_viewer.transpose(1, 2)).cpu().numpy()
 
 
 def register(
@@ -294,53 +302,100 @@ def _register(body_model, batch, settings, init, progress, cancel, watch, device
         if init.pose.shape[0] != B:
             raise ValueError(f"init has {init.pose.shape[0]} people, the batch {B}")
         params = BodyParams(*(x.detach().to(device, torch.float32).clone() for x in init.tensors()))
-    leaves = params.tensors()
-    for x in leaves:
-        x.requires_grad_(True)
-    objective = _Objective(body_model, batch, settings, M)
-    optimizer = torch.optim.Adam(leaves, lr=settings.lr, **_adam_options(device))
-    failed = torch.zeros(B * M, dtype=torch.bool, device=device)
-    frozen = [x.detach().clone() for x in leaves]
-    history: list[Tensor] = []
-    steps_done = 0
+    run = _Run(body_model, batch, settings, params, M)
+    last_step = -1
     for step in range(settings.steps):
         raise_if_cancelled(cancel, f"registration at step {step} of {settings.steps}")
-        for group in optimizer.param_groups:
-            group["lr"] = _learning_rate(settings, step)
-        optimizer.zero_grad(set_to_none=False)
-        terms, total, _, _ = objective(params)
-        bad = ~torch.isfinite(total) | (total > settings.divergence_loss)
-        for x in leaves:
-            bad |= ~torch.isfinite(x.detach().reshape(B * M, -1)).all(1)
-        newly = bad & ~failed
-        any_failed = bool(failed.any() or newly.any())
-        if any_failed:
-            with torch.no_grad():
-                for x, f in zip(leaves, frozen):
-                    f.copy_(_rows_where(newly, x, f))
-                failed |= bad
-            torch.where(failed, torch.zeros_like(total), total).sum().backward()
-            with torch.no_grad():
-                for x in leaves:
-                    x.grad.copy_(_rows_where(failed, torch.zeros_like(x.grad), torch.nan_to_num(x.grad)))
-        else:
-            total.sum().backward()
-        optimizer.step()
-        if any_failed:
-            with torch.no_grad():
-                for x, f in zip(leaves, frozen):
-                    x.copy_(_rows_where(failed, f, x))
-        history.append(torch.where(failed, torch.full_like(total, math.inf), total.detach()))
-        if len(history) > settings.converged_window + 1:
-            history.pop(0)
-        steps_done = step + 1
-        if progress is not None and (steps_done % settings.progress_every == 0 or steps_done == settings.steps):
-            best = _best_rows(history[-1], B, M)
+        terms, total, finished = run.step(step)
+        done = run.steps_run
+        if progress is not None and done != last_step and (
+                finished or done == settings.steps or done % settings.progress_every == 0):
+            best = _best_rows(run.history[-1], B, run.M)
             losses = {k: v.detach()[best].cpu().numpy() for k, v in terms.items()}
             losses["total"] = total.detach()[best].cpu().numpy()
-            verts = _watched_vertices(body_model, params.select(best[list(watch)])) if watch else None
-            progress(RegistrationProgress(steps_done, settings.steps, losses, watch, verts))
-    return _finish(objective, params, failed, history, batch, settings, B, M, steps_done, started)
+            verts = _watched_vertices(body_model, run.objective, best[list(watch)]) if watch else None
+            progress(RegistrationProgress(done, settings.steps, losses, watch, verts))  # done < steps: stopped early
+            last_step = done
+        if finished:
+            break
+    return _finish(run, batch, started)
+
+
+class _Run:
+    """The optimisation state of one `register` call: B people x M starts as rows b * M + m.
+
+    failed (B*M,): rows whose loss or parameters turned non-finite or diverged; stopped (B*M,): rows stopped
+    early on a plateau (settings.early_stop_rtol). Both are held: their gradients zeroed and their
+    parameters put back after every update (`held_values`). steps (B*M,): the steps each held row ran (-1
+    while it runs); steps_run: the steps the loop ran. history: the last converged_window + 1 total losses,
+    (B*M,) each, +inf for failed rows.
+    """
+
+    def __init__(self, body_model, batch: RegistrationBatch, settings: RegistrationSettings, params: BodyParams,
+                 M: int):
+        self.body_model, self.batch, self.settings, self.B, self.M = body_model, batch, settings, batch.size, M
+        device, n = params.pose.device, batch.size * M
+        self.params, self.leaves = params, params.tensors()
+        for x in self.leaves:
+            x.requires_grad_(True)
+        self.objective = _Objective(body_model, batch, settings, M)
+        self.optimizer = torch.optim.Adam(self.leaves, lr=settings.lr, **_adam_options(device))
+        self.failed = torch.zeros(n, dtype=torch.bool, device=device)
+        self.stopped = torch.zeros(n, dtype=torch.bool, device=device)
+        self.held_values = [x.detach().clone() for x in self.leaves]
+        self.history: list[Tensor] = []
+        self.steps = torch.full((n,), -1, dtype=torch.long, device=device)
+        self.steps_run = 0
+
+    def _plateau(self, step: int) -> Tensor:
+        """(B*M,) rows whose loss stayed within early_stop_rtol of its lowest over the last window + 1 steps."""
+        st = self.settings
+        if st.early_stop_rtol <= 0 or step < st.lr_warmup_steps + st.converged_window or (
+                len(self.history) <= st.converged_window):
+            return torch.zeros_like(self.failed)
+        window = torch.stack(self.history)
+        low = window.min(0).values
+        return (window.max(0).values - low) < st.early_stop_rtol * low.abs()
+
+    def step(self, step: int) -> tuple[dict[str, Tensor], Tensor, bool]:
+        """One Adam step of every running row -> (terms at the step's start, total (B*M,), whether all are held)."""
+        st, leaves, n = self.settings, self.leaves, self.B * self.M
+        for group in self.optimizer.param_groups:
+            group["lr"] = _learning_rate(st, step)
+        self.optimizer.zero_grad(set_to_none=False)
+        terms, total, _, _ = self.objective(self.params)
+        bad = ~torch.isfinite(total) | (total > st.divergence_loss)
+        for x in leaves:
+            bad |= ~torch.isfinite(x.detach().reshape(n, -1)).all(1)
+        self.history.append(torch.where(self.failed | bad, torch.full_like(total, math.inf), total.detach()))
+        if len(self.history) > st.converged_window + 1:
+            self.history.pop(0)
+        was_held = self.failed | self.stopped
+        self.failed |= bad
+        self.stopped |= self._plateau(step) & ~self.failed
+        held = self.failed | self.stopped
+        newly = held & ~was_held
+        count = int(held.sum())
+        if count:
+            with torch.no_grad():
+                for x, f in zip(leaves, self.held_values):
+                    f.copy_(_rows_where(newly, x, f))
+                self.steps = torch.where(newly, torch.full_like(self.steps, step), self.steps)
+            if count == n:
+                return terms, total, True
+            torch.where(held, torch.zeros_like(total), total).sum().backward()
+            with torch.no_grad():
+                for x in leaves:
+                    x.grad.copy_(_rows_where(held, torch.zeros_like(x.grad), torch.nan_to_num(x.grad)))
+        else:
+            total.sum().backward()
+        self.optimizer.step()
+        self.steps_run += 1
+        if count:
+            with torch.no_grad():
+                for x, f in zip(leaves, self.held_values):
+                    x.copy_(_rows_where(held, f, x))
+        return terms, total, False
 
 
 def _adam_options(device: torch.device) -> dict:
@@ -367,29 +422,31 @@ def _best_rows(total: Tensor, B: int, M: int) -> Tensor:
     return torch.arange(B, device=total.device) * M + t.argmin(1)
 
 
-def _finish(objective, params, failed, history, batch, settings, B, M, steps_done, started):
+def _finish(run: _Run, batch: RegistrationBatch, started: float) -> RegistrationResult:
+    st, B, M, history = run.settings, run.B, run.M, run.history
     with torch.no_grad():
-        terms, total, points_2d, kp_2d = objective(params)
-        failed = failed | ~torch.isfinite(total) | (total > settings.divergence_loss)
+        terms, total, points_2d, kp_2d = run.objective(run.params)
+        failed = run.failed | ~torch.isfinite(total) | (total > st.divergence_loss)
         best = _best_rows(torch.where(failed, torch.full_like(total, math.inf), total), B, M)
-        rows = objective.rows
+        rows = run.objective.rows
         pm = rows.point_mask.to(points_2d.dtype)
         dense_px = ((points_2d - rows.points).norm(dim=-1) * pm).sum(1) / pm.sum(1).clamp_min(1) * PIXELS_256_PER_UNIT
         km = rows.keypoint_visible.to(kp_2d.dtype)
         kp_px = ((kp_2d - rows.keypoints).norm(dim=-1) * km).sum(1) / km.sum(1).clamp_min(1) * PIXELS_256_PER_UNIT
-        if len(history) > settings.converged_window:
+        if len(history) > st.converged_window:
             change = (history[-1] - history[0]).abs() / history[-1].abs().clamp_min(1e-12)
-            converged = (change < settings.converged_rtol) & ~failed
+            converged = ((change < st.converged_rtol) | run.stopped) & ~failed
         else:
-            converged = torch.zeros_like(failed)
-        chosen = params.select(best)
+            converged = run.stopped & ~failed
+        ran = torch.where(run.steps < 0, torch.full_like(run.steps, run.steps_run), run.steps)
+        chosen = run.params.select(best)
         values = {k: v[best].cpu().numpy() for k, v in terms.items()}
         values["total"] = total[best].cpu().numpy()
         sel = lambda x: x[best].cpu().numpy()  # noqa: E731
-        start = (best % M).cpu().numpy()
+        start, ran = (best % M).cpu().numpy(), sel(ran)
         dense_px, kp_px, converged, failed = sel(dense_px), sel(kp_px), sel(converged), sel(failed)
     dicts = chosen.to_dicts()
     fits = [PersonFit(batch.person_ids[b], dicts[b], {k: float(v[b]) for k, v in values.items()},
                       float(dense_px[b]), float(kp_px[b]), bool(converged[b]), bool(failed[b]),
-                      int(start[b])) for b in range(B)]
-    return RegistrationResult(fits, steps_done, time.perf_counter() - started)
+                      int(start[b]), int(ran[b])) for b in range(B)]
+    return RegistrationResult(fits, run.steps_run, time.perf_counter() - started)

@@ -40,6 +40,13 @@ from deformlearn.core.registration.settings import RegistrationSettings
 #:   the pose prior keeps the verdict "good", without it both photos have joints past their ranges)
 SINGLE_FIT_PRIORS: dict[str, float] = {"w_pose_prior": 10.0, "w_upright": 2.0}
 
+#: Early stopping of a single fit's stages (`RegistrationSettings.early_stop_rtol`; rounds leave it off): a
+#: start stops once its loss stayed within 0.3% of its lowest for 11 steps. On the two real photos the fits
+#: stop after 251 / 263 of 300 steps with dense error, pitch and verdict unchanged (3.15 / 3.55 px, -2.0 /
+#: -3.3 deg, good); 12 synthetic people and 4 Human3.6M frames run (nearly) all steps, MPJPE 66.0 -> 66.4 mm
+#: and 156.0 -> 156.0 mm. At 1% the photos stop after 226 / 173 steps but the seated man leans 5.1 deg.
+SINGLE_FIT_EARLY_STOP = 3e-3
+
 
 @dataclass(frozen=True)
 class FitSchedule:
@@ -87,9 +94,9 @@ class FitSchedule:
     def single_fit(cls, stiff: RegistrationSettings | None = None, **changes) -> FitSchedule:
         """The schedule of a single fit from the T-pose (`deformlearn register`, the app's Fit): `staged`
         over `stiff` (default `RegistrationSettings.round1`: 300 steps, 4 orientations) with the priors of
-        `SINGLE_FIT_PRIORS` and `changes` applied to it."""
+        `SINGLE_FIT_PRIORS`, early stopping (`SINGLE_FIT_EARLY_STOP`) and `changes` applied to it."""
         stiff = RegistrationSettings.round1() if stiff is None else stiff
-        return cls.staged(stiff.with_(**{**SINGLE_FIT_PRIORS, **changes}))
+        return cls.staged(stiff.with_(**{**SINGLE_FIT_PRIORS, "early_stop_rtol": SINGLE_FIT_EARLY_STOP, **changes}))
 
     @classmethod
     def keypoints_only(cls, base: RegistrationSettings) -> FitSchedule:
@@ -113,7 +120,8 @@ class FitSchedule:
 def _shared(s: RegistrationSettings) -> dict:
     """The settings that are not the schedule's own: device, threads, seed, progress, failure rules."""
     return {"device": s.device, "num_threads": s.num_threads, "seed": s.seed, "progress_every": s.progress_every,
-            "divergence_loss": s.divergence_loss, "w_KP": s.w_KP, "w_det": s.w_det, "lr": s.lr}
+            "divergence_loss": s.divergence_loss, "w_KP": s.w_KP, "w_det": s.w_det, "lr": s.lr,
+            "early_stop_rtol": s.early_stop_rtol}
 
 
 def register_schedule(
@@ -126,9 +134,11 @@ def register_schedule(
     watch: Sequence[int] = (),
 ) -> RegistrationResult:
     """Run `schedule` on `batch` (arguments as `register`); returns the last stage's result with the first
-    stage's orientation index, `failed` if any stage failed, and the steps and seconds of all stages."""
+    stage's orientation index, `failed` if any stage failed, and the steps (overall and per person) and
+    seconds of all stages."""
     done, seconds, result, first = 0, 0.0, None, None
     failed: list[bool] | None = None
+    steps = [0] * batch.size
     for settings in schedule.stages:
         def shifted(event: RegistrationProgress, offset: int = done) -> None:
             progress(replace(event, step=offset + event.step, total=schedule.steps))
@@ -139,7 +149,8 @@ def register_schedule(
         failed = [f.failed for f in result.fits] if failed is None else [a or f.failed for a, f in zip(failed, result.fits)]
         done += result.steps_done
         seconds += result.seconds
+        steps = [n + f.steps for n, f in zip(steps, result.fits)]
         init = BodyParams.from_dicts([f.params for f in result.fits], device=settings.device)
-    fits = [replace(f, failed=bad, converged=f.converged and not bad, orientation=f0.orientation)
-            for f, f0, bad in zip(result.fits, first.fits, failed)]
+    fits = [replace(f, failed=bad, converged=f.converged and not bad, orientation=f0.orientation, steps=n)
+            for f, f0, bad, n in zip(result.fits, first.fits, failed, steps)]
     return replace(result, fits=fits, steps_done=done, seconds=seconds)
