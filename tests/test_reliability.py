@@ -439,6 +439,19 @@ def test_a_full_disk_is_named_as_such_when_opening_and_writing_files(full_disk):
     assert not list(out.glob(".*.tmp"))
 
 
+def test_a_torch_file_that_fills_the_disk_is_a_full_disk_not_a_zip_error(full_disk):
+    import errno
+
+    import torch
+
+    _fill_disk(full_disk)
+    (full_disk / "filler").write_bytes(b"\0" * ((full_disk / "filler").stat().st_size - 200_000))
+    with pytest.raises(OSError) as info:  # was: RuntimeError "[enforce fail at inline_container.cc] unexpected pos"
+        atomic_write(full_disk / "lifter.pt", lambda f: torch.save({"w": torch.zeros(100_000)}, f))
+    assert info.value.errno == errno.ENOSPC and info.value.filename == str(full_disk / "lifter.pt")
+    assert sorted(p.name for p in full_disk.iterdir()) == ["filler"]
+
+
 def test_a_write_refused_names_the_file_asked_for_not_its_temp_file(read_only_mount):
     source, view, make_read_only = read_only_mount
     make_read_only()

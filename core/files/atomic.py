@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import shutil
 import tempfile
 import time
 from collections.abc import Callable
@@ -17,6 +19,8 @@ os.umask(_UMASK)
 _TEMP_NAME = re.compile(r"^\..+?(?:\.(?P<pid>\d+))?\.[A-Za-z0-9_]{8}\.tmp$")
 #: A temp file without a pid in its name is a leftover once it is this old (seconds).
 _UNNAMED_TEMP_AGE = 3600.0
+#: A write that failed with this little space left on its disk failed for want of space (bytes).
+_FULL_BYTES = 64 * 1024
 _swept: set[str] = set()
 
 
@@ -86,8 +90,20 @@ def _write_through_temp(path: Path, write: Callable[[BinaryIO], None] | bytes) -
             os.fchmod(f.fileno(), 0o666 & ~_UMASK)
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
+        # a writer that hides the disk's ENOSPC behind its own error (torch.save: "unexpected pos"); looked at
+        # before the temp file goes, while the disk is still as full as the write left it
+        hidden_full = isinstance(exc, Exception) and not isinstance(exc, OSError) and _disk_full(path.parent)
         if os.path.exists(tmp):
             os.unlink(tmp)
+        if hidden_full:
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from exc
         raise
     return path
+
+
+def _disk_full(folder: Path) -> bool:
+    try:
+        return shutil.disk_usage(folder).free < _FULL_BYTES
+    except OSError:
+        return False
