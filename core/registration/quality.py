@@ -89,25 +89,34 @@ def _trunk_in_camera(body_model: torch.nn.Module, params: dict[str, np.ndarray])
     return np.asarray(params["rotation"], np.float64).reshape(3, 3) @ (joints[12] - joints[0])
 
 
+def _pitch_deg(trunk: np.ndarray) -> float:
+    return float(np.degrees(np.arctan2(trunk[2], np.hypot(trunk[0], trunk[1]))))
+
+
+def _tilt_deg(trunk: np.ndarray) -> float:
+    return float(np.degrees(np.arctan2(abs(trunk[0]), -trunk[1])))
+
+
+def _pitch_limit_deg(tilt_deg: float, rules: QualityRules) -> float:
+    return rules.max_trunk_pitch_deg if tilt_deg <= rules.upright_image_deg else rules.max_trunk_pitch_any_deg
+
+
 def trunk_pitch_deg(body_model: torch.nn.Module, params: dict[str, np.ndarray]) -> float:
     """Signed angle (degrees) of the pelvis -> neck vector out of the image plane, in the camera frame
     (positive = the top of the trunk leans away from the viewer). params: a fit's (`BodyParams.to_dicts`)."""
-    trunk = _trunk_in_camera(body_model, params)
-    return float(np.degrees(np.arctan2(trunk[2], np.hypot(trunk[0], trunk[1]))))
+    return _pitch_deg(_trunk_in_camera(body_model, params))
 
 
 def trunk_image_tilt_deg(body_model: torch.nn.Module, params: dict[str, np.ndarray]) -> float:
     """Angle (degrees, 0..180) of the projected pelvis -> neck vector from the image's up direction: 0 for a
     trunk standing upright in the picture, 90 for one lying sideways, 180 upside down."""
-    trunk = _trunk_in_camera(body_model, params)
-    return float(np.degrees(np.arctan2(abs(trunk[0]), -trunk[1])))
+    return _tilt_deg(_trunk_in_camera(body_model, params))
 
 
 def trunk_pitch_limit_deg(body_model: torch.nn.Module, params: dict[str, np.ndarray],
                           rules: QualityRules = QualityRules()) -> float:
     """The |trunk pitch| above which `judge_fit` flags this fit "trunk_in_depth" (`QualityRules`)."""
-    upright = trunk_image_tilt_deg(body_model, params) <= rules.upright_image_deg
-    return rules.max_trunk_pitch_deg if upright else rules.max_trunk_pitch_any_deg
+    return _pitch_limit_deg(trunk_image_tilt_deg(body_model, params), rules)
 
 
 def judge_fit(fit: PersonFit, targets: PersonTargets, body_model: torch.nn.Module,
@@ -132,7 +141,8 @@ def judge_fit(fit: PersonFit, targets: PersonTargets, body_model: torch.nn.Modul
         pose = torch.as_tensor(fit.params["pose"], dtype=torch.float32).reshape(1, 23, 3)
         if float(pose_prior_loss(pose)[0]) > rules.prior_poor:
             poor.append("implausible_pose")
-        if abs(trunk_pitch_deg(body_model, fit.params)) > trunk_pitch_limit_deg(body_model, fit.params, rules):
+        trunk = _trunk_in_camera(body_model, fit.params)
+        if abs(_pitch_deg(trunk)) > _pitch_limit_deg(_tilt_deg(trunk), rules):
             poor.append("trunk_in_depth")
     verdict = "degenerate" if degenerate else "poor" if poor else "good"
     return verdict, degenerate + poor
