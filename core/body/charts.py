@@ -164,6 +164,9 @@ def torso_arc_v(v: np.ndarray, aspect: float) -> np.ndarray:
     DensePose's torso charts run round the body: on its real output (shared/data/densepose, 3 people) V reads
     0.22-0.25 on the line through the left shoulder and hip and 0.67-0.75 on the right one, where a V linear
     in x gave the built-in template 0.08 and 0.92: the flanks, steep in a frontal view, take a larger share.
+    Measured with the built-in template re-charted (resources/rechart_template.py), single fits: on DensePose's
+    ground-truth annotation (demo_dp_single_ann.pkl, 125 annotators' points) dense error 6.32 -> 5.74 px, its
+    15 torso points 9.85 -> 6.81 px; on DensePose's output, pedestrian 3.15 -> 3.08, seated man 3.55 -> 3.41 px.
     """
     grid = np.linspace(0.0, np.pi / 2, _ARC_SAMPLES)  # angle from the midline: x = sin t, z = aspect cos t
     speed = np.hypot(np.cos(grid), aspect * np.sin(grid))
