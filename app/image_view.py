@@ -99,6 +99,28 @@ class ImageView(QWidget):
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground((30, 30, 34))
         self.viewbox = self.graphics.addViewBox(lockAspect=True, invertY=True)
+        self._make_items()
+        self.viewbox.scene().sigMouseClicked.connect(self._scene_clicked)
+        bar = self._make_toolbar()
+        self.mode_banner = QLabel("")
+        self.mode_banner.setVisible(False)
+        self.mode_banner.setObjectName("edit_mode_banner")
+        self.mode_banner.setWordWrap(True)  # a long warning wraps instead of widening the window
+        self.mode_banner.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.info = QLabel("")
+        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # long names never widen the window
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(bar)
+        lay.addWidget(self.mode_banner)
+        lay.addWidget(self.graphics, 1)
+        lay.addWidget(self.info)
+        #: "view", "delete_points" or "add_point": what a click on the image does.
+        self.edit_mode = "view"
+
+    def _make_items(self) -> None:
+        """The view box's layers, bottom to top: image, IUV, silhouette, boxes, wireframe, compared fit,
+        residuals, dense points, skeleton, keypoints, the picked image point."""
         self.image_item = pg.ImageItem()
         self.iuv_item = pg.ImageItem()
         self.iuv_item.setOpacity(0.6)
@@ -120,8 +142,10 @@ class ImageView(QWidget):
                      self.wire_item, self.compare_item, self.residual_item, self.points_item, self.skeleton_item,
                      self.keypoint_item, self.pending_item):
             self.viewbox.addItem(item)
-        self.viewbox.scene().sigMouseClicked.connect(self._scene_clicked)
 
+    def _make_toolbar(self) -> QHBoxLayout:
+        """The overlay toggles above the image: points and their colouring, keypoints, fit style and alpha,
+        residuals, IUV."""
         self.show_points = self._check("Points", True)
         self.point_colour = QComboBox()
         self.point_colour.addItems(["part", "U", "V"])
@@ -138,26 +162,12 @@ class ImageView(QWidget):
         self.alpha.valueChanged.connect(lambda _: self.redraw())
         self.show_residuals = self._check("Residuals", False)
         self.show_iuv = self._check("IUV", False)
-        self.mode_banner = QLabel("")
-        self.mode_banner.setVisible(False)
-        self.mode_banner.setWordWrap(True)  # a long warning wraps instead of widening the window
-        self.mode_banner.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.mode_banner.setObjectName("edit_mode_banner")
-        self.info = QLabel("")
-        self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # long names never widen the window
         bar = QHBoxLayout()
         for w in (self.show_points, self.point_colour, self.show_keypoints, self.show_fit, self.fit_style,
                   QLabel("alpha"), self.alpha, self.show_residuals, self.show_iuv):
             bar.addWidget(w)
         bar.addStretch(1)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(2, 2, 2, 2)
-        lay.addLayout(bar)
-        lay.addWidget(self.mode_banner)
-        lay.addWidget(self.graphics, 1)
-        lay.addWidget(self.info)
-        #: "view", "delete_points" or "add_point": what a click on the image does.
-        self.edit_mode = "view"
+        return bar
 
     def _check(self, text: str, on: bool) -> QCheckBox:
         box = QCheckBox(text)

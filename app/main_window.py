@@ -1,12 +1,12 @@
 """The main window: people list, image view, 3D viewport, registration and training docks, review keys.
 
 The window owns the open `Project` (GUI thread only; workers open their own) and keeps the views on the
-selected person. Every review decision is written at once; errors become dialogs (app/errors.py).
+selected person. Every review decision is written at once; errors become dialogs (app/errors.py). Its
+registration actions (Fit buttons, live mesh, end of a fit) are in app/window_fitting.py, its menus in
+app/menus.py.
 """
 
 from __future__ import annotations
-
-from dataclasses import replace
 
 import numpy as np
 from PySide6.QtCore import QSettings, Qt, QTimer, Signal
@@ -28,11 +28,11 @@ from deformlearn.app.settings import AppSettings
 from deformlearn.app.training_panel import TrainingPanel
 from deformlearn.app.undo import push_done
 from deformlearn.app.viewport import Viewport3D
+from deformlearn.app.window_fitting import FittingMixin
 from deformlearn.core.project import Project
-from deformlearn.core.registration import PipelineProgress
 
 
-class MainWindow(QMainWindow):
+class MainWindow(FittingMixin, QMainWindow):
     """Deform & Learn Studio's window. `open_project(path)` loads a project; `project` is the open one."""
 
     projectChanged = Signal()
@@ -47,6 +47,21 @@ class MainWindow(QMainWindow):
         self.project: Project | None = None
         self.loader = None  # SceneLoader of the open project
         self.scene: PersonScene | None = None
+        self._make_workers()
+        self._make_views()
+        self._make_work_tabs()
+        self._make_docks()
+        self.status_label = QLabel("No project open: Project ▸ Open, or Project ▸ Demo project")
+        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.statusBar().addWidget(self.status_label, 1)
+        self.actions_by_name: dict[str, QAction] = {}
+        from deformlearn.app.menus import build_menus
+
+        build_menus(self)
+        self._restore_layout()
+
+    def _make_workers(self) -> None:
+        """The undo stack and review controller, and the runners of fits, imports and keypoint detection."""
         self.undo_stack = QUndoStack(self)  # every user action: reviews, bulk reviews, annotation edits
         self.review = ReviewController(self.undo_stack, self)
         self.review.changed.connect(self._reviewed)
@@ -58,6 +73,8 @@ class MainWindow(QMainWindow):
         self._mesh_timer = QTimer(self, singleShot=True, interval=0)
         self._mesh_timer.timeout.connect(self._show_pending_mesh)
 
+    def _make_views(self) -> None:
+        """The people list, the image view and gallery (the central tabs), and the 3D viewport."""
         self.image_view = ImageView()
         self.people = PeoplePanel()
         self.people.personSelected.connect(self.show_person)
@@ -70,6 +87,9 @@ class MainWindow(QMainWindow):
                                         "the list's filters and sort apply. Double-click opens the image.")
         self.setCentralWidget(self.central_tabs)
         self.viewport = Viewport3D()
+
+    def _make_work_tabs(self) -> None:
+        """The registration, training and fit-history panels, wired to the runner and the window."""
         self.registration = RegistrationPanel(self.settings.registration)
         self.registration.device.setCurrentText(self.settings.device)
         self.registration.orientations.setValue(self.settings.registration.orientations)
@@ -81,30 +101,24 @@ class MainWindow(QMainWindow):
         self.runner.failed.connect(self._fit_failed)
         self.training = TrainingPanel()
         self.training.roundFinished.connect(self._round_finished)
-
-        self.docks: dict[str, QDockWidget] = {}
-        self._dock("People", self.people, Qt.DockWidgetArea.LeftDockWidgetArea)
-        self._dock("3D view", self.viewport, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.work_tabs = QTabWidget()
-        self.work_tabs.addTab(self.registration, "Registration")
-        self.work_tabs.addTab(self.training, "Training")
         self.fit_history = FitHistoryView()
         self.fit_history.makeCurrent.connect(lambda pid, fit_id: self.guarded("Make fit current", self.make_fit_current,
                                                                               pid, fit_id))
         self.fit_history.compare.connect(lambda fit: self.guarded("Compare fits", self.compare_fit, fit))
+        self.work_tabs = QTabWidget()
+        self.work_tabs.addTab(self.registration, "Registration")
+        self.work_tabs.addTab(self.training, "Training")
         self.work_tabs.addTab(self.fit_history, "Fit history")
+
+    def _make_docks(self) -> None:
+        """People on the left; the 3D view above the work tabs on the right."""
+        self.docks: dict[str, QDockWidget] = {}
+        self._dock("People", self.people, Qt.DockWidgetArea.LeftDockWidgetArea)
+        self._dock("3D view", self.viewport, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("Work", self.work_tabs, Qt.DockWidgetArea.RightDockWidgetArea)
         self.resizeDocks([self.docks["People"]], [380], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["3D view"], self.docks["Work"]], [480, 480], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["3D view"], self.docks["Work"]], [520, 380], Qt.Orientation.Vertical)
-        self.status_label = QLabel("No project open: Project ▸ Open, or Project ▸ Demo project")
-        self.status_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.statusBar().addWidget(self.status_label, 1)
-        self.actions_by_name: dict[str, QAction] = {}
-        from deformlearn.app.menus import build_menus
-
-        build_menus(self)
-        self._restore_layout()
 
     def _qs(self) -> QSettings:
         return self.qsettings if self.qsettings is not None else QSettings()
@@ -303,78 +317,7 @@ class MainWindow(QMainWindow):
             self.image_view.redraw()
         self._update_status()
 
-    # ---- registration ------------------------------------------------------------------------------------
-    def people_for_scope(self, scope: str) -> list[int]:
-        if self.project is None:
-            return []
-        if scope == "selected":
-            return self.people.selected_people() or ([self.people.current_person()] if self.people.current_person() >= 0 else [])
-        if scope == "all":
-            return [int(i) for i in self.project.person_ids()]
-        out, offset = [], 0  # unfitted: fit_status NULL sorts first in ascending order
-        while True:
-            rows = self.project.list_persons(offset=offset, limit=2000, order_by="fit_status")
-            unfitted = [r.id for r in rows if r.fit_status is None]
-            out += unfitted
-            if len(rows) < 2000 or len(unfitted) < len(rows):
-                return out
-            offset += 2000
-
-    def fit(self, scope: str) -> None:
-        self.guarded("Fit", self._fit, scope)
-
-    def _fit(self, scope: str) -> None:
-        if self.project is None:
-            raise RuntimeError("Open a project first (Project ▸ Open or Project ▸ Demo project).")
-        pids = self.people_for_scope(scope)
-        if not pids:
-            raise RuntimeError(f"No people to fit ({scope}).")
-        watch = self.scene.pid if self.scene is not None and self.scene.pid in pids else pids[0]
-        from deformlearn.app.registration_worker import RegistrationWorker
-
-        settings = self.registration.settings()
-        if len(pids) <= 8:  # a few people fit fast: report every step so the live view is smooth
-            settings = settings.with_(progress_every=1)
-        worker = RegistrationWorker(str(self.project.root), self.loader.template, pids, settings, watch_pid=watch)
-        self.registration.set_running(True)
-        self.runner.start(worker)
-
-    def _fit_progress(self, event: PipelineProgress) -> None:
-        self.registration.on_progress(event)
-        if event.vertices is None or self.scene is None or event.watched_pid != self.scene.pid:
-            return
-        # Coalesce: when events come faster than frames, only the newest mesh is drawn.
-        self._pending_mesh = event.vertices
-        if not self._mesh_timer.isActive():
-            self._mesh_timer.start()
-
-    def _show_pending_mesh(self) -> None:
-        from deformlearn.app.scene_loader import align_to_points
-
-        verts, self._pending_mesh = self._pending_mesh, None
-        if verts is None or self.scene is None:
-            return
-        self.viewport.update_vertices(verts)
-        self.image_view.update_fit(align_to_points(verts, self.scene, self.loader.template.keypoint_weights))
-
-    def _fit_finished(self, summary: dict) -> None:
-        self.registration.on_finished(summary)
-        self.settings.registration = replace(self.registration.defaults(),
-                                             orientations=self.registration.orientations.value())
-        self.settings.save(self.qsettings)
-        self._after_data_change()
-        if summary.get("skipped"):
-            show_error(self, "Some people were not fitted",
-                       f"{len(summary['skipped'])} people have no dense points, so there is nothing to register.",
-                       "Add correspondences to them (Edit ▸ Add correspondence), then fit again.")
-
-    def _fit_failed(self, message: str) -> None:
-        self.registration.set_running(False)
-        self.registration.status.setText("failed")
-        show_error(self, "Registration failed", message,
-                   "The project is unchanged for the people that were being fitted. Check the settings "
-                   "(device, learning rate) and try again.")
-
+    # ---- data changes ------------------------------------------------------------------------------------
     def _after_data_change(self) -> None:
         """Re-read rows and the shown person after fits or a round changed the project."""
         if self.project is None:

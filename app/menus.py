@@ -1,4 +1,5 @@
-"""Menus of the main window: Project (new, open, recent, import, demo, export), Review, View, Settings."""
+"""Menus of the main window: Project (new, open, recent, import, detect keypoints, demo, export), Review, Edit
+(undo, redo, edit modes), View, Settings, Help."""
 
 from __future__ import annotations
 
@@ -14,8 +15,26 @@ from deformlearn.core.project import Project
 
 
 def build_menus(win) -> None:
+    """Project, Review, Edit, View, Settings and Help menus of the window (each action in `actions_by_name`)."""
     bar = win.menuBar()
-    project = bar.addMenu("&Project")
+    _project_menu(win, bar.addMenu("&Project"))
+    _review_menu(win, bar.addMenu("&Review"))
+    _edit_menu(win, bar.addMenu("&Edit"))
+    view = bar.addMenu("&View")
+    for dock in win.docks.values():
+        view.addAction(dock.toggleViewAction())
+    view.addSeparator()
+    for name in ("front", "side", "top"):
+        win.add_action(view, f"view_{name}", f"3D {name} view", lambda n=name: win.viewport.set_view(n))
+    from deformlearn.app.settings_dialog import open_settings
+
+    win.add_action(bar.addMenu("&Settings"), "preferences", "&Preferences…", lambda: open_settings(win))
+    from deformlearn.app.help_overlay import install_help
+
+    win.help_overlay = install_help(win, bar.addMenu("&Help"))
+
+
+def _project_menu(win, project) -> None:
     win.add_action(project, "new_project", "&New project…", lambda: new_project(win), ["Ctrl+N"])
     win.add_action(project, "open_project", "&Open project…", lambda: open_project_dialog(win), ["Ctrl+O"])
     win.recent_menu = project.addMenu("Open &recent")
@@ -31,7 +50,8 @@ def build_menus(win) -> None:
     win.add_action(project, "close_project", "&Close project", win.close_project)
     win.add_action(project, "quit", "&Quit", win.close, ["Ctrl+Q"])
 
-    review = bar.addMenu("&Review")
+
+def _review_menu(win, review) -> None:
     win.add_action(review, "accept", "&Accept", win.accept_current, ["A"])
     win.add_action(review, "reject", "&Reject", win.reject_current, ["R"])
     win.add_action(review, "reject_reason", "Reject with &reason…", lambda: win.reject_current(True), ["Shift+R"])
@@ -50,7 +70,8 @@ def build_menus(win) -> None:
                    ["Ctrl+Shift+R"])
     win.add_action(review, "reject_over", "Reject all over an &error…", win.reject_over_threshold)
 
-    edit = bar.addMenu("&Edit")
+
+def _edit_menu(win, edit) -> None:
     stack = win.undo_stack
     _follow_stack(win.add_action(edit, "undo", "&Undo", win.undo, ["Ctrl+Z"]), "&Undo", stack.canUndoChanged,
                   stack.undoTextChanged)
@@ -60,22 +81,6 @@ def build_menus(win) -> None:
     from deformlearn.app.annotation_edit import install_edit_actions
 
     install_edit_actions(win, edit)
-
-    view = bar.addMenu("&View")
-    for dock in win.docks.values():
-        view.addAction(dock.toggleViewAction())
-    view.addSeparator()
-    for name in ("front", "side", "top"):
-        win.add_action(view, f"view_{name}", f"3D {name} view", lambda n=name: win.viewport.set_view(n))
-
-    settings = bar.addMenu("&Settings")
-    from deformlearn.app.settings_dialog import open_settings
-
-    win.add_action(settings, "preferences", "&Preferences…", lambda: open_settings(win))
-
-    from deformlearn.app.help_overlay import install_help
-
-    win.help_overlay = install_help(win, bar.addMenu("&Help"))
 
 
 def _open_demo_project(win, path) -> None:

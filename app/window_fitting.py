@@ -1,0 +1,87 @@
+"""The main window's registration side (a mixin of MainWindow): which people a Fit button means, starting the
+worker, the live mesh of the watched person while it runs, and the end of a fit (summary, settings, dialogs).
+
+Fit events can come faster than frames; only the newest mesh is drawn (`_pending_mesh`, a zero-delay timer).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from deformlearn.app.errors import show_error
+from deformlearn.core.registration import PipelineProgress
+
+
+class FittingMixin:
+    """Registration actions of `MainWindow` (uses its project, people, registration panel, runner, views)."""
+
+    def people_for_scope(self, scope: str) -> list[int]:
+        if self.project is None:
+            return []
+        if scope == "selected":
+            return self.people.selected_people() or ([self.people.current_person()] if self.people.current_person() >= 0 else [])
+        if scope == "all":
+            return [int(i) for i in self.project.person_ids()]
+        out, offset = [], 0  # unfitted: fit_status NULL sorts first in ascending order
+        while True:
+            rows = self.project.list_persons(offset=offset, limit=2000, order_by="fit_status")
+            unfitted = [r.id for r in rows if r.fit_status is None]
+            out += unfitted
+            if len(rows) < 2000 or len(unfitted) < len(rows):
+                return out
+            offset += 2000
+
+    def fit(self, scope: str) -> None:
+        self.guarded("Fit", self._fit, scope)
+
+    def _fit(self, scope: str) -> None:
+        if self.project is None:
+            raise RuntimeError("Open a project first (Project ▸ Open or Project ▸ Demo project).")
+        pids = self.people_for_scope(scope)
+        if not pids:
+            raise RuntimeError(f"No people to fit ({scope}).")
+        watch = self.scene.pid if self.scene is not None and self.scene.pid in pids else pids[0]
+        from deformlearn.app.registration_worker import RegistrationWorker
+
+        settings = self.registration.settings()
+        if len(pids) <= 8:  # a few people fit fast: report every step so the live view is smooth
+            settings = settings.with_(progress_every=1)
+        worker = RegistrationWorker(str(self.project.root), self.loader.template, pids, settings, watch_pid=watch)
+        self.registration.set_running(True)
+        self.runner.start(worker)
+
+    def _fit_progress(self, event: PipelineProgress) -> None:
+        self.registration.on_progress(event)
+        if event.vertices is None or self.scene is None or event.watched_pid != self.scene.pid:
+            return
+        # Coalesce: when events come faster than frames, only the newest mesh is drawn.
+        self._pending_mesh = event.vertices
+        if not self._mesh_timer.isActive():
+            self._mesh_timer.start()
+
+    def _show_pending_mesh(self) -> None:
+        from deformlearn.app.scene_loader import align_to_points
+
+        verts, self._pending_mesh = self._pending_mesh, None
+        if verts is None or self.scene is None:
+            return
+        self.viewport.update_vertices(verts)
+        self.image_view.update_fit(align_to_points(verts, self.scene, self.loader.template.keypoint_weights))
+
+    def _fit_finished(self, summary: dict) -> None:
+        self.registration.on_finished(summary)
+        self.settings.registration = replace(self.registration.defaults(),
+                                             orientations=self.registration.orientations.value())
+        self.settings.save(self.qsettings)
+        self._after_data_change()
+        if summary.get("skipped"):
+            show_error(self, "Some people were not fitted",
+                       f"{len(summary['skipped'])} people have no dense points, so there is nothing to register.",
+                       "Add correspondences to them (Edit ▸ Add correspondence), then fit again.")
+
+    def _fit_failed(self, message: str) -> None:
+        self.registration.set_running(False)
+        self.registration.status.setText("failed")
+        show_error(self, "Registration failed", message,
+                   "The project is unchanged for the people that were being fitted. Check the settings "
+                   "(device, learning rate) and try again.")
