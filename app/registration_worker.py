@@ -9,10 +9,16 @@ a 300-step single fit that takes 0.8 s of CPU alone took 10.5-11.3 s in a thread
 
 The panel's settings are the stiff first stage of the staged single-fit schedule (`FitSchedule.single_fit`),
 people without dense points are fitted on their keypoints, and each fit is stored with the one metric
-schema (`keypoint_error_px`, `quality`, ...). The fit process opens its own `Project`. Cancelling stops
-within one optimiser step (and the 0.1 s the worker polls at); fits of a cancelled chunk are not saved,
-earlier chunks are. An error in the fit comes back as its message (its traceback goes to the log); a fit
-process that dies is reported and replaced by a fresh one at the next fit.
+schema (`keypoint_error_px`, `quality`, ...). The start is "auto": people whose current fit is good (and
+not rejected) are re-fitted from it with the schedule's relaxed stage alone (`FitSchedule.refit`), the
+rest from the T-pose. Measured on 12 synthetic people and the two real photos: a re-fit from the good fit
+ran 148 / 77 steps instead of 291 / 257 (0.73 / 0.47 s of CPU instead of 1.68 / 1.41 s), MPJPE 66.4 ->
+60.8 mm, dense error 0.62 -> 0.48 and 3.35 -> 3.30 px, every fit still good.
+
+The fit process opens its own `Project`. Cancelling stops within one optimiser step (and the 0.1 s the
+worker polls at); fits of a cancelled chunk are not saved, earlier chunks are. An error in the fit comes
+back as its message (its traceback goes to the log); a fit process that dies is reported and replaced by
+a fresh one at the next fit.
 """
 
 from __future__ import annotations
@@ -178,6 +184,7 @@ class RegistrationWorker(QObject):
             self.failed.emit(f"{type(exc).__name__}: {exc}")
 
     def _run(self) -> dict:
-        plan = FitPlan(FitSchedule.single_fit(self.settings), round_index=MANUAL_ROUND, chunk_size=self.chunk_size)
+        plan = FitPlan(FitSchedule.single_fit(self.settings), start="auto", round_index=MANUAL_ROUND,
+                       chunk_size=self.chunk_size)
         job = FitJob(self.project_root, self.template, self.person_ids, plan, self.watch_pid)
         return fit_process().fit(job, self.progress.emit, self._cancel)

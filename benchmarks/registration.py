@@ -1,8 +1,10 @@
 """Benchmark: batched registration speed and accuracy against ground truth. Prints one JSON line.
 
 Speed: image-iterations per second (people x Adam steps, full loss: forward + backward + update) at batch
-1, 64, 256 and 1024, each person with 100-200 dense points; per-step time from the difference of two run
-lengths, so set-up and the final evaluation are excluded. Peak memory: process max RSS (CPU) or
+1, 64, 256, 512 and 1024, each person with 100-200 dense points; per-step time from the difference of two
+run lengths (medians of 3 runs each), so set-up and the final evaluation are excluded. A figure that is not
+physically possible (the longer runs no slower, a difference within the runs' spread, a rate above
+MAX_RATE) is printed as null, with the reason under "speed_refused". Peak memory: process max RSS (CPU) or
 torch.cuda.max_memory_allocated (CUDA).
 
 Accuracy on noise-free synthetic people drawn from the body model (random pose, scales ~ N(1, 0.05), yaw
@@ -55,25 +57,60 @@ def peak_memory_mb(device: str) -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def throughput(body: BodyModel, people, batch_size: int, settings: RegistrationSettings) -> tuple[float, float]:
-    """Image-iterations per second of the step loop at this batch size: (by wall clock, by this process's
-    CPU time). With other work sharing the cores the wall-clock figure is pessimistic; with one thread the
-    CPU-time figure estimates an unshared core."""
+#: Rates above this many image-iterations per second are refused as impossible: an image-iteration skins,
+#: differentiates and updates 100-200 points of a 24-joint body (~10^5 flops); 10^7 of them a second is
+#: beyond any CPU and above what one GPU sustains at these sizes.
+MAX_RATE = 1e7
+#: Runs of each length timed; the medians are compared.
+REPEATS = 3
+
+
+def step_rate(images: int, short: list[float], long: list[float]) -> tuple[float | None, str | None]:
+    """(image-iterations per second, None) from the timings (s) of runs `images` image-iterations apart, or
+    (None, why) when the figure would not be physically possible: the long runs' median no longer than the
+    short ones', their difference within the runs' own spread, or a rate above MAX_RATE."""
+    med_s, med_l = float(np.median(short)), float(np.median(long))
+    diff, spread = med_l - med_s, (max(short) - min(short)) + (max(long) - min(long))
+    timings = f"medians {med_s:.4f} s and {med_l:.4f} s over {len(short)} runs each"
+    if diff <= 0:
+        return None, f"the longer run was not slower ({timings})"
+    if diff < spread:
+        return None, f"the difference {diff:.4f} s is within the runs' spread {spread:.4f} s ({timings})"
+    rate = images / diff
+    if rate > MAX_RATE:
+        return None, f"{rate:.3g} image-iterations/s is above the possible {MAX_RATE:.0e} ({timings})"
+    return rate, None
+
+
+def throughput(body: BodyModel, people, batch_size: int, settings: RegistrationSettings) -> dict:
+    """Image-iterations per second of the step loop at this batch size, by wall clock and by this process's
+    CPU time (each None with a reason in "refused" when not possible, see `step_rate`). With other work
+    sharing the cores the wall-clock figure is pessimistic; with one thread the CPU-time figure estimates an
+    unshared core. Each run length is timed REPEATS times, interleaved, and the medians are used."""
     targets = [people[i % len(people)].targets for i in range(batch_size)]
     batch = collate(targets, device=settings.device)
     short, long = 5, 25 if batch_size >= 256 else 60
     register(body, batch, settings.with_(steps=short))  # warm-up
-    wall, cpu = {}, {}
-    for steps in (short, long):
-        if settings.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t0, c0 = time.perf_counter(), time.process_time()
-        register(body, batch, settings.with_(steps=steps))
-        if settings.device.startswith("cuda"):
-            torch.cuda.synchronize()
-        wall[steps], cpu[steps] = time.perf_counter() - t0, time.process_time() - c0
+    wall: dict[int, list[float]] = {short: [], long: []}
+    cpu: dict[int, list[float]] = {short: [], long: []}
+    for _ in range(REPEATS):
+        for steps in (short, long):
+            if settings.device.startswith("cuda"):
+                torch.cuda.synchronize()
+            t0, c0 = time.perf_counter(), time.process_time()
+            register(body, batch, settings.with_(steps=steps))
+            if settings.device.startswith("cuda"):
+                torch.cuda.synchronize()
+            wall[steps].append(time.perf_counter() - t0)
+            cpu[steps].append(time.process_time() - c0)
     n = batch_size * (long - short)
-    return n / max(wall[long] - wall[short], 1e-9), n / max(cpu[long] - cpu[short], 1e-9)
+    (by_wall, why_wall), (by_cpu, why_cpu) = step_rate(n, wall[short], wall[long]), step_rate(n, cpu[short], cpu[long])
+    refused = {k: v for k, v in (("wall", why_wall), ("cpu", why_cpu)) if v}
+    return {"wall": by_wall, "cpu": by_cpu, "refused": refused}
+
+
+def _rounded(rate: float | None) -> int | None:
+    return None if rate is None else round(rate)
 
 
 def camera_joints_and_vertices(body: BodyModel, params: list[dict]) -> tuple[np.ndarray, np.ndarray]:
@@ -165,10 +202,13 @@ def speed_by_threads(body: BodyModel, people, args: argparse.Namespace, speed: d
             continue
         torch.set_num_threads(n)
         settings = RegistrationSettings.later_round(device=args.device, num_threads=n, progress_every=10_000)
-        by_threads[str(n)] = {str(b): round(throughput(body, people, b, settings)[0])
+        by_threads[str(n)] = {str(b): _rounded(throughput(body, people, b, settings)["wall"])
                               for b in (int(x) for x in args.batches.split(","))}
     torch.set_num_threads(main_threads)
-    best = {b: max(((v[b], int(n)) for n, v in by_threads.items()), key=lambda x: x[0]) for b in speed}
+    best = {}
+    for b in speed:
+        measured = [(v[b], int(n)) for n, v in by_threads.items() if v[b] is not None]
+        best[b] = max(measured) if measured else (None, None)
     return {"image_iterations_per_s_by_threads": by_threads,
             "best_image_iterations_per_s": {b: {"per_s": v, "threads": n} for b, (v, n) in best.items()}}
 
@@ -189,10 +229,12 @@ def main() -> None:
     body = BodyModel(load_builtin_template())
     settings = RegistrationSettings.later_round(device=args.device, num_threads=args.threads, progress_every=10_000)
     speed_people = make_synthetic_people(body, 64, seed=args.seed + 1)
-    speed, speed_cpu, memory = {}, {}, {}
+    speed, speed_cpu, refused, memory = {}, {}, {}, {}
     for b in (int(x) for x in args.batches.split(",")):
-        wall, cpu = throughput(body, speed_people, b, settings)
-        speed[str(b)], speed_cpu[str(b)] = round(wall), round(cpu)
+        measured = throughput(body, speed_people, b, settings)
+        speed[str(b)], speed_cpu[str(b)] = _rounded(measured["wall"]), _rounded(measured["cpu"])
+        if measured["refused"]:
+            refused[str(b)] = measured["refused"]
         memory[str(b)] = round(peak_memory_mb(args.device), 1)
     if args.project:
         targets, truth = people_from_project(args.project, body)
@@ -204,6 +246,7 @@ def main() -> None:
         "benchmark": "registration", "device": args.device, "threads": torch.get_num_threads(),
         "template_vertices": body.num_vertices, "points_per_person": "100-200",
         "image_iterations_per_s": speed, "image_iterations_per_cpu_s": speed_cpu,
+        "speed_refused": refused,
         **speed_by_threads(body, speed_people, args, speed),
         "load_average_1min_at_start": load_at_start, "load_average_1min": round(os.getloadavg()[0], 2),
         "peak_memory_mb_after_batch": memory,

@@ -115,3 +115,42 @@ def test_pose_prior_is_zero_inside_the_ranges_and_grows_outside() -> None:
     loss.sum().backward()
     assert pose.grad[1, 3, 0] < 0 and torch.count_nonzero(pose.grad) == 1
     assert len(POSE_LIMITS_DEG) == 23
+
+
+def _warm_start_fit(project_root, template, pid: int, review: str | None) -> tuple[list, dict]:
+    """Store the truth of `pid` as its current "good" fit (reviewed `review`), fit it with start "auto":
+    (progress events, the new fit's metrics)."""
+    from deformlearn.core.project.records import FitRecord
+    from deformlearn.core.registration.pipeline import FitPlan, fit_people
+
+    events = []
+    with Project.open(project_root) as project:
+        truth = project.ground_truth(pid)
+        project.save_fits([FitRecord(pid, 0, truth, {"error": 0.0, "quality": "good"}, "converged")])
+        if review is not None:
+            project.set_review(pid, review)
+        schedule = FitSchedule.single_fit(steps=40, num_orientations=1, **{**FAST, "progress_every": 1})
+        fit_people(project, template, [pid], FitPlan(schedule, start="auto"), progress=events.append, watch_pid=pid)
+        return events, project.latest_fit(pid).metrics
+
+
+def test_auto_start_refits_from_a_good_fit_and_starts_where_it_is(small_project, tiny_template) -> None:
+    from deformlearn.core.registration.pipeline import start_params
+
+    with Project.open(small_project) as project:
+        assert start_params(project, [4], "auto") is None  # no fit yet: the T-pose
+    events, metrics = _warm_start_fit(small_project, tiny_template, 4, None)
+    refit = FitSchedule.refit(FitSchedule.single_fit(steps=40, num_orientations=1, **FAST))
+    assert refit.stages == (FitSchedule.single_fit(steps=40, **FAST).stages[-1],)
+    assert {e.total for e in events} == {refit.steps} and metrics["steps"] <= refit.steps
+    assert events[0].losses["dense"] < 1e-6  # the first step starts at the stored (true) fit
+    with Project.open(small_project) as project:
+        current = project.current_fit(4)
+        start = start_params(project, [4], "auto")
+        assert current.metrics["quality"] == "good"  # the re-fit's verdict; its params start the next one
+        np.testing.assert_allclose(start.pose[0].numpy(), current.params["pose"], atol=1e-6)
+
+
+def test_auto_start_ignores_a_rejected_fit(small_project, tiny_template) -> None:
+    events, metrics = _warm_start_fit(small_project, tiny_template, 5, "rejected")
+    assert {e.total for e in events} == {40} and events[0].losses["dense"] > 1e-3  # the T-pose schedule

@@ -285,3 +285,60 @@ def test_cancel_before_the_first_step_and_only_a_token(tiny_model) -> None:
         register(tiny_model, batch, RegistrationSettings.later_round(**FAST), cancel=token)
     with pytest.raises(TypeError, match="register: cancel must be a deformlearn.core.cancel.CancelToken"):
         register(tiny_model, batch, RegistrationSettings.later_round(**FAST), cancel=threading.Event())
+
+
+# -- early stopping ----------------------------------------------------------------------------------------
+def _first_plateau(losses: list[float], window: int, rtol: float, warmup: int = 0) -> int:
+    """The first step t >= warmup + window whose losses t - window .. t stayed within rtol of their lowest."""
+    for t in range(warmup + window, len(losses)):
+        span = losses[t - window:t + 1]
+        if max(span) - min(span) < rtol * abs(min(span)):
+            return t
+    raise AssertionError("no plateau in the reference run")
+
+
+def test_early_stopping_stops_on_the_first_plateau_and_not_before(tiny_model) -> None:
+    batch = collate([make_synthetic_people(tiny_model, 1, seed=11)[0].targets])
+    settings = RegistrationSettings.round1(steps=300, num_orientations=1, num_threads=1, progress_every=1)
+    losses: list[float] = []  # the event after k updates holds the loss evaluated after k - 1 of them
+    register(tiny_model, batch, settings, progress=lambda e: losses.append(float(e.losses["total"][0])))
+    stop = _first_plateau(losses, settings.converged_window, 5e-2)
+    assert 20 < stop < 250  # the loss falls first: stopping at the first window would be wrong
+    early = register(tiny_model, batch, settings.with_(early_stop_rtol=5e-2))
+    assert early.steps_done == stop and early.fits[0].steps == stop and early.fits[0].converged
+    same = register(tiny_model, batch, settings.with_(steps=stop)).fits[0]  # constant lr: the same run, cut
+    for key, value in same.params.items():
+        np.testing.assert_allclose(early.fits[0].params[key], value, atol=1e-6, err_msg=key)
+    assert register(tiny_model, batch, settings.with_(early_stop_rtol=1e-4)).fits[0].steps > stop
+
+
+def test_early_stopping_waits_for_the_warm_up_and_leaves_batch_mates_alone(tiny_model) -> None:
+    people = [p.targets for p in make_synthetic_people(tiny_model, 3, seed=12)]
+    settings = RegistrationSettings.round1(steps=200, num_orientations=2, early_stop_rtol=1e-2, **FAST)
+    alone = register(tiny_model, collate([people[0]]), settings).fits[0]
+    together = register(tiny_model, collate(people), settings)
+    assert together.fits[0].steps == alone.steps and together.steps_done == max(f.steps for f in together.fits)
+    for key, value in alone.params.items():
+        np.testing.assert_allclose(together.fits[0].params[key], value, atol=1e-4, err_msg=key)
+    anything = RegistrationSettings.refinement(steps=100, early_stop_rtol=1e9, **FAST)  # every loss is "flat"
+    init = BodyParams.from_dicts([f.params for f in together.fits])
+    result = register(tiny_model, collate(people), anything, init=init)  # ... but only after warm-up + window
+    assert {f.steps for f in result.fits} == {anything.lr_warmup_steps + anything.converged_window}
+
+
+def test_the_speed_benchmark_refuses_impossible_rates() -> None:
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "registration.py"
+    spec = importlib.util.spec_from_file_location("registration_benchmark", path)
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    images = 512 * 20
+    rate, why = bench.step_rate(images, [0.50, 0.52, 0.51], [1.50, 1.49, 1.52])
+    assert why is None and rate == pytest.approx(images / 0.99)
+    # the run that once printed 10,240,000,000,000 image-iterations/s: both lengths took the same time
+    assert bench.step_rate(images, [0.90, 1.40, 1.00], [1.00, 0.95, 1.30])[0] is None
+    assert "not slower" in bench.step_rate(images, [1.0, 1.0, 1.0], [0.9, 1.0, 0.95])[1]
+    assert "spread" in bench.step_rate(images, [0.5, 0.9, 0.6], [0.8, 0.7, 1.2])[1]
+    assert "above the possible" in bench.step_rate(images, [0.5, 0.5, 0.5], [0.5001, 0.5001, 0.5001])[1]

@@ -5,7 +5,8 @@
 - `fittable_people` splits people into those that can be fitted (dense points, or at least
   `MIN_KEYPOINTS` visible keypoints) and the rest;
 - `start_params` chooses the start: the T-pose (None: several orientations), the latest regressor's
-  predictions, or each person's latest stored fit;
+  predictions, each person's latest stored fit, or ("auto") each person's current fit when every person
+  of the chunk has a good one (`warm_fit`), re-fitted with `FitSchedule.refit`, else the T-pose;
 - `fit_chunk` registers a chunk of people from one or more starts, keeping each person's best, with a
   keypoints-only schedule for people without dense points when they start from the T-pose;
 - `fit_record` judges each fit (`quality.judge_fit`) and writes the metrics in `FIT_METRIC_KEYS`'s schema;
@@ -42,7 +43,7 @@ from deformlearn.core.registration.quality import judge_fit
 from deformlearn.core.registration.schedule import FitSchedule, register_schedule
 from deformlearn.core.registration.settings import RegistrationSettings
 
-START_CHOICES = ("tpose", "predictions", "fits")
+START_CHOICES = ("tpose", "predictions", "fits", "auto")
 #: A person without dense points is fitted when it has at least this many visible keypoints.
 MIN_KEYPOINTS = 4
 #: Keys every fit's metrics carry (plus "loss_<term>" per loss term).
@@ -98,14 +99,26 @@ def fittable_people(project, person_ids: Sequence[int]) -> tuple[list[int], list
     return ready, skipped
 
 
+def warm_fit(project, person_id: int) -> FitRecord | None:
+    """The person's current fit when a re-fit may start from it: it converged, was judged "good" and was not
+    rejected; else None."""
+    fit = project.current_fit(int(person_id))
+    ok = fit is not None and fit.status == "converged" and fit.review_status != "rejected"
+    return fit if ok and fit.metrics.get("quality") == "good" else None
+
+
 def start_params(project, person_ids: Sequence[int], start: str, *, device: str = "cpu",
                  regressor: str | None = None) -> BodyParams | None:
     """The start of a fit: None for "tpose"; the regressor's predictions ("predictions", the latest round's
-    regressor or the file `regressor`); each person's latest stored fit ("fits")."""
+    regressor or the file `regressor`); each person's latest stored fit ("fits"); for "auto" each person's
+    `warm_fit` when every one of them has one, else None (the T-pose)."""
     if start not in START_CHOICES:
         raise ValueError(f"unknown start {start!r}; choose one of {START_CHOICES}")
     if start == "tpose":
         return None
+    if start == "auto":
+        warm = [warm_fit(project, pid) for pid in person_ids]
+        return None if not warm or None in warm else BodyParams.from_dicts([f.params for f in warm])
     if start == "predictions":
         from deformlearn.core.regressor.prediction import predict_people
 
@@ -188,8 +201,9 @@ def _groups(people, schedule, keypoint_schedule, starts):
 @dataclass(frozen=True)
 class FitPlan:
     """How `fit_people` fits: the schedule (or one RegistrationSettings, run as one stage), the start
-    (START_CHOICES), cGAN depths {person_id: (17,) normalised} or None, the round index stored with the
-    fits, people per chunk, and the regressor file for start="predictions" (None: the latest round's)."""
+    (START_CHOICES; with "auto", chunks that start from their good fits run `FitSchedule.refit` of the
+    schedule), cGAN depths {person_id: (17,) normalised} or None, the round index stored with the fits,
+    people per chunk, and the regressor file for start="predictions" (None: the latest round's)."""
 
     schedule: FitSchedule | RegistrationSettings
     start: str = "tpose"
@@ -223,10 +237,11 @@ def fit_people(project, template: Template, person_ids: Sequence[int], plan: Fit
         raise_if_cancelled(cancel, f"fitting before chunk {c + 1} of {len(chunks)}", summary)
         people = persons_from_project(project, chunk, key, plan.depths)
         init = start_params(project, chunk, plan.start, device=schedule.device, regressor=plan.regressor)
+        sched = FitSchedule.refit(schedule) if plan.start == "auto" and init is not None else schedule
         watch = chunk.index(watch_pid) if watch_pid in chunk else (0 if c == 0 else None)
         report = None if progress is None else _reporter(progress, c, len(chunks), chunk)
         try:
-            fits = fit_chunk(fit_body, people, schedule, [init], progress=report, cancel=cancel, watch=watch)
+            fits = fit_chunk(fit_body, people, sched, [init], progress=report, cancel=cancel, watch=watch)
         except Cancelled as exc:
             summary.seconds = time.perf_counter() - started
             raise Cancelled(f"{exc} (chunk {c + 1} of {len(chunks)})", summary) from exc

@@ -110,6 +110,12 @@ class FitSchedule:
         return cls.staged(stiff.with_(**{**SINGLE_FIT_PRIORS, "early_stop_rtol": SINGLE_FIT_EARLY_STOP, **changes}))
 
     @classmethod
+    def refit(cls, schedule: FitSchedule) -> FitSchedule:
+        """A re-fit from a person's own fit (`fit_people`'s "auto" start): only `schedule`'s last stage (for
+        `single_fit` the relaxed weights with the priors, warm-up and decay, early stopping), one start."""
+        return cls.single(schedule.stages[-1].with_(num_orientations=1))
+
+    @classmethod
     def keypoints_only(cls, base: RegistrationSettings) -> FitSchedule:
         """For people with keypoints and no dense points: torso first, then the limbs.
 
