@@ -13,14 +13,16 @@ from pathlib import Path
 from PySide6.QtCore import QObject, QThread, Signal
 from PySide6.QtWidgets import QFileDialog, QLabel, QMessageBox, QProgressBar
 
+from deformlearn.app.detect_actions import people_without_keypoints
 from deformlearn.app.errors import show_error
 
 
 @dataclass(frozen=True)
 class ImportKind:
     """One input format: `key` is core.densepose.readers's kind; `source` "file" or "folder"; `file_filter` for
-    the dialog; `needs_images` asks for the images folder; `pickle` asks whether the file is trusted;
-    `skip_missing` offers to leave out detections whose image is not in that folder."""
+    the dialog; `needs_images` asks for the images folder; `optional_images` asks for it too, Cancel meaning
+    "beside the files"; `pickle` asks whether the file is trusted; `skip_missing` offers to leave out
+    detections whose image is not in that folder."""
 
     key: str
     label: str
@@ -29,12 +31,14 @@ class ImportKind:
     needs_images: bool = False
     pickle: bool = False
     skip_missing: bool = False
+    optional_images: bool = False
 
 
 IMPORT_KINDS: tuple[ImportKind, ...] = (
     ImportKind("coco-densepose", "COCO DensePose JSON + images…", "file", "JSON (*.json)", needs_images=True),
-    ImportKind("iuv", "DensePose IUV/INDS folder…", "folder"),
+    ImportKind("iuv", "DensePose IUV/INDS folder…", "folder", optional_images=True),
     ImportKind("coco-keypoints", "Images with COCO keypoints…", "file", "JSON (*.json)", needs_images=True),
+    ImportKind("openpose", "OpenPose keypoints folder…", "folder", optional_images=True),
     ImportKind("densepose-results", "DensePose results JSON + images…", "file", "JSON (*.json)", needs_images=True,
                skip_missing=True),
     ImportKind("densepose-pickle", "DensePose single-annotation pickle…", "file", "Pickle (*.pkl)", pickle=True),
@@ -132,11 +136,15 @@ class ImportRunner(QObject):
     def _done(self, summary: dict) -> None:
         self._stop_thread()
         win = self.win
+        hint = ""
         if win.project is not None:
             win.people.reload()
             win._update_status()
+            without = people_without_keypoints(win.project)
+            if without:
+                hint = f"; {without} people have no keypoints (Project ▸ Detect keypoints gives them some)"
         win.statusBar().showMessage(f"Imported {self._source}: {summary['added']} people added, "
-                                    f"{summary['already_present']} already there", 10000)
+                                    f"{summary['already_present']} already there{hint}", 15000)
         self.finished.emit(summary)
 
     def _crashed(self, exc: BaseException) -> None:
@@ -163,6 +171,9 @@ def import_dialog(win, kind: ImportKind) -> None:
         images = QFileDialog.getExistingDirectory(win, "Folder holding the images", str(Path(source).parent))
         if not images:
             return
+    elif kind.optional_images:
+        images = QFileDialog.getExistingDirectory(
+            win, "Folder holding the photos (Cancel: they are beside the files)", str(source)) or None
     trust = False
     if kind.pickle:
         trust = QMessageBox.question(

@@ -18,17 +18,25 @@ def empty_project(tmp_path, tiny_template):
 
 def _import_via_menu(win, qtbot, monkeypatch, kind: str, source, images=None, trust: bool = False) -> int:
     """Trigger Project ▸ Import ▸ kind with the dialogs answering `source`, `images` and `trust` (every yes/no
-    question), wait for the import thread to finish; return how many people it added."""
-    folders = [str(source)] if images is None and source.is_dir() else []
+    question; a folder dialog beyond those is cancelled), wait for the import thread to finish; return how many
+    people it added."""
+    folders = [str(source)] if source.is_dir() else []
     if images is not None:
         folders.append(str(images))
+    asked: list[str] = []
+
+    def folder_dialog(_parent, caption, *_args, **_kwargs) -> str:
+        asked.append(caption)
+        return folders.pop(0) if folders else ""
+
     monkeypatch.setattr(QFileDialog, "getOpenFileName", staticmethod(lambda *a, **k: (str(source), "")))
-    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(lambda *a, **k: folders.pop(0)))
+    monkeypatch.setattr(QFileDialog, "getExistingDirectory", staticmethod(folder_dialog))
     answer = QMessageBox.StandardButton.Yes if trust else QMessageBox.StandardButton.No
     monkeypatch.setattr(QMessageBox, "question", staticmethod(lambda *a, **k: answer))
     before = win.project.count_persons()
     with qtbot.waitSignal(win.importer.finished, timeout=60_000):
         win.actions_by_name[f"import_{kind}"].trigger()
+    assert not folders, f"dialogs asked {asked}; answers left over: {folders}"
     return win.project.count_persons() - before
 
 
@@ -59,6 +67,34 @@ def test_every_real_sample_imports_through_the_menu(make_window, empty_project, 
     assert shown >= 3
     win.people.select_row(0)
     assert win.scene.iuv is not None and win.image_view.iuv_item.image is not None
+
+
+def test_iuv_with_photos_in_another_folder_and_openpose_folders(make_window, empty_project, shared_data, tmp_path,
+                                                              monkeypatch, app_errors, qtbot) -> None:
+    import json
+    import shutil
+
+    dp = shared_data / "densepose"
+    iuv, photos = tmp_path / "iuv", tmp_path / "photos"
+    iuv.mkdir()
+    photos.mkdir()
+    for name in ("demo_im_IUV.png", "demo_im_INDS.png", "seated_im_IUV.png", "seated_im_INDS.png"):
+        shutil.copy(dp / name, iuv / name)
+    for name in ("demo_im.jpg", "seated_im.jpg"):
+        shutil.copy(dp / name, photos / name)
+    win = make_window(empty_project)
+    assert _import_via_menu(win, qtbot, monkeypatch, "iuv", iuv, images=photos) >= 2
+    win.people.select_row(0)
+    assert win.scene.image is not None and win.scene.iuv is not None  # the photo came from the other folder
+    # OpenPose keypoint files (COCO-18 here), photos beside them
+    openpose = tmp_path / "openpose"
+    openpose.mkdir()
+    shutil.copy(photos / "seated_im.jpg", openpose / "seated_im.jpg")
+    pose = [v for k in range(18) for v in (200.0 + 5 * k, 150.0 + 20 * k, 0.9)]
+    (openpose / "seated_im_keypoints.json").write_text(json.dumps(
+        {"version": 1.3, "people": [{"pose_keypoints_2d": pose}]}))
+    assert _import_via_menu(win, qtbot, monkeypatch, "openpose", openpose) == 1
+    assert app_errors == []
 
 
 def test_densepose_results_import_and_bad_input_dialog(make_window, empty_project, shared_data, monkeypatch,
@@ -110,6 +146,9 @@ def test_import_runs_on_a_worker_thread_with_its_own_project(make_window, empty_
     assert done.args[0]["added"] >= 2 and not win.importer.busy_bar.isVisible()
     assert win.people.model.rowCount() == done.args[0]["added"] == win.project.count_persons()
     assert win.scene is not None and app_errors == []
+    # IUV people have no keypoints: the status bar says so and where to get some
+    message = win.statusBar().currentMessage()
+    assert f"{done.args[0]['added']} people have no keypoints" in message and "Detect keypoints" in message
 
 
 def test_export_action_writes_the_selected_fits(make_window, tmp_path, tiny_template, monkeypatch,
