@@ -644,6 +644,30 @@ def test_corrupt_lifted_depths_are_named_not_ignored(tmp_path):
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
 
 
+def test_a_resumed_round_lifts_again_when_its_depths_are_damaged(tmp_path):
+    from dataclasses import replace
+
+    import torch
+
+    from deformlearn.core.rounds.loop import array_name, run_round
+    from tests.round_project import make_round_project
+    from tests.test_rounds import tiny_settings
+
+    torch.set_num_threads(1)
+    settings = replace(tiny_settings(), holdout_fraction=0.0)
+    with make_round_project(tmp_path / "p", n=6) as project:
+        run_round(project, replace(settings, stages=("lifting",)))
+        project.update_round(1, finished_at=None)  # as if killed right after its lifting stage
+        depths = project.root / "arrays" / f"{array_name(1, 'lifted_depths')}.npy"
+        depths.write_bytes(depths.read_bytes()[:100])
+        notes = []
+        record = run_round(project, settings, resume=True, progress=lambda e: e.message and notes.append(e.message))
+        # was: "lifted_depths.npy: unreadable array (...)" and the round could not go on
+        assert record.finished_at is not None and len(project.fits(1)) == 6
+        assert any(str(depths) in n and "lifting again" in n for n in notes), notes
+        assert project.read_array(array_name(1, "lifted_depths")).shape == (6, 17)
+
+
 def test_stored_dense_points_that_are_not_finite_name_the_person(tmp_path):
     from deformlearn.core.project.records import array_to_blob
 

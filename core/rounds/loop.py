@@ -50,7 +50,7 @@ from deformlearn.core.lifting.cgan import (
 )
 from deformlearn.core.lifting.synthetic_lifter import synthetic_lifter, synthetic_lifter_path
 from deformlearn.core.project.importing import load_project_template
-from deformlearn.core.project.records import FitRecord, RoundRecord
+from deformlearn.core.project.records import FitRecord, ProjectError, RoundRecord
 from deformlearn.core.project.store import Project
 from deformlearn.core.registration.data import persons_from_project, square_box
 from deformlearn.core.registration.fitter import BodyParams
@@ -240,8 +240,16 @@ class _Round:
 
     # -- stage 2 ---------------------------------------------------------------------------------------
     def registration(self) -> None:
-        depth_ids = self.project.read_array(array_name(self.index, "lifted_ids"))
-        depths = self.project.read_array(array_name(self.index, "lifted_depths"))
+        try:
+            depth_ids = self.project.read_array(array_name(self.index, "lifted_ids"))
+            depths = self.project.read_array(array_name(self.index, "lifted_depths"))
+        except ProjectError as exc:  # damaged or gone since the lifting stage: lift again, never fit without
+            if self.dist.active:  # ranks cannot agree on redoing a stage here: say which file it was
+                raise
+            self.note("registration", f"{exc}; lifting again")
+            self.lifting()
+            depth_ids = self.project.read_array(array_name(self.index, "lifted_ids"))
+            depths = self.project.read_array(array_name(self.index, "lifted_depths"))
         first = self.index == 1
         use_depths = first or self.settings.later_round_depths
         depth_of = {int(p): d for p, d in zip(depth_ids, depths)} if use_depths else {}
