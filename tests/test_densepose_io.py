@@ -325,3 +325,10 @@ def test_a_protocol_2_payload_never_runs(tmp_path):
         with pytest.raises(AnnotationError, match=rf"{name}\.pkl: not a readable pickle"):
             read_people("densepose-pickle", path)
     assert not marker.exists()
+
+
+def test_json_nested_too_deeply_is_an_annotation_error_naming_the_file(tmp_path):
+    deep = tmp_path / "deep.json"
+    deep.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(AnnotationError, match=rf"{deep}: nested too deeply"):  # was: RecursionError (app traceback)
+        read_people("coco-keypoints", deep, images_dir=tmp_path)

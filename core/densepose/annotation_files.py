@@ -14,7 +14,8 @@ from deformlearn.core.densepose.records import AnnotationError
 
 
 def load_json(path: str | Path) -> object:
-    """Parse a JSON file; AnnotationError naming the file when it is missing or not valid JSON."""
+    """Parse a JSON file; AnnotationError naming the file when it is missing, not valid JSON or nested too deeply
+    for Python's parser."""
     path = Path(path)
     if not path.is_file():
         raise AnnotationError(f"{path}: file not found")
@@ -23,6 +24,9 @@ def load_json(path: str | Path) -> object:
             return json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise AnnotationError(f"{path}: not valid JSON ({exc})") from exc
+    except RecursionError:
+        raise AnnotationError(f"{path}: nested too deeply to read (deeper than Python's recursion limit); not an "
+                              "annotation file") from None
 
 
 #: JSON's names for the Python types json.load gives.
