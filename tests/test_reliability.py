@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -99,6 +100,28 @@ def test_people_are_identified_by_image_bytes_and_annotation_not_file_names(tmp_
         other = import_people(project, [_annotation(f, f"ann.json#ann={i}", seed=10 + i) for i, f in enumerate(first)],
                               None)
         assert other.added == 4 and project.count_persons() == 12
+
+
+def test_the_same_people_under_other_file_names_add_no_images(tmp_path, shared_data):
+    import shutil
+
+    from deformlearn.core.densepose.readers import read_people
+
+    with Project.create(tmp_path / "p") as project:
+        frames = _frames(tmp_path / "video", 3, salt=1)
+        import_people(project, [_annotation(f, f"a#{i}", seed=i) for i, f in enumerate(frames)], None)
+        shutil.copytree(tmp_path / "video", tmp_path / "copy")  # the same bytes under other paths
+        copies = sorted((tmp_path / "copy").iterdir())
+        report = import_people(project, [_annotation(f, f"b#{i}", seed=i) for i, f in enumerate(copies)], None)
+        # was: added 0 people but 3 more images ("3 people on 6 images")
+        assert (report.added, report.images, project.summary()["images"]) == (0, 0, 3)
+        demo = shared_data / "densepose" / "demo_dp_single_ann.pkl"
+        resaved = tmp_path / "resaved.pkl"
+        resaved.write_bytes(pickle.dumps(pickle.loads(demo.read_bytes(), encoding="latin1"), protocol=2))
+        import_people(project, read_people("densepose-pickle", demo), None)
+        import_people(project, read_people("densepose-pickle", resaved), None)  # its crop under another name
+        assert project.summary()["images"] == 4 and project.count_persons() == 4
+        assert sorted(p.name for p in (project.root / "images").iterdir()) == ["demo_dp_single_ann_ICrop.png"]
 
 
 def test_keypoints_that_overflow_float32_are_refused_at_import_naming_the_annotation(tmp_path):

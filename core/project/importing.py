@@ -47,6 +47,16 @@ def _write_embedded_image(project: Project, name: str, image: np.ndarray) -> Pat
     return atomic_write(path, data.tobytes())
 
 
+def _drop_unused(project: Project, image_ids: set[int], written: set[Path]) -> set[int]:
+    """Remove the images of `image_ids` left without people (all of theirs were already in the project under
+    another file name) and the embedded image files this import wrote for them; return the ids removed."""
+    dropped = project.drop_images_without_people(image_ids)
+    for file in dropped.values():
+        if Path(file) in written:
+            Path(file).unlink(missing_ok=True)
+    return set(dropped)
+
+
 def check_people(people: list[PersonAnnotation]) -> None:
     """ValueError naming the person's source ("file.json#ann=7") for a box, keypoints or dense points that
     are not finite once converted to float32, as the project stores them (1e39 becomes inf)."""
@@ -63,11 +73,13 @@ def import_people(project: Project, people: list[PersonAnnotation], template: Te
     With a template, each new person's dense points get their template vertices."""
     check_people(people)
     key = None if template is None else template_key(template)
-    image_files = {}
+    image_files, written = {}, set()
     for person in people:
         if person.image is not None and person.image_file not in image_files:
+            existed = (project.root / EMBEDDED_IMAGES_DIR / Path(person.image_file).name).exists()
             image_files[person.image_file] = _write_embedded_image(project, person.image_file, person.image)
-    added, residuals, image_ids = 0, [], set()
+            written |= set() if existed else {image_files[person.image_file]}
+    added, residuals, image_ids, without_new = 0, [], set(), set()
     for start in range(0, len(people), IMPORT_CHUNK):
         with project.transaction():
             for person in people[start:start + IMPORT_CHUNK]:
@@ -79,12 +91,14 @@ def import_people(project: Project, people: list[PersonAnnotation], template: Te
                     source_key=person.source_key, coarse_mask=person.coarse_mask, score=person.score,
                 )
                 if person_id is None:
+                    without_new.add(image_id)
                     continue
                 added += 1
                 if key is not None and person.dense is not None and len(person.dense):
                     vertex, residual = map_to_vertices(template, person.dense.part, person.dense.uv)
                     project.set_correspondences(person_id, key, vertex, residual)
                     residuals.append(residual)
+    image_ids -= _drop_unused(project, without_new, written)
     return ImportReport(
         read=len(people), added=added, already_present=len(people) - added,
         with_dense=sum(p.dense is not None and len(p.dense) > 0 for p in people), images=len(image_ids),

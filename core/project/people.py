@@ -93,6 +93,17 @@ class PeopleMixin:
             )
             return int(cur.lastrowid)
 
+    def drop_images_without_people(self, image_ids) -> dict[int, str]:
+        """Remove those of `image_ids` that hold no person (an import's images whose people were all there
+        already, under another file name); return {id: absolute file} of those removed."""
+        ids = sorted({int(i) for i in image_ids})
+        with self.transaction():
+            empty = {int(r[0]): self._abs_path(r[1]) for i in ids for r in self._conn.execute(
+                "SELECT id, file FROM images WHERE id = ? AND NOT EXISTS (SELECT 1 FROM persons WHERE image_id = ?)",
+                (i, i)).fetchall()}
+            self._conn.executemany("DELETE FROM images WHERE id = ?", [(i,) for i in empty])
+        return empty
+
     def add_person(self, image_id: int, *, bbox: np.ndarray, keypoints: np.ndarray, dense: DensePoints | None,
                    source_key: str, name: str | None = None, coarse_mask: np.ndarray | None = None,
                    score: float | None = None) -> int | None:
