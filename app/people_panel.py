@@ -12,6 +12,7 @@ from PySide6.QtWidgets import (
     QHeaderView,
     QLabel,
     QLineEdit,
+    QStyledItemDelegate,
     QTableView,
     QVBoxLayout,
     QWidget,
@@ -31,9 +32,17 @@ FILTER_TIPS = {
     "degenerate": "current fit means nothing: too few or clumped points, collapsed scale, diverged",
 }
 #: Width (px) of each column of the table, in app/people_model.py COLUMNS order.
-COLUMN_WIDTHS = (36, 150, 56, 72, 78, 72, 50, 64)
+COLUMN_WIDTHS = (32, 164, 60, 64, 78, 72, 50, 64)
 #: After a sort or filter, the current person is looked for in at most this many rows (pages are fetched).
 KEEP_SEARCH_ROWS = 4 * PAGE_SIZE
+
+
+class NameDelegate(QStyledItemDelegate):
+    """Names cut at their start ("…im.jpg · 3 of 12"): the end says which person of the image it is."""
+
+    def initStyleOption(self, option, index) -> None:
+        super().initStyleOption(option, index)
+        option.textElideMode = Qt.TextElideMode.ElideLeft
 
 
 def fit_filter_combo() -> QComboBox:
@@ -69,7 +78,8 @@ class PeoplePanel(QWidget):
         self.table.sortByColumn(0, Qt.SortOrder.AscendingOrder)
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(False)
-        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.table.setItemDelegateForColumn(1, NameDelegate(self.table))
         self.table.verticalHeader().setDefaultSectionSize(THUMB_PX + 4)
         self.table.setIconSize(QSize(THUMB_PX, THUMB_PX))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
