@@ -88,8 +88,16 @@ def _run_job(job: FitJob, events, cancel_event) -> tuple:
 
 
 def _serve(jobs, events, cancel_event) -> None:
-    """The fit process's loop: run jobs until a None arrives."""
-    while (job := jobs.get()) is not None:
+    """The fit process's loop: run jobs until a None arrives or the app's process is gone (a killed app
+    runs no exit handlers that would end this daemon)."""
+    parent = multiprocessing.parent_process()
+    while parent is None or parent.is_alive():
+        try:
+            job = jobs.get(timeout=1.0)
+        except queue.Empty:
+            continue
+        if job is None:
+            return
         events.put(_run_job(job, events, cancel_event))
 
 
