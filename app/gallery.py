@@ -71,7 +71,7 @@ class GalleryDelegate(QStyledItemDelegate):
                                              GALLERY_PX)
         painter.drawText(text_rect, Qt.AlignmentFlag.AlignLeft, name)
         painter.setPen(QColor(QUALITY_COLOURS[row.fit_quality]) if row.fit_quality in QUALITY_COLOURS
-                       else error_colour(row.fit_error))
+                       else error_colour(row.fit_error if row.num_points else None))
         painter.drawText(text_rect.translated(0, line), Qt.AlignmentFlag.AlignLeft, tile_caption(row))
         painter.restore()
 
@@ -90,6 +90,8 @@ def tile_caption(row) -> str:
     decision when there is one (the frame's colour says it too)."""
     if row.fit_status is None:
         fit = "not fitted"
+    elif not row.num_points:
+        fit = "keypoints only"  # no dense error to show (core stores 0 px)
     else:
         fit = f"{row.fit_error:.1f} px" if row.fit_error is not None else row.fit_status
     decision = None if row.status == "unreviewed" else row.status

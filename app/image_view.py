@@ -37,11 +37,12 @@ def box_outline(bbox: np.ndarray) -> np.ndarray:
     return c[[0, 1, 1, 2, 2, 3, 3, 0]]
 
 
-def fit_summary(metrics: dict, keypoints: np.ndarray) -> str:
-    """The info line's fit part: dense error, keypoint error only for a person with visible keypoints (never
+def fit_summary(metrics: dict, keypoints: np.ndarray, num_points: int) -> str:
+    """The info line's fit part: dense error only for a person with dense points (`num_points` > 0; never
+    "error 0 px" for a keypoint-only one), keypoint error only for a person with visible keypoints (never
     "keypoint error 0 px" for one without), and the quality verdict with its reasons when the fit has one."""
     parts = []
-    if isinstance(metrics.get("error"), (int, float)):
+    if num_points and metrics.get("num_points", 1) != 0 and isinstance(metrics.get("error"), (int, float)):
         parts.append(f"error {metrics['error']:.3g} px")
     has_keypoints = bool((keypoints[:, 2] > 0).any()) and metrics.get("num_keypoints", 1) != 0
     kp_error = metrics.get("keypoint_error_px", metrics.get("keypoint_error"))  # older app fits: keypoint_error
@@ -291,7 +292,7 @@ class ImageView(QWidget):
         self._draw_keypoints(s.keypoints)
         fitted = "fitted" if s.fit_vertices_image is not None else "not fitted"
         n_kp = int((s.keypoints[:, 2] > 0).sum())
-        err = fit_summary(s.metrics, s.keypoints) if s.fit_vertices_image is not None else ""
+        err = fit_summary(s.metrics, s.keypoints, s.num_points) if s.fit_vertices_image is not None else ""
         self.info.setText(f"{s.name} — {s.status} — {s.num_points} points, {n_kp or 'no'} keypoints — {fitted}"
                           f"{' — ' + err if err else ''}")
         self.info.setToolTip(self.info.text())  # the line is cut to the view's width

@@ -261,6 +261,8 @@ class PeopleTableModel(QAbstractTableModel):
                 label = fit_label(row.fit_status, facts)
                 tip = f"{self.thumbnails.label(row)}\nfit: {label} ({FIT_LABELS[label]})\n{tip}"
             return tip
+        if field == "fit_error" and not row.num_points and row.fit_status is not None:
+            return self._no_dense_error(role)
         value = getattr(row, field)
         if role == Qt.ItemDataRole.DisplayRole:
             if field == "name":
@@ -274,6 +276,15 @@ class PeopleTableModel(QAbstractTableModel):
             colour = STATUS_COLOURS.get(value) if field == "status" else \
                 QUALITY_COLOURS.get(value) if field == "fit_quality" else None
             return None if colour is None else QBrush(QColor(colour))
+        return None
+
+    @staticmethod
+    def _no_dense_error(role):
+        """The error column of a fitted person without dense points: no dense error to show (core stores 0 px)."""
+        if role == Qt.ItemDataRole.DisplayRole:
+            return "kp only"
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return "fitted to keypoints alone: no dense error (the image view shows its keypoint error)"
         return None
 
     def _fit_data(self, row: PersonRow, role):

@@ -155,13 +155,16 @@ def test_people_rows_show_image_thumbnails(make_window, small_project) -> None:
     assert (thumb.width(), thumb.height()) == (THUMB_PX, round(THUMB_PX * 240 / 256))
 
 
-def test_fit_summary_hides_keypoint_error_without_keypoints_and_shows_the_verdict() -> None:
+def test_fit_summary_hides_errors_of_what_the_person_lacks_and_shows_the_verdict() -> None:
     from deformlearn.app.image_view import fit_summary
 
     none, some = np.zeros((17, 3)), np.zeros((17, 3))
     some[:5, 2] = 2
     metrics = {"error": 4.37, "keypoint_error_px": 0.0, "quality": "poor", "quality_flags": "dense_residual,pose"}
-    assert fit_summary(metrics, none) == "error 4.37 px — quality poor (dense_residual, pose)"
-    assert fit_summary(metrics, some) == "error 4.37 px — keypoint error 0 px — quality poor (dense_residual, pose)"
-    assert fit_summary({"error": 2.0, "keypoint_error": 3.0}, some) == "error 2 px — keypoint error 3 px"
-    assert fit_summary({"error": 2.0, "keypoint_error_px": 3.0, "num_keypoints": 0.0}, some) == "error 2 px"
+    assert fit_summary(metrics, none, 40) == "error 4.37 px — quality poor (dense_residual, pose)"
+    assert fit_summary(metrics, some, 40) == "error 4.37 px — keypoint error 0 px — quality poor (dense_residual, pose)"
+    assert fit_summary({"error": 2.0, "keypoint_error": 3.0}, some, 40) == "error 2 px — keypoint error 3 px"
+    assert fit_summary({"error": 2.0, "keypoint_error_px": 3.0, "num_keypoints": 0.0}, some, 40) == "error 2 px"
+    # a keypoint-only person: core stores a dense error of 0 px for it, which is never shown
+    kp_only = {"error": 0.0, "keypoint_error_px": 5.5, "num_points": 0.0, "quality": "good", "quality_flags": ""}
+    assert fit_summary(kp_only, some, 0) == "keypoint error 5.5 px — quality good"

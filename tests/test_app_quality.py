@@ -89,3 +89,25 @@ def test_quality_filter_and_gallery_tiles(make_window, small_project) -> None:
         rect = win.gallery.visualRect(model.index(model.row_of(pid), 1))
         pixel = image.pixelColor(rect.left() + 3 + 3 + 4, rect.top() + 3 + 3 + 4).name()
         assert (pixel == colour) if colour else pixel not in QUALITY_COLOURS.values()
+
+
+def test_keypoint_only_people_never_show_a_dense_error_of_0_px(make_window, small_project) -> None:
+    from deformlearn.app.gallery import tile_caption
+
+    with Project.open(small_project) as project:  # a keypoint-only person, fitted as core's pipeline stores it
+        image_id = project.person(1).image_id
+        keypoints = project.person(1).keypoints
+        pid = project.add_person(image_id, bbox=np.array([60, 10, 200, 220], np.float32), keypoints=keypoints,
+                                 dense=None, source_key="kp-only", name="kp only")
+        project.save_fits([FitRecord(pid, 1, project.current_fit(1).params,
+                                     {"error": 0.0, "keypoint_error_px": 5.5, "num_points": 0.0, "converged": 1.0,
+                                      "quality": "good", "quality_flags": ""}, "converged")])
+    win = make_window(small_project)
+    model = win.people.model
+    row = model.row_of(pid)
+    error_column = [c[1] for c in COLUMNS].index("fit_error")
+    assert model.data(model.index(row, error_column)) == "kp only"
+    assert "keypoints alone" in model.data(model.index(row, error_column), Qt.ItemDataRole.ToolTipRole)
+    assert tile_caption(model.data(model.index(row, 1), ROW_ROLE)) == "keypoints only · good"
+    win.people.select_person(pid)
+    assert "keypoint error 5.5 px" in win.image_view.info.text() and "— error 0" not in win.image_view.info.text()
