@@ -342,6 +342,40 @@ def test_read_only_projects_export_and_draw_elsewhere(read_only_mount, tmp_path)
     assert draw.returncode == 0 and (tmp_path / "one.png").stat().st_size > 0, draw.stderr
 
 
+def _unprivileged(command: list[str]) -> list[str]:
+    """`command` run without root's power to ignore file permissions (root: every capability dropped with
+    setpriv; skipped where that tool is missing)."""
+    import shutil
+
+    if os.geteuid() != 0:
+        return command
+    if shutil.which("setpriv") is None:
+        pytest.skip("needs setpriv to drop root's capabilities")
+    return ["setpriv", "--bounding-set=-all", "--inh-caps=-all", "--", *command]
+
+
+def test_a_project_without_write_permission_reads_and_exports(tmp_path):
+    _fitted_project(tmp_path / "p")
+    locked, out = tmp_path / "locked", tmp_path / "out"
+    locked.mkdir()
+    for path in [tmp_path / "p", *(tmp_path / "p").rglob("*"), locked]:
+        path.chmod(path.stat().st_mode & ~0o222)  # chmod -R a-w
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(_unprivileged([*CLI, *args]), capture_output=True, text=True, cwd=REPO, timeout=120)
+
+    info = run("info", str(tmp_path / "p"), "--json")
+    assert info.returncode == 0 and json.loads(info.stdout)["fitted"] == 2, info.stderr
+    assert run("export", str(tmp_path / "p"), "--out", str(out), "--format", "json").returncode == 0
+    assert run("draw", str(tmp_path / "p"), "--person", "2", "--out", str(out / "two.png")).returncode == 0
+    assert sorted(p.name for p in out.iterdir()) == ["person_000001.json", "person_000002.json", "two.png"]
+    refused = run("export", str(tmp_path / "p"), "--out", str(locked), "--format", "json")
+    assert refused.returncode == 2 and f"{locked / 'person_000001.json'}: permission denied" in refused.stderr
+    register = run("register", str(tmp_path / "p"))
+    assert register.returncode == 2 and "read-only here" in register.stderr and "Traceback" not in register.stderr
+    assert sorted(p.name for p in (tmp_path / "p").iterdir()) == ["arrays", "frames", "project.sqlite"]
+
+
 def test_a_read_only_copy_shows_what_a_killed_writer_committed(read_only_mount):
     """A writer killed after committing leaves its rows in the -wal file; mode=ro reads them through the -shm
     it left. Immutable mode would not see them, so it is used only when mode=ro cannot open the database."""
