@@ -116,6 +116,10 @@ class FitProcess:
     def is_alive(self) -> bool:
         return self._process.is_alive()
 
+    @property
+    def pid(self) -> int | None:
+        return self._process.pid
+
     def fit(self, job: FitJob, progress: Callable[[PipelineProgress], None], cancel: CancelToken) -> dict:
         """Run `job`; progress events go to `progress` on the calling thread. Returns the summary dict
         (FitSummary.to_dict() + "cancelled"); raises FitFailed with the fit's error or the process's death."""

@@ -154,3 +154,22 @@ def test_auto_start_refits_from_a_good_fit_and_starts_where_it_is(small_project,
 def test_auto_start_ignores_a_rejected_fit(small_project, tiny_template) -> None:
     events, metrics = _warm_start_fit(small_project, tiny_template, 5, "rejected")
     assert {e.total for e in events} == {40} and events[0].losses["dense"] > 1e-3  # the T-pose schedule
+
+
+def test_a_fit_process_that_dies_is_reported_and_replaced(small_project, tiny_template) -> None:
+    import os
+    import signal
+
+    from deformlearn.app.registration_worker import FitFailed, FitJob, RegistrationWorker, fit_process
+    from deformlearn.core.cancel import CancelToken
+    from deformlearn.core.registration.pipeline import FitPlan
+
+    settings = RegistrationSettings.round1(steps=400, num_orientations=1, **{**FAST, "progress_every": 1})
+    process = fit_process()
+    job = FitJob(str(small_project), tiny_template, [4], FitPlan(FitSchedule.single_fit(settings)), 4)
+    with pytest.raises(FitFailed, match="the fit process stopped"):
+        process.fit(job, lambda e: os.kill(process.pid, signal.SIGKILL), CancelToken())  # dies at its first step
+    with Project.open(small_project) as project:
+        assert project.latest_fit(4) is None
+    worker = RegistrationWorker(str(small_project), tiny_template, [4], settings.with_(steps=20))
+    assert worker._run()["fitted"] == 1 and fit_process() is not process
