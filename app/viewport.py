@@ -6,8 +6,8 @@ as every headless picture. Left-drag orbits, right-drag or the wheel zooms, midd
 pans; the front/side/top buttons turn the camera and undo zoom and pan; "Enlarge" floats the view's dock at
 most of the screen. A click without a drag picks the nearest visible vertex and emits `vertexPicked`.
 
-Frames are drawn on a render thread that owns the renderer (OpenGL's one-thread rule) and always draws the
-newest scene snapshot, so a fast fit never queues stale frames; between two frames of a live fit only the
+Frames are drawn on a render thread (app/render_thread.py) that owns the renderer (OpenGL's one-thread
+rule) and always draws the newest scene snapshot, so a fast fit never queues stale frames; between two frames of a live fit only the
 mesh's positions and normals go to the GPU, and when frames take longer than `LIVE_BUDGET_S` the animation
 is drawn at `LIVE_SCALE` of the canvas size (software OpenGL shares the CPU with the fit) and redrawn sharp
 once it settles. During a fit the registration reports vertices only, so the skeleton is regressed from them
@@ -16,18 +16,17 @@ once it settles. During a fit the registration reports vertices only, so the ske
 
 from __future__ import annotations
 
-import threading
 import time
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import QCoreApplication, QPointF, QRectF, Qt, QThread, QTimer, Signal
+from PySide6.QtCore import QCoreApplication, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QImage, QMouseEvent, QPainter, QWheelEvent
 from PySide6.QtWidgets import QCheckBox, QComboBox, QDockWidget, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
 
 from deformlearn.app.colour_bar import ColourBar
-from deformlearn.core.render import PART_COLOURS, Camera, Mesh, Points, Scene, SceneRenderer, Skeleton, joint_regressor, ramp
+from deformlearn.app.render_thread import RenderRequest, RenderThread
+from deformlearn.core.render import PART_COLOURS, Camera, Mesh, Points, Scene, Skeleton, joint_regressor, ramp
 
 if TYPE_CHECKING:
     from deformlearn.core.body import Template
@@ -40,63 +39,6 @@ LIVE_BUDGET_S = 0.04
 LIVE_SCALE = 0.6
 #: Milliseconds without a live update after which the view is redrawn at full size.
 SETTLE_MS = 150
-
-
-@dataclass(frozen=True, eq=False)
-class RenderRequest:
-    """One frame to draw: a snapshot of the scene (arrays shared, never written into) at a size in pixels."""
-
-    seq: int
-    scene: Scene
-    width: int
-    height: int
-
-
-class RenderThread(QThread):
-    """Owns the `SceneRenderer` (created, used and closed on this thread) and draws the newest request only,
-    so the GUI thread never waits for a frame."""
-
-    frameReady = Signal(int, QImage, float, object)  # seq, frame, seconds it took, the camera it used
-
-    def __init__(self) -> None:
-        super().__init__()
-        self._lock = threading.Lock()
-        self._wake = threading.Event()
-        self._request: RenderRequest | None = None
-        self._stopping = False
-        self.backend = "gl"
-        self.uploads = (0, 0)  # the renderer's (full mesh builds, geometry-only updates)
-
-    def submit(self, request: RenderRequest) -> None:
-        with self._lock:
-            self._request = request
-        self._wake.set()
-
-    def stop(self) -> None:
-        if self.isRunning():
-            self._stopping = True
-            self._wake.set()
-            self.wait()
-
-    def run(self) -> None:
-        renderer = SceneRenderer(fallback=True)
-        try:
-            while True:
-                self._wake.wait()
-                self._wake.clear()
-                if self._stopping:
-                    return
-                with self._lock:
-                    req, self._request = self._request, None
-                if req is None:
-                    continue
-                started = time.perf_counter()
-                rgb = renderer.render(req.scene, req.width, req.height)
-                image = QImage(rgb.data, req.width, req.height, 3 * req.width, QImage.Format.Format_RGB888).copy()
-                self.backend, self.uploads = renderer.backend, tuple(renderer.uploads)
-                self.frameReady.emit(req.seq, image, time.perf_counter() - started, req.scene.camera)
-        finally:
-            renderer.close()
 
 
 class MeshCanvas(QWidget):
