@@ -97,10 +97,15 @@ def smpl_problem(smpl_folder: str, uv_processed_mat: str) -> str:
 
 
 def resolve_device(choice: str) -> str:
-    """"auto" -> "cuda" when torch sees a GPU, else "cpu"; "cpu"/"cuda" unchanged. Imports torch only for auto,
-    and only when asked (at the start of a fit), so the window opens without it."""
-    if choice != "auto":
+    """"auto" -> "cuda" when torch sees a GPU, else "cpu"; "cpu" unchanged; "cuda" checked: a RuntimeError saying
+    what to choose when torch sees no GPU. Imports torch only when asked (at the start of a fit), so the window
+    opens without it."""
+    if choice == "cpu":
         return choice
     import torch
 
+    if choice == "cuda" and not torch.cuda.is_available():
+        build = f"torch {torch.__version__}, " + ("built with CUDA" if torch.version.cuda else "a CPU-only build")
+        raise RuntimeError(f"Device cuda: torch sees no CUDA GPU on this machine ({build}). Choose auto or cpu as "
+                           "the device in the Registration panel.")
     return "cuda" if torch.cuda.is_available() else "cpu"

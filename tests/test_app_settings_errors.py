@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from PySide6.QtCore import QSettings, Qt
 
 from deformlearn.app.settings import AppSettings
@@ -160,3 +161,17 @@ def test_help_overlay_lists_the_shortcuts(make_window, small_project, qtbot) -> 
         assert expected in text
     qtbot.keyClick(overlay, Qt.Key.Key_Escape)
     assert not overlay.isVisible()
+
+
+def test_cuda_without_a_gpu_is_a_dialog_that_says_what_to_choose(make_window, small_project, app_errors) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a CUDA GPU")
+    win = make_window(small_project)
+    win.people.select_row(0)
+    win.registration.device.setCurrentText("cuda")
+    win.fit("selected")
+    assert not win.runner.is_running()
+    [(title, text)] = app_errors
+    assert title == "Fit failed" and "torch sees no CUDA GPU" in text and "Choose auto or cpu" in text
