@@ -16,6 +16,7 @@ from PySide6.QtCore import QPoint, QPointF, QRectF, Qt, Signal
 from PySide6.QtWidgets import QCheckBox, QComboBox, QHBoxLayout, QLabel, QSizePolicy, QSlider, QVBoxLayout, QWidget
 
 from deformlearn.app.colours import PART_COLOURS, ramp
+from deformlearn.app.people_model import FitFacts, fit_label
 from deformlearn.app.person_scene import PersonScene, unique_edges
 from deformlearn.core.body import COCO_SKELETON
 from deformlearn.core.render import rasterize
@@ -290,7 +291,8 @@ class ImageView(QWidget):
         else:
             self.points_item.setData(x=empty, y=empty)
         self._draw_keypoints(s.keypoints)
-        fitted = "fitted" if s.fit_vertices_image is not None else "not fitted"
+        # converged / step limit / fitted (app/people_model.py): never "converged" for a fit that did not
+        fitted = "not fitted" if s.fit_vertices_image is None else fit_label("converged", FitFacts.of_metrics(s.metrics))
         n_kp = int((s.keypoints[:, 2] > 0).sum())
         err = fit_summary(s.metrics, s.keypoints, s.num_points) if s.fit_vertices_image is not None else ""
         self.info.setText(f"{s.name} — {s.status} — {s.num_points} points, {n_kp or 'no'} keypoints — {fitted}"

@@ -51,6 +51,8 @@ def test_fit_and_quality_columns_say_what_is_true(make_window, small_project) ->
     assert "nothing flagged" in cell(good, QUALITY_COLUMN, Qt.ItemDataRole.ToolTipRole)
     # the gallery's tiles (the name column) carry the whole story as their tooltip
     assert "fit: step limit" in cell(poor, 1, Qt.ItemDataRole.ToolTipRole)
+    win.people.select_person(poor)  # the image view's info line says the same
+    assert "— step limit — error 33 px" in win.image_view.info.text()
     # a new fit of that person re-reads its facts (the cache follows the row)
     with Project.open(small_project) as other:
         other.save_fits([FitRecord(poor, 2, other.current_fit(poor).params,
