@@ -22,7 +22,7 @@ from deformlearn.core.registration.data import (
     pixels_to_normalised,
     square_box,
 )
-from deformlearn.core.registration.fitter import BodyParams, RegistrationProgress, _Objective, register, start_rotations
+from deformlearn.core.registration.fitter import BodyParams, RegistrationProgress, register, start_rotations
 from deformlearn.core.registration.losses import (
     JOINT_LIMIT_AXES,
     angle_loss,
@@ -31,6 +31,7 @@ from deformlearn.core.registration.losses import (
     keypoint_loss,
     scale_loss,
 )
+from deformlearn.core.registration.objective import Objective
 from deformlearn.core.registration.settings import RegistrationSettings
 from deformlearn.core.registration.synthetic import make_synthetic_people
 from tests.tiny_template import make_tiny_template
@@ -143,7 +144,7 @@ def test_objective_matches_body_model_and_camera(tiny_model, people) -> None:
     n = 2 * people
     params = BodyParams(torch.randn(n, 23, 3) * 0.3, 1 + 0.1 * torch.randn(n, 24), torch.randn(n, 9),
                         torch.rand(n) + 0.5, torch.randn(n, 2) * 0.1)
-    _, _, points_2d, kp_2d = _Objective(tiny_model, batch, RegistrationSettings(), 2)(params)
+    _, _, points_2d, kp_2d = Objective(tiny_model, batch, RegistrationSettings(), 2)(params)
     rows = batch.repeat_interleave(2)
     out = tiny_model(params.pose, params.scales, rows.vertex_index)
     rot = gram_schmidt_rotation(params.rotation)
