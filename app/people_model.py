@@ -50,13 +50,12 @@ FLAG_TEXT = {
     "dense_residual": "mean dense error above the poor threshold (8 px of 256)",
     "keypoint_residual": "mean keypoint error above the poor threshold (12 px of 256)",
     "implausible_pose": "joints bent beyond their anatomical ranges",
-    "trunk_in_depth": "the trunk lies tilted more than 45 degrees in depth",
+    "trunk_in_depth": "the trunk leans more than 25 degrees in depth (45 when it is tilted in the picture)",
 }
-#: list_persons order_by key of the quality column: None, the store has no quality order yet (core's
-#: ORDER_COLUMNS); a click on its header keeps the order, and the fit / quality filter picks verdicts instead.
-QUALITY_ORDER = None
-#: (header, PersonRow field, list_persons order_by key or None) of each column.
-COLUMNS: tuple[tuple[str, str, str | None], ...] = (
+#: list_persons order_by key of the quality column (core's ORDER_COLUMNS: good, poor, degenerate, unjudged).
+QUALITY_ORDER = "quality"
+#: (header, PersonRow field, list_persons order_by key) of each column.
+COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("id", "id", "id"), ("name", "name", "name"), ("error px", "fit_error", "error"),
     ("quality", "fit_quality", QUALITY_ORDER), ("review", "status", "status"), ("fit", "fit_status", "fit_status"),
     ("points", "num_points", "points"), ("keypoints", "num_keypoints", "keypoints"),
@@ -299,16 +298,11 @@ class PeopleTableModel(QAbstractTableModel):
         return QBrush(QColor(FIT_LABEL_COLOURS[label])) if label in FIT_LABEL_COLOURS else None
 
     def sort(self, column: int, order=Qt.SortOrder.AscendingOrder) -> None:
-        if not 0 <= column < len(COLUMNS) or COLUMNS[column][2] is None:
+        if not 0 <= column < len(COLUMNS):
             return
         self._order_by = COLUMNS[column][2]
         self._descending = order == Qt.SortOrder.DescendingOrder
         self.refresh()
-
-    def sort_state(self) -> tuple[int, Qt.SortOrder]:
-        """(column, order) the rows are sorted by now."""
-        column = next(i for i, c in enumerate(COLUMNS) if c[2] == self._order_by)
-        return column, Qt.SortOrder.DescendingOrder if self._descending else Qt.SortOrder.AscendingOrder
 
     # ---- helpers for navigation --------------------------------------------------------------------------
     def person_id(self, row: int) -> int:

@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from deformlearn.app.gallery import GalleryView
-from deformlearn.app.people_model import COLUMNS, PAGE_SIZE, THUMB_PX, PeopleFilter, PeopleTableModel
+from deformlearn.app.people_model import PAGE_SIZE, THUMB_PX, PeopleFilter, PeopleTableModel
 
 STATUS_CHOICES = ("all", "unreviewed", "accepted", "rejected")
 #: The fit filter: the current fit's status, then (after a separator) its quality verdict.
@@ -85,7 +85,6 @@ class PeoplePanel(QWidget):
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         self.table.horizontalHeader().setStretchLastSection(True)
         self.table.selectionModel().currentRowChanged.connect(self._current_changed)
-        self.table.horizontalHeader().sortIndicatorChanged.connect(self._sort_indicator_changed)
         # The gallery shares model and selection; it is made before the reset handlers below are connected,
         # because a view's own reset clears the shared selection and must run before `_after_reset` restores it.
         self.gallery = GalleryView(self.model, self.table.selectionModel())
@@ -125,14 +124,6 @@ class PeoplePanel(QWidget):
         lay.addLayout(search)
         lay.addWidget(self.table, 1)
         lay.addWidget(self.count_label)
-
-    def _sort_indicator_changed(self, column: int, _order) -> None:
-        """A column the store cannot sort by keeps the indicator where the rows are sorted."""
-        if COLUMNS[column][2] is None:
-            header = self.table.horizontalHeader()
-            header.blockSignals(True)
-            header.setSortIndicator(*self.model.sort_state())
-            header.blockSignals(False)
 
     def set_project(self, project) -> None:
         self._switching_project = True

@@ -77,12 +77,11 @@ def test_quality_filter_and_gallery_tiles(make_window, small_project) -> None:
         assert tile_caption(model.data(model.index(0, 1), ROW_ROLE)).split(" · ")[1] == verdict
     panel.fit_status.setCurrentText("fitted")
     assert model.rowCount() == 6
-    # the store has no quality order: its header keeps the rows and the indicator where they are sorted
-    header = panel.table.horizontalHeader()
-    panel.table.sortByColumn(2, Qt.SortOrder.DescendingOrder)
+    # the quality header sorts best first: good, poor, degenerate, then the unjudged fits (by id)
+    panel.table.sortByColumn(QUALITY_COLUMN, Qt.SortOrder.AscendingOrder)
     order = [model.person_id(r) for r in range(6)]
-    header.setSortIndicator(QUALITY_COLUMN, Qt.SortOrder.AscendingOrder)
-    assert [model.person_id(r) for r in range(6)] == order and header.sortIndicatorSection() == 2
+    assert order[:3] == [by_quality["good"], by_quality["poor"], by_quality["degenerate"]]
+    assert panel.table.horizontalHeader().sortIndicatorSection() == QUALITY_COLUMN
     # the poor person's tile carries an orange badge in its crop's top-left corner; an unjudged tile none
     panel.fit_status.setCurrentText("all")
     win.central_tabs.setCurrentWidget(win.gallery)

@@ -29,6 +29,8 @@ from deformlearn.core.project.records import (
 ORDER_COLUMNS = {
     "id": "p.id", "name": "p.name", "image": "i.file", "status": "p.status", "points": "p.num_points",
     "keypoints": "p.num_keypoints", "score": "p.score", "error": "p.fit_error", "fit_status": "p.fit_status",
+    # best first: good, poor, degenerate, then people without a judged fit
+    "quality": "CASE p.fit_quality WHEN 'good' THEN 0 WHEN 'poor' THEN 1 WHEN 'degenerate' THEN 2 ELSE 3 END",
 }
 
 
