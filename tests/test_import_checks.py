@@ -130,3 +130,13 @@ def test_a_truncated_photo_beside_an_iuv_image_is_refused(tmp_path, capsys):
         read_people("iuv", folder)
     code, out = _import(capsys, tmp_path / "p", "--iuv", str(folder))
     assert code != 0 and "a.jpg" in out and not (tmp_path / "p").exists()
+
+
+def test_a_refused_import_into_a_new_folder_creates_no_project(tmp_path, images, capsys) -> None:
+    coco = _coco(tmp_path / "big.json", "good.jpg", dense=False)
+    doc = json.loads(coco.read_text())
+    doc["annotations"][0]["keypoints"][0] = 1e39  # finite as float64, inf as the float32 the project stores
+    coco.write_text(json.dumps(doc))
+    code, out = _import(capsys, tmp_path / "new", "--coco-keypoints", str(coco), "--images", str(images))
+    assert code != 0 and "non-finite values after conversion to float32" in out and "ann=7" in out
+    assert not (tmp_path / "new").exists() or not any((tmp_path / "new").iterdir())

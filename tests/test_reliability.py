@@ -659,7 +659,7 @@ def test_a_torch_file_holding_code_is_one_line_without_torchs_advice(tmp_path):
     assert "weights_only" not in proc.stderr and not marker.exists()
 
 
-def test_metrics_are_stored_as_strict_json(tmp_path):
+def test_metrics_are_stored_as_strict_json(tmp_path, capsys):
     import sqlite3
 
     import torch
@@ -671,7 +671,10 @@ def test_metrics_are_stored_as_strict_json(tmp_path):
         pid = int(project.person_ids()[0])
         odd = {"nan": float("nan"), "inf": float("inf"), "f32": np.float32("nan"), "zero_d": np.array(np.nan),
                "tensor": torch.tensor(float("-inf")), "ok": 2.5}
-        project.save_fits([FitRecord(pid, 1, {}, odd, "converged")])
+        params = {"pose": np.zeros((23, 3), np.float32), "scales": np.ones(24, np.float32),
+                  "rotation": np.eye(3, dtype=np.float32), "scale": np.array(0.9, np.float32),
+                  "translation": np.zeros(2, np.float32)}
+        project.save_fits([FitRecord(pid, 1, params, odd, "converged")])
         project.start_round(1)
         project.update_round(1, metrics={**odd, "list": [1.0, float("nan")]})
         fit = project.current_fit(pid)
@@ -682,6 +685,15 @@ def test_metrics_are_stored_as_strict_json(tmp_path):
     assert strict(fit_text)["inf"] is None and strict(fit_text)["ok"] == 2.5
     assert strict(round_text)["list"] == [1.0, None] and strict(round_text)["tensor"] is None
     conn.close()
+    # what leaves the project is strict too: info --json and exported parameter files
+    from deformlearn.core.cli import main
+
+    capsys.readouterr()
+    assert main(["info", str(tmp_path / "p"), "--json"]) == 0
+    assert strict(capsys.readouterr().out)["round_list"][0]["metrics"]["nan"] is None
+    assert main(["export", str(tmp_path / "p"), "--out", str(tmp_path / "x"), "--format", "json"]) == 0
+    exported = [strict(f.read_text()) for f in (tmp_path / "x").rglob("*.json")]
+    assert len(exported) == 1 and exported[0]["metric_values"].count(None) == 5  # nan, inf, f32, zero_d, tensor
 
 
 def test_corrupt_lifted_depths_are_named_not_ignored(tmp_path):

@@ -58,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from deformlearn.core.densepose.readers import read_people
-    from deformlearn.core.project.importing import import_people, load_project_template
+    from deformlearn.core.project.importing import check_people, import_people, load_project_template
     from deformlearn.core.project.job_lock import project_job
     from deformlearn.core.project.store import DB_NAME, Project
 
@@ -71,6 +71,7 @@ def run(args: argparse.Namespace) -> int:
                          min_person_pixels=args.min_person_pixels)
     if args.detect_keypoints:
         people = _detect_keypoints(people)
+    check_people(people)  # before Project.create: a refused input leaves no empty project behind
     root = Path(args.project)
     exists = (root / DB_NAME).is_file()
     if not exists and args.template != "builtin":

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 
 HELP = "show what a project holds: people, fits, reviews and trained rounds"
 
@@ -15,6 +14,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from deformlearn.core.project.job_lock import read_lock
+    from deformlearn.core.project.records import to_json
     from deformlearn.core.project.store import Project
 
     with Project.open(args.project, readonly=True) as project:
@@ -25,9 +25,9 @@ def run(args: argparse.Namespace) -> int:
         unusable = project.failed_people()
     job = read_lock(root)
     if args.json:
-        print(json.dumps({"project": str(root), "template": template, **s, "unusable_people": unusable, "job": job,
-                          "round_list": [{"index": r.index, "stages": r.stages, "metrics": r.metrics, "models": r.models,
-                                          "finished": r.finished_at is not None} for r in rounds]}))
+        print(to_json({"project": str(root), "template": template, **s, "unusable_people": unusable, "job": job,
+                       "round_list": [{"index": r.index, "stages": r.stages, "metrics": r.metrics, "models": r.models,
+                                       "finished": r.finished_at is not None} for r in rounds]}))
         return 0
     print(f"project   {root}")
     print(f"template  {template}")

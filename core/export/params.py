@@ -39,6 +39,7 @@ from deformlearn.core.body.rotations import rotmat_to_axis_angle
 from deformlearn.core.body.skeletons import SMPL_JOINT_NAMES
 from deformlearn.core.body.template import Template
 from deformlearn.core.export.common import FRONTAL, ExportError, atomic_write, pose_fit
+from deformlearn.core.project.records import to_json
 from deformlearn.core.registration.data import square_box
 
 SCHEMA_VERSION = 1
@@ -125,7 +126,7 @@ def export_params(params: dict, path: str | Path, template: Template) -> Path:
     if kind == ".json":
         doc = {k: (v.tolist() if isinstance(v, np.ndarray) else v.item() if isinstance(v, np.generic) else v)
                for k, v in record.items()}
-        return atomic_write(path, (json.dumps(doc, indent=1) + "\n").encode("utf-8"))
+        return atomic_write(path, (to_json(doc, indent=1) + "\n").encode("utf-8"))
     if kind == ".npz":
         arrays = {k: np.asarray(v) for k, v in record.items()}
         return atomic_write(path, lambda f: np.savez(f, **arrays))

@@ -145,9 +145,9 @@ def blob_to_arrays(blob: bytes) -> dict[str, np.ndarray]:
         return {k: data[k] for k in data.files}
 
 
-def to_json(value: dict) -> str:
+def to_json(value: dict, indent: int | None = None) -> str:
     """Strict JSON (non-finite numbers become null, never a bare NaN other readers reject)."""
-    return json.dumps(_finite_or_none(value), sort_keys=True, allow_nan=False,
+    return json.dumps(_finite_or_none(value), sort_keys=True, allow_nan=False, indent=indent,
                       default=lambda v: _finite_or_none(float(v)))  # 0-d arrays, tensors
 
 
