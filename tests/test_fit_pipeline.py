@@ -173,3 +173,14 @@ def test_a_fit_process_that_dies_is_reported_and_replaced(small_project, tiny_te
         assert project.latest_fit(4) is None
     worker = RegistrationWorker(str(small_project), tiny_template, [4], settings.with_(steps=20))
     assert worker._run()["fitted"] == 1 and fit_process() is not process
+
+
+def test_a_fit_that_stops_early_ends_its_progress_full(tiny_template) -> None:
+    body = BodyModel(tiny_template)
+    batch = collate([make_synthetic_people(body, 1, seed=11)[0].targets])
+    schedule = FitSchedule.single_fit(steps=300, num_orientations=1, early_stop_rtol=5e-2, **{**FAST, "progress_every": 1})
+    events: list[RegistrationProgress] = []
+    result = register_schedule(body, batch, schedule, progress=events.append)
+    assert result.steps_done < schedule.steps and result.fits[0].steps == result.steps_done
+    assert events[-1].step == events[-1].total == result.steps_done  # a progress bar ends full
+    assert all(a.step <= b.step and a.total >= b.total for a, b in zip(events, events[1:]))

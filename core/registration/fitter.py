@@ -92,7 +92,9 @@ class BodyParams:
 
 @dataclass(frozen=True)
 class RegistrationProgress:
-    """One progress event. losses: term name (LOSS_TERMS + "total") -> (B,) unweighted per-person values of
+    """One progress event: step of total (a fit that stopped early ends with an event of total == step,
+    repeating the step of the event before when that one fell on the same step).
+    losses: term name (LOSS_TERMS + "total") -> (B,) unweighted per-person values of
     each person's best start so far; vertices: (P, V, 3) all template vertices of the watched people
     (`watch` indices into the batch), posed and turned by R, in the viewer frame (metres, y up, the camera
     on +z looking along -z: F^T R X with F = diag(1, -1, -1)), or None when nobody is watched."""
@@ -221,13 +223,13 @@ def _register(body_model, batch, settings, init, progress, cancel, watch, device
         raise_if_cancelled(cancel, f"registration at step {step} of {settings.steps}")
         terms, total, finished = run.step(step)
         done = run.steps_run
-        if progress is not None and done != last_step and (
-                finished or done == settings.steps or done % settings.progress_every == 0):
+        if progress is not None and (finished or (done != last_step and (
+                done == settings.steps or done % settings.progress_every == 0))):
             best = _best_rows(run.history[-1], B, run.M)
             losses = {k: v.detach()[best].cpu().numpy() for k, v in terms.items()}
             losses["total"] = total.detach()[best].cpu().numpy()
             verts = _watched_vertices(body_model, run.objective, best[list(watch)]) if watch else None
-            progress(RegistrationProgress(done, settings.steps, losses, watch, verts))  # done < steps: stopped early
+            progress(RegistrationProgress(done, done if finished else settings.steps, losses, watch, verts))
             last_step = done
         if finished:
             break

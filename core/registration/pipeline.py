@@ -160,23 +160,24 @@ def fit_chunk(body: BodyModel, people: list[PersonTargets], schedule: FitSchedul
     """Register `people` from each of `starts` (None = the T-pose; else B rows in people's order) and keep
     each person's best fit; people without dense points use `keypoint_schedule` from the T-pose (default:
     `FitSchedule.keypoints_only` of the first stage). Returns (fit, index of its start) in people's order,
-    or raises `Cancelled` (core/cancel.py). progress events count steps over all starts and groups; watch: index into people."""
+    or raises `Cancelled` (core/cancel.py). progress events count steps over all starts and groups (`total`:
+    the steps still planned, shrinking when a group stops early); watch: index into people."""
     groups = _groups(people, schedule, keypoint_schedule or FitSchedule.keypoints_only(schedule.stages[0]), starts)
-    total = sum(s.steps for _, s, _ in groups)
     best: dict[int, tuple[PersonFit, int]] = {}
     done = 0
-    for rows, sched, (k, init) in groups:
+    for g, (rows, sched, (k, init)) in enumerate(groups):
+        later = sum(s.steps for _, s, _ in groups[g + 1:])
         batch = collate([people[i] for i in rows], device=sched.device)
         init_rows = None if init is None else init.select(torch.as_tensor(rows))
         watched = [rows.index(watch)] if watch in rows else []
 
-        def shifted(e: RegistrationProgress, offset: int = done, rows: list[int] = rows) -> None:
-            progress(RegistrationProgress(offset + e.step, total, e.losses, tuple(rows[w] for w in e.watched),
-                                          e.vertices))
+        def shifted(e: RegistrationProgress, offset: int = done, rows: list[int] = rows, later: int = later) -> None:
+            progress(RegistrationProgress(offset + e.step, offset + e.total + later, e.losses,
+                                          tuple(rows[w] for w in e.watched), e.vertices))
 
         result = register_schedule(body, batch, sched, init=init_rows, progress=shifted if progress else None,
                                    cancel=cancel, watch=watched)
-        done += sched.steps
+        done += result.steps_done
         for i, fit in zip(rows, result.fits):
             if i not in best or _rank(fit) < _rank(best[i][0]):
                 best[i] = (fit, k)

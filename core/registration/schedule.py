@@ -9,7 +9,8 @@ dense points (see its docstring for what was measured).
 
 Only the first stage starts from the T-pose at several orientations (or from the given initialisation); every
 later stage starts from the previous stage's result, one start per person. A person failed in any stage stays
-failed. Progress events count steps over the whole schedule (`total` = the sum of the stages' steps).
+failed. Progress events count steps over the whole schedule: `total` is the sum of the stages' steps, less
+what stages that stopped early (`early_stop_rtol`) left out, so the last event has step == total.
 """
 
 from __future__ import annotations
@@ -166,9 +167,11 @@ def register_schedule(
     done, seconds, result, first = 0, 0.0, None, None
     failed: list[bool] | None = None
     steps = [0] * batch.size
-    for settings in schedule.stages:
-        def shifted(event: RegistrationProgress, offset: int = done) -> None:
-            progress(replace(event, step=offset + event.step, total=schedule.steps))
+    for k, settings in enumerate(schedule.stages):
+        later = sum(s.steps for s in schedule.stages[k + 1:])
+
+        def shifted(event: RegistrationProgress, offset: int = done, later: int = later) -> None:
+            progress(replace(event, step=offset + event.step, total=offset + event.total + later))
 
         result = register(body_model, batch, settings, init=init, progress=None if progress is None else shifted,
                           cancel=cancel, watch=watch)
