@@ -122,33 +122,38 @@ class FitProcess:
 
     def fit(self, job: FitJob, progress: Callable[[PipelineProgress], None], cancel: CancelToken) -> dict:
         """Run `job`; progress events go to `progress` on the calling thread. Returns the summary dict
-        (FitSummary.to_dict() + "cancelled"); raises FitFailed with the fit's error or the process's death."""
+        (FitSummary.to_dict() + "cancelled"); raises FitFailed with the fit's error or the process's death.
+        Anything else raised here (by `progress`, say) kills the process: its job's events would otherwise
+        reach the next job."""
         with self._lock:
             self._cancel.clear()
             self._jobs.put(job)
-            while True:
-                if cancel.cancelled:
-                    self._cancel.set()
-                try:
-                    kind, *payload = self._events.get(timeout=POLL_S)
-                except queue.Empty:
-                    if not self._process.is_alive():
-                        raise FitFailed(f"the fit process stopped (exit code {self._process.exitcode})") from None
-                    continue
-                if kind == "progress":
-                    progress(payload[0])
-                elif kind == "done":
-                    return payload[0]
-                else:
-                    message, trace = payload
-                    print(trace, file=sys.stderr)
-                    raise FitFailed(message)
+            try:
+                return self._relay(progress, cancel)
+            except FitFailed:
+                raise
+            except BaseException:
+                self._process.kill()
+                raise
 
-    def close(self) -> None:
-        """Ask the process to end after its job and wait for it (a daemon: it also ends with the app)."""
-        if self._process.is_alive():
-            self._jobs.put(None)
-            self._process.join(5)
+    def _relay(self, progress: Callable[[PipelineProgress], None], cancel: CancelToken) -> dict:
+        while True:
+            if cancel.cancelled:
+                self._cancel.set()
+            try:
+                kind, *payload = self._events.get(timeout=POLL_S)
+            except queue.Empty:
+                if not self._process.is_alive():
+                    raise FitFailed(f"the fit process stopped (exit code {self._process.exitcode})") from None
+                continue
+            if kind == "progress":
+                progress(payload[0])
+            elif kind == "done":
+                return payload[0]
+            else:
+                message, trace = payload
+                print(trace, file=sys.stderr)
+                raise FitFailed(message)
 
 
 _process: FitProcess | None = None

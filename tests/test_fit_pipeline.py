@@ -3,6 +3,8 @@ schema; the app shows a command-line fit's keypoint error; staged schedules; the
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -184,3 +186,24 @@ def test_a_fit_that_stops_early_ends_its_progress_full(tiny_template) -> None:
     assert result.steps_done < schedule.steps and result.fits[0].steps == result.steps_done
     assert events[-1].step == events[-1].total == result.steps_done  # a progress bar ends full
     assert all(a.step <= b.step and a.total >= b.total for a, b in zip(events, events[1:]))
+
+
+def test_an_error_while_relaying_progress_ends_that_fit_process(small_project, tiny_template) -> None:
+    from deformlearn.app.registration_worker import FitJob, fit_process
+    from deformlearn.core.cancel import CancelToken
+    from deformlearn.core.registration.pipeline import FitPlan
+
+    settings = RegistrationSettings.round1(steps=400, num_orientations=1, **{**FAST, "progress_every": 1})
+    process = fit_process()
+    job = FitJob(str(small_project), tiny_template, [4], FitPlan(FitSchedule.single_fit(settings)), 4)
+
+    def broken_view(event) -> None:
+        raise RuntimeError("the view broke")
+
+    with pytest.raises(RuntimeError, match="the view broke"):
+        process.fit(job, broken_view, CancelToken())
+    deadline = time.monotonic() + 5
+    while process.is_alive() and time.monotonic() < deadline:  # killed: SIGKILL lands within moments
+        time.sleep(0.05)
+    assert not process.is_alive()  # its events cannot reach the next job: that one gets a fresh process
+    assert fit_process() is not process
