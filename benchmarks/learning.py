@@ -51,7 +51,7 @@ from deformlearn.core.project.store import Project
 from deformlearn.core.regressor.data import samples_for_model, splat_iuv
 from deformlearn.core.regressor.encoders import ARCHITECTURES
 from deformlearn.core.regressor.network import RegressorConfig
-from deformlearn.core.regressor.training import load_regressor, predict
+from deformlearn.core.regressor.training import load_regressor, predict, train_regressor
 from deformlearn.core.rounds.loop import run_round
 from deformlearn.core.rounds.metrics import fit_keypoints_camera, holdout_mask
 from deformlearn.core.rounds.settings import RoundSettings
@@ -59,6 +59,23 @@ from deformlearn.core.synth.people import SynthSettings, synthesize_project
 
 AMASS = Path(__file__).resolve().parents[2] / "shared" / "data" / "motion" / "amass_sample.npz"
 HOLDOUT = 0.25
+# Regressor variants (`--variants`): changes to the cpu-demo regressor settings, retrained on a run's fits.
+VARIANTS: dict[str, dict] = {
+    "default": {},
+    "views": {"novel_views": 0.5},
+    "views-all": {"novel_views": 1.0},
+    "views-long": {"novel_views": 0.5, "epochs": 120},
+    "views-poses": {"novel_views": 0.5, "novel_poses": 0.5, "view_pose": 0.2},
+    "views-poses-wide": {"novel_views": 0.5, "novel_poses": 0.5, "view_pose": 0.35},
+    "views-no-flip": {"novel_views": 0.5, "augment_flip": 0.0},
+    "views-no-dropout": {"novel_views": 0.5, "augment_dropout": 0.0, "augment_partial": 0.0},
+    "views-no-uv-noise": {"novel_views": 0.5, "augment_uv_noise": 0.0},
+    "no-augment": {"augment": False},
+    "default-seed1": {"seed": 1},
+    "views-seed1": {"novel_views": 0.5, "seed": 1},
+    "joints3d": {"delta": 10.0},
+    "views-joints3d": {"novel_views": 0.5, "delta": 10.0},
+}
 AUGMENT = dict(augment=True, augment_rotation=0.25, augment_flip=0.5, augment_dropout=0.6, augment_partial=0.2,
                augment_uv_noise=0.02)
 
@@ -117,6 +134,12 @@ def errors(project: Project, ids: np.ndarray, model, mean_params: dict, sparse: 
             "constant_pa_mpjpe_mm": pa_mpjpe_mm(const, gt)}
 
 
+def _mean_fit(project: Project, k: int, held_out: np.ndarray) -> dict[str, np.ndarray]:
+    """The mean pose (23, 3) and scales (24,) of round k's converged training fits (the constant pose)."""
+    fits = [f.params for f in project.fits(k) if f.status == "converged" and f.person_id not in set(held_out)]
+    return {"pose": np.mean([f["pose"] for f in fits], 0), "scales": np.mean([f["scales"] for f in fits], 0)}
+
+
 def run_architecture(architecture: str, a: Path, b: Path, out: Path, rounds: int, epochs: int | None,
                      seed: int) -> None:
     work = out / f"A_{architecture}"
@@ -128,16 +151,48 @@ def run_architecture(architecture: str, a: Path, b: Path, out: Path, rounds: int
         for k in range(1, rounds + 1):
             started = time.perf_counter()
             record = run_round(project, settings)
-            fits = [f.params for f in project.fits(k) if f.status == "converged" and f.person_id not in set(held_out)]
-            mean = {"pose": np.mean([f["pose"] for f in fits], 0), "scales": np.mean([f["scales"] for f in fits], 0)}
+            mean = _mean_fit(project, k, held_out)
             model = load_regressor(project.root / record.models["regressor"])
-            line = {"benchmark": "learning", "architecture": architecture, "round": k, "train_people": len(fits),
+            line = {"benchmark": "learning", "architecture": architecture, "round": k,
+                    "train_people": len(project.read_array(f"rounds/round_{k:03d}/regressor_ids")),
                     "in_distribution": errors(project, held_out, model, mean, sparse=False),
                     "other_distribution": errors(other, other.person_ids(), model, mean, sparse=True),
                     "registration_mpjpe_mm": record.metrics.get("registration_mpjpe_mm"),
                     "seconds": {s: round(record.metrics.get(f"seconds_{s}", float("nan")), 1)
                                 for s in ("lifting", "registration", "regressor", "evaluation")},
                     "round_seconds": round(time.perf_counter() - started, 1), "seed": seed}
+            print(json.dumps(_rounded(line)), flush=True)
+
+
+def run_variant(name: str, work: Path, b: Path, architecture: str, rounds: int, epochs: int | None,
+                seed: int) -> None:
+    """Retrain the regressor of project `work` (whose rounds have run) with `changes` to its settings, round by
+    round on the same round-k training fits, each round fine-tuning the variant's own previous regressor, as
+    a round does; one JSON line per round. The registrations are the main run's: with
+    restart_from_previous_fit a later round keeps the previous fit's start for nearly every person, so they
+    hardly depend on the regressor, and a variant costs only its regressor trainings."""
+    changes = VARIANTS[name]
+    settings = replace(round_settings(architecture, epochs).regressor, **changes)
+    with Project.open(work, readonly=True) as project, Project.open(b, readonly=True) as other:
+        template = load_project_template(project)
+        key = template_key(template)
+        ids = project.person_ids()
+        held_out = ids[holdout_mask(ids, HOLDOUT, 0)]
+        model = None
+        for k in range(1, rounds + 1):
+            train = project.read_array(f"rounds/round_{k:03d}/regressor_ids")
+            fits = {f.person_id: f.params for f in project.fits(k)}
+            train = np.array([p for p in train if int(p) in fits], dtype=np.int64)
+            samples = samples_for_model(project, template, train, settings.model, template_key=key,
+                                        params=[fits[int(p)] for p in train])
+            started = time.perf_counter()
+            model = train_regressor(samples, template, settings, init_from=model).model
+            mean = _mean_fit(project, k, held_out)
+            line = {"benchmark": "learning", "architecture": architecture, "variant": name, "changes": changes,
+                    "round": k, "train_people": len(train),
+                    "in_distribution": errors(project, held_out, model, mean, sparse=False),
+                    "other_distribution": errors(other, other.person_ids(), model, mean, sparse=True),
+                    "regressor_seconds": round(time.perf_counter() - started, 1), "seed": seed}
             print(json.dumps(_rounded(line)), flush=True)
 
 
@@ -157,16 +212,32 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--out", default=None, help="keep the projects here (default: a temporary folder)")
+    parser.add_argument("--variants", default="", help=f"after each architecture's rounds, retrain its regressor "
+                        f"with these settings on the same fits (comma-separated: {', '.join(VARIANTS)})")
+    parser.add_argument("--reuse", action="store_true", help="the --out folder holds projects A and B of an "
+                        "earlier run: skip the synthesis, and the rounds of the architectures run there already")
     args = parser.parse_args(argv)
+    variants = [v for v in args.variants.split(",") if v]
+    if unknown := [v for v in variants if v not in VARIANTS]:
+        parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    if args.reuse and not args.out:
+        parser.error("--reuse needs --out (the folder of the finished run)")
     torch.set_num_threads(args.threads)
     out = Path(args.out) if args.out else Path(tempfile.mkdtemp(prefix="learning-bench-"))
     out.mkdir(parents=True, exist_ok=True)
+    a, b = out / "A", out / "B"
     started = time.perf_counter()
-    a, b = make_projects(out, args.n, args.n_other, args.seed)
+    if not args.reuse:
+        a, b = make_projects(out, args.n, args.n_other, args.seed)
     print(json.dumps({"benchmark": "learning", "synth_seconds": round(time.perf_counter() - started, 1),
-                      "n": args.n, "n_other": args.n_other}), flush=True)
+                      "n": args.n, "n_other": args.n_other, "held_out_fraction": HOLDOUT, "rounds": args.rounds,
+                      "epochs": args.epochs or round_settings("pointset", None).regressor.epochs,
+                      "threads": args.threads, "preset": "cpu-demo"}), flush=True)
     for architecture in args.architectures.split(","):
-        run_architecture(architecture, a, b, out, args.rounds, args.epochs, args.seed)
+        if not (out / f"A_{architecture}").exists():
+            run_architecture(architecture, a, b, out, args.rounds, args.epochs, args.seed)
+        for name in variants:
+            run_variant(name, out / f"A_{architecture}", b, architecture, args.rounds, args.epochs, args.seed)
     if not args.out:
         shutil.rmtree(out, ignore_errors=True)
     return 0

@@ -59,6 +59,27 @@ def test_new_points_are_the_projections_of_their_vertices_under_the_new_camera()
     assert bool((counts >= 1).all()) and bool((counts <= draws.count).all())
 
 
+def test_novel_poses_move_the_targets_and_the_points_with_the_new_pose():
+    template = make_tiny_template()
+    body, tables = BodyModel(template), view_tables(template)
+    samples = _synthetic_samples(6)
+    settings = RegressorTrainingSettings(novel_views=1.0, novel_poses=1.0, view_pose=0.3, view_points=10)
+    draws = draw_views(6, samples.points.shape[1], template.num_vertices, settings, step=0)
+    cache = SurfaceCache(body, samples, tables).get(torch.arange(6))  # the old pose's surface: not used
+    moved = novel_views(samples, body, draws, tables, cache)
+    assert torch.allclose(moved.pose, samples.pose + draws.pose_noise)
+    assert float(draws.pose_noise.std()) == pytest.approx(0.3, rel=0.2)
+    out = body(moved.pose, moved.scales, moved.vertex_index)
+    xy, _ = weak_perspective_project(out.vertices, moved.rotation, moved.cam_scale, moved.translation)
+    m = moved.point_mask
+    assert torch.allclose((xy + draws.noise)[m], moved.points[m], atol=1e-5)
+    kp, _ = weak_perspective_project(out.keypoints, moved.rotation, moved.cam_scale, moved.translation)
+    assert torch.allclose(kp, moved.keypoints, atol=1e-5)
+    kept = draw_views(6, samples.points.shape[1], template.num_vertices, replace(settings, novel_poses=0.0), step=0)
+    assert not bool(kept.pose_noise.any())
+    assert torch.equal(novel_views(samples, body, kept, tables, cache).pose, samples.pose)
+
+
 def test_a_person_facing_the_camera_shows_the_front_of_the_torso_and_turned_round_the_back():
     template = load_builtin_template()
     body, tables = BodyModel(template), view_tables(template)
@@ -126,4 +147,7 @@ def test_training_with_novel_views_learns():
 def test_bad_novel_view_settings_are_refused():
     for bad in ({"novel_views": 1.5}, {"view_points": 0}):
         with pytest.raises(ValueError, match="novel_views"):
+            RegressorTrainingSettings(**bad)
+    for bad in ({"novel_poses": -0.1}, {"view_pose": -1.0}):
+        with pytest.raises(ValueError, match="novel_poses"):
             RegressorTrainingSettings(**bad)

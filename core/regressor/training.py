@@ -1,13 +1,16 @@
 """Training the body regressor on registered fits (paper eq. 5-6): resumable, cancellable, with progress.
 
 Loss per batch (mean over the people in it):
-    alpha * L_regress + beta * L_dense + gamma * L_KP,   alpha = gamma = 1, beta = 10 (the paper's)
+    alpha * L_regress + beta * L_dense + gamma * L_KP + delta * L_3D,   alpha = gamma = 1, beta = 10 (the paper's)
 - L_regress: smooth-L1 summed over the 128 values of `regressor` layout, prediction against the registered
   fit: quaternions (prediction's sign matched to the target's, since q and -q are one rotation), log segment
   scales, the 9 values of the Gram-Schmidt rotation, log camera scale, translation;
 - L_dense, L_KP: the registration's own losses (`registration_losses`) on the predicted body, posed by
   `BodyModel` and projected by the weak-perspective camera, in the person's normalised frame; L_KP's depth
   term pulls the hip-centred keypoint depths towards the registered fit's (which carry the cGAN's depths).
+- L_3D (not in the paper; NBF's L_3D with the registration as its ground truth): mean over the 17 keypoints of
+  the distance (metres) between the predicted and the registered body's hip-centred keypoints in the camera
+  frame (R X), the quantity MPJPE measures; it weighs each joint's rotation by how far it moves the body.
 
 Checkpoints are written atomically (temporary file in the same folder, fsync, os.replace) with the model,
 the optimizer, the step counter and the random-generator state, so a resumed training continues the same run:
@@ -34,6 +37,7 @@ from deformlearn.core.cancel import Cancelled, CancelToken, check_token
 from deformlearn.core.distributed import SINGLE, DistContext
 from deformlearn.core.files.atomic import atomic_write
 from deformlearn.core.files.torch_files import load_torch_file
+from deformlearn.core.metrics import root_align
 from deformlearn.core.registration.losses import (
     dense_loss,
     hip_centred_depths,
@@ -70,12 +74,14 @@ class RegressorTrainingSettings:
     augment_rotation radians, flip horizontally with probability augment_flip (left/right swapped in parts,
     keypoints, scales and pose); and in the input only: drop up to a share augment_dropout of the points,
     cut a partial view with probability augment_partial, add noise of std augment_uv_noise to U, V.
+    delta: the weight of L_3D (module docstring); 0 leaves it out, as the paper does.
     lr_decay: cosine-decay the learning rate from lr to 0 over the training's steps (else constant).
     min_steps: train at least this many optimiser steps (more epochs on a small training set).
     novel_views: the probability that a training person is shown from a new camera (`views` module: turned by
     up to view_yaw radians about their vertical axis, camera pitched and rolled by Gaussian angles of std
-    view_pitch, view_roll, with view_points to all of the batch's width of visible points); point
-    architectures only (a ConvNet's crop cannot be re-rendered).
+    view_pitch, view_roll, with view_points to all of the batch's width of visible points), and a share
+    novel_poses of those also in a new pose (Gaussian noise of std view_pose radians on every joint's
+    axis-angle); point architectures only (a ConvNet's crop cannot be re-rendered).
     """
 
     model: RegressorConfig = field(default_factory=RegressorConfig)
@@ -85,6 +91,7 @@ class RegressorTrainingSettings:
     alpha: float = 1.0
     beta: float = 10.0
     gamma: float = 1.0
+    delta: float = 0.0
     device: str = "cpu"
     seed: int = 0
     checkpoint_every: int = 50
@@ -105,6 +112,8 @@ class RegressorTrainingSettings:
     view_pitch: float = 0.35
     view_roll: float = 0.25
     view_points: int = 20
+    novel_poses: float = 0.0
+    view_pose: float = 0.2
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "checkpoint_every", "progress_every"):
@@ -115,6 +124,9 @@ class RegressorTrainingSettings:
         if not 0.0 <= self.novel_views <= 1.0 or self.view_points < 1:
             raise ValueError(f"RegressorTrainingSettings.novel_views must lie in [0, 1] and view_points be >= 1, "
                              f"got {self.novel_views} and {self.view_points}")
+        if not 0.0 <= self.novel_poses <= 1.0 or self.view_pose < 0:
+            raise ValueError(f"RegressorTrainingSettings.novel_poses must lie in [0, 1] and view_pose be >= 0, "
+                             f"got {self.novel_poses} and {self.view_pose}")
 
     @classmethod
     def paper(cls, **changes) -> RegressorTrainingSettings:
@@ -186,7 +198,24 @@ def regressor_losses(output: RegressorOutput, batch: RegressorSamples, body: Bod
         depths, targets = hip_centred_depths(kp_depth), hip_centred_depths(batch.keypoint_depths)
     kp = keypoint_loss(kp_2d, batch.keypoints, batch.keypoint_visible, depths, targets)
     total = settings.alpha * regress + settings.beta * dense + settings.gamma * kp
-    return {"total": total.mean(), "regress": regress.mean(), "dense": dense.mean(), "kp": kp.mean()}
+    losses = {"regress": regress.mean(), "dense": dense.mean(), "kp": kp.mean()}
+    if settings.delta > 0:
+        joints = joint_loss_3d(body_out.keypoints, output.rotation, body, batch)
+        total = total + settings.delta * joints
+        losses["joints3d"] = joints.mean()
+    return {"total": total.mean(), **losses}
+
+
+def joint_loss_3d(keypoints: torch.Tensor, rotation: torch.Tensor, body: BodyModel,
+                  batch: RegressorSamples) -> torch.Tensor:
+    """L_3D: (B,) mean distance (metres) of the predicted to the registered hip-centred keypoints, camera frame.
+
+    keypoints: (B, 17, 3) the predicted body's keypoints, body frame; rotation: (B, 3, 3) predicted body ->
+    camera rotation; the registered body is posed from batch.pose, batch.scales (no gradient).
+    """
+    with torch.no_grad():
+        target = root_align(body(batch.pose, batch.scales).keypoints @ batch.rotation.transpose(1, 2))
+    return (root_align(keypoints @ rotation.transpose(1, 2)) - target).norm(dim=-1).mean(-1)
 
 
 def mean_target_raw(samples: RegressorSamples) -> torch.Tensor:

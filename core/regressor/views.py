@@ -16,7 +16,10 @@ For a person chosen (probability `novel_views`), with registered pose, scales an
    with the template's (part, U, V) of each vertex;
 5. the 17 keypoints projected; hidden when outside the box, and at random (up to 10 % of a person's): like
    COCO's and `core.synth`'s labels, a keypoint behind the body stays labelled.
-The targets become the fit with (R', s', t') and its hip-centred keypoint depths; pose and scales stay. The
+The targets become the fit with (R', s', t') and its hip-centred keypoint depths; scales stay, and so does
+the pose, except for a share `novel_poses` of these people, whose pose is also changed (before step 2): every
+joint's axis-angle plus Gaussian noise of std `view_pose` radians, so that the regressor sees poses beyond the
+training fits' own (the body, its visible points and keypoints are those of the new pose). The
 usual augmentation (`augment`: flip, similarity, dropout, partial views) then applies on top.
 
 Point architectures only: the ConvNet's crop is an image that cannot be re-rendered from a fit here.
@@ -45,7 +48,8 @@ FACING_NORMAL_Z = -0.1
 class ViewDraws:
     """One batch's random draws for B people padded to N points: chosen (B,) bool people shown anew;
     yaw, pitch, roll (B,) radians; count (B,) int64 points to keep; gumbel (B, V) keys of the point
-    sampling; noise (B, N, 2) added to the new points; keypoint_drop (B, 17) bool keypoints dropped."""
+    sampling; noise (B, N, 2) added to the new points; keypoint_drop (B, 17) bool keypoints dropped;
+    pose_noise (B, 23, 3) radians added to the pose (all zero for a person who keeps their pose)."""
 
     chosen: Tensor
     yaw: Tensor
@@ -55,6 +59,7 @@ class ViewDraws:
     gumbel: Tensor
     noise: Tensor
     keypoint_drop: Tensor
+    pose_noise: Tensor
 
 
 def draw_views(n: int, num_points: int, num_vertices: int, settings, step: int) -> ViewDraws:
@@ -72,7 +77,9 @@ def draw_views(n: int, num_points: int, num_vertices: int, settings, step: int) 
     gumbel = -torch.log(-torch.log(uniform))
     noise = POINT_NOISE * torch.randn(n, num_points, 2, generator=gen)
     keypoint_drop = torch.rand(n, 17, generator=gen) < 0.1 * torch.rand(n, 1, generator=gen)
-    return ViewDraws(chosen, yaw, pitch, roll, count, gumbel, noise, keypoint_drop)
+    reposed = torch.rand(n, generator=gen) < settings.novel_poses
+    pose_noise = settings.view_pose * torch.randn(n, 23, 3, generator=gen) * reposed[:, None, None]
+    return ViewDraws(chosen, yaw, pitch, roll, count, gumbel, noise, keypoint_drop, pose_noise)
 
 
 def _axis_rotation(axis: int, angle: Tensor) -> Tensor:
@@ -190,6 +197,9 @@ def novel_views(batch: RegressorSamples, body: BodyModel, draws: ViewDraws, tabl
         return batch
     sub = batch.subset(chosen)
     d = {name: value[chosen] for name, value in draws.__dict__.items()}
+    if bool(d["pose_noise"].any()):
+        sub = replace(sub, pose=sub.pose + d["pose_noise"].to(sub.pose))
+        surface = None  # a new pose has a new surface
     if surface is None:
         vertices, normals = body_surface(body, sub.pose, sub.scales, tables)
     else:
