@@ -23,7 +23,8 @@ INSTALL_ADVICE = ("Install it once from a terminal with `deformlearn detector in
 
 class DetectWorker(QObject):
     """Lives on a QThread: `run()` detects keypoints in the project at `root`; emits `progress(done, total)`
-    per person, then `finished(report dict)`, `cancelled()` or `failed(exception)`."""
+    per person, then `finished(report dict)`, `cancelled()` or `failed(exception)`, and ends the thread's event
+    loop (so `DetectRunner.wait` returns once the run is over)."""
 
     progress = Signal(int, int)
     finished = Signal(dict)
@@ -57,6 +58,8 @@ class DetectWorker(QObject):
         except Exception as exc:  # reported to the window as a dialog
             self.failed.emit(exc)
             return
+        finally:  # a window closing waits for this thread, its event loop blocked: the thread cannot wait for it
+            QThread.currentThread().quit()
         self.finished.emit(asdict(report))
 
 

@@ -86,14 +86,17 @@ class GalleryDelegate(QStyledItemDelegate):
 
 
 def tile_caption(row) -> str:
-    """A tile's second line: fit error (or "not fitted" / the fit status), quality verdict, and the review
-    decision when there is one (the frame's colour says it too)."""
+    """A tile's second line: fit error (or "not fitted", "failed", "keypoints only", or "fitted" for a fit
+    without an error), quality verdict, and the review decision when there is one (the frame's colour says it
+    too). Never the store's "converged", which every fit that ran has, converged or not."""
     if row.fit_status is None:
         fit = "not fitted"
+    elif row.fit_status == "failed":
+        fit = "failed"
     elif not row.num_points:
         fit = "keypoints only"  # no dense error to show (core stores 0 px)
     else:
-        fit = f"{row.fit_error:.1f} px" if row.fit_error is not None else row.fit_status
+        fit = f"{row.fit_error:.1f} px" if row.fit_error is not None else "fitted"
     decision = None if row.status == "unreviewed" else row.status
     return " · ".join(part for part in (fit, row.fit_quality, decision) if part)
 

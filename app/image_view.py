@@ -291,7 +291,8 @@ class ImageView(QWidget):
         else:
             self.points_item.setData(x=empty, y=empty)
         self._draw_keypoints(s.keypoints)
-        # converged / step limit / fitted (app/people_model.py): never "converged" for a fit that did not
+        # a shown fit is never a failed one (scene_loader), so its store status is "converged", which fit_label
+        # turns into what the fit's metrics say: converged / step limit / fitted
         fitted = "not fitted" if s.fit_vertices_image is None else fit_label("converged", FitFacts.of_metrics(s.metrics))
         n_kp = int((s.keypoints[:, 2] > 0).sum())
         err = fit_summary(s.metrics, s.keypoints, s.num_points) if s.fit_vertices_image is not None else ""

@@ -60,7 +60,8 @@ def import_into_project(project, kind: str, source: str | Path, images_dir: str 
 
 
 class ImportWorker(QObject):
-    """Lives on a QThread: `run()` opens the project folder, imports, emits `finished(report)` or `failed(exc)`."""
+    """Lives on a QThread: `run()` opens the project folder, imports, emits `finished(report)` or `failed(exc)`
+    and ends the thread's event loop (so `ImportRunner.wait` returns once the import is done)."""
 
     finished = Signal(dict)
     failed = Signal(object)
@@ -80,6 +81,8 @@ class ImportWorker(QObject):
         except Exception as exc:  # reported to the window as a dialog
             self.failed.emit(exc)
             return
+        finally:  # a window closing waits for this thread, its event loop blocked: the thread cannot wait for it
+            QThread.currentThread().quit()
         self.finished.emit(report)
 
 

@@ -204,3 +204,20 @@ def test_export_dialog_scopes_validation_and_file_names(make_window, tmp_path, t
     assert file_stem("···", 5) == "person_000005"
     assert unique_stems({4: "x.jpg · 1 of 2", 9: "x.jpg · 1 of 2", 5: "y.png"}) == {
         4: "x_person1_id4", 9: "x_person1_id9", 5: "y"}
+
+
+def test_closing_the_window_during_an_import_waits_for_the_import_only(make_window, empty_project, shared_data,
+                                                                        qtbot) -> None:
+    import time
+
+    from deformlearn.app import import_actions
+
+    win = make_window(empty_project)
+    import_actions.run_import(win, "iuv", shared_data / "densepose")
+    assert win.importer.is_running()
+    started = time.perf_counter()
+    win.close()  # waits for the import to commit
+    # was: 60 s, the wait's limit: the worker's thread ran until the blocked GUI thread told it to quit
+    assert time.perf_counter() - started < 30
+    with Project.open(empty_project, readonly=True) as project:
+        assert project.count_persons() >= 2

@@ -112,3 +112,18 @@ def test_keypoint_only_people_never_show_a_dense_error_of_0_px(make_window, smal
     assert tile_caption(model.data(model.index(row, 1), ROW_ROLE)) == "keypoints only · good"
     win.people.select_person(pid)
     assert "keypoint error 5.5 px" in win.image_view.info.text() and "— error 0" not in win.image_view.info.text()
+
+
+def test_tile_captions_never_say_converged() -> None:
+    from deformlearn.app.gallery import tile_caption
+    from deformlearn.core.project.records import PersonRow
+
+    def row(fit_status, fit_error, num_points=40, quality=None, status="unreviewed") -> PersonRow:
+        return PersonRow(1, 1, "a.jpg", "a", num_points, 17, None, status, fit_status, fit_error, quality)
+
+    assert tile_caption(row(None, None)) == "not fitted"
+    assert tile_caption(row("converged", 3.21, quality="good", status="accepted")) == "3.2 px · good · accepted"
+    # a fit that ran but stored no error (the store's status is "converged" whether or not it converged)
+    assert tile_caption(row("converged", None)) == "fitted"
+    assert tile_caption(row("failed", 250.0, quality="degenerate")) == "failed · degenerate"
+    assert tile_caption(row("converged", 0.0, num_points=0, quality="good")) == "keypoints only · good"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from deformlearn.app.people_model import COLUMNS
 from deformlearn.core.project.store import Project
 
 
@@ -38,7 +39,8 @@ def test_review_accept_reject_and_bulk_undo_and_redo(make_window, small_project)
     assert (_status(small_project, first), _status(small_project, second)) == ("accepted", "rejected")
     win.redo()
     assert _status(small_project, 3) == "rejected"
-    assert win.people.model.data(win.people.model.index(2, 4)) == "rejected"  # the list follows (column 4: review)
+    review_column = [c[1] for c in COLUMNS].index("status")
+    assert win.people.model.data(win.people.model.index(2, review_column)) == "rejected"  # the list follows
 
 
 def test_keypoint_drag_undo_is_not_an_earlier_reject(make_window, small_project) -> None:

@@ -510,11 +510,15 @@ def test_a_torch_file_that_fills_the_disk_is_a_full_disk_not_a_zip_error(full_di
 
 
 def test_a_write_refused_names_the_file_asked_for_not_its_temp_file(read_only_mount):
+    import errno
+
     source, view, make_read_only = read_only_mount
     make_read_only()
     with pytest.raises(OSError) as info:
         atomic_write(view / "model.pt", b"x")
-    assert info.value.filename == str(view / "model.pt") and isinstance(info.value, OSError)
+    assert info.value.errno in (errno.EROFS, errno.EACCES)  # a read-only mount, or a folder without write permission
+    assert info.value.filename == str(view / "model.pt") and ".tmp" not in str(info.value)
+    assert isinstance(info.value, PermissionError) == (info.value.errno == errno.EACCES)  # the errno's own class
 
 
 def test_a_round_leaves_out_a_person_with_unusable_data_and_keeps_accepted_fits(tmp_path):
@@ -748,3 +752,53 @@ def test_stored_dense_points_that_are_not_finite_name_the_person(tmp_path):
             project._conn.execute("UPDATE dense SET xy = ? WHERE person_id = ?", (array_to_blob(xy), pid))
         with pytest.raises(ValueError, match=rf"{project.root}: person {pid}: dense point 4 of 20 is not finite"):
             project.person(pid)
+
+
+def _open_handles(file: Path) -> int:
+    """How many of this process's file descriptors are open on `file` (Linux /proc)."""
+    count = 0
+    for fd in Path("/proc/self/fd").iterdir():
+        try:
+            count += os.readlink(fd) == str(file)
+        except OSError:
+            continue
+    return count
+
+
+def test_a_project_that_fails_to_open_leaves_no_connection_open(tmp_path):
+    import sqlite3
+
+    Project.create(tmp_path / "p").close()
+    db = tmp_path / "p" / "project.sqlite"
+    conn = sqlite3.connect(db)
+    conn.execute("DROP TABLE meta")  # damaged: the schema version is current, the meta table gone
+    conn.commit()
+    conn.close()
+    assert _open_handles(db) == 0
+    for readonly in (False, True):
+        # was: sqlite3.OperationalError 'no such table: meta', and the connection left open
+        with pytest.raises(ProjectError, match=rf"^{db}: not a readable project database \(no such table: meta"):
+            Project.open(tmp_path / "p", readonly=readonly)
+        assert _open_handles(db) == 0, readonly
+
+
+def test_an_embedded_image_of_the_same_name_never_replaces_another(tmp_path, shared_data):
+    from deformlearn.core.densepose.readers import read_people
+
+    demo = shared_data / "densepose" / "demo_dp_single_ann.pkl"
+    doc = pickle.loads(demo.read_bytes(), encoding="latin1")
+    other = tmp_path / "other" / demo.name  # the same file name, the same points, another crop
+    other.parent.mkdir()
+    other.write_bytes(pickle.dumps({**doc, "ICrop": 255 - doc["ICrop"]}))
+    with Project.create(tmp_path / "p") as project:
+        import_people(project, read_people("densepose-pickle", demo), None)
+        first = project.person(int(project.person_ids()[0])).image_file
+        kept = Path(first).read_bytes()
+        # was: the crop overwritten by the other one, and its person taken for the first ('already present')
+        report = import_people(project, read_people("densepose-pickle", other), None)
+        assert report.added == 1 and project.summary()["images"] == 2
+        assert Path(first).read_bytes() == kept
+        files = {project.person(int(p)).image_file for p in project.person_ids()}
+        assert len(files) == 2 and all(Path(f).is_file() for f in files)
+        again = import_people(project, read_people("densepose-pickle", other), None)  # nothing new, nothing left
+        assert again.added == 0 and len(list((project.root / "images").iterdir())) == 2

@@ -77,6 +77,53 @@ def _check_image(path: Path, where: str, image_file: Path) -> tuple[int, int]:
         raise AnnotationError(f"{path}: {where}: {exc}") from exc
 
 
+def _coco_images(path: Path, data: object) -> dict[int, dict]:
+    """{image id: COCO image record} of a parsed file, after checking it has 'images' and 'annotations' lists
+    and that each image has an integer id, a file name and a positive size."""
+    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(
+            data.get("annotations"), list):
+        raise AnnotationError(f"{path}: not a COCO annotation file (needs 'images' and 'annotations' lists)")
+    images: dict[int, dict] = {}
+    for k, im in enumerate(data["images"]):
+        if not isinstance(im, dict) or not isinstance(im.get("id"), int) or not isinstance(im.get("file_name"), str):
+            raise AnnotationError(f"{path}: images[{k}] needs an integer 'id' and a string 'file_name'")
+        for key in ("width", "height"):
+            if not isinstance(im.get(key), int) or im[key] <= 0:
+                raise AnnotationError(f"{path}: image {im['id']}: '{key}' must be a positive integer")
+        images[im["id"]] = im
+    return images
+
+
+def _keypoints(path: Path, where: str, ann: dict) -> np.ndarray:
+    """(17, 3) x, y pixels and COCO's visibility (0, 1 or 2) of an annotation; zeros without 'keypoints'."""
+    if "keypoints" not in ann:
+        return np.zeros((NUM_KEYPOINTS, 3))
+    keypoints = number_list(path, where, ann["keypoints"], "keypoints", 3 * NUM_KEYPOINTS).reshape(-1, 3)
+    bad = np.flatnonzero(~np.isin(keypoints[:, 2], (0, 1, 2)))
+    if len(bad):
+        raise AnnotationError(f"{path}: {where}: keypoint visibility must be 0, 1 or 2; keypoint {bad[0]} "
+                              f"has {keypoints[bad[0], 2]:g}")
+    return keypoints
+
+
+def _person_image(path: Path, where: str, images_dir: Path, file_name: str, needed: bool,
+                  checked: dict[Path, tuple[int, int]]) -> Path:
+    """Where a person's image is: found inside `images_dir` (checked once per file, `checked`), or, when it
+    is not `needed` (a keypoint-only person), where it was looked for; AnnotationError when a needed one is
+    missing."""
+    image_file = find_image(images_dir, file_name)
+    if image_file is None and needed:
+        outside = image_path_in(images_dir, file_name) != images_dir / file_name
+        raise AnnotationError(f"{path}: {where}: image '{file_name}' not found in {images_dir}"
+                              + (" (the name leads outside that folder: only its file name is looked for)"
+                                 if outside else ""))
+    if image_file is None:  # keypoint-only: the annotation's size stands in; overlays and the regressor need it
+        return image_path_in(images_dir, file_name)
+    if image_file not in checked:
+        checked[image_file] = _check_image(path, where, image_file)
+    return image_file
+
+
 def read_coco_people(json_path: str | Path, images_dir: str | Path, *, with_dense: bool = True) -> list[PersonAnnotation]:
     """Every non-crowd person of a COCO-format file, with dense points where it has `dp_*` fields.
 
@@ -90,17 +137,7 @@ def read_coco_people(json_path: str | Path, images_dir: str | Path, *, with_dens
     """
     path, images_dir = Path(json_path), Path(images_dir)
     data = load_json(path)
-    if not isinstance(data, dict) or not isinstance(data.get("images"), list) or not isinstance(
-            data.get("annotations"), list):
-        raise AnnotationError(f"{path}: not a COCO annotation file (needs 'images' and 'annotations' lists)")
-    images: dict[int, dict] = {}
-    for k, im in enumerate(data["images"]):
-        if not isinstance(im, dict) or not isinstance(im.get("id"), int) or not isinstance(im.get("file_name"), str):
-            raise AnnotationError(f"{path}: images[{k}] needs an integer 'id' and a string 'file_name'")
-        for key in ("width", "height"):
-            if not isinstance(im.get(key), int) or im[key] <= 0:
-                raise AnnotationError(f"{path}: image {im['id']}: '{key}' must be a positive integer")
-        images[im["id"]] = im
+    images = _coco_images(path, data)
     people, checked = [], {}
     for k, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict):
@@ -114,29 +151,13 @@ def read_coco_people(json_path: str | Path, images_dir: str | Path, *, with_dens
         bbox = number_list(path, where, ann.get("bbox"), "bbox", 4)
         if bbox[2] <= 0 or bbox[3] <= 0:
             raise AnnotationError(f"{path}: {where}: 'bbox' has non-positive width or height")
-        if "keypoints" in ann:
-            keypoints = number_list(path, where, ann["keypoints"], "keypoints", 3 * NUM_KEYPOINTS).reshape(-1, 3)
-            bad = np.flatnonzero(~np.isin(keypoints[:, 2], (0, 1, 2)))
-            if len(bad):
-                raise AnnotationError(f"{path}: {where}: keypoint visibility must be 0, 1 or 2; keypoint {bad[0]} "
-                                      f"has {keypoints[bad[0], 2]:g}")
-        else:
-            keypoints = np.zeros((NUM_KEYPOINTS, 3))
+        keypoints = _keypoints(path, where, ann)
         dense, coarse = None, None
         if with_dense and "dp_I" in ann:
             dense = _dense_points(path, where, ann, bbox)
             if ann.get("dp_masks"):
                 coarse = _coarse_mask(path, where, ann["dp_masks"])
-        image_file = find_image(images_dir, image["file_name"])
-        if image_file is None and dense is not None:
-            outside = image_path_in(images_dir, image["file_name"]) != images_dir / image["file_name"]
-            raise AnnotationError(f"{path}: {where}: image '{image['file_name']}' not found in {images_dir}"
-                                  + (" (the name leads outside that folder: only its file name is looked for)"
-                                     if outside else ""))
-        if image_file is None:  # keypoint-only: the annotation's size stands in; overlays and the regressor need it
-            image_file = image_path_in(images_dir, image["file_name"])
-        elif image_file not in checked:
-            checked[image_file] = _check_image(path, where, image_file)
+        image_file = _person_image(path, where, images_dir, image["file_name"], dense is not None, checked)
         people.append(PersonAnnotation(
             image_file=str(image_file), image_size=(image["width"], image["height"]), bbox=bbox,
             keypoints=keypoints, dense=dense, coarse_mask=coarse,

@@ -135,7 +135,8 @@ def read_iuv_inference(image_file: str | Path, iuv_file: str | Path, inds_file: 
             continue
         key = f"{iuv_file.name}#{'region' if inds_file is None else 'inst'}={int(k)}"
         rows, cols = sample_part_pixels(part_map, mask, points_per_part, _rng(seed, key))
-        dense = dense_points(f"{iuv_file}: person {key}", xy=np.stack([cols, rows], axis=1), part=part_map[rows, cols],
+        where = f"{iuv_file}: {'region' if inds_file is None else 'instance'} {int(k)}"
+        dense = dense_points(where, xy=np.stack([cols, rows], axis=1), part=part_map[rows, cols],
                              uv=np.stack([u[rows, cols], v[rows, cols]], axis=1))
         all_rows, all_cols = np.nonzero(mask)
         people.append(PersonAnnotation(

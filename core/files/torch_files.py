@@ -43,8 +43,8 @@ def load_torch_file(path: str | Path, what: str, map_location: str | torch.devic
     except Exception as exc:  # unpickling, zip, EOF and storage errors
         names = _unsafe_globals(path, exc) if isinstance(exc, pickle.UnpicklingError) else []
         if names:
-            objects = f" ({', '.join(names[:5])}{', ...' if len(names) > 5 else ''})" if names else ""
-            raise ValueError(f"{path}: not a plain {what} file: it holds Python objects{objects} besides tensors "
+            objects = f"{', '.join(names[:5])}{', ...' if len(names) > 5 else ''}"
+            raise ValueError(f"{path}: not a plain {what} file: it holds Python objects ({objects}) besides tensors "
                              "and plain containers; they are never loaded, as loading them could run code") from None
         damaged = isinstance(exc, (EOFError, pickle.UnpicklingError)) or any(
             s in str(exc) for s in ("zip archive", "magic number", "central directory"))

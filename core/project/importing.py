@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -37,14 +38,21 @@ class ImportReport:
     residual_mean: float
 
 
-def _write_embedded_image(project: Project, name: str, image: np.ndarray) -> Path:
-    """Store an image that came inside the input file under images/ (atomically); return its path."""
-    path = project.root / EMBEDDED_IMAGES_DIR / Path(name).name
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _write_embedded_image(project: Project, name: str, image: np.ndarray) -> tuple[Path, bool]:
+    """Store an image that came inside the input file under images/ (atomically); return its path and whether
+    this call created the file. A file of that name holding other bytes (another input's image of the same
+    name) is kept: this one goes beside it, its name ending in the first 10 hex digits of its SHA-1."""
     ok, data = cv2.imencode(".png", image)
     if not ok:
-        raise ProjectError(f"{path}: could not encode the embedded image")
-    return atomic_write(path, data.tobytes())
+        raise ProjectError(f"{project.root / EMBEDDED_IMAGES_DIR / Path(name).name}: could not encode the "
+                           "embedded image")
+    data = data.tobytes()
+    path = project.root / EMBEDDED_IMAGES_DIR / Path(name).name
+    if path.is_file() and path.read_bytes() != data:
+        path = path.with_stem(f"{path.stem}_{hashlib.sha1(data).hexdigest()[:10]}")
+    if path.is_file() and path.read_bytes() == data:
+        return path, False
+    return atomic_write(path, data), True
 
 
 def _drop_unused(project: Project, image_ids: set[int], written: set[Path]) -> set[int]:
@@ -76,9 +84,10 @@ def import_people(project: Project, people: list[PersonAnnotation], template: Te
     image_files, written = {}, set()
     for person in people:
         if person.image is not None and person.image_file not in image_files:
-            existed = (project.root / EMBEDDED_IMAGES_DIR / Path(person.image_file).name).exists()
-            image_files[person.image_file] = _write_embedded_image(project, person.image_file, person.image)
-            written |= set() if existed else {image_files[person.image_file]}
+            file, created = _write_embedded_image(project, person.image_file, person.image)
+            image_files[person.image_file] = file
+            if created:
+                written.add(file)
     added, residuals, image_ids, without_new = 0, [], set(), set()
     for start in range(0, len(people), IMPORT_CHUNK):
         with project.transaction():

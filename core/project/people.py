@@ -98,11 +98,13 @@ class PeopleMixin:
     def drop_images_without_people(self, image_ids) -> dict[int, str]:
         """Remove those of `image_ids` that hold no person (an import's images whose people were all there
         already, under another file name); return {id: absolute file} of those removed."""
-        ids = sorted({int(i) for i in image_ids})
+        empty = {}
         with self.transaction():
-            empty = {int(r[0]): self._abs_path(r[1]) for i in ids for r in self._conn.execute(
-                "SELECT id, file FROM images WHERE id = ? AND NOT EXISTS (SELECT 1 FROM persons WHERE image_id = ?)",
-                (i, i)).fetchall()}
+            for i in sorted({int(i) for i in image_ids}):
+                row = self._conn.execute("SELECT file FROM images i WHERE id = ? AND NOT EXISTS "
+                                         "(SELECT 1 FROM persons WHERE image_id = i.id)", (i,)).fetchone()
+                if row is not None:
+                    empty[i] = self._abs_path(row[0])
             self._conn.executemany("DELETE FROM images WHERE id = ?", [(i,) for i in empty])
         return empty
 

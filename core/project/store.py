@@ -71,6 +71,26 @@ def _cannot_write(root: Path, exc: sqlite3.Error) -> ProjectError:
                         "the folder writable or work on a copy")
 
 
+@contextmanager
+def _closed_on_error(conn: sqlite3.Connection, root: Path, writing: bool) -> Iterator[None]:
+    """Close `conn` when the block fails (a Project that is never made never closes it). SQLite's errors other
+    than a busy database become a ProjectError naming the project: a write the disk refuses as
+    `_cannot_write` says, anything else as a database that cannot be read."""
+    try:
+        yield
+    except sqlite3.DatabaseError as exc:
+        conn.close()
+        if isinstance(exc, sqlite3.OperationalError) and _is_busy(exc):
+            raise
+        if writing and isinstance(exc, sqlite3.OperationalError) and any(
+                word in str(exc) for word in ("disk", "full", "readonly")):
+            raise _cannot_write(root, exc) from exc
+        raise ProjectError(f"{root / DB_NAME}: not a readable project database ({exc})") from exc
+    except BaseException:
+        conn.close()
+        raise
+
+
 class Project(PeopleMixin, FitHistoryMixin, RoundRecordsMixin):
     """A project folder. Create with `Project.create`, open with `Project.open`; use as a context manager.
 
@@ -106,14 +126,15 @@ class Project(PeopleMixin, FitHistoryMixin, RoundRecordsMixin):
             conn = cls._connect(root / DB_NAME, readonly=False)
         except sqlite3.OperationalError as exc:
             raise _cannot_write(root, exc) from exc
-        project_schema.migrate(conn)
-        conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(
-            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
-            [("template", template), ("created_at", repr(time.time())), ("format", "deformlearn-project")],
-        )
-        conn.execute("COMMIT")
-        return cls(root, conn, readonly=False)
+        with _closed_on_error(conn, root, writing=True):
+            project_schema.migrate(conn)
+            conn.execute("BEGIN IMMEDIATE")
+            conn.executemany(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+                [("template", template), ("created_at", repr(time.time())), ("format", "deformlearn-project")],
+            )
+            conn.execute("COMMIT")
+            return cls(root, conn, readonly=False)
 
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = False) -> Project:
@@ -127,18 +148,17 @@ class Project(PeopleMixin, FitHistoryMixin, RoundRecordsMixin):
             raise ProjectError(f"{root}: the project is read-only here; this command writes to it: make the "
                                "folder writable or work on a copy (info, export and draw only read)")
         conn, version = cls._connect_and_read_version(root, db, readonly)
-        if version > project_schema.SCHEMA_VERSION:
-            conn.close()
-            raise ProjectError(
-                f"{root}: project schema version {version} is newer than this program's "
-                f"({project_schema.SCHEMA_VERSION}); update deformlearn"
-            )
-        if version < project_schema.SCHEMA_VERSION:
-            if readonly:
-                conn.close()
-                raise ProjectError(f"{root}: project schema {version} needs migrating; open it writable once")
-            project_schema.migrate(conn)
-        return cls(root, conn, readonly=readonly)
+        with _closed_on_error(conn, root, writing=not readonly):
+            if version > project_schema.SCHEMA_VERSION:
+                raise ProjectError(
+                    f"{root}: project schema version {version} is newer than this program's "
+                    f"({project_schema.SCHEMA_VERSION}); update deformlearn"
+                )
+            if version < project_schema.SCHEMA_VERSION:
+                if readonly:
+                    raise ProjectError(f"{root}: project schema {version} needs migrating; open it writable once")
+                project_schema.migrate(conn)
+            return cls(root, conn, readonly=readonly)
 
     @classmethod
     def _connect_and_read_version(cls, root: Path, db: Path, readonly: bool) -> tuple[sqlite3.Connection, int]:

@@ -113,12 +113,6 @@ def trunk_image_tilt_deg(body_model: torch.nn.Module, params: dict[str, np.ndarr
     return _tilt_deg(_trunk_in_camera(body_model, params))
 
 
-def trunk_pitch_limit_deg(body_model: torch.nn.Module, params: dict[str, np.ndarray],
-                          rules: QualityRules = QualityRules()) -> float:
-    """The |trunk pitch| above which `judge_fit` flags this fit "trunk_in_depth" (`QualityRules`)."""
-    return _pitch_limit_deg(trunk_image_tilt_deg(body_model, params), rules)
-
-
 def judge_fit(fit: PersonFit, targets: PersonTargets, body_model: torch.nn.Module,
               rules: QualityRules = QualityRules()) -> tuple[str, list[str]]:
     """-> (verdict in QUALITIES, flags): see the module docstring and `QualityRules`."""
