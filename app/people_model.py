@@ -12,7 +12,7 @@ converged metric and the flags are read per shown row (one small query each, cac
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
@@ -178,17 +178,14 @@ class PeopleTableModel(QAbstractTableModel):
         return rows
 
     def update_row(self, pid: int) -> None:
-        """Re-read one person's row (after a review or a fit) in place, without resetting the view."""
+        """Re-read one person's row (after a review, a fit or an edit) in place, without resetting the view: a
+        row the change moves in the sort order, or out of the filter, stays put until the next refresh."""
         i = self.row_of(pid)
         if i < 0:
             return
-        fresh = self._project.list_persons(offset=i, limit=1, order_by=self._order_by, descending=self._descending,
-                                           **self.filter.store_kwargs())
-        if fresh and fresh[0].id == pid:
-            self._rows[i] = fresh[0]
-        else:  # sorted or filtered by what changed, so the row moved: patch it here, re-sort on the next refresh
-            record = self._project.person(pid)
-            self._rows[i] = replace(self._rows[i], status=record.status)
+        fresh = self._project.person_row(pid)
+        if fresh is not None:
+            self._rows[i] = fresh
         if self.thumbnails is not None:
             self.thumbnails.forget(pid)
         self._facts.pop(pid, None)

@@ -127,3 +127,22 @@ def test_tile_captions_never_say_converged() -> None:
     assert tile_caption(row("converged", None)) == "fitted"
     assert tile_caption(row("failed", 250.0, quality="degenerate")) == "failed · degenerate"
     assert tile_caption(row("converged", 0.0, num_points=0, quality="good")) == "keypoints only · good"
+
+
+def test_a_row_the_change_moves_in_the_sort_shows_the_new_fit(make_window, small_project) -> None:
+    by_quality = add_judged_fits(small_project)
+    win = make_window(small_project)
+    panel, model = win.people, win.people.model
+    panel.table.sortByColumn(QUALITY_COLUMN, Qt.SortOrder.AscendingOrder)
+    good = by_quality["good"]
+    assert model.row_of(good) == 0  # good, poor, degenerate, then the unjudged
+    with Project.open(small_project) as other:  # a re-fit judged degenerate: it sorts after the poor one now
+        other.save_fits([FitRecord(good, 2, other.current_fit(good).params,
+                                   {"error": 40.0, "converged": 0.0, "quality": "degenerate",
+                                    "quality_flags": "scale_collapse"}, "converged")], make_current=True)
+    model.update_row(good)
+    # was: only the review status was patched, so the row said 'good' and 1.5 px beside a 'step limit' fit
+    assert model.row_of(good) == 0  # it stays put until the next refresh
+    assert [model.data(model.index(0, c)) for c in (QUALITY_COLUMN, FIT_COLUMN)] == ["degenerate", "step limit"]
+    error_column = [c[1] for c in COLUMNS].index("fit_error")
+    assert model.data(model.index(0, error_column)) == "40"

@@ -60,6 +60,10 @@ def check_dense(dense: DensePoints | None, where: str) -> None:
         if not np.all(np.isfinite(values)):
             raise ValueError(f"{where}: dense point {name} hold non-finite values after conversion to float32")
 
+#: The columns of a PersonRow, for `list_persons` and `person_row` to add their WHERE (and ORDER) to.
+_ROW_SELECT = ("SELECT p.id, p.image_id, i.file, p.name, p.num_points, p.num_keypoints, p.score, p.status, "
+               "p.fit_status, p.fit_error, p.fit_quality FROM persons p JOIN images i ON i.id = p.image_id")
+
 
 class PeopleMixin:
     """Images and persons of a `Project` (uses its connection, root and transactions)."""
@@ -300,12 +304,15 @@ class PeopleMixin:
         direction = "DESC" if descending else "ASC"
         apart = "(p.fit_quality IS 'degenerate'), " if order_by == "error" else ""
         rows = self._conn.execute(
-            "SELECT p.id, p.image_id, i.file, p.name, p.num_points, p.num_keypoints, p.score, p.status, "
-            f"p.fit_status, p.fit_error, p.fit_quality FROM persons p JOIN images i ON i.id = p.image_id{where} "
-            f"ORDER BY {apart}{ORDER_COLUMNS[order_by]} {direction}, p.id {direction} LIMIT ? OFFSET ?",
-            (*args, int(limit), int(offset)),
+            f"{_ROW_SELECT}{where} ORDER BY {apart}{ORDER_COLUMNS[order_by]} {direction}, p.id {direction} "
+            "LIMIT ? OFFSET ?", (*args, int(limit), int(offset)),
         ).fetchall()
         return [PersonRow(r[0], r[1], self._abs_path(r[2]), *r[3:]) for r in rows]
+
+    def person_row(self, person_id: int) -> PersonRow | None:
+        """The people list's row of one person (as `list_persons` gives it), or None when there is none."""
+        r = self._conn.execute(f"{_ROW_SELECT} WHERE p.id = ?", (int(person_id),)).fetchone()
+        return None if r is None else PersonRow(r[0], r[1], self._abs_path(r[2]), *r[3:])
 
     # -- correspondences and ground truth ------------------------------------------------------------------
     def set_correspondences(self, person_id: int, template_key: str, vertex_index: np.ndarray,
