@@ -802,3 +802,32 @@ def test_an_embedded_image_of_the_same_name_never_replaces_another(tmp_path, sha
         assert len(files) == 2 and all(Path(f).is_file() for f in files)
         again = import_people(project, read_people("densepose-pickle", other), None)  # nothing new, nothing left
         assert again.added == 0 and len(list((project.root / "images").iterdir())) == 2
+
+
+def test_two_jobs_taking_over_one_stale_lock_never_both_run(tmp_path, monkeypatch):
+    from deformlearn.core.project import job_lock
+
+    Project.create(tmp_path / "p").close()
+    lock = tmp_path / "p" / LOCK_NAME
+    lock.write_text(json.dumps({"pid": _dead_pid(), "host": job_lock.socket.gethostname(), "job": "round",
+                                "started_at": time.time()}))
+    real_stale, other = job_lock._stale, []
+
+    def racing(holder: dict, path: Path) -> bool:  # another job takes the same stale lock over first
+        stale = real_stale(holder, path)
+        if stale and not other:
+            other.append(project_job(tmp_path / "p", "register"))
+            other[0].__enter__()
+        return stale
+
+    monkeypatch.setattr(job_lock, "_stale", racing)
+    try:
+        # was: this job deleted the other one's fresh lock (taking it for the stale one) and ran beside it
+        with pytest.raises(ProjectBusy, match="a register"):
+            with project_job(tmp_path / "p", "round"):
+                pass
+        assert read_lock(tmp_path / "p")["job"] == "register"
+        assert sorted(p.name for p in lock.parent.iterdir() if "lock" in p.name) == [LOCK_NAME]
+    finally:
+        other[0].__exit__(None, None, None)
+    assert not lock.exists()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import socket
 import time
 from collections.abc import Iterator
@@ -101,6 +102,27 @@ def _busy(root: Path, path: Path, holder: dict) -> ProjectBusy:
                        f"(the lock is {path}; delete it only if that process is not this job)")
 
 
+def _take_over(path: Path, stale: dict) -> None:
+    """Remove the lock file `path` if it still holds `stale`. It is renamed aside first (under a temp-file
+    name the sweep removes), so that a lock another job wrote meanwhile, after taking over the same stale
+    one, is put back rather than deleted (two jobs would then run)."""
+    aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:
+        os.rename(path, aside)
+    except FileNotFoundError:
+        return  # freed or taken over meanwhile
+    try:
+        moved = json.loads(aside.read_text())
+    except (OSError, ValueError):
+        moved = {}
+    if moved != stale:
+        try:
+            os.link(aside, path)
+        except FileExistsError:
+            pass  # yet another job's lock is there: it holds the project
+    aside.unlink(missing_ok=True)
+
+
 def _sweep_temps(root: Path) -> None:
     for sub in _WRITTEN_DIRS:
         folder = root / sub
@@ -126,7 +148,7 @@ def project_job(root: str | Path, job: str) -> Iterator[dict]:
                 continue  # freed meanwhile
             if not _stale(holder, path):
                 raise _busy(root, path, holder) from None
-            path.unlink(missing_ok=True)  # its process is gone: take it over
+            _take_over(path, holder)  # its process is gone
             continue
         except PermissionError as exc:
             raise ProjectError(f"{root}: cannot write the project's lock file ({exc.strerror}); this command "
