@@ -83,13 +83,16 @@ def detected_keypoints(annotations: list[PersonAnnotation]) -> tuple[list[np.nda
         return None, str(e)
 
 
-def keypoint_px_against(body: BodyModel, params: dict, person: PersonTargets, detected: np.ndarray) -> float:
-    """Mean distance (px of the 256 frame) of a fit's COCO keypoints from detected ones (confidence > 0.5)."""
+def keypoint_px_against(body: BodyModel, params: dict, person: PersonTargets, detected: np.ndarray) -> float | None:
+    """Mean distance (px of the 256 frame) of a fit's COCO keypoints from detected ones (confidence > 0.5);
+    None when the detector is sure of none (it found nobody)."""
+    sure = detected[:, 2] > 0.5
+    if not sure.any():
+        return None
     with torch.no_grad():
         b = BodyParams.from_dicts([params])
         rot = torch.as_tensor(np.asarray(params["rotation"]), dtype=torch.float32).reshape(1, 3, 3)
         xy, _ = weak_perspective_project(body(b.pose, b.scales, None).keypoints, rot, b.scale, b.translation)
-    sure = detected[:, 2] > 0.5
     target = (detected[sure, :2] - person.centre) / person.half_side
     return float(np.linalg.norm(xy[0].numpy()[sure] - target, axis=1).mean() * PIXELS_256_PER_UNIT)
 
@@ -145,7 +148,8 @@ def photo_figures(body, people, schedule, detected: list[np.ndarray] | None) -> 
                      "quality": judge_fit(f, person, body)[0],
                      "thigh_below_horizontal_deg": [round(a, 1) for a in thigh_angles_deg(body, f.params)]}
         if detected is not None:
-            out[name]["keypoint_px_vs_detector"] = round(keypoint_px_against(body, f.params, person, detected[k]), 2)
+            px = keypoint_px_against(body, f.params, person, detected[k])
+            out[name]["keypoint_px_vs_detector"] = None if px is None else round(px, 2)
         out[name]["_params"] = f.params
     return out
 

@@ -831,3 +831,15 @@ def test_two_jobs_taking_over_one_stale_lock_never_both_run(tmp_path, monkeypatc
     finally:
         other[0].__exit__(None, None, None)
     assert not lock.exists()
+
+
+def test_a_writers_own_oserror_without_an_errno_keeps_its_class(tmp_path):
+    import io
+
+    def write(f) -> None:
+        raise io.UnsupportedOperation("this writer needs a seekable file")
+
+    # was: OSError "[Errno None] this writer needs a seekable file: '.../out.bin'"
+    with pytest.raises(io.UnsupportedOperation, match="^this writer needs a seekable file$"):
+        atomic_write(tmp_path / "out.bin", write)
+    assert list(tmp_path.iterdir()) == []

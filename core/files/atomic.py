@@ -70,6 +70,8 @@ def atomic_write(path: str | Path, write: Callable[[BinaryIO], None] | bytes) ->
     try:
         return _write_through_temp(path, write)
     except OSError as exc:
+        if exc.errno is None:
+            raise  # not a system call's (io.UnsupportedOperation from a writer, say): its own class and text
         if exc.filename not in (None, str(path)) and not str(exc.filename).endswith(".tmp"):
             raise  # about another file (a parent folder that is a file, say): keep its name
         raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc  # the errno's subclass
