@@ -207,3 +207,21 @@ def test_an_error_while_relaying_progress_ends_that_fit_process(small_project, t
         time.sleep(0.05)
     assert not process.is_alive()  # its events cannot reach the next job: that one gets a fresh process
     assert fit_process() is not process
+
+
+def test_register_init_auto_refits_good_fits_and_fits_start_from_the_current_fit(small_project) -> None:
+    from deformlearn.core.cli.parser import main
+    from deformlearn.core.project.records import FitRecord
+    from deformlearn.core.registration.pipeline import start_params
+
+    with Project.open(small_project) as project:
+        truth = project.ground_truth(4)
+        project.save_fits([FitRecord(4, 0, truth, {"error": 0.0, "quality": "good"}, "converged")])
+        first = project.current_fit(4).id
+    assert main(["register", str(small_project), "--only", "4", "--init", "auto", "--steps", "40",
+                 "--orientations", "1", "--threads", "1"]) == 0
+    with Project.open(small_project) as project:
+        refit = project.latest_fit(4)
+        assert refit.metrics["steps"] <= 20  # the relaxed stage alone (half of 40), not the T-pose schedule
+        project.set_current_fit(4, first)  # the user keeps the earlier fit: "fits" starts from it, not the latest
+        np.testing.assert_allclose(start_params(project, [4], "fits").pose[0].numpy(), truth["pose"], atol=1e-6)

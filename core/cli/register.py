@@ -12,11 +12,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--only", default=None, metavar="IDS", help="comma-separated person ids (default: all "
                         "people; those with neither dense points nor 4 visible keypoints are skipped)")
     parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 (default cpu)")
-    parser.add_argument("--init", choices=("tpose", "predictions", "fits"), default="tpose",
+    parser.add_argument("--init", choices=("tpose", "predictions", "fits", "auto"), default="tpose",
                         help="tpose: the staged single-fit schedule from the T-pose at several orientations "
                         "(stiff round-1 weights, then relaxed ones, with pose and upright priors; keypoint-only "
                         "people: torso first); predictions: later-round schedule (100 steps) from the regressor's "
-                        "predictions; fits: the later-round schedule from each person's latest stored fit")
+                        "predictions; fits: the later-round schedule from each person's current fit (the one its "
+                        "review refers to); auto (what the app's Fit does): a batch whose people all have a good, "
+                        "converged, not rejected current fit is re-fitted from it with the relaxed stage alone, "
+                        "any other batch runs the tpose schedule")
     parser.add_argument("--batch-size", type=int, default=256, help="people per batch (default 256)")
     parser.add_argument("--steps", type=int, default=None, help="override the schedule's number of steps")
     parser.add_argument("--orientations", type=int, default=None, help="override the number of initial "
@@ -84,7 +87,7 @@ def schedule_from_args(args: argparse.Namespace):
     changes = {"device": args.device, "num_threads": args.threads}
     if args.steps is not None:
         changes["steps"] = args.steps
-    if args.init != "tpose":
+    if args.init in ("predictions", "fits"):
         return FitSchedule.single(RegistrationSettings.later_round(**changes))
     if args.orientations is not None:
         changes["num_orientations"] = args.orientations

@@ -5,7 +5,7 @@
 - `fittable_people` splits people into those that can be fitted (dense points, or at least
   `MIN_KEYPOINTS` visible keypoints) and the rest;
 - `start_params` chooses the start: the T-pose (None: several orientations), the latest regressor's
-  predictions, each person's latest stored fit, or ("auto") each person's current fit when every person
+  predictions, each person's current stored fit, or ("auto") each person's current fit when every person
   of the chunk has a good one (`warm_fit`), re-fitted with `FitSchedule.refit`, else the T-pose;
 - `fit_chunk` registers a chunk of people from one or more starts, keeping each person's best, with a
   keypoints-only schedule for people without dense points when they start from the T-pose;
@@ -110,7 +110,7 @@ def warm_fit(project, person_id: int) -> FitRecord | None:
 def start_params(project, person_ids: Sequence[int], start: str, *, device: str = "cpu",
                  regressor: str | None = None) -> BodyParams | None:
     """The start of a fit: None for "tpose"; the regressor's predictions ("predictions", the latest round's
-    regressor or the file `regressor`); each person's latest stored fit ("fits"); for "auto" each person's
+    regressor or the file `regressor`); each person's current fit ("fits": the one its review refers to); for "auto" each person's
     `warm_fit` when every one of them has one, else None (the T-pose)."""
     if start not in START_CHOICES:
         raise ValueError(f"unknown start {start!r}; choose one of {START_CHOICES}")
@@ -124,7 +124,7 @@ def start_params(project, person_ids: Sequence[int], start: str, *, device: str 
 
         return BodyParams.from_dicts(predict_people(project, np.array(person_ids), regressor=regressor,
                                                     device=device).before)
-    fits = [project.latest_fit(int(pid)) for pid in person_ids]
+    fits = [project.current_fit(int(pid)) for pid in person_ids]
     missing = [int(pid) for pid, f in zip(person_ids, fits) if f is None]
     if missing:
         raise ValueError(f"{project.root}: start from fits: no stored fit for people {missing}")
