@@ -715,6 +715,13 @@ def test_corrupt_lifted_depths_are_named_not_ignored(tmp_path):
     # was: the round's depths silently skipped, the people fitted without them
     assert proc.returncode == 2 and str(depths) in proc.stderr and "--depths none" in proc.stderr
     assert "Traceback" not in proc.stderr and proc.stderr.count("\n") == 1
+    with Project.open(tmp_path / "p") as project:
+        project.write_array(array_name(1, "lifted_depths"), np.zeros((2, 16), np.float32))  # readable, wrong shape
+    proc = subprocess.run([*CLI, "register", str(tmp_path / "p"), "--steps", "1"], capture_output=True, text=True,
+                          cwd=REPO, timeout=120)
+    # was: named the project folder, not the file
+    assert proc.returncode == 2 and f"{depths}: round 1's cGAN depths have shape (2, 16), expected (2, 17)" in \
+        proc.stderr, proc.stderr
 
 
 def test_a_resumed_round_lifts_again_when_its_depths_are_damaged(tmp_path):

@@ -59,6 +59,7 @@ def _lifted_depths(project) -> dict | None:
     the file and the options that fit without them or lift afresh: never silently fitted without depths."""
     from deformlearn.core.cli.parser import CommandError
     from deformlearn.core.project.records import ProjectError
+    from deformlearn.core.project.round_records import ARRAYS_DIR
     from deformlearn.core.rounds.loop import array_name
 
     for r in reversed(project.rounds()):
@@ -71,9 +72,11 @@ def _lifted_depths(project) -> dict | None:
         except ProjectError as exc:
             raise CommandError(f"{exc}: round {r.index}'s cGAN depths; pass --depths none (fit 2D only){lifter}"
                                ) from None
-        if len(ids) != len(depths) or depths.shape[1:] != (17,):
-            raise CommandError(f"{project.root}: round {r.index}'s lifted_ids ({len(ids)}) and lifted_depths "
-                               f"{depths.shape} do not match; pass --depths none (fit 2D only){lifter}")
+        if depths.shape != (len(ids), 17):
+            depths_file = project.root / ARRAYS_DIR / f"{array_name(r.index, 'lifted_depths')}.npy"
+            raise CommandError(f"{depths_file}: round {r.index}'s cGAN depths have shape {depths.shape}, expected "
+                               f"({len(ids)}, 17) for its {len(ids)} lifted people; pass --depths none (fit 2D "
+                               f"only){lifter}")
         return {int(p): d for p, d in zip(ids, depths)}
     return None
 
