@@ -39,6 +39,7 @@ def test_predict_new_images_writes_meshes_and_parameters(shared_data, tiny_regre
     people = summary["people"]
     assert people >= 2 and np.isfinite(summary["before_dense_px"]) and np.isfinite(summary["after_dense_px"])
     assert summary["after_dense_px"] < summary["before_dense_px"]  # refinement fits the points better
+    assert "before_keypoint_px" not in summary  # IUV output carries no keypoints: no keypoint error, not 0 px
     for pattern in ("person_??????.obj", "person_??????.ply", "person_??????.glb", "person_??????_rigged.glb",
                     "person_??????.json", "person_??????.npz"):
         assert len(list(out.glob(pattern))) == people, pattern

@@ -28,7 +28,8 @@ from deformlearn.core.rounds.metrics import fit_keypoints_camera
 class Prediction:
     """Per person (P of them): params before and (when refined) after refinement, as fit-style dicts
     (pose (23, 3), scales (24,), rotation (3, 3), scale (), translation (2,), normalised frame); metrics:
-    "<before|after>_<dense_px|keypoint_px|mpjpe_mm|pa_mpjpe_mm>" means over the people."""
+    "<before|after>_<dense_px|keypoint_px|mpjpe_mm|pa_mpjpe_mm>" means over the people (keypoint_px only when
+    some person has keypoints, the MPJPEs only with ground truth)."""
 
     person_ids: np.ndarray
     before: list[dict[str, np.ndarray]]
@@ -54,8 +55,9 @@ def _errors(body: BodyModel, params: list[dict], batch, gt: list | None, prefix:
     xy, _ = weak_perspective_project(verts, gram_schmidt_rotation(b.rotation), b.scale, b.translation)
     m = batch.point_mask.float()
     dense_px = ((xy - batch.points).norm(dim=-1) * m).sum() / m.sum().clamp_min(1)
-    out = {f"{prefix}_dense_px": float(dense_px) * PIXELS_256_PER_UNIT,
-           f"{prefix}_keypoint_px": float(kp_px) * PIXELS_256_PER_UNIT}
+    out = {f"{prefix}_dense_px": float(dense_px) * PIXELS_256_PER_UNIT}
+    if bool(vis.any()):  # people without keypoints (IUV output alone) have no keypoint error, not 0 px
+        out[f"{prefix}_keypoint_px"] = float(kp_px) * PIXELS_256_PER_UNIT
     if gt is not None:
         gt_cam = fit_keypoints_camera(body, gt)
         out[f"{prefix}_mpjpe_mm"] = mpjpe_mm(kp_cam, gt_cam)
