@@ -77,7 +77,8 @@ def check_people(people: list[PersonAnnotation]) -> None:
 
 def import_people(project: Project, people: list[PersonAnnotation], template: Template | None) -> ImportReport:
     """Add `people` (and their images) to `project`, IMPORT_CHUNK people per transaction, after checking all
-    of them (a bad one writes nothing); people already there (same image bytes and annotation) are skipped.
+    of them (a bad one writes nothing); people already there (same image bytes and annotation) are skipped,
+    and the images this import added for them alone are removed again (with the embedded crops it wrote).
     With a template, each new person's dense points get their template vertices."""
     check_people(people)
     key = None if template is None else template_key(template)
