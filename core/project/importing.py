@@ -13,7 +13,7 @@ from deformlearn.core.body.template import Template
 from deformlearn.core.densepose.correspondence import map_to_vertices, template_key
 from deformlearn.core.densepose.records import PersonAnnotation
 from deformlearn.core.files.atomic import atomic_write
-from deformlearn.core.project.people import check_dense, check_keypoints
+from deformlearn.core.project.people import check_keypoints
 from deformlearn.core.project.store import Project, ProjectError
 from deformlearn.core.project.templates import load_project_template
 
@@ -66,13 +66,13 @@ def _drop_unused(project: Project, image_ids: set[int], written: set[Path]) -> s
 
 
 def check_people(people: list[PersonAnnotation]) -> None:
-    """ValueError naming the person's source ("file.json#ann=7") for a box, keypoints or dense points that
-    are not finite once converted to float32, as the project stores them (1e39 becomes inf)."""
+    """ValueError naming the person's source ("file.json#ann=7") for a box or keypoints that are not finite
+    once converted to float32, as the project stores them (1e39 becomes inf). Dense points need no check:
+    DensePoints refuses such values when it is made."""
     for person in people:
         check_keypoints(person.keypoints, person.source_key)
         if not np.all(np.isfinite(np.asarray(person.bbox, np.float32))):
             raise ValueError(f"{person.source_key}: bbox holds non-finite values after conversion to float32")
-        check_dense(person.dense, person.source_key)
 
 
 def import_people(project: Project, people: list[PersonAnnotation], template: Template | None) -> ImportReport:

@@ -51,15 +51,6 @@ def check_keypoints(keypoints: np.ndarray, where: str) -> np.ndarray:
     return keypoints
 
 
-def check_dense(dense: DensePoints | None, where: str) -> None:
-    """Dense points must be finite as float32: xy (N, 2) pixels, uv (N, 2) chart coordinates."""
-    if dense is None:
-        return
-    for name in ("xy", "uv"):
-        values = np.asarray(getattr(dense, name), dtype=np.float32)
-        if not np.all(np.isfinite(values)):
-            raise ValueError(f"{where}: dense point {name} hold non-finite values after conversion to float32")
-
 #: The columns of a PersonRow, for `list_persons` and `person_row` to add their WHERE (and ORDER) to.
 _ROW_SELECT = ("SELECT p.id, p.image_id, i.file, p.name, p.num_points, p.num_keypoints, p.score, p.status, "
                "p.fit_status, p.fit_error, p.fit_quality FROM persons p JOIN images i ON i.id = p.image_id")
@@ -126,7 +117,6 @@ class PeopleMixin:
         keypoints = check_keypoints(keypoints, source_key)
         if not np.all(np.isfinite(bbox)):
             raise ValueError(f"{source_key}: bbox holds non-finite values after conversion to float32")
-        check_dense(dense, source_key)
         with self.transaction():
             row = self._conn.execute("SELECT content_hash FROM images WHERE id = ?", (int(image_id),)).fetchone()
             if row is None:
@@ -164,7 +154,6 @@ class PeopleMixin:
             keypoints = check_keypoints(keypoints, f"update_annotation of person {person_id}")
         if dense is not None and not isinstance(dense, DensePoints):
             raise ValueError(f"update_annotation: dense is a {type(dense).__name__}, expected DensePoints")
-        check_dense(dense, f"update_annotation of person {person_id}")
         template = None if dense is None or not len(dense) else self._project_template()
         with self.transaction():
             if self._conn.execute("SELECT 1 FROM persons WHERE id = ?", (int(person_id),)).fetchone() is None:
