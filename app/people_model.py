@@ -61,6 +61,13 @@ COLUMNS: tuple[tuple[str, str, str], ...] = (
     ("points", "num_points", "points"), ("keypoints", "num_keypoints", "keypoints"),
 )
 
+
+
+def column_of(field: str) -> int:
+    """The table column showing PersonRow field `field` ("name", "status", "fit_quality", ...)."""
+    return [c[1] for c in COLUMNS].index(field)
+
+
 HEADER_TIPS = {
     "fit_status": "Did the current fit's optimiser converge? (converged / step limit / fitted / failed)",
     "fit_quality": "Verdict on the current fit: good, poor (off, or an implausible pose) or degenerate (means "

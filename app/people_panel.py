@@ -19,7 +19,7 @@ from PySide6.QtWidgets import (
 )
 
 from deformlearn.app.gallery import GalleryView
-from deformlearn.app.people_model import PAGE_SIZE, THUMB_PX, PeopleFilter, PeopleTableModel
+from deformlearn.app.people_model import PAGE_SIZE, THUMB_PX, PeopleFilter, PeopleTableModel, column_of
 
 STATUS_CHOICES = ("all", "unreviewed", "accepted", "rejected")
 #: The fit filter: the current fit's status, then (after a separator) its quality verdict.
@@ -79,7 +79,7 @@ class PeoplePanel(QWidget):
         self.table.verticalHeader().setVisible(False)
         self.table.setWordWrap(False)
         self.table.setTextElideMode(Qt.TextElideMode.ElideRight)
-        self.table.setItemDelegateForColumn(1, NameDelegate(self.table))
+        self.table.setItemDelegateForColumn(column_of("name"), NameDelegate(self.table))
         self.table.verticalHeader().setDefaultSectionSize(THUMB_PX + 4)
         self.table.setIconSize(QSize(THUMB_PX, THUMB_PX))
         self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from PySide6.QtWidgets import QPushButton
 
-from deformlearn.app.people_model import COLUMNS
+from deformlearn.app.people_model import column_of
 from deformlearn.core.project.store import Project
 
 
@@ -81,6 +81,6 @@ def test_detect_keypoints_on_a_real_photo_and_cancel(make_window, small_project,
           f"({np.median(error) / height:.1%} of the box height)")
     assert both.sum() >= 10 and np.median(error) < 0.08 * height
     model = win.people.model
-    keypoints_column = [c[1] for c in COLUMNS].index("num_keypoints")
+    keypoints_column = column_of("num_keypoints")
     assert model.data(model.index(model.row_of(first), keypoints_column)) == str(int((kp[:, 2] > 0).sum()))
     assert win.detector.dialog is None and app_errors == []

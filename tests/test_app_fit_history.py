@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deformlearn.app.people_model import COLUMNS as PEOPLE_COLUMNS
+from deformlearn.app.people_model import column_of
 from deformlearn.core.project.store import FitRecord, Project
 from tests.app_support import person_params
 
@@ -25,7 +25,7 @@ def test_a_round_after_an_accept_keeps_the_accepted_fit_and_the_user_chooses(mak
     history = win.fit_history
     assert win.scene.pid == pid and history.current_id == accepted_fit
     assert history.summary.text().startswith("accepted fit from round 0 is current; newer fit from round 1 unreviewed")
-    review_column = [c[1] for c in PEOPLE_COLUMNS].index("status")
+    review_column = column_of("status")
     assert win.people.model.data(win.people.model.index(win.people.current_row(), review_column)) == "accepted"
     assert [history.table.item(r, 0).text() for r in range(2)] == [str(newer), str(accepted_fit)]  # newest first
     assert history.table.item(0, 4).text() == "poor" and history.table.item(1, 6).text() == "current"

@@ -7,7 +7,7 @@ import time
 import numpy as np
 from PySide6.QtCore import Qt
 
-from deformlearn.app.people_model import COLUMNS, PAGE_SIZE, PeopleFilter
+from deformlearn.app.people_model import PAGE_SIZE, PeopleFilter, column_of
 from deformlearn.core.project.store import Project
 from tests.app_support import make_large_project
 
@@ -78,7 +78,7 @@ def test_people_panel_filters_by_fit_status(make_window, small_project) -> None:
     panel.fit_status.setCurrentText("fitted")
     assert model.filter.fit_status == "fitted"
     # the test fits record no "converged" metric: the list says "fitted", never "converged"
-    fit_column = [c[1] for c in COLUMNS].index("fit_status")
+    fit_column = column_of("fit_status")
     assert [model.data(model.index(r, fit_column)) for r in range(model.rowCount())] == ["fitted"] * 3
     panel.fit_status.setCurrentText("unfitted")
     unfitted = [model.person_id(r) for r in range(model.rowCount())]
@@ -125,7 +125,7 @@ def test_accept_reject_undo_reach_the_database(make_window, small_project, qtbot
         assert other.person(second).status == "unreviewed"
         assert [r.status for r in other.review_history(second)] == ["rejected", "cleared"]
     assert win.people.current_person() == second
-    review_column = [c[1] for c in COLUMNS].index("status")
+    review_column = column_of("status")
     assert win.people.model.data(win.people.model.index(0, review_column)) == "accepted"
     win.actions_by_name["next"].trigger()
     win.actions_by_name["previous"].trigger()

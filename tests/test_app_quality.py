@@ -7,11 +7,11 @@ from __future__ import annotations
 import numpy as np
 from PySide6.QtCore import Qt
 
-from deformlearn.app.people_model import COLUMNS, QUALITY_COLOURS, ROW_ROLE
+from deformlearn.app.people_model import QUALITY_COLOURS, ROW_ROLE, column_of
 from deformlearn.core.project.store import FitRecord, Project
 
-FIT_COLUMN = [c[1] for c in COLUMNS].index("fit_status")
-QUALITY_COLUMN = [c[1] for c in COLUMNS].index("fit_quality")
+FIT_COLUMN = column_of("fit_status")
+QUALITY_COLUMN = column_of("fit_quality")
 
 
 def add_judged_fits(root) -> dict[str, int]:
@@ -50,7 +50,7 @@ def test_fit_and_quality_columns_say_what_is_true(make_window, small_project) ->
     assert "camera scale collapsed" in cell(degenerate, QUALITY_COLUMN, Qt.ItemDataRole.ToolTipRole)
     assert "nothing flagged" in cell(good, QUALITY_COLUMN, Qt.ItemDataRole.ToolTipRole)
     # the gallery's tiles (the name column) carry the whole story as their tooltip
-    assert "fit: step limit" in cell(poor, 1, Qt.ItemDataRole.ToolTipRole)
+    assert "fit: step limit" in cell(poor, column_of("name"), Qt.ItemDataRole.ToolTipRole)
     win.people.select_person(poor)  # the image view's info line says the same
     assert "— step limit — error 33 px" in win.image_view.info.text()
     # a new fit of that person re-reads its facts (the cache follows the row)
@@ -74,7 +74,7 @@ def test_quality_filter_and_gallery_tiles(make_window, small_project) -> None:
         panel.fit_status.setCurrentText(verdict)
         assert [model.person_id(r) for r in range(model.rowCount())] == [pid]
         assert panel.count_label.text() == "1 of 6 people"
-        assert tile_caption(model.data(model.index(0, 1), ROW_ROLE)).split(" · ")[1] == verdict
+        assert tile_caption(model.data(model.index(0, column_of("name")), ROW_ROLE)).split(" · ")[1] == verdict
     panel.fit_status.setCurrentText("fitted")
     assert model.rowCount() == 6
     # the quality header sorts best first: good, poor, degenerate, then the unjudged fits (by id)
@@ -87,7 +87,7 @@ def test_quality_filter_and_gallery_tiles(make_window, small_project) -> None:
     win.central_tabs.setCurrentWidget(win.gallery)
     image = win.gallery.viewport().grab().toImage()
     for pid, colour in ((by_quality["poor"], QUALITY_COLOURS["poor"]), (1, None)):
-        rect = win.gallery.visualRect(model.index(model.row_of(pid), 1))
+        rect = win.gallery.visualRect(model.index(model.row_of(pid), column_of("name")))
         pixel = image.pixelColor(rect.left() + 3 + 3 + 4, rect.top() + 3 + 3 + 4).name()
         assert (pixel == colour) if colour else pixel not in QUALITY_COLOURS.values()
 
@@ -106,10 +106,10 @@ def test_keypoint_only_people_never_show_a_dense_error_of_0_px(make_window, smal
     win = make_window(small_project)
     model = win.people.model
     row = model.row_of(pid)
-    error_column = [c[1] for c in COLUMNS].index("fit_error")
+    error_column = column_of("fit_error")
     assert model.data(model.index(row, error_column)) == "kp only"
     assert "keypoints alone" in model.data(model.index(row, error_column), Qt.ItemDataRole.ToolTipRole)
-    assert tile_caption(model.data(model.index(row, 1), ROW_ROLE)) == "keypoints only · good"
+    assert tile_caption(model.data(model.index(row, column_of("name")), ROW_ROLE)) == "keypoints only · good"
     win.people.select_person(pid)
     assert "keypoint error 5.5 px" in win.image_view.info.text() and "— error 0" not in win.image_view.info.text()
 
@@ -144,5 +144,5 @@ def test_a_row_the_change_moves_in_the_sort_shows_the_new_fit(make_window, small
     # was: only the review status was patched, so the row said 'good' and 1.5 px beside a 'step limit' fit
     assert model.row_of(good) == 0  # it stays put until the next refresh
     assert [model.data(model.index(0, c)) for c in (QUALITY_COLUMN, FIT_COLUMN)] == ["degenerate", "step limit"]
-    error_column = [c[1] for c in COLUMNS].index("fit_error")
+    error_column = column_of("fit_error")
     assert model.data(model.index(0, error_column)) == "40"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from deformlearn.app.people_model import COLUMNS
+from deformlearn.app.people_model import column_of
 from deformlearn.core.project.store import Project
 
 
@@ -39,7 +39,7 @@ def test_review_accept_reject_and_bulk_undo_and_redo(make_window, small_project)
     assert (_status(small_project, first), _status(small_project, second)) == ("accepted", "rejected")
     win.redo()
     assert _status(small_project, 3) == "rejected"
-    review_column = [c[1] for c in COLUMNS].index("status")
+    review_column = column_of("status")
     assert win.people.model.data(win.people.model.index(2, review_column)) == "rejected"  # the list follows
 
 
