@@ -91,7 +91,18 @@ class PeoplePanel(QWidget):
         self.model.modelAboutToBeReset.connect(self._before_reset)
         self.model.modelReset.connect(self._after_reset)
         self.model.rowsInserted.connect(lambda *_: self.update_count())
+        filters, search = self._make_filters()
+        self.count_label = QLabel("")
+        lay = QVBoxLayout(self)
+        lay.setContentsMargins(2, 2, 2, 2)
+        lay.addLayout(filters)
+        lay.addLayout(search)
+        lay.addWidget(self.table, 1)
+        lay.addWidget(self.count_label)
 
+    def _make_filters(self) -> tuple[QHBoxLayout, QHBoxLayout]:
+        """The filter widgets, in two short rows so the dock can be narrow: review status and fit / quality;
+        the error threshold and the search box (searched 250 ms after the last key)."""
         self.status = QComboBox()
         self.status.addItems(STATUS_CHOICES)
         self.status.currentTextChanged.connect(self._apply_filter)
@@ -109,21 +120,14 @@ class PeoplePanel(QWidget):
         self._search_timer = QTimer(self, singleShot=True, interval=250)
         self._search_timer.timeout.connect(self._apply_filter)
         self.search.textChanged.connect(lambda _: self._search_timer.start())
-        self.count_label = QLabel("")
-
-        filters = QHBoxLayout()  # two short rows, so the dock can be narrow
+        filters = QHBoxLayout()
         for widget in (QLabel("review"), self.status, QLabel("fit / quality"), self.fit_status):
             filters.addWidget(widget)
         search = QHBoxLayout()
         for widget in (self.use_threshold, self.threshold):
             search.addWidget(widget)
         search.addWidget(self.search, 1)
-        lay = QVBoxLayout(self)
-        lay.setContentsMargins(2, 2, 2, 2)
-        lay.addLayout(filters)
-        lay.addLayout(search)
-        lay.addWidget(self.table, 1)
-        lay.addWidget(self.count_label)
+        return filters, search
 
     def set_project(self, project) -> None:
         self._switching_project = True
