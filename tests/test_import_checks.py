@@ -140,3 +140,14 @@ def test_a_refused_import_into_a_new_folder_creates_no_project(tmp_path, images,
     code, out = _import(capsys, tmp_path / "new", "--coco-keypoints", str(coco), "--images", str(images))
     assert code != 0 and "non-finite values after conversion to float32" in out and "ann=7" in out
     assert not (tmp_path / "new").exists() or not any((tmp_path / "new").iterdir())
+
+
+@pytest.mark.parametrize(("value", "problem"), [(5, r"got a number \(5\)"), (2.5, r"got a number \(2\.5\)")])
+def test_a_number_where_a_list_of_numbers_belongs_is_named_so(tmp_path, images, value, problem) -> None:
+    coco = _coco(tmp_path / "a.json", "good.jpg", dense=False)
+    doc = json.loads(coco.read_text())
+    doc["annotations"][0]["bbox"] = value
+    coco.write_text(json.dumps(doc))
+    # was: "got a int" / "got a float"
+    with pytest.raises(AnnotationError, match=rf"a\.json: annotation 7: 'bbox' must be a list of numbers; {problem}$"):
+        read_coco_keypoints(coco, images)

@@ -30,13 +30,14 @@ def load_json(path: str | Path) -> object:
 
 
 #: JSON's names for the Python types json.load gives.
-_JSON_KINDS = {str: "a string", type(None): "null", bool: "a boolean", list: "a list", dict: "an object"}
+_JSON_KINDS = {str: "a string", type(None): "null", bool: "a boolean", list: "a list", dict: "an object",
+               int: "a number", float: "a number"}
 
 
 def _json_kind(value: object) -> str:
-    """How a JSON value reads in a message: "a string ('two')", "null", "a list"."""
+    """How a JSON value reads in a message: "a string ('two')", "a number (5)", "null", "a list"."""
     kind = _JSON_KINDS.get(type(value), f"a {type(value).__name__}")
-    if isinstance(value, (str, bool)):
+    if isinstance(value, (str, bool, int, float)):
         text = repr(value) if len(repr(value)) <= 40 else repr(value)[:37] + "..."
         return f"{kind} ({text})"
     return kind
