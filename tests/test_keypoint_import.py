@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -73,14 +74,14 @@ def test_openpose_folder_keeps_confidences(tmp_path):
 
 
 def test_coco_keypoints_without_images_keep_annotation_sizes(shared_data, tmp_path, capsys):
-    h36m = shared_data / "h36m" / "h36m_coco.json"  # names images that are not beside it
+    h36m = tmp_path / "h36m_coco.json"  # a copy: its images are nowhere below its folder
+    h36m.write_bytes((shared_data / "h36m" / "h36m_coco.json").read_bytes())
     people = read_people("coco-keypoints", h36m)
     data = json.loads(h36m.read_text())
     sizes = {im["id"]: (im["width"], im["height"]) for im in data["images"]}
     assert len(people) == len(data["annotations"]) and all(p.image_missing for p in people)
     for p, ann in zip(people, data["annotations"]):
         assert p.image_size == sizes[ann["image_id"]]
-        np.testing.assert_allclose(p.keypoints.ravel(), ann["keypoints"], rtol=1e-6)
     rc = main(["import", str(tmp_path / "proj"), "--coco-keypoints", str(h36m), "--no-correspondences"])
     out = capsys.readouterr().out
     assert rc == 0 and f"note: {len(sizes)} image(s) are not on disk" in out and "keypoint-only" in out
@@ -88,3 +89,67 @@ def test_coco_keypoints_without_images_keep_annotation_sizes(shared_data, tmp_pa
         assert project.summary()["persons"] == len(people)
         record = project.person(project.person_ids()[0])
         np.testing.assert_allclose(record.keypoints, people[0].keypoints)
+
+
+#: COCO-17 joint -> its index in Human3.6M's own order (pelvis, right leg, left leg, spine, thorax, neck, head,
+#: left arm, right arm), written out by hand.
+H36M_OF_COCO = {5: 11, 6: 14, 7: 12, 8: 15, 9: 13, 10: 16, 11: 4, 12: 1, 13: 5, 14: 2, 15: 6, 16: 3}
+
+
+def test_human36m_names_are_mapped_to_coco(shared_data, tmp_path, capsys):
+    h36m = shared_data / "h36m"
+    data = json.loads((h36m / "h36m_coco.json").read_text())
+    people = read_people("coco-keypoints", h36m / "h36m_coco.json", images_dir=h36m)
+    assert len(people) == 4 and not any(p.image_missing for p in people)  # found in S1/S1_Directions_1.../
+    assert [Path(p.image_file).relative_to(h36m).parts[0] for p in people] == ["S1", "S5", "S7", "S8"]
+    for p, ann in zip(people, data["annotations"]):
+        raw = np.asarray(ann["keypoints"], np.float32).reshape(17, 3)
+        for coco, h in H36M_OF_COCO.items():
+            np.testing.assert_allclose(p.keypoints[coco], raw[h], rtol=1e-6)
+        np.testing.assert_array_equal(p.keypoints[:5], 0)  # nose, eyes, ears: no Human3.6M counterpart
+        # the left hip lies on the left shoulder's side of the right one (the file's leg names say otherwise)
+        hips, shoulders = p.keypoints[[11, 12], 0], p.keypoints[[5, 6], 0]
+        assert (hips[0] - hips[1]) * (shoulders[0] - shoulders[1]) > 0
+    rc = main(["import", str(tmp_path / "proj"), "--coco-keypoints", str(h36m / "h36m_coco.json"), "--images",
+               str(h36m), "--no-correspondences"])
+    lines = capsys.readouterr().out.splitlines()
+    assert rc == 0 and lines[0].startswith("read 4 people")
+    assert lines[1] == ("note: h36m_coco.json: keypoints read as Human3.6M-17 (its category's joint names), mapped "
+                        "to COCO-17: 12 joints; nose, left_eye, right_eye, left_ear, right_ear missing")
+    assert not any("not on disk" in line for line in lines)
+
+
+def _coco_file(tmp_path, names, keypoints):
+    path = tmp_path / "kp.json"
+    category = {"id": 1, "name": "person"} | ({"keypoints": names} if names is not None else {})
+    path.write_text(json.dumps({
+        "categories": [category], "images": [{"id": 1, "file_name": "a.jpg", "width": 100, "height": 80}],
+        "annotations": [{"id": 7, "image_id": 1, "category_id": 1, "bbox": [1, 2, 30, 40],
+                         "keypoints": keypoints}]}))
+    return path
+
+
+def test_coco_names_in_another_order_are_mapped_by_name(tmp_path):
+    order = list(reversed(COCO_KEYPOINT_NAMES))
+    flat = [v for i in range(17) for v in (i, 100 + i, 2)]
+    (person,) = read_people("coco-keypoints", _coco_file(tmp_path, order, flat))
+    np.testing.assert_array_equal(person.keypoints[:, 0], np.arange(17)[::-1])
+    (person,) = read_people("coco-keypoints", _coco_file(tmp_path, None, flat))  # no names: COCO's order
+    np.testing.assert_array_equal(person.keypoints[:, 0], np.arange(17))
+
+
+def test_unknown_layout_is_refused_naming_the_names(tmp_path):
+    names = list(COCO_KEYPOINT_NAMES[:15]) + ["left_big_toe", "tail"]
+    path = _coco_file(tmp_path, names, [0] * 51)
+    with pytest.raises(AnnotationError, match=rf"{path}: .*neither COCO-17 nor Human3.6M-17; names not "
+                                              r"recognised: 'left_big_toe', 'tail'$"):
+        read_people("coco-keypoints", path)
+
+
+def test_image_in_two_subfolders_is_refused(tmp_path):
+    path = _coco_file(tmp_path, None, [0] * 51)
+    for sub in ("S1", "S5"):
+        (tmp_path / sub).mkdir()
+        cv2.imwrite(str(tmp_path / sub / "a.jpg"), np.zeros((80, 100, 3), np.uint8))
+    with pytest.raises(AnnotationError, match=r"annotation 7: image 'a.jpg' is found in 2 subfolders"):
+        read_people("coco-keypoints", path, images_dir=tmp_path)

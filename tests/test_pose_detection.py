@@ -8,6 +8,7 @@ import pytest
 from scipy import ndimage
 
 from deformlearn.core.body.skeletons import COCO_KEYPOINT_NAMES
+from deformlearn.core.cli.detect import none_found
 from deformlearn.core.cli.parser import main
 from deformlearn.core.densepose.readers import read_people
 from deformlearn.core.detection import (
@@ -105,8 +106,25 @@ def test_detect_command_fills_an_iuv_project(shared_data, detector, tmp_path, ca
     assert main(["detect", str(proj)]) == 0
     out = capsys.readouterr().out
     assert "detected keypoints for" in out and "of 13 people" in out
+    found = int(out.split("detected keypoints for ")[1].split()[0])
+    if found < 13:  # those left without are named by id
+        assert f"; none for {13 - found}: " in out
     with Project.open(proj, readonly=True) as project:
         counts = [int((project.person(pid).keypoints[:, 2] > 0).sum()) for pid in project.person_ids()]
     assert sum(c >= 12 for c in counts) >= 4  # the seated man and the three large street people
     assert main(["detect", str(proj)]) == 0
     assert f"of {counts.count(0)} people" in capsys.readouterr().out  # only those still without keypoints
+
+
+def test_people_without_keypoints_are_named():
+    assert none_found([]) == ""
+    assert none_found(["4 (seated)", "7"]) == "; none for 2: 4 (seated), 7"
+    labels = [str(i) for i in range(12)]
+    assert none_found(labels) == "; none for 12: 0, 1, 2, 3, 4, 5, 6, 7, 8, 9 and 2 more"
+
+
+def test_import_says_what_it_read_before_what_it_detected(shared_data, detector, tmp_path, capsys):
+    rc = main(["import", str(tmp_path / "p"), "--iuv", str(shared_data / "densepose"), "--detect-keypoints",
+               "--no-correspondences"])
+    lines = capsys.readouterr().out.splitlines()
+    assert rc == 0 and lines[0].startswith("read 13 people") and lines[1].startswith("detected keypoints for ")

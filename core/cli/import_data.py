@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 import math
+import warnings
 from pathlib import Path
 
+from deformlearn.core.cli.detect import none_found
 from deformlearn.core.densepose.iuv_layout import IUV_ORDERS
+from deformlearn.core.densepose.keypoint_layouts import KeypointLayoutNote
 
 HELP = "import DensePose / COCO annotations or DensePose inference output into a project"
 
@@ -65,12 +68,15 @@ def run(args: argparse.Namespace) -> int:
     dest = next(d for d in _SOURCES if getattr(args, d) is not None)
     kind, source = _SOURCES[dest][0], getattr(args, dest)
     # Read and check everything before touching the project, so a bad input leaves it as it was.
-    people = read_people(kind, source, images_dir=args.images, trust_pickle=args.trust_pickle,
-                         points_per_part=args.points_per_part, seed=args.seed, min_score=args.min_score,
-                         skip_missing_images=args.skip_missing_images, iuv_order=args.iuv_order,
-                         min_person_pixels=args.min_person_pixels)
-    if args.detect_keypoints:
-        people = _detect_keypoints(people)
+    with warnings.catch_warnings(record=True) as notes:
+        warnings.simplefilter("always", KeypointLayoutNote)
+        people = read_people(kind, source, images_dir=args.images, trust_pickle=args.trust_pickle,
+                             points_per_part=args.points_per_part, seed=args.seed, min_score=args.min_score,
+                             skip_missing_images=args.skip_missing_images, iuv_order=args.iuv_order,
+                             min_person_pixels=args.min_person_pixels)
+    detected = _detect_keypoints(people) if args.detect_keypoints else None
+    if detected is not None:
+        people, detected = detected
     check_people(people)  # before Project.create: a refused input leaves no empty project behind
     root = Path(args.project)
     exists = (root / DB_NAME).is_file()
@@ -84,6 +90,13 @@ def run(args: argparse.Namespace) -> int:
         report = import_people(project, people, template)
         summary = project.summary()
     print(f"read {report.read} people ({report.with_dense} with dense points) from {source}")
+    for note in notes:
+        if issubclass(note.category, KeypointLayoutNote):
+            print(f"note: {note.message}")
+        else:
+            warnings.showwarning(note.message, note.category, note.filename, note.lineno)
+    if detected is not None:
+        print(detected)
     print(f"added {report.added} new people to {project.root} ({report.already_present} were already there)")
     missing = sorted({p.image_file for p in people if p.image_missing})
     if missing:
@@ -96,8 +109,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _detect_keypoints(people: list) -> list:
-    """`people` with detected keypoints for those that have no visible keypoint (core.detection)."""
+def _detect_keypoints(people: list) -> tuple[list, str]:
+    """(`people` with detected keypoints for those that have no visible keypoint (core.detection), the line
+    saying for how many, naming the first people left without)."""
     from dataclasses import replace
 
     from deformlearn.core.cli.parser import CommandError
@@ -109,9 +123,10 @@ def _detect_keypoints(people: list) -> list:
             keypoints, report = detect_keypoints([people[k] for k in todo], detector)
     except (DetectorNotInstalled, DetectorError) as exc:
         raise CommandError(f"--detect-keypoints: {exc}") from exc
-    print(f"detected keypoints for {report.found} of {report.people} people without any"
-          + (f" ({report.no_image} have no image on disk)" if report.no_image else ""))
     people = list(people)
     for k, kp in zip(todo, keypoints):
         people[k] = replace(people[k], keypoints=kp)
-    return people
+    none = [people[k].source_key for k, kp in zip(todo, keypoints) if not (kp[:, 2] > 0).any()]
+    return people, (f"detected keypoints for {report.found} of {report.people} people without any"
+                    + (f" ({report.no_image} have no image on disk)" if report.no_image else "")
+                    + none_found(none))

@@ -16,6 +16,8 @@ import numpy as np
 
 from deformlearn.core.body.skeletons import NUM_KEYPOINTS, NUM_PARTS
 from deformlearn.core.densepose.annotation_files import find_image, image_path_in, image_size, load_json, number_list
+from deformlearn.core.densepose.image_search import SubfolderImages
+from deformlearn.core.densepose.keypoint_layouts import COCO_17_LAYOUT, KeypointLayout, keypoint_layout
 from deformlearn.core.densepose.records import AnnotationError, DensePoints, PersonAnnotation, dense_points
 
 #: Side of the box-spanning frame of dp_x, dp_y and dp_masks (x_img = x0 + dp_x / DP_FRAME * w).
@@ -94,24 +96,25 @@ def _coco_images(path: Path, data: object) -> dict[int, dict]:
     return images
 
 
-def _keypoints(path: Path, where: str, ann: dict) -> np.ndarray:
-    """(17, 3) x, y pixels and COCO's visibility (0, 1 or 2) of an annotation; zeros without 'keypoints'."""
+def _keypoints(path: Path, where: str, ann: dict, layout: KeypointLayout = COCO_17_LAYOUT) -> np.ndarray:
+    """(17, 3) x, y pixels and COCO's visibility (0, 1 or 2) of an annotation, from the file's `layout`
+    (keypoint_layouts); zeros without 'keypoints'."""
     if "keypoints" not in ann:
         return np.zeros((NUM_KEYPOINTS, 3))
-    keypoints = number_list(path, where, ann["keypoints"], "keypoints", 3 * NUM_KEYPOINTS).reshape(-1, 3)
+    keypoints = number_list(path, where, ann["keypoints"], "keypoints", 3 * layout.count).reshape(-1, 3)
     bad = np.flatnonzero(~np.isin(keypoints[:, 2], (0, 1, 2)))
     if len(bad):
         raise AnnotationError(f"{path}: {where}: keypoint visibility must be 0, 1 or 2; keypoint {bad[0]} "
                               f"has {keypoints[bad[0], 2]:g}")
-    return keypoints
+    return layout.to_coco(keypoints)
 
 
 def _person_image(path: Path, where: str, images_dir: Path, file_name: str, needed: bool,
-                  checked: dict[Path, tuple[int, int]]) -> Path:
-    """Where a person's image is: found inside `images_dir` (checked once per file, `checked`), or, when it
-    is not `needed` (a keypoint-only person), where it was looked for; AnnotationError when a needed one is
-    missing."""
-    image_file = find_image(images_dir, file_name)
+                  checked: dict[Path, tuple[int, int]], below: SubfolderImages) -> Path:
+    """Where a person's image is: found inside `images_dir` or by name in its subfolders (`below`; checked
+    once per file, `checked`), or, when it is not `needed` (a keypoint-only person), where it was looked for;
+    AnnotationError when a needed one is missing."""
+    image_file = find_image(images_dir, file_name) or below.find(f"{path}: {where}", file_name)
     if image_file is None and needed:
         outside = image_path_in(images_dir, file_name) != images_dir / file_name
         raise AnnotationError(f"{path}: {where}: image '{file_name}' not found in {images_dir}"
@@ -138,6 +141,7 @@ def read_coco_people(json_path: str | Path, images_dir: str | Path, *, with_dens
     path, images_dir = Path(json_path), Path(images_dir)
     data = load_json(path)
     images = _coco_images(path, data)
+    layout, below = keypoint_layout(path, data, PERSON_CATEGORY_ID), SubfolderImages(images_dir)
     people, checked = [], {}
     for k, ann in enumerate(data["annotations"]):
         if not isinstance(ann, dict):
@@ -151,13 +155,14 @@ def read_coco_people(json_path: str | Path, images_dir: str | Path, *, with_dens
         bbox = number_list(path, where, ann.get("bbox"), "bbox", 4)
         if bbox[2] <= 0 or bbox[3] <= 0:
             raise AnnotationError(f"{path}: {where}: 'bbox' has non-positive width or height")
-        keypoints = _keypoints(path, where, ann)
+        keypoints = _keypoints(path, where, ann, layout)
         dense, coarse = None, None
         if with_dense and "dp_I" in ann:
             dense = _dense_points(path, where, ann, bbox)
             if ann.get("dp_masks"):
                 coarse = _coarse_mask(path, where, ann["dp_masks"])
-        image_file = _person_image(path, where, images_dir, image["file_name"], dense is not None, checked)
+        image_file = _person_image(path, where, images_dir, image["file_name"], dense is not None, checked,
+                                   below)
         people.append(PersonAnnotation(
             image_file=str(image_file), image_size=(image["width"], image["height"]), bbox=bbox,
             keypoints=keypoints, dense=dense, coarse_mask=coarse,

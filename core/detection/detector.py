@@ -14,7 +14,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Protocol
 
@@ -101,11 +101,13 @@ class PoseDetector:
 
 @dataclass(frozen=True)
 class DetectionReport:
-    """people: asked for; found: with at least one keypoint; no_image: skipped, their image is not on disk."""
+    """people: asked for; found: with at least one keypoint; no_image: skipped, their image is not on disk;
+    missed: indices (into the people asked for) of those left without any keypoint, in order."""
 
     people: int
     found: int
     no_image: int
+    missed: tuple[int, ...] = ()
 
 
 def _other_people(person: PersonLike, cache: dict) -> np.ndarray | None:
@@ -157,7 +159,8 @@ def detect_keypoints(people: Sequence[PersonLike], detector: PoseDetector,
         out.append(kp)
         if progress is not None:
             progress(k + 1, len(people))
-    return out, DetectionReport(people=len(people), found=found, no_image=no_image)
+    missed = tuple(k for k, kp in enumerate(out) if not (kp[:, 2] > 0).any())
+    return out, DetectionReport(people=len(people), found=found, no_image=no_image, missed=missed)
 
 
 def detect_in_project(project, *, overwrite: bool = False, detector: PoseDetector | None = None,
@@ -178,5 +181,5 @@ def detect_in_project(project, *, overwrite: bool = False, detector: PoseDetecto
         for pid, kp in zip(ids, keypoints):
             if (kp[:, 2] > 0).any():
                 project.update_annotation(pid, keypoints=kp)
-    return report
+    return replace(report, missed=tuple(ids[k] for k in report.missed))
 
