@@ -11,6 +11,11 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
+#: How far (metres, on the posed body) a corresponded vertex's residual reaches: about three edges of the
+#: built-in template (1.7 cm), so the patch the dense points of an image cover is coloured without gaps
+#: (their vertices lie ~2 cm apart there) while an unannotated limb stays "no value".
+SPREAD_RADIUS_M = 0.06
+
 
 @dataclass
 class PersonScene:
@@ -27,7 +32,8 @@ class PersonScene:
         fit_vertices_image: (V, 3) projected fit, x y image pixels, z away from the camera (pixels), or None.
         fit_vertices_body: (V, 3) posed fit in the body frame (metres), or None.
         fit_joints_body: (24, 3) posed joints, body frame, or None.
-        vertex_residual: (V,) image-pixel distance of each corresponded vertex to its point (NaN elsewhere).
+        vertex_residual: (V,) image-pixel distance of each corresponded vertex to its point, spread to vertices
+            near one (`compute_vertex_residual`), NaN elsewhere.
         metrics: the fit's metrics dict (may be empty).
     """
 
@@ -60,26 +66,33 @@ class PersonScene:
         ends = self.fit_vertices_image[self.dense_vertex[ok], :2]
         return np.stack([self.dense_xy[ok], ends], axis=1)
 
-    def compute_vertex_residual(self) -> None:
+    def compute_vertex_residual(self, radius_m: float = SPREAD_RADIUS_M) -> None:
         """Fill `vertex_residual` (V,): the image-pixel distance from each corresponded vertex's projection to
-        its annotated point (mean over its points), spread to every other vertex from the nearest corresponded
-        vertex on the posed body, so the whole mesh shows where the fit is off. NaN when nothing corresponds."""
+        its annotated point (mean over its points), spread to the vertices within `radius_m` metres of a
+        corresponded vertex on the posed body (the nearest one's value), so the patches the points cover show
+        where the fit is off. Every other vertex (a limb nobody annotated) is NaN, the colour bar's "no value";
+        without a body-frame fit only the corresponded vertices have values."""
         if self.fit_vertices_image is None:
             self.vertex_residual = None
             return
         V = len(self.fit_vertices_image)
         ok = (self.dense_vertex >= 0) & (self.dense_vertex < V)
+        out = np.full(V, np.nan)
+        self.vertex_residual = out
         if not ok.any():
-            self.vertex_residual = np.full(V, np.nan)
             return
         idx = self.dense_vertex[ok]
         dist = np.linalg.norm(self.fit_vertices_image[idx, :2] - self.dense_xy[ok], axis=1)
         count = np.bincount(idx, minlength=V)
         per_vertex = np.bincount(idx, dist, V) / np.maximum(count, 1)
         anchors = np.flatnonzero(count)
-        body = self.fit_vertices_body if self.fit_vertices_body is not None else self.fit_vertices_image
-        _, nearest = cKDTree(body[anchors]).query(body)
-        self.vertex_residual = per_vertex[anchors[nearest]]
+        if self.fit_vertices_body is None:
+            out[anchors] = per_vertex[anchors]
+            return
+        gap, nearest = cKDTree(self.fit_vertices_body[anchors]).query(self.fit_vertices_body,
+                                                                       distance_upper_bound=radius_m)
+        near = np.isfinite(gap)  # cKDTree answers inf (and index len(anchors)) beyond the radius
+        out[near] = per_vertex[anchors[nearest[near]]]
 
 
 def unique_edges(faces: np.ndarray) -> np.ndarray:

@@ -87,17 +87,23 @@ def test_point_fallback_shows_the_body(tiny_template) -> None:
     assert 0.02 < body.mean() < 0.6 and body[70:91, 70:91].any()  # the torso is in the middle
 
 
-def test_vertex_residuals_spread_from_corresponded_vertices() -> None:
-    from deformlearn.app.person_scene import PersonScene
+def test_vertex_residuals_spread_only_near_corresponded_vertices() -> None:
+    from deformlearn.app.person_scene import SPREAD_RADIUS_M, PersonScene
 
-    body = np.array([[0.0, 0, 0], [0.1, 0, 0], [1.0, 0, 0], [1.1, 0, 0]])
-    image = np.array([[0.0, 0, 0], [10, 0, 0], [100, 0, 0], [110, 0, 0]])
+    # vertices 1 and 3 lie within the radius of the corresponded 0 and 2; vertex 4 (a leg nobody annotated)
+    # is 1 m from any: it has no value, not its nearest neighbour's
+    near = SPREAD_RADIUS_M / 2
+    body = np.array([[0.0, 0, 0], [near, 0, 0], [1.0, 0, 0], [1.0 + near, 0, 0], [2.0, 0, 0]])
+    image = np.array([[0.0, 0, 0], [10, 0, 0], [100, 0, 0], [110, 0, 0], [200, 0, 0]])
     scene = PersonScene(pid=1, name="p", status="unreviewed", image=None, bbox=np.array([0, 0, 10, 10.0]),
                         keypoints=np.zeros((17, 3)), dense_xy=np.array([[3.0, 4.0], [100.0, 1.0], [100.0, 3.0]]),
                         dense_part=np.ones(3, np.int64), dense_uv=np.zeros((3, 2)), dense_vertex=np.array([0, 2, 2]),
                         fit_vertices_image=image, fit_vertices_body=body)
     scene.compute_vertex_residual()
-    np.testing.assert_allclose(scene.vertex_residual, [5.0, 5.0, 2.0, 2.0])  # vertex 2: mean of 1 and 3 px
+    np.testing.assert_allclose(scene.vertex_residual, [5.0, 5.0, 2.0, 2.0, np.nan])  # vertex 2: mean of 1 and 3 px
+    scene.fit_vertices_body = None  # no body-frame fit: only the corresponded vertices have values
+    scene.compute_vertex_residual()
+    np.testing.assert_allclose(scene.vertex_residual, [5.0, np.nan, 2.0, np.nan, np.nan])
     segments = scene.residual_segments()
     assert segments.shape == (3, 2, 2) and np.allclose(segments[0], [[3, 4], [0, 0]])
 
@@ -140,6 +146,9 @@ def test_residual_colouring_shows_a_colour_bar_beside_the_view(make_window, smal
     worst = int(np.nanargmax(residual))
     top = vp.colour_bar.colour_at(vp.colour_bar.high)
     assert tuple(vp.mesh.colours[worst]) == (top.red(), top.green(), top.blue())
+    # vertices far from every annotated point have no value: drawn in the bar's "no value" grey
+    far = np.isnan(residual)
+    assert 0 < far.sum() < len(far) and (vp.mesh.colours[far] == 128).all()
     image = vp.colour_bar.grab().toImage()
     bar = vp.colour_bar.bar_rect()
     drawn = image.pixelColor(bar.center().x(), bar.top() + 1)  # just inside the frame
