@@ -12,6 +12,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
+def fit_counts(project) -> dict:
+    """How the people's current fits ended and what they are worth: {"optimiser_converged": n,
+    "stopped_at_step_limit": n (not failed, the optimiser ran out of steps: metrics["converged"] false),
+    "quality": {"good", "poor", "degenerate", "not_judged"}: n}. A fit's stored status "converged" only
+    means it did not fail; metrics["converged"] says whether the optimiser converged."""
+    ended = [f.metrics.get("converged") for f in project.current_fits() if f.status == "converged"]
+    quality = {q: project.count_persons(fit_status=q) for q in ("good", "poor", "degenerate")}
+    fitted = project.count_persons(fit_status="fitted") + project.count_persons(fit_status="failed")
+    quality["not_judged"] = fitted - sum(quality.values())
+    return {"optimiser_converged": sum(bool(c) for c in ended if c is not None),
+            "stopped_at_step_limit": sum(not c for c in ended if c is not None), "quality": quality}
+
+
+def fitted_line(fitted: int, failed: int, fits: dict) -> str:
+    """'13 (12 converged, 1 stopped at the step limit), 0 failed' from project.summary()'s counts and
+    fit_counts'."""
+    parts = [f"{fits['optimiser_converged']} converged", f"{fits['stopped_at_step_limit']} stopped at the step limit"]
+    unknown = fitted - fits["optimiser_converged"] - fits["stopped_at_step_limit"]
+    if unknown:
+        parts.append(f"{unknown} not recorded")
+    return f"{fitted} ({', '.join(parts)}), {failed} failed"
+
+
 def run(args: argparse.Namespace) -> int:
     from deformlearn.core.project.job_lock import read_lock
     from deformlearn.core.project.records import to_json
@@ -23,9 +46,10 @@ def run(args: argparse.Namespace) -> int:
         template = project.template
         root = project.root
         unusable = project.failed_people()
+        fits = fit_counts(project)
     job = read_lock(root)
     if args.json:
-        print(to_json({"project": str(root), "template": template, **s, "unusable_people": unusable, "job": job,
+        print(to_json({"project": str(root), "template": template, **s, **fits, "unusable_people": unusable, "job": job,
                        "round_list": [{"index": r.index, "stages": r.stages, "metrics": r.metrics, "models": r.models,
                                        "finished": r.finished_at is not None} for r in rounds]}))
         return 0
@@ -33,7 +57,10 @@ def run(args: argparse.Namespace) -> int:
     print(f"template  {template}")
     print(f"images    {s['images']}")
     print(f"people    {s['persons']} ({s['with_dense']} with dense points)")
-    print(f"fitted    {s['fitted']} converged, {s['failed']} failed")
+    print(f"fitted    {fitted_line(s['fitted'], s['failed'], fits)}")
+    quality = fits["quality"]
+    print(f"quality   {quality['good']} good, {quality['poor']} poor, {quality['degenerate']} degenerate"
+          + (f", {quality['not_judged']} not judged" if quality["not_judged"] else ""))
     print(f"reviewed  {s['accepted']} accepted, {s['rejected']} rejected, {s['unreviewed']} unreviewed")
     if unusable:
         shown = "; ".join(unusable[p] for p in list(unusable)[:3])
