@@ -309,3 +309,33 @@ def test_exported_files_get_the_usual_permissions(tmp_path):
     os.umask(umask)
     path = atomic_write(tmp_path / "a.bin", b"data")
     assert path.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_records_count_mesh_vertices_and_carry_the_verdict(tmp_path):
+    proj = Project.create(tmp_path / "q")
+    image_id = proj.add_image(proj.root / "images" / "a.jpg", *IMAGE_SIZE)
+    pid = proj.add_person(image_id, bbox=BBOX, keypoints=np.ones((17, 3), np.float32), dense=None, source_key="p")
+    proj.save_fits([FitRecord(person_id=pid, round_index=1, params=fit_parameters(0), status="converged",
+                              metrics={"error": 3.0, "converged": 0.0, "quality": "poor",
+                                       "quality_flags": "few_parts,mesh_outside_box"})])
+    proj.set_review(pid, "rejected")
+    files = export_fits(proj, [pid], tmp_path / "out", formats=("obj", "json", "npz"))
+    mesh = trimesh.load(files[0], process=False, force="mesh")
+    for f in files[1:]:
+        params = load_params(f)
+        assert params["num_vertices_welded"] == len(mesh.vertices) < params["num_vertices"]
+        assert (params["quality"], params["review_status"], params["fit_status"]) == ("poor", "rejected", "converged")
+        assert params["quality_flags"].tolist() == ["few_parts", "mesh_outside_box"]
+    assert json.loads(files[1].read_text())["quality_flags"] == ["few_parts", "mesh_outside_box"]
+    proj.close()
+
+
+def test_export_out_that_is_a_file_is_refused_at_once(project, tmp_path, capsys):
+    from deformlearn.core.cli.parser import main
+
+    (tmp_path / "taken.obj").write_text("x")
+    for out, why in ((tmp_path / "taken.obj", "is a file"), (tmp_path / "new.obj", "looks like a file name")):
+        assert main(["export", str(project.root), "--out", str(out)]) == 2
+        captured = capsys.readouterr()
+        assert f"--out {out}: {why}; --out names a folder" in captured.err and "person/s" not in captured.err  # no progress bar
+    assert not (tmp_path / "new.obj").exists()

@@ -4,6 +4,11 @@ parameter files (formats and frames: `core.export.exporter`)."""
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+#: Suffixes of the files export writes: an --out that does not exist yet and ends so is a file name given
+#: by mistake, not a folder.
+_FILE_SUFFIXES = (".obj", ".ply", ".glb", ".gltf", ".json", ".npz")
 
 HELP = "export fits as meshes (OBJ/PLY/GLB), a rigged glTF, parameter JSON/NPZ and a SPIN-style npz"
 
@@ -39,9 +44,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
+    from deformlearn.core.cli.parser import CommandError
     from deformlearn.core.export.exporter import DEFAULT_FORMATS, export_fits
     from deformlearn.core.project.store import Project
 
+    out = Path(args.out)
+    if out.exists() and not out.is_dir() or not out.exists() and out.suffix.lower() in _FILE_SUFFIXES:
+        raise CommandError(f"--out {out}: {'is a file' if out.exists() else 'looks like a file name'}; --out "
+                           "names a folder to write the files into (made if missing), e.g. --out "
+                           f"{out.parent / out.stem}")
     with Project.open(args.project, readonly=True) as project:
         if args.only is not None:
             known = set(project.person_ids().tolist())

@@ -2,7 +2,9 @@
 
 Schema (`SCHEMA_VERSION` 1; the same flat keys in both files, JSON holding lists, NPZ holding arrays, never
 pickled objects):
-- `schema_version` (int), `format` = "deformlearn-fit", `template` (name), `num_vertices` (int),
+- `schema_version` (int), `format` = "deformlearn-fit", `template` (name), `num_vertices` (int: the
+  template's vertices, seam vertices split per DensePose chart: what `--uv` meshes hold),
+  `num_vertices_welded` (int: the seams merged: what OBJ/PLY/GLB meshes without `--uv` hold),
   `joint_names` (24 SMPL names, SMPL order).
 - Body: `pose` (23, 3) axis-angle in radians (rotation vector, right-handed) of joints 1..23 relative to
   their parent, axes of the template's rest frame (SMPL's: metres, y up, facing +z, body-left +x), the
@@ -18,7 +20,10 @@ pickled objects):
   frame, y down); `global_orient_canonical` (3,) axis-angle of diag(1, -1, -1) @ rotation (y up).
 - Posed joints: `joints_body_m` (24, 3) body frame metres, root at the origin; `joints_image_px` (24, 3)
   image frame (x, y pixels, z depth in pixels, see `core.export.common`).
-- Person: `person_id`, `round_index`, `fit_status`, `image_file`, `image_size` (2,) width, height,
+- Person: `person_id`, `round_index`, `fit_status` ("converged" = the fit did not fail; whether the
+  optimiser converged is metric `converged`, 1 or 0), `quality` (the verdict: "good", "poor", "degenerate",
+  "" for fits judged before verdicts existed; core.registration.quality), `quality_flags` (its reasons, a
+  list of names), `review_status` ("unreviewed", "accepted", "rejected"), `image_file`, `image_size` (2,) width, height,
   `bbox_xywh` (4,) pixels, `box_centre_px` (2,), `box_half_side_px` (); metrics as `metric_names` (M,) +
   `metric_values` (M,).
 - SMPL backend only (template name starting "smpl"): `smpl_global_orient` (3,) = global_orient_camera,
@@ -46,8 +51,8 @@ SCHEMA_VERSION = 1
 FORMAT_NAME = "deformlearn-fit"
 #: key -> shape of the numeric fields `load_params` checks (() = scalar).
 REQUIRED_SHAPES = {"pose": (23, 3), "scales": (24,), "rotation": (3, 3), "scale": (), "translation": (2,)}
-STRING_KEYS = ("format", "template", "image_file", "fit_status")
-INT_KEYS = ("schema_version", "num_vertices", "person_id", "round_index")
+STRING_KEYS = ("format", "template", "image_file", "fit_status", "quality", "review_status")
+INT_KEYS = ("schema_version", "num_vertices", "num_vertices_welded", "person_id", "round_index")
 
 
 def is_smpl_template(template: Template) -> bool:
@@ -64,8 +69,8 @@ def fit_params(project, person_id: int) -> dict | None:
     None when there is no fit.
 
     Returns the fit's params (pose, scales, rotation, scale, translation; normalised frame) plus person_id,
-    round_index, fit_status, metrics (dict), image_file, image_size, bbox_xywh, box_centre_px,
-    box_half_side_px.
+    round_index, fit_status, quality, quality_flags (list of str), review_status, metrics (dict), image_file,
+    image_size, bbox_xywh, box_centre_px, box_half_side_px.
     """
     fit = project.current_fit(int(person_id))
     if fit is None:
@@ -73,7 +78,11 @@ def fit_params(project, person_id: int) -> dict | None:
     person = project.person(int(person_id))
     centre, half = square_box(person.bbox)
     params = {k: np.asarray(v, dtype=np.float64) for k, v in fit.params.items() if k in REQUIRED_SHAPES}
+    flags = fit.metrics.get("quality_flags")
     params.update(person_id=int(person_id), round_index=int(fit.round_index), fit_status=str(fit.status),
+                  quality=str(fit.metrics.get("quality") or ""),
+                  quality_flags=[f for f in flags.split(",") if f] if isinstance(flags, str) else [],
+                  review_status=str(fit.review_status),
                   metrics={str(k): float(v) for k, v in fit.metrics.items() if not isinstance(v, str)},  # verdicts stay out
                   image_file=str(person.image_file),
                   image_size=np.asarray(person.image_size, dtype=np.int64),
@@ -85,7 +94,8 @@ def fit_params(project, person_id: int) -> dict | None:
 def params_record(params: dict, template: Template) -> dict:
     """The full schema record (flat dict of numpy values and strings) for one fit's `params`."""
     record: dict = {"schema_version": SCHEMA_VERSION, "format": FORMAT_NAME, "template": template.name,
-                    "num_vertices": template.num_vertices, "joint_names": np.asarray(SMPL_JOINT_NAMES)}
+                    "num_vertices": template.num_vertices,
+                    "num_vertices_welded": int(len(np.unique(template.weld_index))), "joint_names": np.asarray(SMPL_JOINT_NAMES)}
     image = pose_fit(template, params, "image")
     for key, shape in REQUIRED_SHAPES.items():
         value = np.asarray(params[key], dtype=np.float64)
@@ -102,9 +112,11 @@ def params_record(params: dict, template: Template) -> dict:
     for key in ("person_id", "round_index"):
         if key in params:
             record[key] = int(params[key])
-    for key in ("image_file", "fit_status"):
+    for key in ("image_file", "fit_status", "quality", "review_status"):
         if key in params:
             record[key] = str(params[key])
+    if "quality_flags" in params:
+        record["quality_flags"] = np.asarray([str(f) for f in params["quality_flags"]], dtype=str)
     for key in ("image_size", "bbox_xywh"):
         if key in params:
             record[key] = np.asarray(params[key])
