@@ -29,6 +29,15 @@ in mm, rounds 1 -> 2 -> 3, lifting cpu_demo 150 epochs), seeds 0 and 1:
     on round-1 fits bring its training-people error from 186 to 135 mm while held-out stays at 202 mm.
     Regressor inputs on round-3 fits (earlier code): rgb 254.5 / 228.4, iuv 191.4 / 200.7,
     rgb+iuv 202.5 / 205.2 -> "iuv" is the default.
+Scale (--n 500 --rounds 2, point-set regressor, 427 training / 73 held-out people, the CPU shared with two
+other runs): round 1 212 s = lifting 91 + registration 31 + regressor 88 + evaluation 1 (synth 72 s before
+it); round 2 82 s = 34 + 5 + 41 + 1. Registration 97 -> 61 mm, regressor (held-out) 154 / PA 114 -> 142 / PA
+106 (215 training people: 158 / 112 in round 2). Lifting (150 cGAN epochs over the people) and the regressor
+(40 epochs) grow linearly with the people and share round 1 about equally; registration is a sixth. Linear
+extrapolation to 2,000 people: round 1 about 14 min (lifting 6, regressor 6, registration 2), later rounds
+about 5.5 min, on this contended CPU, so a cpu-demo round 1 on 2,000 people sits at the 15-minute target
+with no margin; a quieter CPU leaves one (round 1 on 300 people took 71 s with one other run beside it:
+500 / 300 of that is 118 s, not 212).
 """
 
 from __future__ import annotations
@@ -124,7 +133,8 @@ def main() -> int:
             line = {"benchmark": "rounds", "people": args.n, "seed": args.seed,
                     "later_rounds": "paper" if args.paper_later_rounds else "default", "data": source,
                     "synth_s": round(made_s, 1),
-                    "input": settings.regressor.model.input_mode, **{
+                    "architecture": settings.regressor.model.architecture,
+                    "input": settings.regressor.model.crop_mode, **{
                         k: (round(v, 2) if isinstance(v, float) else v) for k, v in round_history(project)[-1].items()},
                     "round_s": round(time.perf_counter() - started, 1)}
             print(json.dumps(line), flush=True)
