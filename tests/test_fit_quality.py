@@ -1,4 +1,5 @@
-"""The quality verdict's trunk-in-depth flag: 25 degrees for a trunk upright in the image, 45 otherwise."""
+"""The quality verdict's flags: trunk in depth (25 degrees for a trunk upright in the image, 45 otherwise),
+dense points on too few parts without keypoints, a mesh far outside the person's box."""
 
 from __future__ import annotations
 
@@ -43,10 +44,19 @@ def body(builtin_template) -> BodyModel:
     return BodyModel(builtin_template)
 
 
-@pytest.fixture(scope="module")
-def targets() -> PersonTargets:
+def _targets(template, parts: range, keypoints: int = 0) -> PersonTargets:
+    """50 points spread over the box on template vertices of `parts` (DensePose 1..24), and `keypoints`
+    visible keypoints."""
+    vertices = np.concatenate([np.flatnonzero(template.vertex_part == p)[:50] for p in parts])
+    index = np.random.default_rng(1).choice(vertices, 50, replace=len(vertices) < 50)
     xy = np.random.default_rng(0).uniform(-0.8, 0.8, (50, 2)).astype(np.float32)
-    return PersonTargets("p", xy, np.arange(50), np.zeros((17, 2), np.float32), np.zeros(17, bool))
+    keypoint_xy = np.random.default_rng(2).uniform(-0.8, 0.8, (17, 2)).astype(np.float32)
+    return PersonTargets("p", xy, index, keypoint_xy, np.arange(17) < keypoints)
+
+
+@pytest.fixture(scope="module")
+def targets(builtin_template) -> PersonTargets:
+    return _targets(builtin_template, range(1, 25))
 
 
 def test_pitch_and_image_tilt_of_a_turned_trunk(body) -> None:
@@ -80,3 +90,27 @@ def test_the_limits_are_rules(body, targets) -> None:
     tilted = _fit(body, _turn(2, 60) @ _turn(0, 30) @ FRONTAL)
     strict = dataclasses.replace(QualityRules(), max_trunk_pitch_any_deg=25.0)
     assert "trunk_in_depth" in judge_fit(tilted, targets, body, strict)[1]
+
+
+
+def test_few_parts_without_keypoints_is_poor(body, builtin_template) -> None:
+    fit = _fit(body, FRONTAL)
+    half_hidden = _targets(builtin_template, range(1, 6))  # like the real 61 points on 5 parts
+    assert judge_fit(fit, half_hidden, body) == ("poor", ["few_parts"])
+    assert judge_fit(fit, _targets(builtin_template, range(1, 6), keypoints=6), body) == ("good", [])
+    assert judge_fit(fit, _targets(builtin_template, range(1, 9)), body) == ("good", [])
+    assert judge_fit(fit, half_hidden, body, QualityRules(min_parts=5)) == ("good", [])
+
+
+@pytest.mark.parametrize(("scale", "translation", "rules", "flagged"), [
+    (1.0, (0.0, 0.0), QualityRules(), False),  # the T-pose, 1.65 units wide: 0.82 of its square box, inside it
+    (3.5, (0.0, 0.0), QualityRules(max_outside=1.0), True),  # 2.9 times the box (the box rule alone)
+    (1.0, (1.3, 0.0), QualityRules(), True),   # beside the box: 91% of the vertices outside it
+    (1.0, (0.5, 0.0), QualityRules(), False),  # off-centre: 7% outside
+])
+def test_mesh_far_outside_the_box_is_poor(body, targets, scale, translation, rules, flagged) -> None:
+    fit = _fit(body, FRONTAL)
+    fit = dataclasses.replace(fit, params={**fit.params, "scale": np.asarray(scale, np.float32),
+                                           "translation": np.asarray(translation, np.float32)})
+    verdict, flags = judge_fit(fit, targets, body, rules)
+    assert ("mesh_outside_box" in flags) is flagged and verdict == ("poor" if flagged else "good")

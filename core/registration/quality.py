@@ -7,7 +7,9 @@ ranges, a trunk leaning in depth: `QualityRules.max_trunk_pitch_deg`). Verdicts:
 
 - "degenerate": the fit cannot mean anything: it diverged, its inputs are too few or all at one spot, or
   the camera scale collapsed or blew up (a body drawn as a dot or far larger than its box);
-- "poor": it means something but is off: a residual over the poor threshold, or an implausible pose;
+- "poor": it means something but is off: a residual over the poor threshold, an implausible pose, dense
+  points on too few parts to pin a person without keypoints ("few_parts"), or a mesh far outside the
+  person's box ("mesh_outside_box");
 - "good": none of the above.
 
 The flags name every reason found (several can hold), so a list can show why.
@@ -56,6 +58,24 @@ class QualityRules:
         sitting-down frame: a true pitch of 28 degrees with the trunk 56 degrees from the image's vertical.
     upright_image_deg: largest angle of the projected pelvis -> neck vector from the image's up direction
         for which the trunk counts as upright in the image.
+    min_parts: a person with fewer than min_keypoints visible keypoints whose dense points lie on fewer of
+        the 24 DensePose parts than this is flagged "few_parts": the rest of the body is guessed. On the
+        13 real people of ../shared/data/densepose (import --iuv, register) the full views have 13 to 19
+        parts and the half-hidden ones 2 to 8; at 8 it flags 7 of them (2, 3, 4, 5, 5, 7, 7 parts), one of
+        which was judged "good" (61 points on 5 parts, 4.6 px). 50 synthetic people (`deformlearn synth`)
+        have 19 to 24 parts, 50 with --truncation 0.5 --occlusion 0.5 --points 20 60 have 14 to 24; none
+        is flagged (they have keypoints anyway).
+    max_mesh_box: the projected mesh's box may be at most this many times the person's box (its longer
+        side: the square box of `core.registration.data`; the short side is not in PersonTargets) before
+        the fit is flagged "mesh_outside_box"; so is a fit with more than max_outside of its vertices
+        outside that square box. The 13 real people: full views 1.02 to 1.06 (3 to 4% of the vertices
+        outside), the half-hidden ones 1.46 to 14.2 (19 to 95% outside); 2.5 and 0.6 flag 6 of them (2.99
+        to 14.2), all also "poor" on residuals or pitch (with 2.0 and 0.5: 8, the 5-part person judged
+        "good" among them). Synthetic people: at most 1.02 (1% outside); with --truncation 0.5 (the box cut
+        at the image edge) at most 1.90 (44%), none flagged; 200 all cut at the edge (--truncation 1.0
+        --occlusion 0.5 --points 20 60) at most 2.24 (55%): none flagged at 2.5 and 0.6, 2 at 2.0 and 0.5
+        (0.5 px residuals: good fits). The cost: a person cut by the image edge to well under half its
+        height is flagged even when the visible part is fitted well.
     """
 
     min_keypoints: int = 6
@@ -68,6 +88,9 @@ class QualityRules:
     max_trunk_pitch_deg: float = 25.0
     max_trunk_pitch_any_deg: float = 45.0
     upright_image_deg: float = 30.0
+    min_parts: int = 8
+    max_mesh_box: float = 2.5
+    max_outside: float = 0.6
 
 
 def target_spread(targets: PersonTargets) -> float:
@@ -79,14 +102,37 @@ def target_spread(targets: PersonTargets) -> float:
     return float(np.sqrt(((xy - xy.mean(0)) ** 2).sum(1).mean()))
 
 
-def _trunk_in_camera(body_model: torch.nn.Module, params: dict[str, np.ndarray]) -> np.ndarray:
-    """(3,) pelvis -> neck vector of a fit in the camera frame (x right, y down, z away; body units)."""
+def _posed(body_model: torch.nn.Module, params: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """(vertices (V, 3), joints (24, 3)) of a fit in the camera frame (x right, y down, z away; body units,
+    the root joint at the origin)."""
+    device = body_model.rest_joints.device
     with torch.no_grad():
         pose = torch.as_tensor(params["pose"], dtype=torch.float32).reshape(1, 23, 3)
         scales = torch.as_tensor(params["scales"], dtype=torch.float32).reshape(1, 24)
-        joints = body_model(pose.to(body_model.rest_joints.device), scales.to(body_model.rest_joints.device),
-                            None).joints[0].cpu().numpy()
-    return np.asarray(params["rotation"], np.float64).reshape(3, 3) @ (joints[12] - joints[0])
+        out = body_model(pose.to(device), scales.to(device), None)
+    rotation = np.asarray(params["rotation"], np.float64).reshape(3, 3)
+    return out.vertices[0].cpu().numpy() @ rotation.T, out.joints[0].cpu().numpy() @ rotation.T
+
+
+def _trunk_in_camera(body_model: torch.nn.Module, params: dict[str, np.ndarray]) -> np.ndarray:
+    """(3,) pelvis -> neck vector of a fit in the camera frame (x right, y down, z away; body units)."""
+    joints = _posed(body_model, params)[1]
+    return joints[12] - joints[0]
+
+
+def observed_parts(targets: PersonTargets, body_model: torch.nn.Module) -> int:
+    """How many of the 24 DensePose parts a person's dense points lie on (the parts of their template
+    vertices)."""
+    return len(np.unique(body_model.template.vertex_part[targets.vertex_index]))
+
+
+def mesh_in_box(params: dict[str, np.ndarray], camera_vertices: np.ndarray) -> tuple[float, float]:
+    """(the projected mesh's box, longer side, over the person's square box side; the fraction of vertices
+    projected outside that box) of a fit. camera_vertices: (V, 3) `_posed`'s, projected as
+    `scale * xy + translation` into the normalised frame, where the square box is [-1, 1]^2."""
+    xy = float(np.asarray(params["scale"])) * camera_vertices[:, :2] + np.asarray(params["translation"]).reshape(2)
+    side = float((xy.max(0) - xy.min(0)).max()) / 2.0
+    return side, float((np.abs(xy) > 1.0).any(1).mean())
 
 
 def _pitch_deg(trunk: np.ndarray) -> float:
@@ -135,8 +181,14 @@ def judge_fit(fit: PersonFit, targets: PersonTargets, body_model: torch.nn.Modul
         pose = torch.as_tensor(fit.params["pose"], dtype=torch.float32).reshape(1, 23, 3)
         if float(pose_prior_loss(pose)[0]) > rules.prior_poor:
             poor.append("implausible_pose")
-        trunk = _trunk_in_camera(body_model, fit.params)
+        vertices, joints = _posed(body_model, fit.params)
+        trunk = joints[12] - joints[0]
         if abs(_pitch_deg(trunk)) > _pitch_limit_deg(_tilt_deg(trunk), rules):
             poor.append("trunk_in_depth")
+        if n_points and n_keypoints < rules.min_keypoints and observed_parts(targets, body_model) < rules.min_parts:
+            poor.append("few_parts")
+        box, outside = mesh_in_box(fit.params, vertices)
+        if not (box <= rules.max_mesh_box and outside <= rules.max_outside):
+            poor.append("mesh_outside_box")
     verdict = "degenerate" if degenerate else "poor" if poor else "good"
     return verdict, degenerate + poor
