@@ -108,7 +108,7 @@ def test_detect_command_fills_an_iuv_project(shared_data, detector, tmp_path, ca
     assert "detected keypoints for" in out and "of 13 people" in out
     found = int(out.split("detected keypoints for ")[1].split()[0])
     if found < 13:  # those left without are named by id
-        assert f"; none for {13 - found}: " in out
+        assert f"; none for {13 - found}: " in out and "(demo_im_IUV.png#inst=" in out
     with Project.open(proj, readonly=True) as project:
         counts = [int((project.person(pid).keypoints[:, 2] > 0).sum()) for pid in project.person_ids()]
     assert sum(c >= 12 for c in counts) >= 4  # the seated man and the three large street people

@@ -34,8 +34,10 @@ def run(args: argparse.Namespace) -> int:
             report = detect_in_project(project, overwrite=args.overwrite)
         except (DetectorNotInstalled, DetectorError) as exc:
             raise CommandError(str(exc)) from exc
-        names = {pid: project.person(pid).name for pid in report.missed[:LIST_MISSED]}
-    labels = [f"{pid} ({names[pid]})" if names.get(pid) else str(pid) for pid in report.missed]
+        records = {pid: project.person(pid) for pid in report.missed[:LIST_MISSED]}
+    # each person by id and name, or where it came from when it has no name
+    labels = [f"{pid} ({records[pid].name or records[pid].source_key})" if pid in records else str(pid)
+              for pid in report.missed]
     print(f"detected keypoints for {report.found} of {report.people} people in {project.root}"
           + (f" ({report.no_image} skipped: image not on disk)" if report.no_image else "") + none_found(labels))
     return 0
