@@ -9,7 +9,6 @@ annotate and detect.
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import time
@@ -21,22 +20,15 @@ from deformlearn.core.densepose.readers import read_people
 from deformlearn.core.detection import PoseDetector, detect_keypoints
 
 SHARED = Path(os.environ.get("DEFORMLEARN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
-#: h36m_coco.json holds Human3.6M's 17 joints (pelvis, right leg, left leg, spine, thorax, neck, head, left arm,
-#: right arm) in a COCO-format file, not COCO-17 keypoints: the Human3.6M joint of each COCO keypoint that has one
-#: (shoulders, elbows, wrists, hips, knees, ankles; the face has none). Its hips are joint centres.
-H36M_OF_COCO = {5: 11, 6: 14, 7: 12, 8: 15, 9: 13, 10: 16, 11: 4, 12: 1, 13: 5, 14: 2, 15: 6, 16: 3}
 
 
 def annotated_people() -> dict[str, list]:
     """name -> people with annotated keypoints and an image on disk."""
     coco = read_people("coco-keypoints", SHARED / "coco" / "test_coco.json", images_dir=SHARED / "coco")
-    h36m = []
-    for folder in sorted((SHARED / "h36m").glob("S*/*")):
-        for p in read_people("coco-keypoints", SHARED / "h36m" / "h36m_coco.json", images_dir=folder):
-            if not p.image_missing:
-                kp = np.zeros_like(p.keypoints)
-                kp[list(H36M_OF_COCO)] = p.keypoints[list(H36M_OF_COCO.values())]
-                h36m.append(dataclasses.replace(p, keypoints=kp))
+    # h36m_coco.json names Human3.6M's 17 joints: the reader maps them to COCO-17 (12 joints, no face; its hips
+    # are joint centres) and finds the images in the S*/ folders below.
+    h36m = [p for p in read_people("coco-keypoints", SHARED / "h36m" / "h36m_coco.json", images_dir=SHARED / "h36m")
+            if not p.image_missing]
     return {"coco": [p for p in coco if (p.keypoints[:, 2] > 0).sum() >= 5], "h36m": h36m}
 
 
