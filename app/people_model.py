@@ -51,6 +51,8 @@ FLAG_TEXT = {
     "keypoint_residual": "mean keypoint error above the poor threshold (12 px of 256)",
     "implausible_pose": "joints bent beyond their anatomical ranges",
     "trunk_in_depth": "the trunk leans more than 25 degrees in depth (45 when it is tilted in the picture)",
+    "few_parts": "dense points on under 8 of the 24 parts and no keypoints: most of the body is guessed",
+    "mesh_outside_box": "the mesh reaches far outside the person's box",
 }
 #: list_persons order_by key of the quality column (core's ORDER_COLUMNS: good, poor, degenerate, unjudged).
 QUALITY_ORDER = "quality"

@@ -146,3 +146,10 @@ def test_a_row_the_change_moves_in_the_sort_shows_the_new_fit(make_window, small
     assert [model.data(model.index(0, c)) for c in (QUALITY_COLUMN, FIT_COLUMN)] == ["degenerate", "step limit"]
     error_column = column_of("fit_error")
     assert model.data(model.index(0, error_column)) == "40"
+
+
+def test_every_quality_flag_has_plain_words() -> None:
+    from deformlearn.app.people_model import FLAG_TEXT
+    from deformlearn.core.registration.quality import QUALITY_FLAGS
+
+    assert set(FLAG_TEXT) == set(QUALITY_FLAGS)

@@ -27,6 +27,10 @@ from deformlearn.core.registration.fitter import PersonFit
 from deformlearn.core.registration.losses import pose_prior_loss
 
 QUALITIES = ("good", "poor", "degenerate")
+#: Every flag `judge_fit` can give: the degenerate ones, then the poor ones.
+QUALITY_FLAGS = ("diverged", "few_points", "points_at_one_spot", "scale_collapse", "scale_blowup",
+                 "dense_residual", "keypoint_residual", "implausible_pose", "trunk_in_depth", "few_parts",
+                 "mesh_outside_box")
 
 
 @dataclass(frozen=True)
