@@ -10,6 +10,7 @@ Conventions:
 
 from __future__ import annotations
 
+import roma
 import torch
 from torch import Tensor
 
@@ -53,40 +54,30 @@ def axis_angle_to_rotmat(axis_angle: Tensor) -> Tensor:
 def rotmat_to_axis_angle(rotmat: Tensor) -> Tensor:
     """(..., 3, 3) rotation matrix -> (..., 3) axis-angle with angle in [0, pi]."""
     check_shape(rotmat, ("...", 3, 3), "rotmat")
-    import roma  # here, not at the top: importing roma loads torch._dynamo (1.5-3.5 s), which fitting never needs
-
     return roma.rotmat_to_rotvec(rotmat)
 
 
 def quaternion_to_rotmat(quaternion: Tensor) -> Tensor:
     """(..., 4) XYZW quaternion (normalised here) -> (..., 3, 3) rotation matrix."""
     check_shape(quaternion, ("...", 4), "quaternion")
-    import roma
-
     return roma.unitquat_to_rotmat(roma.quat_normalize(quaternion))
 
 
 def rotmat_to_quaternion(rotmat: Tensor) -> Tensor:
     """(..., 3, 3) rotation matrix -> (..., 4) unit XYZW quaternion."""
     check_shape(rotmat, ("...", 3, 3), "rotmat")
-    import roma
-
     return roma.rotmat_to_unitquat(rotmat)
 
 
 def axis_angle_to_quaternion(axis_angle: Tensor) -> Tensor:
     """(..., 3) axis-angle -> (..., 4) unit XYZW quaternion."""
     check_shape(axis_angle, ("...", 3), "axis_angle")
-    import roma
-
     return roma.rotvec_to_unitquat(axis_angle)
 
 
 def quaternion_to_axis_angle(quaternion: Tensor) -> Tensor:
     """(..., 4) XYZW quaternion (normalised here) -> (..., 3) axis-angle with angle in [0, pi]."""
     check_shape(quaternion, ("...", 4), "quaternion")
-    import roma
-
     return roma.unitquat_to_rotvec(roma.quat_normalize(quaternion))
 
 
