@@ -15,12 +15,24 @@ _STARTED = time.perf_counter()
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The app's options, for `deformlearn app` and `python -m deformlearn.app.main` alike."""
     parser.add_argument("project", nargs="?", help="project folder to open (default: ask, offering the demo)")
+    parser.add_argument("--project", dest="project_option", metavar="PROJECT",
+                        help="the same as the positional PROJECT (as `deformlearn screenshots` takes it)")
     parser.add_argument("--demo", action="store_true", help="open the built-in demo project (made on first use)")
     parser.add_argument("--headless", action="store_true",
-                        help="no window: run one full demo round in the terminal instead")
+                        help="no window: run one full deform-and-learn round on the demo project (or PROJECT) "
+                             "in the terminal")
     parser.add_argument("--startup-time", action="store_true",
                         help="print the seconds to the first shown window as JSON and quit (a measurement)")
+
+
+def project_argument(args: argparse.Namespace) -> str | None:
+    """The project folder asked for, positional or --project; ValueError when the two name different ones."""
+    positional, option = args.project, getattr(args, "project_option", None)
+    if positional and option and Path(positional).resolve() != Path(option).resolve():
+        raise ValueError(f"two projects given: {positional} and --project {option}; give one")
+    return positional or option
 
 
 def run_headless(project: str | None) -> int:
@@ -56,7 +68,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def launch(args: argparse.Namespace):
     """Make and show the window, then (after its first paint) open the project `args` asks for, the most
-    recent one, or offer the demo. Returns the MainWindow; the caller runs the event loop."""
+    recent one, or offer the demo. Returns the MainWindow; the caller runs the event loop. ValueError when
+    `args` name two different projects."""
+    project = project_argument(args)
     from deformlearn.app.qt_env import ensure_application
 
     ensure_application()
@@ -69,6 +83,7 @@ def launch(args: argparse.Namespace):
 
     install_excepthook()
     win = MainWindow()
+    win.projectChanged.connect(win.start_fit_process)
     win.show()
     threading.Thread(target=_warm_up, daemon=True).start()
     if args.startup_time:
@@ -80,8 +95,8 @@ def launch(args: argparse.Namespace):
         return win
 
     def first_project() -> None:  # after the first paint, so the window shows before the engine loads
-        if args.project:
-            win.guarded("Open project", win.open_project, args.project)
+        if project:
+            win.guarded("Open project", win.open_project, project)
             return
         if args.demo:
             win.guarded("Open demo project", menus.open_demo, win)
@@ -102,14 +117,22 @@ def launch(args: argparse.Namespace):
 def main(argv: list[str] | None = None, args: argparse.Namespace | None = None) -> int:
     """Start the app (or the headless round). Returns the process exit code."""
     args = parse_args(argv) if args is None else args
+    try:
+        project = project_argument(args)  # checked before any window shows
+    except ValueError as exc:
+        print(f"deformlearn app: error: {exc}", file=sys.stderr)
+        return 2
     if args.headless:
-        return run_headless(args.project)
+        return run_headless(project)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     win = launch(args)
     from PySide6.QtWidgets import QApplication
 
     code = QApplication.instance().exec()
     del win
+    worker = sys.modules.get("deformlearn.app.registration_worker")
+    if worker is not None:  # imported with the engine; never load torch only to quit
+        worker.stop_fit_process()
     return code
 
 

@@ -2,18 +2,35 @@
 worker, the live mesh of the watched person while it runs, and the end of a fit (summary, settings, dialogs).
 
 Fit events can come faster than frames; only the newest mesh is drawn (`_pending_mesh`, a zero-delay timer).
+`start_fit_process` starts the fit process when a project opens, so the first Fit does not wait for its
+engine import.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
 from dataclasses import replace
+
+from PySide6.QtCore import QTimer
 
 from deformlearn.app.errors import show_error
 from deformlearn.core.registration import PipelineProgress
 
+#: How long after a project opens its fit process starts (`FittingMixin.start_fit_process`).
+FIT_PROCESS_DELAY_MS = 2000
+
 
 class FittingMixin:
     """Registration actions of `MainWindow` (uses its project, people, registration panel, runner, views)."""
+
+    def start_fit_process(self) -> None:
+        """Start the app's fit process (registration_worker.fit_process) FIT_PROCESS_DELAY_MS from now, in a
+        background thread: its engine import (4.5-11 s) then runs while the user looks at the project, not
+        at the first Fit, and after the window has drawn the project (started at once, it competed with that
+        for the CPU). It ends with the app (a daemon process that also watches the window's process)."""
+        QTimer.singleShot(FIT_PROCESS_DELAY_MS, lambda: threading.Thread(
+            target=_start_fit_process, name="deformlearn-fit-start", daemon=True).start())
 
     def people_for_scope(self, scope: str) -> list[int]:
         if self.project is None:
@@ -85,3 +102,12 @@ class FittingMixin:
         show_error(self, "Registration failed", message,
                    "The project is unchanged for the people that were being fitted. Check the settings "
                    "(device, learning rate) and try again.")
+
+
+def _start_fit_process() -> None:
+    try:
+        from deformlearn.app.registration_worker import fit_process
+
+        fit_process()
+    except Exception:  # the first Fit starts it again and reports what goes wrong as a dialog
+        logging.getLogger(__name__).exception("could not start the fit process in advance")

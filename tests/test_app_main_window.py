@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 from PySide6.QtCore import Qt
@@ -168,3 +169,36 @@ def test_fit_summary_hides_errors_of_what_the_person_lacks_and_shows_the_verdict
     # a keypoint-only person: core stores a dense error of 0 px for it, which is never shown
     kp_only = {"error": 0.0, "keypoint_error_px": 5.5, "num_points": 0.0, "quality": "good", "quality_flags": ""}
     assert fit_summary(kp_only, some, 0) == "keypoint error 5.5 px — quality good"
+
+
+def test_app_takes_project_as_an_option_and_starts_the_fit_process_with_it(small_project, qtbot, monkeypatch,
+                                                                          tmp_path, capsys) -> None:
+    import sys
+
+    from PySide6.QtCore import QSettings
+
+    from deformlearn.app import registration_worker
+    from deformlearn.app.main import launch, main
+    from deformlearn.core.cli.parser import build_parser
+
+    # `deformlearn app --project P` as `deformlearn screenshots ... --project P` (the positional form stays)
+    args = build_parser().parse_args(["app", "--project", str(small_project)])
+    assert main(args=build_parser().parse_args(["app", str(tmp_path), "--project", str(small_project)])) == 2
+    assert "two projects given" in capsys.readouterr().err
+    registration_worker.stop_fit_process()  # one an earlier test started
+    monkeypatch.setattr(sys, "excepthook", sys.excepthook)  # launch() installs its own; restored afterwards
+    native, user = QSettings.Format.NativeFormat, QSettings.Scope.UserScope
+    QSettings.setPath(native, user, str(tmp_path))  # this run's settings land in the temp folder
+    try:
+        win = launch(args)
+        qtbot.addWidget(win)
+        qtbot.waitUntil(lambda: win.project is not None and win.scene is not None, timeout=30_000)
+        assert win.project.root == small_project and not registration_worker.fit_process_alive()
+        # the fit process starts once the project shows, so the first Fit need not wait for its engine import
+        qtbot.waitUntil(registration_worker.fit_process_alive, timeout=15_000)
+        win.close()
+    finally:
+        QSettings.setPath(native, user, str(Path.home() / ".config"))
+    process = registration_worker.fit_process()
+    registration_worker.stop_fit_process()  # what the app does when it quits
+    assert not process.is_alive() and not registration_worker.fit_process_alive()
