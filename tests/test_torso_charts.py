@@ -43,17 +43,18 @@ def test_recharted_torso_keeps_its_orientation_and_span(builtin_template, rechar
     np.testing.assert_allclose(t.vertex_uv[others], builtin_template.vertex_uv[others], atol=1e-4)
 
 
-def test_recharted_front_reads_as_densepose_does_on_the_side_lines(builtin_template, recharted) -> None:
+def test_the_shipped_torso_reads_as_densepose_does_on_the_side_lines(builtin_template, recharted) -> None:
     """On DensePose's output V is about 0.22-0.25 on the line from the left shoulder to the left hip (body-left);
-    a chart linear in x gave 0.08 there."""
+    a chart linear in x gave 0.08 there. The shipped template holds the arc-length chart: re-charting it with
+    today's charts.py changes nothing."""
+    np.testing.assert_allclose(recharted.vertex_uv, builtin_template.vertex_uv, atol=1e-5)
     k = BodyModel(builtin_template).rest_output(1).keypoints[0].numpy()
-    x, y = recharted.rest_vertices[:, 0], recharted.rest_vertices[:, 1]
+    x, y = builtin_template.rest_vertices[:, 0], builtin_template.rest_vertices[:, 1]
     t = (y - k[5, 1]) / (k[11, 1] - k[5, 1])  # 0 at the left shoulder's height, 1 at the left hip's
     line = k[5, 0] + t * (k[11, 0] - k[5, 0])
-    on_line = (recharted.vertex_part == 2) & (t > 0.2) & (t < 0.8) & (np.abs(x - line) < 0.01)
+    on_line = (builtin_template.vertex_part == 2) & (t > 0.2) & (t < 0.8) & (np.abs(x - line) < 0.01)
     assert on_line.sum() > 5
-    linear, arc = builtin_template.vertex_uv[on_line, 1].mean(), recharted.vertex_uv[on_line, 1].mean()
-    assert linear < 0.1 and arc > linear + 0.04, (linear, arc)
+    assert builtin_template.vertex_uv[on_line, 1].mean() > 0.1
 
 
 def test_rechart_refuses_a_template_cut_differently(builtin_template) -> None:
