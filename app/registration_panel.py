@@ -25,6 +25,14 @@ from deformlearn.app.settings import RegistrationDefaults, resolve_device
 from deformlearn.core.registration import PipelineProgress, RegistrationSettings
 
 PLOT_HZ = 8
+_START = ("A person with a good current fit (not rejected) is refined from it; anyone else is fitted from "
+          "the T-pose with the settings above.")
+#: What each Fit button does (its tooltip); all three start the same way ("auto"), as Edit ▸ Re-fit (Ctrl+F).
+FIT_TOOLTIPS = {
+    "selected": "Fit the selected people (or the one shown). " + _START + " Ctrl+F does the same for the shown person.",
+    "unfitted": "Fit the people that have no fit yet, from the T-pose.",
+    "all": "Fit every person of the project. " + _START,
+}
 
 
 class RegistrationPanel(QWidget):
@@ -59,6 +67,7 @@ class RegistrationPanel(QWidget):
         for scope, text in (("selected", "Fit selected"), ("unfitted", "Fit unfitted"), ("all", "Fit all")):
             b = QPushButton(text)
             b.setObjectName(f"fit_{scope}")
+            b.setToolTip(FIT_TOOLTIPS[scope])
             b.clicked.connect(lambda _=False, s=scope: self.fitRequested.emit(s))
             row.addWidget(b)
             self.buttons[scope] = b
@@ -104,8 +113,9 @@ class RegistrationPanel(QWidget):
                                     self.w_scale.value(), self.w_joint.value(), self.w_det.value())
 
     def settings(self) -> RegistrationSettings:
-        """The core settings the panel shows. Progress every 5 steps so the viewport animates smoothly; on the
-        CPU the fit leaves one core to the window (it renders the live frames)."""
+        """The core settings the panel shows. Progress every 5 steps (the fit process passes at most
+        registration_worker.PROGRESS_HZ of them a second on); on the CPU the fit leaves one core to the window
+        (it renders the live frames)."""
         device = resolve_device(self.device.currentText())
         threads = max(1, (os.cpu_count() or 2) - 1) if device == "cpu" else 0
         return RegistrationSettings(

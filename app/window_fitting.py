@@ -24,6 +24,12 @@ FIT_PROCESS_DELAY_MS = 2000
 class FittingMixin:
     """Registration actions of `MainWindow` (uses its project, people, registration panel, runner, views)."""
 
+    def project_opened(self) -> None:
+        """What a newly opened project needs of the registration side: the panel back at the app's defaults
+        (steps, weights: a value set for one project is not carried to the next) and the fit process."""
+        self.registration.set_defaults(self.settings.registration)
+        self.start_fit_process()
+
     def start_fit_process(self) -> None:
         """Start the app's fit process (registration_worker.fit_process) FIT_PROCESS_DELAY_MS from now, in a
         background thread: its engine import (4.5-11 s) then runs while the user looks at the project, not
@@ -60,10 +66,8 @@ class FittingMixin:
         watch = self.scene.pid if self.scene is not None and self.scene.pid in pids else pids[0]
         from deformlearn.app.registration_worker import RegistrationWorker
 
-        settings = self.registration.settings()
-        if len(pids) <= 8:  # a few people fit fast: report every step so the live view is smooth
-            settings = settings.with_(progress_every=1)
-        worker = RegistrationWorker(str(self.project.root), self.loader.template, pids, settings, watch_pid=watch)
+        worker = RegistrationWorker(str(self.project.root), self.loader.template, pids, self.registration.settings(),
+                                    watch_pid=watch)
         self.registration.set_running(True)
         self.runner.start(worker)
 
@@ -87,7 +91,8 @@ class FittingMixin:
 
     def _fit_finished(self, summary: dict) -> None:
         self.registration.on_finished(summary)
-        self.settings.registration = replace(self.registration.defaults(),
+        # orientations carry over; steps and weights are the project's own (the Settings dialog's defaults)
+        self.settings.registration = replace(self.settings.registration,
                                              orientations=self.registration.orientations.value())
         self.settings.save(self.qsettings)
         self._after_data_change()

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt
 
 from deformlearn.app.people_model import PAGE_SIZE, PeopleFilter, column_of
 from deformlearn.core.project.store import Project
-from tests.app_support import make_large_project
+from tests.app_support import make_large_project, make_project
 
 
 def test_selecting_a_person_updates_image_view_and_viewport(make_window, small_project, qtbot) -> None:
@@ -171,8 +171,8 @@ def test_fit_summary_hides_errors_of_what_the_person_lacks_and_shows_the_verdict
     assert fit_summary(kp_only, some, 0) == "keypoint error 5.5 px — quality good"
 
 
-def test_app_takes_project_as_an_option_and_starts_the_fit_process_with_it(small_project, qtbot, monkeypatch,
-                                                                          tmp_path, capsys) -> None:
+def test_app_takes_project_as_an_option_and_starts_the_fit_process_with_it(small_project, tiny_template, qtbot,
+                                                                          monkeypatch, tmp_path, capsys) -> None:
     import sys
 
     from PySide6.QtCore import QSettings
@@ -196,6 +196,12 @@ def test_app_takes_project_as_an_option_and_starts_the_fit_process_with_it(small
         assert win.project.root == small_project and not registration_worker.fit_process_alive()
         # the fit process starts once the project shows, so the first Fit need not wait for its engine import
         qtbot.waitUntil(registration_worker.fit_process_alive, timeout=15_000)
+        # steps set for one project (and a fit's end) do not carry over to the next project
+        default_steps = win.settings.registration.steps
+        win.registration.steps.setValue(default_steps + 7)
+        win._fit_finished({})
+        win.open_project(make_project(tmp_path / "other", tiny_template, n_people=2))
+        assert win.registration.steps.value() == default_steps == win.settings.registration.steps
         win.close()
     finally:
         QSettings.setPath(native, user, str(Path.home() / ".config"))

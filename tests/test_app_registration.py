@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from deformlearn.core.project.store import Project
+from deformlearn.app.registration_panel import FIT_TOOLTIPS
+from deformlearn.app.registration_worker import PROGRESS_HZ
+from deformlearn.core.project.store import FitRecord, Project
 from deformlearn.core.registration import PipelineProgress
 
 
@@ -22,7 +24,10 @@ def test_fit_selected_emits_progress_animates_and_saves(make_window, small_proje
         assert win.registration.cancel_button.isEnabled()
     summary = done.args[0]
     assert summary == {**summary, "fitted": 1, "failed": 0, "cancelled": False}
-    assert [e.step for e in events] == list(range(1, 31))  # a single person reports every step
+    # progress arrives in order and ends at the total, throttled to what the eye needs (not every step)
+    steps = [e.step for e in events]
+    assert steps == sorted(set(steps)) and steps[-1] == events[-1].total == 30
+    assert len(events) < 30 and len(events) <= summary["seconds"] * PROGRESS_HZ + 2
     assert all(e.watched_pid == pid and e.vertices.shape == shown_before.shape for e in events)
     assert win.registration.bar.value() == 30
     plot = win.registration.plot  # labelled axes, a colour per loss term, the legend beside the data
@@ -84,3 +89,22 @@ def test_fit_all_skips_people_without_dense_points_with_a_dialog(make_window, tm
         win.fit("all")
     assert done.args[0]["fitted"] == 0 and len(done.args[0]["skipped"]) == 1200
     assert app_errors[-1][0] == "Some people were not fitted" and "1200 people have no dense points" in app_errors[-1][1]
+
+
+def test_fit_all_refines_good_fits_and_fits_the_rest_from_the_t_pose(make_window, small_project, qtbot) -> None:
+    with Project.open(small_project) as project:  # people 1-3 get good fits; 4-6 have none
+        good = [FitRecord(pid, 0, project.ground_truth(pid), {"error": 0.5, "quality": "good"}, "converged")
+                for pid in (1, 2, 3)]
+        project.save_fits(good)
+    win = make_window(small_project)
+    win.registration.steps.setValue(30)  # from the T-pose: 15 stiff + 15 relaxed steps; a refinement: 15 relaxed
+    win.registration.orientations.setValue(1)
+    with qtbot.waitSignal(win.runner.finished, timeout=120_000) as done:
+        win.registration.buttons["all"].click()
+    assert done.args[0]["fitted"] == 6
+    with Project.open(small_project) as project:
+        steps = {pid: project.latest_fit(pid).metrics["steps"] for pid in range(1, 7)}
+    assert all(steps[pid] <= 15 for pid in (1, 2, 3)) and all(steps[pid] > 15 for pid in (4, 5, 6)), steps
+    for scope, button in win.registration.buttons.items():  # each button says what it does
+        assert button.toolTip() == FIT_TOOLTIPS[scope]
+    assert "good current fit" in FIT_TOOLTIPS["all"] and "T-pose" in FIT_TOOLTIPS["selected"]
