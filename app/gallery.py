@@ -1,6 +1,6 @@
-"""The gallery: the people list as a grid of large crops, each cut to the person's box, framed in the colour of
-its review status, badged with its fit's quality verdict (good / poor / degenerate, in the list's colours) and
-labelled with its name (image + person index), fit error and verdict.
+"""The gallery: the people list as a grid of large crops, each cut about the person's box (outlined on it),
+framed in the colour of its review status, badged with its fit's quality verdict (good / poor / degenerate, in
+the list's colours) and labelled with its name (image + person index), fit error and verdict.
 
 It shows the same model and the same selection as the people table (app/people_panel.py), so sorting,
 filtering and the current person are shared: what the list filters, the gallery filters.
@@ -8,18 +8,21 @@ filtering and the current person are shared: what the list filters, the gallery 
 
 from __future__ import annotations
 
-from PySide6.QtCore import QModelIndex, QRect, QSize, Qt
+from PySide6.QtCore import QModelIndex, QRect, QRectF, QSize, Qt
 from PySide6.QtGui import QColor, QPainter, QPen
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QStyleOptionViewItem
 
 from deformlearn.app.colours import ramp
 from deformlearn.app.people_model import QUALITY_COLOURS, ROW_ROLE, STATUS_COLOURS
+from deformlearn.app.thumbnails import crop_box
 
 #: Longer side of a tile's crop, pixels.
 GALLERY_PX = 150
 #: Fit errors (px) at the green and red ends of the error colour.
 ERROR_GOOD_PX, ERROR_BAD_PX = 2.0, 20.0
 TEXT_LINES = 2
+#: The person's box outline on its crop (the crop has a margin about the box, and may hold other people).
+BOX_COLOUR = QColor("#ffd54f")
 
 
 def error_colour(error_px: float | None) -> QColor:
@@ -32,8 +35,9 @@ def error_colour(error_px: float | None) -> QColor:
 
 
 class GalleryDelegate(QStyledItemDelegate):
-    """Paints one tile: crop, a frame in the review status's colour (thick when decided), a quality badge in the
-    crop's top-left corner, two lines of text (the second coloured by quality, by error without a verdict)."""
+    """Paints one tile: crop with the person's box outlined, a frame in the review status's colour (thick when
+    decided), a quality badge in the crop's top-left corner, two lines of text (the second coloured by quality, by
+    error without a verdict)."""
 
     def __init__(self, model, parent=None) -> None:
         super().__init__(parent)
@@ -56,6 +60,10 @@ class GalleryDelegate(QStyledItemDelegate):
             x = image_rect.left() + (GALLERY_PX - pix.width()) // 2
             y = image_rect.top() + (GALLERY_PX - pix.height()) // 2
             painter.drawPixmap(x, y, pix)
+            box = tile_box(self.model.thumbnails, row.id, row.image_file, pix.width(), pix.height())
+            if box is not None:  # which person of a crowded crop the tile means
+                painter.setPen(QPen(BOX_COLOUR, 1))
+                painter.drawRect(box.translated(x, y))
         else:
             painter.setPen(QColor("#bbbbbb"))
             painter.drawText(image_rect, Qt.AlignmentFlag.AlignCenter, "no image")
@@ -83,6 +91,18 @@ class GalleryDelegate(QStyledItemDelegate):
         painter.fillRect(badge, QColor(QUALITY_COLOURS[quality]))
         painter.setPen(QColor("white"))
         painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, quality)
+
+
+def tile_box(thumbnails, pid: int, image_file: str, width: int, height: int) -> QRectF | None:
+    """Person `pid`'s box in the pixels of its crop (`thumbnails.crop`, `width` x `height`); None without an
+    image."""
+    rgb = thumbnails.image(image_file)
+    if rgb is None:
+        return None
+    bx, by, bw, bh = (float(v) for v in thumbnails.bbox(pid))
+    x0, y0, x1, y1 = crop_box(thumbnails.bbox(pid), rgb.shape[1], rgb.shape[0])
+    sx, sy = width / (x1 - x0), height / (y1 - y0)
+    return QRectF((bx - x0) * sx, (by - y0) * sy, bw * sx - 1, bh * sy - 1)
 
 
 def tile_caption(row) -> str:

@@ -80,3 +80,31 @@ def test_gallery_filters_with_the_list_and_keeps_the_current_person(make_window,
     qtbot.mouseClick(gallery.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
     assert panel.current_person() == 3 and win.scene.pid == 3
     gallery.grab()  # paints every tile (crop, status frame, name, error) without error
+
+
+def test_gallery_tiles_outline_each_persons_box_on_its_crop(make_window, tmp_path, small_project) -> None:
+    from PySide6.QtGui import QImage, QPainter
+    from PySide6.QtWidgets import QStyleOptionViewItem
+
+    from deformlearn.app.gallery import BOX_COLOUR, GALLERY_PX, tile_box
+
+    root = make_group_project(tmp_path / "group", str(small_project.parent / "proj_template.npz"))
+    win = make_window(root)
+    model, gallery = win.people.model, win.gallery
+    index = model.index(1, 1)  # the middle person of three side by side: the crop shows its neighbours too
+    pid = model.person_id(1)
+    pix = model.thumbnails.crop(pid, str(root / "group.png"), GALLERY_PX)
+    box = tile_box(model.thumbnails, pid, str(root / "group.png"), pix.width(), pix.height())
+    assert 0 < box.left() < box.right() < pix.width() and 0 <= box.top() < box.bottom() <= pix.height()
+    option = QStyleOptionViewItem()
+    gallery.itemDelegate().initStyleOption(option, index)
+    option.rect = gallery.visualRect(index).translated(-gallery.visualRect(index).topLeft())
+    image = QImage(option.rect.size(), QImage.Format.Format_RGB32)
+    painter = QPainter(image)
+    gallery.itemDelegate().paint(painter, option, index)
+    painter.end()
+    x0 = 6 + (GALLERY_PX - pix.width()) // 2  # where the delegate puts the crop in the tile
+    y0 = 6 + (GALLERY_PX - pix.height()) // 2
+    y = y0 + int(box.center().y())  # across the tile's middle: the outline at the box's two sides, nowhere else
+    outline = [x for x in range(image.width()) if image.pixelColor(x, y).name() == BOX_COLOUR.name()]
+    assert outline == [x0 + int(box.left()), x0 + int(box.right())]
