@@ -110,6 +110,8 @@ class ImageView(QWidget):
         self.mode_banner.setWordWrap(True)  # a long warning wraps instead of widening the window
         self.mode_banner.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.info = QLabel("")
+        self.info.setObjectName("person_info")
+        self.info.setWordWrap(True)  # the whole line shows, on two lines in a narrow view (was cut: "... keypoin")
         self.info.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)  # long names never widen the window
         lay = QVBoxLayout(self)
         lay.setContentsMargins(2, 2, 2, 2)
@@ -298,7 +300,7 @@ class ImageView(QWidget):
         err = fit_summary(s.metrics, s.keypoints, s.num_points) if s.fit_vertices_image is not None else ""
         self.info.setText(f"{s.name} — {s.status} — {s.num_points} points, {n_kp or 'no'} keypoints — {fitted}"
                           f"{' — ' + err if err else ''}")
-        self.info.setToolTip(self.info.text())  # the line is cut to the view's width
+        self.info.setToolTip(self.info.text())
 
     def _draw_keypoints(self, kp: np.ndarray, moving: tuple[int, float, float] | None = None) -> None:
         empty = np.zeros(0)

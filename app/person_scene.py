@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.spatial import cKDTree
 
-#: How far (metres, on the posed body) a corresponded vertex's residual reaches: about three edges of the
+#: How far (metres, on the posed body) a corresponded vertex's residual reaches: three to four edges of the
 #: built-in template (1.7 cm), so the patch the dense points of an image cover is coloured without gaps
 #: (their vertices lie ~2 cm apart there) while an unannotated limb stays "no value".
 SPREAD_RADIUS_M = 0.06

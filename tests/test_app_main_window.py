@@ -208,3 +208,15 @@ def test_app_takes_project_as_an_option_and_starts_the_fit_process_with_it(small
     process = registration_worker.fit_process()
     registration_worker.stop_fit_process()  # what the app does when it quits
     assert not process.is_alive() and not registration_worker.fit_process_alive()
+
+
+def test_the_status_line_under_the_image_wraps_instead_of_being_cut(make_window, small_project, qtbot) -> None:
+    win = make_window(small_project)
+    info = win.image_view.info
+    text = info.text()
+    assert "keypoints" in text and info.toolTip() == text
+    line = info.fontMetrics().height()
+    narrow = info.fontMetrics().horizontalAdvance(text) // 2  # half the line's width: it needs two lines
+    assert info.wordWrap() and info.heightForWidth(narrow) >= 2 * line
+    win.resize(700, 700)  # a narrow window: the label grows to the lines it needs
+    qtbot.waitUntil(lambda: info.height() >= info.heightForWidth(info.width()), timeout=5000)
