@@ -37,13 +37,13 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from PySide6.QtCore import QObject, Signal
 
 from deformlearn.core.body import Template
 from deformlearn.core.cancel import Cancelled, CancelToken
-from deformlearn.core.registration import FitPlan, FitSchedule, FitSummary, PipelineProgress, RegistrationSettings
+from deformlearn.core.registration import FitPlan, FitSchedule, PipelineProgress, RegistrationSettings
 
 #: Round index of fits made from the app outside a deform-and-learn round.
 MANUAL_ROUND = 0
@@ -87,16 +87,13 @@ def _run_job(job: FitJob, events, cancel_event) -> tuple:
     watcher = threading.Thread(target=watch_cancel, daemon=True)
     watcher.start()
     send = _throttled(lambda e: events.put(("progress", e)))
-    done = FitSummary()
     try:
         with Project.open(job.project_root) as project:
-            for group, offset, chunks in _start_groups(project, job):
-                summary = fit_people(project, job.template, group, job.plan, cancel=token, watch_pid=job.watch_pid,
-                                     progress=lambda e, o=offset, n=chunks: send(replace(e, chunk=o + e.chunk, chunks=n)))
-                done = _merged(done, summary)
-        return "done", {**done.to_dict(), "cancelled": False}
+            summary = fit_people(project, job.template, job.person_ids, job.plan, cancel=token, watch_pid=job.watch_pid,
+                                 progress=send)
+        return "done", {**summary.to_dict(), "cancelled": False}
     except Cancelled as exc:  # the chunks saved before the cancel are in exc.done
-        return "done", {**_merged(done, exc.done).to_dict(), "cancelled": True}
+        return "done", {**exc.done.to_dict(), "cancelled": True}
     except Exception as exc:  # the process lives on for the next job
         return "failed", f"{type(exc).__name__}: {exc}", traceback.format_exc()
     finally:
@@ -116,32 +113,6 @@ def _throttled(send: Callable[[PipelineProgress], None], hz: float = PROGRESS_HZ
             last = now
             send(event)
     return progress
-
-
-def _start_groups(project, job: FitJob) -> list[tuple[list[int], int, int]]:
-    """[(person ids, chunks before them, chunks in all)]: with the "auto" start, the people that have a good
-    current fit and the rest, fitted apart. fit_people decides "auto" per chunk (a chunk refines its good fits
-    only when all of its people have one), so "Fit all" on a mixed project would restart everyone from the
-    T-pose; apart, each person is refined from its good fit or fitted from the T-pose, as with "Fit selected"."""
-    from deformlearn.core.registration import fittable_people, start_params
-
-    ids = list(job.person_ids)
-    if job.plan.start == "auto":
-        warm = {p for p in ids if start_params(project, [p], "auto") is not None}
-        groups = [g for g in ([p for p in ids if p in warm], [p for p in ids if p not in warm]) if g]
-    else:
-        groups = [ids]
-    chunks = [math.ceil(len(fittable_people(project, g)[0]) / job.plan.chunk_size) for g in groups]
-    return [(g, sum(chunks[:k]), max(sum(chunks), 1)) for k, g in enumerate(groups)]
-
-
-def _merged(a: FitSummary, b: FitSummary) -> FitSummary:
-    """The FitSummary of two fit_people calls, one after the other."""
-    quality = dict(a.quality)
-    for name, n in b.quality.items():
-        quality[name] = quality.get(name, 0) + n
-    return FitSummary(fitted=a.fitted + b.fitted, failed=a.failed + b.failed, skipped=a.skipped + b.skipped,
-                      seconds=a.seconds + b.seconds, quality=quality, converged=a.converged + b.converged)
 
 
 def _warm_up() -> None:

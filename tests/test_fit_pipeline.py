@@ -218,10 +218,11 @@ def test_register_init_auto_refits_good_fits_and_fits_start_from_the_current_fit
         truth = project.ground_truth(4)
         project.save_fits([FitRecord(4, 0, truth, {"error": 0.0, "quality": "good"}, "converged")])
         first = project.current_fit(4).id
-    assert main(["register", str(small_project), "--only", "4", "--init", "auto", "--steps", "40",
+    assert main(["register", str(small_project), "--only", "4,5", "--init", "auto", "--steps", "40",
                  "--orientations", "1", "--threads", "1"]) == 0
     with Project.open(small_project) as project:
         refit = project.latest_fit(4)
         assert refit.metrics["steps"] <= 20  # the relaxed stage alone (half of 40), not the T-pose schedule
+        assert project.latest_fit(5).metrics["steps"] > 20  # no fit of its own: the T-pose schedule, in one call
         project.set_current_fit(4, first)  # the user keeps the earlier fit: "fits" starts from it, not the latest
         np.testing.assert_allclose(start_params(project, [4], "fits").pose[0].numpy(), truth["pose"], atol=1e-6)

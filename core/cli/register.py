@@ -17,9 +17,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(stiff round-1 weights, then relaxed ones, with pose and upright priors; keypoint-only "
                         "people: torso first); predictions: later-round schedule (100 steps) from the regressor's "
                         "predictions; fits: the later-round schedule from each person's current fit (the one its "
-                        "review refers to); auto (what the app's Fit does): a batch whose people all have a good, "
-                        "converged, not rejected current fit is re-fitted from it with the relaxed stage alone, "
-                        "any other batch runs the tpose schedule")
+                        "review refers to); auto (what the app's Fit does): people with a good, converged, not "
+                        "rejected current fit are re-fitted from it with the relaxed stage alone, the rest run "
+                        "the tpose schedule")
     parser.add_argument("--batch-size", type=int, default=256, help="people per batch (default 256)")
     parser.add_argument("--steps", type=int, default=None, help="override the schedule's number of steps")
     parser.add_argument("--orientations", type=int, default=None, help="override the number of initial "

@@ -5,8 +5,9 @@
 - `fittable_people` splits people into those that can be fitted (dense points, or at least
   `MIN_KEYPOINTS` visible keypoints) and the rest;
 - `start_params` chooses the start: the T-pose (None: several orientations), the latest regressor's
-  predictions, each person's current stored fit, or ("auto") each person's current fit when every person
-  of the chunk has a good one (`warm_fit`), re-fitted with `FitSchedule.refit`, else the T-pose;
+  predictions, each person's current stored fit, or ("auto") each person's current fit when it is a good
+  one (`warm_fit`; fit_people puts those people in chunks of their own), re-fitted with `FitSchedule.refit`,
+  else the T-pose;
 - `fit_chunk` registers a chunk of people from one or more starts, keeping each person's best, with a
   keypoints-only schedule for people without dense points when they start from the T-pose;
 - `fit_record` judges each fit (`quality.judge_fit`) and writes the metrics in `FIT_METRIC_KEYS`'s schema;
@@ -233,7 +234,7 @@ def fit_people(project, template: Template, person_ids: Sequence[int], plan: Fit
     summary = FitSummary(skipped=skipped)
     key = ensure_correspondences(project, template, np.array(ready, np.int64))
     schedule = plan.stages
-    chunks = [ready[i:i + plan.chunk_size] for i in range(0, len(ready), plan.chunk_size)]
+    chunks = _chunks(project, ready, plan)
     for c, chunk in enumerate(chunks):
         raise_if_cancelled(cancel, f"fitting before chunk {c + 1} of {len(chunks)}", summary)
         people = persons_from_project(project, chunk, key, plan.depths)
@@ -255,6 +256,17 @@ def fit_people(project, template: Template, person_ids: Sequence[int], plan: Fit
             summary.quality[r.metrics["quality"]] = summary.quality.get(r.metrics["quality"], 0) + 1
     summary.seconds = time.perf_counter() - started
     return summary
+
+
+def _chunks(project, ready: list[int], plan: FitPlan) -> list[list[int]]:
+    """`ready` in chunks of `plan.chunk_size`; with the "auto" start, people with a good current fit
+    (`warm_fit`) come first and never share a chunk with the rest, so each person is refined from its own fit
+    or fitted from the T-pose, whoever else is in the call."""
+    groups = [ready]
+    if plan.start == "auto":
+        warm = {p for p in ready if warm_fit(project, p) is not None}
+        groups = [g for g in ([p for p in ready if p in warm], [p for p in ready if p not in warm]) if g]
+    return [g[i:i + plan.chunk_size] for g in groups for i in range(0, len(g), plan.chunk_size)]
 
 
 def _reporter(progress, c: int, n: int, chunk: list[int]) -> Callable[[RegistrationProgress], None]:
