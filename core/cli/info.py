@@ -12,22 +12,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
-def fit_counts(project) -> dict:
-    """How the people's current fits ended and what they are worth: {"optimiser_converged": n,
-    "stopped_at_step_limit": n (not failed, the optimiser ran out of steps: metrics["converged"] false),
-    "quality": {"good", "poor", "degenerate", "not_judged"}: n}. A fit's stored status "converged" only
-    means it did not fail; metrics["converged"] says whether the optimiser converged."""
-    ended = [f.metrics.get("converged") for f in project.current_fits() if f.status == "converged"]
-    quality = {q: project.count_persons(fit_status=q) for q in ("good", "poor", "degenerate")}
-    fitted = project.count_persons(fit_status="fitted") + project.count_persons(fit_status="failed")
-    quality["not_judged"] = fitted - sum(quality.values())
-    return {"optimiser_converged": sum(bool(c) for c in ended if c is not None),
-            "stopped_at_step_limit": sum(not c for c in ended if c is not None), "quality": quality}
-
-
 def fitted_line(fitted: int, failed: int, fits: dict) -> str:
     """'13 (12 converged, 1 stopped at the step limit), 0 failed' from project.summary()'s counts and
-    fit_counts'."""
+    project.fit_outcomes()'."""
     parts = [f"{fits['optimiser_converged']} converged", f"{fits['stopped_at_step_limit']} stopped at the step limit"]
     unknown = fitted - fits["optimiser_converged"] - fits["stopped_at_step_limit"]
     if unknown:
@@ -46,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         template = project.template
         root = project.root
         unusable = project.failed_people()
-        fits = fit_counts(project)
+        fits = project.fit_outcomes()
     job = read_lock(root)
     if args.json:
         print(to_json({"project": str(root), "template": template, **s, **fits, "unusable_people": unusable, "job": job,

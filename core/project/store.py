@@ -318,6 +318,22 @@ class Project(PeopleMixin, FitHistoryMixin, RoundRecordsMixin):
             "finished_rounds": q("SELECT COUNT(*) FROM rounds WHERE finished_at IS NOT NULL").fetchone()[0],
         }
 
+    def fit_outcomes(self) -> dict:
+        """How the current fits ended and what they are worth, counted in SQL: {"optimiser_converged": n,
+        "stopped_at_step_limit": n (not failed, metrics["converged"] false: the optimiser ran out of steps),
+        "quality": {"good", "poor", "degenerate", "not_judged"}: n}. A fit's stored status "converged" only
+        means it did not fail; metrics["converged"] says whether its optimiser converged (fits that do not
+        record it are in neither count)."""
+        q = self._conn.execute
+        ended = q("SELECT json_extract(f.metrics, '$.converged'), COUNT(*) FROM persons p "
+                  "JOIN fits f ON f.id = p.current_fit_id WHERE f.status = 'converged' GROUP BY 1").fetchall()
+        verdicts = dict(q("SELECT fit_quality, COUNT(*) FROM persons WHERE fit_status IS NOT NULL "
+                          "GROUP BY fit_quality").fetchall())
+        quality = {v: verdicts.get(v, 0) for v in ("good", "poor", "degenerate")}
+        quality["not_judged"] = sum(verdicts.values()) - sum(quality.values())
+        return {"optimiser_converged": sum(n for c, n in ended if c is not None and c),
+                "stopped_at_step_limit": sum(n for c, n in ended if c is not None and not c), "quality": quality}
+
 
 __all__ = ["DB_NAME", "ORDER_COLUMNS", "Project", "ProjectBusy", "ProjectError", "FitRecord", "PersonRecord",
            "PersonRow", "ReviewRecord", "RoundRecord"]
