@@ -7,7 +7,7 @@ The fit columns say what is true of each person's current fit: "fit" is whether 
 (metrics["converged"]: 1 "converged", 0 "step limit": it ran every step while still changing), "fitted" for a
 fit that does not say (a regressor prediction, an older fit), "failed" or "not fitted"; "quality" is the
 store's verdict (good / poor / degenerate, core/registration/quality.py) with its flags as the tooltip. The
-converged metric and the flags are read per shown row (one small query each, cached until the row changes).
+converged metric and the flags come with each page of rows (PersonRow.fit_converged, fit_flags).
 """
 
 from __future__ import annotations
@@ -87,10 +87,13 @@ class FitFacts:
 
     @classmethod
     def of_metrics(cls, metrics: dict) -> FitFacts:
-        converged = metrics.get("converged")
-        flags = str(metrics.get("quality_flags") or "")
+        return cls.of_values(metrics.get("converged"), metrics.get("quality_flags"))
+
+    @classmethod
+    def of_values(cls, converged, flags) -> FitFacts:
+        """From the stored converged metric (a number, a bool or None) and comma-separated flags (or None)."""
         return cls(float(converged) if isinstance(converged, (int, float)) else None,
-                   tuple(f for f in flags.split(",") if f))
+                   tuple(f for f in str(flags or "").split(",") if f))
 
 
 def fit_label(fit_status: str | None, facts: FitFacts | None) -> str:
@@ -141,7 +144,6 @@ class PeopleTableModel(QAbstractTableModel):
         self._descending = False
         self.filter = PeopleFilter()
         self.thumbnails: PersonThumbnails | None = None
-        self._facts: dict[int, FitFacts | None] = {}  # person id -> its current fit's facts, read when shown
 
     # ---- project and query -------------------------------------------------------------------------------
     def set_project(self, project) -> None:
@@ -161,7 +163,6 @@ class PeopleTableModel(QAbstractTableModel):
         """Re-read the first page (after a filter, sort or bulk change)."""
         self.beginResetModel()
         self._rows = []
-        self._facts.clear()
         self._exhausted = self._project is None
         if self._project is not None:
             self._append_page()
@@ -197,7 +198,6 @@ class PeopleTableModel(QAbstractTableModel):
             self._rows[i] = fresh
         if self.thumbnails is not None:
             self.thumbnails.forget(pid)
-        self._facts.pop(pid, None)
         self.dataChanged.emit(self.index(i, 0), self.index(i, len(COLUMNS) - 1))
 
     # ---- lazy fetching -----------------------------------------------------------------------------------
@@ -237,14 +237,10 @@ class PeopleTableModel(QAbstractTableModel):
             return HEADER_TIPS.get(COLUMNS[section][1])
         return None
 
-    def facts(self, row: PersonRow) -> FitFacts | None:
-        """The current fit's FitFacts (None without a fit), read once per row until it changes."""
-        if row.fit_status is None:
-            return None
-        if row.id not in self._facts:
-            fit = self._project.current_fit(row.id)
-            self._facts[row.id] = None if fit is None else FitFacts.of_metrics(fit.metrics)
-        return self._facts[row.id]
+    @staticmethod
+    def facts(row: PersonRow) -> FitFacts | None:
+        """The current fit's FitFacts (None without a fit)."""
+        return None if row.fit_status is None else FitFacts.of_values(row.fit_converged, row.fit_flags)
 
     def data(self, index: QModelIndex | QPersistentModelIndex, role=Qt.ItemDataRole.DisplayRole):
         if not index.isValid():

@@ -53,7 +53,9 @@ def check_keypoints(keypoints: np.ndarray, where: str) -> np.ndarray:
 
 #: The columns of a PersonRow, for `list_persons` and `person_row` to add their WHERE (and ORDER) to.
 _ROW_SELECT = ("SELECT p.id, p.image_id, i.file, p.name, p.num_points, p.num_keypoints, p.score, p.status, "
-               "p.fit_status, p.fit_error, p.fit_quality FROM persons p JOIN images i ON i.id = p.image_id")
+               "p.fit_status, p.fit_error, p.fit_quality, json_extract(f.metrics, '$.converged'), "
+               "json_extract(f.metrics, '$.quality_flags') FROM persons p JOIN images i ON i.id = p.image_id "
+               "LEFT JOIN fits f ON f.id = p.current_fit_id")
 
 
 class PeopleMixin:

@@ -84,7 +84,8 @@ class PersonRecord:
 
 @dataclass(frozen=True)
 class PersonRow:
-    """A light row of the people list (no arrays)."""
+    """A light row of the people list (no arrays). fit_converged: the current fit's metrics["converged"]
+    (1/0, None when it does not say or there is no fit); fit_flags: its quality flags, comma-separated."""
 
     id: int
     image_id: int
@@ -97,6 +98,8 @@ class PersonRow:
     fit_status: str | None
     fit_error: float | None
     fit_quality: str | None = None
+    fit_converged: float | None = None
+    fit_flags: str | None = None
 
 
 @dataclass(frozen=True)
