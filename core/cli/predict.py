@@ -1,13 +1,14 @@
 """`deformlearn predict`: the trained regressor on a project's people, or on new data without making a project.
 
-    deformlearn predict PROJECT [--images IMAGE ...] [--refine] [--out NPZ]
+    deformlearn predict PROJECT [--images IMAGE ...] [--no-refine] [--out NPZ]
     deformlearn predict PROJECT --iuv DIR --export OUT          # new images with DensePose IUV/INDS output
     deformlearn predict --regressor MODEL.pt --coco-densepose ann.json --image-dir val2014/ --export OUT
 
 With a new-data source the people are read like `deformlearn import` reads them, put into a prediction
 project (`--keep-project DIR`, else a temporary one), predicted with PROJECT's latest regressor (or
---regressor), optionally refined, and `--export` writes the same meshes and parameter files as
-`deformlearn export`.
+--regressor), refined (unless --no-refine: `core.regressor.prediction.refine_predictions`, the single fit
+of `deformlearn register` from the prediction and from the T-pose, each person's lower-loss fit kept), and
+`--export` writes the same meshes and parameter files as `deformlearn export`.
 """
 
 from __future__ import annotations
@@ -29,7 +30,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="project folder (its latest regressor and template); optional with --regressor")
     parser.add_argument("--images", nargs="*", default=[], metavar="IMAGE",
                         help="only the project's people in these images (path or file name; default: everybody)")
-    parser.add_argument("--refine", action="store_true", help="refine each prediction by registration (100 steps)")
+    parser.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
+                        help="refine each prediction by registration: the single fit of `deformlearn register` from "
+                             "the prediction and from the T-pose, keeping each person's lower-loss fit (default; "
+                             "--no-refine gives the regressor's own output)")
     parser.add_argument("--regressor", default=None, help="a regressor file (default: the project's latest round's)")
     parser.add_argument("--out", default=None, metavar="NPZ", help="write per-person parameters to this npz")
     parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
@@ -60,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _predict_project(args: argparse.Namespace):
     from deformlearn.core.project.store import Project
-    from deformlearn.core.registration.settings import RegistrationSettings
+    from deformlearn.core.registration.schedule import FitSchedule
     from deformlearn.core.regressor.prediction import people_of_images, predict_people
 
     if args.export:
@@ -68,14 +72,14 @@ def _predict_project(args: argparse.Namespace):
     with Project.open(args.project, readonly=True) as project:
         ids = people_of_images(project, args.images)
         return predict_people(project, ids, regressor=args.regressor, device=args.device,
-                              refine=RegistrationSettings.later_round() if args.refine else None)
+                              refine=FitSchedule.single_fit() if args.refine else None)
 
 
 def _predict_new(args: argparse.Namespace, source: str):
     from deformlearn.core.densepose.readers import read_people
     from deformlearn.core.export.exporter import export_fits
     from deformlearn.core.project.store import Project
-    from deformlearn.core.registration.settings import RegistrationSettings
+    from deformlearn.core.registration.schedule import FitSchedule
     from deformlearn.core.regressor.prediction import latest_regressor_path, predict_new_people
 
     regressor, template = args.regressor, args.template
@@ -88,7 +92,7 @@ def _predict_new(args: argparse.Namespace, source: str):
     with tempfile.TemporaryDirectory(prefix="deformlearn-predict-") as tmp:
         work = Path(args.keep_project) if args.keep_project else Path(tmp) / "project"
         project, result = predict_new_people(people, work, regressor=regressor, template=template or "builtin",
-                                             refine=RegistrationSettings.later_round() if args.refine else None,
+                                             refine=FitSchedule.single_fit() if args.refine else None,
                                              device=args.device)
         with project:
             if args.export:
