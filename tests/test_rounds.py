@@ -17,6 +17,7 @@ import torch
 from deformlearn.core.cancel import Cancelled, CancelToken
 from deformlearn.core.lifting.cgan import LiftingSettings
 from deformlearn.core.project.store import Project
+from deformlearn.core.registration.schedule import FitSchedule
 from deformlearn.core.registration.settings import RegistrationSettings
 from deformlearn.core.regressor.network import RegressorConfig
 from deformlearn.core.regressor.prediction import predict_people
@@ -80,8 +81,8 @@ def test_two_rounds_complete_with_models_fits_and_metrics(project_path):
         trained = set(project.read_array(array_name(2, "regressor_ids")).tolist())
         assert len(trained) == int(history[1]["num_training_people"]) < 16
 
-        before_after = predict_people(project, project.person_ids()[:4], refine=RegistrationSettings.later_round(
-            steps=20, num_threads=1))
+        before_after = predict_people(project, project.person_ids()[:4],
+                                      refine=FitSchedule.single_fit(steps=20, num_threads=1))
         assert before_after.metrics["after_dense_px"] < before_after.metrics["before_dense_px"]
 
 
