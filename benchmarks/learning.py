@@ -85,10 +85,14 @@ from deformlearn.core.densepose.correspondence import map_to_vertices, template_
 from deformlearn.core.metrics import mpjpe_mm, pa_mpjpe_mm
 from deformlearn.core.project.importing import load_project_template
 from deformlearn.core.project.store import Project
-from deformlearn.core.registration.data import square_box
+from deformlearn.core.registration.data import persons_from_project, square_box
+from deformlearn.core.registration.fitter import BodyParams
+from deformlearn.core.registration.pipeline import ensure_correspondences, fit_chunk
+from deformlearn.core.registration.schedule import FitSchedule
 from deformlearn.core.regressor.data import samples_for_model, splat_iuv
 from deformlearn.core.regressor.encoders import ARCHITECTURES
 from deformlearn.core.regressor.network import RegressorConfig
+from deformlearn.core.regressor.prediction import refine_predictions
 from deformlearn.core.regressor.training import load_regressor, predict, train_regressor
 from deformlearn.core.rounds.loop import run_round
 from deformlearn.core.rounds.metrics import fit_keypoints_camera, holdout_mask
@@ -151,13 +155,19 @@ def _sparse_crops(samples, config: RegressorConfig):
 
 
 def errors(project: Project, ids: np.ndarray, model, mean_params: dict, sparse: bool) -> dict[str, float]:
-    """MPJPE (bone-rescaled), raw MPJPE, PA-MPJPE (mm) of `model` and of the constant pose on people `ids`."""
+    """MPJPE (bone-rescaled), raw MPJPE, PA-MPJPE (mm) of `model`, of its predictions refined as `deformlearn
+    predict` refines them (`refine_predictions`: "refined_*", and the fraction of people whose kept fit started
+    from the prediction) and of the constant pose, on people `ids`."""
     template = load_project_template(project)
     body = BodyModel(template)
-    samples = samples_for_model(project, template, ids, model.config, template_key=template_key(template))
+    key = template_key(template)
+    samples = samples_for_model(project, template, ids, model.config, template_key=key)
     if sparse:
         samples = _sparse_crops(samples, model.config)
     out = predict(model, samples)
+    predicted = BodyParams(out.pose, out.scales, out.rotation.reshape(-1, 9), out.cam_scale, out.translation)
+    refined, from_prediction = refine_predictions(template, persons_from_project(project, [int(p) for p in ids], key),
+                                                  predicted.to_dicts())
     with torch.no_grad():
         kp = body(out.pose, out.scales).keypoints
         pred = (kp @ out.rotation.transpose(1, 2)).numpy()
@@ -165,9 +175,23 @@ def errors(project: Project, ids: np.ndarray, model, mean_params: dict, sparse: 
     gt = fit_keypoints_camera(body, gts)
     constant = [{**g, "pose": mean_params["pose"], "scales": mean_params["scales"]} for g in gts]
     const = fit_keypoints_camera(body, constant)
+    fitted = fit_keypoints_camera(body, refined)
     return {"mpjpe_mm": mpjpe_mm(pred, gt), "raw_mpjpe_mm": mpjpe_mm(pred, gt, rescale=False),
-            "pa_mpjpe_mm": pa_mpjpe_mm(pred, gt), "constant_mpjpe_mm": mpjpe_mm(const, gt),
-            "constant_pa_mpjpe_mm": pa_mpjpe_mm(const, gt)}
+            "pa_mpjpe_mm": pa_mpjpe_mm(pred, gt), "refined_mpjpe_mm": mpjpe_mm(fitted, gt),
+            "refined_pa_mpjpe_mm": pa_mpjpe_mm(fitted, gt), "refined_from_prediction": float(from_prediction.mean()),
+            "constant_mpjpe_mm": mpjpe_mm(const, gt), "constant_pa_mpjpe_mm": pa_mpjpe_mm(const, gt)}
+
+
+def fit_alone(project: Project, ids: np.ndarray) -> dict[str, float]:
+    """MPJPE (bone-rescaled) and PA-MPJPE (mm) of the single fit from the T-pose alone (`deformlearn register`),
+    no regressor: the baseline the refined predictions are to beat."""
+    template = load_project_template(project)
+    body = BodyModel(template)
+    people = persons_from_project(project, [int(p) for p in ids], template_key(template))
+    fits = fit_chunk(BodyModel(template), people, FitSchedule.single_fit(), [None])
+    pred = fit_keypoints_camera(body, [f.params for f, _ in fits])
+    gt = fit_keypoints_camera(body, [project.ground_truth(int(p)) for p in ids])
+    return {"mpjpe_mm": mpjpe_mm(pred, gt), "pa_mpjpe_mm": pa_mpjpe_mm(pred, gt)}
 
 
 def _mean_fit(project: Project, k: int, held_out: np.ndarray) -> dict[str, np.ndarray]:
@@ -323,6 +347,13 @@ def main(argv: list[str] | None = None) -> int:
     if args.oracle:
         run_oracle(args.oracle, out, b, variants, args.seed)
         return 0
+    with Project.open(a) as project_a, Project.open(b, readonly=True) as other:
+        ids = project_a.person_ids()
+        ensure_correspondences(project_a, load_project_template(project_a), ids)
+        held_out = ids[holdout_mask(ids, HOLDOUT, round_settings("pointset", None).split_seed)]
+        print(json.dumps(_rounded({"benchmark": "learning", "fit_alone": {
+            "in_distribution": fit_alone(project_a, held_out),
+            "other_distribution": fit_alone(other, other.person_ids())}})), flush=True)
     for architecture in args.architectures.split(","):
         if not (out / f"A_{architecture}").exists():
             run_architecture(architecture, a, b, out, args.rounds, args.epochs, args.seed)
