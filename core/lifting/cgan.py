@@ -249,8 +249,8 @@ def _train(xy, vis, target, tmask, avg, settings: LiftingSettings, has_registere
         gen.load_state_dict(generator_state)
     if discriminator_state is not None:
         disc.load_state_dict(discriminator_state)
-    opt_g = torch.optim.Adam(gen.parameters(), lr=settings.learning_rate, betas=settings.adam_betas)
-    opt_d = torch.optim.Adam(disc.parameters(), lr=settings.learning_rate, betas=settings.adam_betas)
+    opt_g = torch.optim.Adam(gen.parameters(), lr=settings.learning_rate, betas=settings.adam_betas, foreach=True)
+    opt_d = torch.optim.Adam(disc.parameters(), lr=settings.learning_rate, betas=settings.adam_betas, foreach=True)
     xy, vis, target, tmask, avg = (t.to(dev) for t in (xy, vis, target, tmask, avg))
 
     n = xy.shape[0]
@@ -295,7 +295,9 @@ def _train_step(gen, disc, opt_g, opt_d, settings: LiftingSettings, avg: torch.T
     loss_d.backward()
     opt_d.step()
 
+    disc.requires_grad_(False)  # G's step needs D's input gradients only, not its weights'
     adv = L.adversarial_loss(disc(fake), True)
+    disc.requires_grad_(True)
     ratio = L.ratio_loss(pose3d, vis, avg)
     sym = L.symmetry_loss(pose3d, vis)
     facing = L.facing_loss(pose3d, vis)

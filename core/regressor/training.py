@@ -291,7 +291,7 @@ def _train(samples, template, settings, checkpoint, init_from, progress, cancel,
         model.load_state_dict(init_from.state_dict())
     model.to(device)
     net = DistributedDataParallel(model) if dist.active else model
-    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr)
+    optimizer = torch.optim.Adam(model.parameters(), lr=settings.lr, foreach=True)
     P = len(samples)
     per_epoch = math.ceil(P / settings.batch_size)
     total = max(per_epoch * settings.epochs, settings.min_steps)
