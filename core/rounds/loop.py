@@ -387,11 +387,12 @@ def run_round(project: Project, settings: RoundSettings, *, resume: bool = False
             if ctx.stages().get(stage) == "done" or stage not in settings.stages:
                 continue
             ctx.check_cancel(stage)
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.process_time()
             if dist.is_main or stage in ("registration", "regressor"):
                 getattr(ctx, stage)()
-            if dist.is_main:
-                project.update_round(index, metrics={f"seconds_{stage}": time.perf_counter() - started})
+            if dist.is_main:  # CPU seconds (all threads) beside wall: on a shared machine the wall time lies
+                project.update_round(index, metrics={f"seconds_{stage}": time.perf_counter() - started,
+                                                     f"cpu_seconds_{stage}": time.process_time() - cpu_started})
             dist.barrier()
         if dist.is_main and "evaluation" not in settings.stages:  # a partial round (e.g. lifting only) ends here
             project.update_round(index, finished=True)
