@@ -1,8 +1,14 @@
-"""`deformlearn info PROJECT`: what a project holds: people, fits, reviews, rounds."""
+"""`deformlearn info PROJECT [--people [--sort COLUMN] [--fit FILTER]]`: what a project holds: people, fits,
+reviews, rounds; with --people a line per person (image, points, keypoints, review, fit and its verdict)."""
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
+from pathlib import Path
+
+from deformlearn.core.project.people import ORDER_COLUMNS
+from deformlearn.core.project.records import FIT_FILTERS
 
 HELP = "show what a project holds: people, fits, reviews and trained rounds"
 
@@ -10,6 +16,46 @@ HELP = "show what a project holds: people, fits, reviews and trained rounds"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("project", metavar="PROJECT", help="project folder")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+    parser.add_argument("--people", action="store_true",
+                        help="also list every person: image, points, keypoints, review, fit status, error, verdict")
+    parser.add_argument("--sort", default="id", choices=sorted(ORDER_COLUMNS),
+                        help="order of the --people list (error: lowest first, quality: best first)")
+    parser.add_argument("--fit", default=None, choices=sorted(FIT_FILTERS), dest="fit_filter",
+                        help="list only people whose current fit is this (fit status or quality verdict)")
+
+
+def person_line(row, label: str) -> str:
+    """One person of `info --people` from a PersonRow and its label: id, label, counts, review, fit."""
+    if row.fit_status is None:
+        fit = "not fitted"
+    else:
+        error = "" if row.fit_error is None else f", {row.fit_error:.2f} px"
+        flags = f" ({row.fit_flags.replace(',', ', ')})" if row.fit_flags else ""
+        fit = f"{row.fit_status}{error}, {row.fit_quality or 'not judged'}{flags}"
+    return f"{row.id:>6}  {label:<30.30}  {row.num_points:>5} pts  {row.num_keypoints:>2} kp  {row.status:<10}  {fit}"
+
+
+def _all_rows(project, order_by: str = "id", fit_filter: str | None = None) -> list:
+    rows, page = [], 1000
+    while batch := project.list_persons(offset=len(rows), limit=page, order_by=order_by, fit_status=fit_filter):
+        rows += batch
+        if len(batch) < page:
+            break
+    return rows
+
+
+def people_labels(rows: list) -> dict[int, str]:
+    """{person id: label}: the person's name, else its image file and, on an image of several people, which
+    of them it is in id order ("demo_im.jpg · 3 of 12", as the app's list and gallery name them)."""
+    of_image: dict[int, list[int]] = {}
+    for r in sorted(rows, key=lambda r: r.id):
+        of_image.setdefault(r.image_id, []).append(r.id)
+    labels = {}
+    for r in rows:
+        ids = of_image[r.image_id]
+        base = Path(r.image_file).name
+        labels[r.id] = r.name or (base if len(ids) == 1 else f"{base} · {ids.index(r.id) + 1} of {len(ids)}")
+    return labels
 
 
 def fitted_line(fitted: int, failed: int, fits: dict) -> str:
@@ -20,6 +66,7 @@ def fitted_line(fitted: int, failed: int, fits: dict) -> str:
     if unknown:
         parts.append(f"{unknown} not recorded")
     return f"{fitted} ({', '.join(parts)}), {failed} failed"
+
 
 
 def run(args: argparse.Namespace) -> int:
@@ -34,11 +81,14 @@ def run(args: argparse.Namespace) -> int:
         root = project.root
         unusable = project.failed_people()
         fits = project.fit_outcomes()
+        people = _all_rows(project, args.sort, args.fit_filter) if args.people else None
+        labels = people_labels(_all_rows(project)) if args.people else {}
     job = read_lock(root)
     if args.json:
         print(to_json({"project": str(root), "template": template, **s, **fits, "unusable_people": unusable, "job": job,
                        "round_list": [{"index": r.index, "stages": r.stages, "metrics": r.metrics, "models": r.models,
-                                       "finished": r.finished_at is not None} for r in rounds]}))
+                                       "finished": r.finished_at is not None} for r in rounds],
+                       **({} if people is None else {"people": [{**asdict(r), "label": labels[r.id]} for r in people]})}))
         return 0
     print(f"project   {root}")
     print(f"template  {template}")
@@ -62,4 +112,9 @@ def run(args: argparse.Namespace) -> int:
         models = ", ".join(f"{k}: {v}" for k, v in r.models.items())
         print(f"  round {r.index} ({state}): {stages}" + (f"; {metrics}" if metrics else "")
               + (f"; models {models}" if models else ""))
+    if people is not None:
+        shown = f"{len(people)} people" + (f" with a {args.fit_filter} fit" if args.fit_filter else "")
+        print(f"people    {shown}, by {args.sort}:")
+        for row in people:
+            print(person_line(row, labels[row.id]))
     return 0
