@@ -146,6 +146,9 @@ class ImportRunner(QObject):
             without = people_without_keypoints(win.project)
             if without:
                 hint = f"; {without} people have no keypoints (Project ▸ Detect keypoints gives them some)"
+        overlaps = summary.get("overlaps", ())
+        if overlaps:
+            hint += f"; {len(overlaps)} pair(s) of people may be one person found twice: {overlaps[0]}"
         win.statusBar().showMessage(f"Imported {self._source}: {summary['added']} people added, "
                                     f"{summary['already_present']} already there{hint}", 15000)
         self.finished.emit(summary)

@@ -98,6 +98,8 @@ def run(args: argparse.Namespace) -> int:
     if detected is not None:
         print(detected)
     print(f"added {report.added} new people to {project.root} ({report.already_present} were already there)")
+    for overlap in report.overlaps:
+        print(f"note: {overlap}")
     missing = sorted({p.image_file for p in people if p.image_missing})
     if missing:
         print(f"note: {len(missing)} image(s) are not on disk, e.g. {missing[0]}: their people are keypoint-only and "
