@@ -8,6 +8,15 @@ import sqlite3
 import sys
 
 
+def resolve_device(device: str) -> str:
+    """"auto" -> "cuda" when torch sees a CUDA GPU, else "cpu"; any other name as it is."""
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 def check_device(device: str) -> None:
     """ValueError naming `device` when torch cannot use it here (an unknown name, no CUDA GPU, index out of
     range, no MPS); "cpu" always works and needs no torch import."""

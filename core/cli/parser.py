@@ -15,7 +15,7 @@ from importlib.metadata import entry_points
 from types import ModuleType
 
 from deformlearn.core import __version__
-from deformlearn.core.cli.errors import check_device, describe_error, silence_broken_pipe
+from deformlearn.core.cli.errors import check_device, describe_error, resolve_device, silence_broken_pipe
 
 #: The engine's subcommands: name -> module. Other packages add theirs through the `deformlearn.commands`
 #: entry-point group (the desktop app registers `app` and `screenshots`), so core never names them.
@@ -80,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
             return 0
     try:
         if isinstance(getattr(args, "device", None), str):
+            args.device = resolve_device(args.device)
             check_device(args.device)
         code = int(args._run(args) or 0)
         sys.stdout.flush()  # here, not at exit, so a closed pipe is handled below

@@ -35,7 +35,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--architecture", choices=("convnet", "nbf", "decomr", "pointset"), default=None,
                         help="regressor architecture (default: the preset's; benchmarks/learning.py compares them)")
     parser.add_argument("--progress-json", action="store_true", help="progress as JSON lines on stdout")
-    parser.add_argument("--device", default="cpu", help="torch device, e.g. cpu or cuda (default cpu)")
+    parser.add_argument("--device", default="auto",
+                        help="torch device, e.g. cpu or cuda (default auto: cuda when torch sees a GPU, else cpu)")
     parser.add_argument("--threads", type=int, default=0, help="torch CPU threads (0 = torch's default)")
     parser.add_argument("--lifter", default=None, metavar="FILE|synthetic|none",
                         help="lift keypoints with this lifter file instead of training one (e.g. models/round_001/"
