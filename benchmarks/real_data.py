@@ -16,6 +16,12 @@ people through it as well); "after" is `FitSchedule.single_fit` (dense) and `Fit
 
     python benchmarks/real_data.py [--threads 1] [--renders /tmp/work/renders] [--variants ...] [--template FILE]
 
+--round imports the two photos (all 13 people) into a temporary project, fits them with `deformlearn
+register`, runs one cpu-demo round (synthetic lifter, as for any project this small) and prints a second line,
+"real_data_round": the pedestrian's and the seated man's current fit (dense px, verdict, which round) after
+the single fit and after the round, and the round's own fit of each; --stiff-first-round / --no-keep-better
+as in benchmarks/rounds.py.
+
 --template fits with another template file (e.g. one re-charted by resources/rechart_template.py).
 --detector adds, for the photos, the fits' keypoint error against the pose detector's keypoints (which the
 fits do not see; `deformlearn detector install` first).
@@ -189,6 +195,9 @@ def main() -> None:
     parser.add_argument("--template", default=None, help="template file (default: the built-in one)")
     parser.add_argument("--detector", action="store_true",
                         help="also score the photo fits' keypoints against the pose detector's (not fitted to)")
+    parser.add_argument("--round", action="store_true", help="also: single fits, then one round, of a project")
+    parser.add_argument("--stiff-first-round", action="store_true", help="with --round: round 1 on the preset alone")
+    parser.add_argument("--no-keep-better", action="store_true", help="with --round: every round fit becomes current")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     started = time.perf_counter()
@@ -213,7 +222,53 @@ def main() -> None:
         result[name] = {**{k: {q: v for q, v in f.items() if q != "_params"} for k, f in figures.items()},
                         "h36m": h36m_figures(body, h36m, truth, mask, keypoints)}
     print(json.dumps({"benchmark": "real_data", **result, "renders": renders, "detector": detector_note,
-                      "seconds": round(time.perf_counter() - started, 1)}))
+                      "seconds": round(time.perf_counter() - started, 1)}), flush=True)
+    if args.round:
+        print(json.dumps({"benchmark": "real_data_round", **round_figures(args)}))
+
+
+def round_figures(args) -> dict:
+    """Single fits then one cpu-demo round on a project of the two photos (see the module docstring)."""
+    import shutil
+    import tempfile
+
+    from deformlearn.core.cli.parser import main as cli_main
+    from deformlearn.core.project.store import Project
+    from deformlearn.core.rounds.loop import run_round
+    from deformlearn.core.rounds.settings import RoundSettings
+
+    folder = Path(tempfile.mkdtemp(prefix="deformlearn-real-round-"))
+    try:
+        (folder / "iuv").mkdir()
+        for stem in PHOTOS.values():
+            for suffix in (".jpg", "_IUV.png", "_INDS.png"):
+                shutil.copy(SHARED / "densepose" / f"{stem}{suffix}", folder / "iuv" / f"{stem}{suffix}")
+        root = folder / "project"
+        assert cli_main(["import", str(root), "--iuv", str(folder / "iuv")]) == 0
+        assert cli_main(["register", str(root), "--threads", str(args.threads)]) == 0
+        settings = RoundSettings.cpu_demo(num_threads=args.threads, staged_first_round=not args.stiff_first_round,
+                                          keep_better_fits=not args.no_keep_better)
+        with Project.open(root) as project:
+            who = {}
+            for name, stem in PHOTOS.items():
+                ids = [int(p) for p in project.person_ids() if project.person(int(p)).source_key.startswith(stem)]
+                who[name] = max(ids, key=lambda p: len(project.person(p).dense))
+
+            def state(fit) -> dict:
+                return {"round": fit.round_index, "dense_px": round(fit.metrics["error"], 2),
+                        "quality": fit.metrics["quality"], "flags": fit.metrics["quality_flags"]}
+
+            out = {name: {"single_fit": state(project.current_fit(p))} for name, p in who.items()}
+            record = run_round(project, settings)
+            for name, p in who.items():
+                out[name] |= {"round_fit": state(project.latest_fit(p, record.index)),
+                              "current_after_round": state(project.current_fit(p))}
+            return {**out, "first_round": "stiff" if args.stiff_first_round else "staged",
+                    "keep_better": not args.no_keep_better,
+                    "seconds_registration": round(record.metrics["seconds_registration"], 2),
+                    "registration_kept_previous": record.metrics["registration_kept_previous"]}
+    finally:
+        shutil.rmtree(folder)
 
 
 if __name__ == "__main__":

@@ -8,7 +8,13 @@ input setting (rgb, iuv, rgb+iuv) on the last round's fits and prints one JSON l
 held-out MPJPE.
 
     python benchmarks/rounds.py [--n 200] [--rounds 3] [--seed 0] [--paper-later-rounds] [--compare-inputs]
-                                [--out DIR]
+                                [--register-first] [--stiff-first-round] [--no-keep-better] [--out DIR]
+
+--register-first fits everyone with `deformlearn register` (the single fit) before round 1 and prints its
+line ("single_fit"); every round line also carries "current_mpjpe_mm" (the training people's current fits,
+what the regressor trains on) and "registration_kept_previous" (people whose earlier fit stayed current).
+--stiff-first-round runs round 1 on the round-1 preset alone (`staged_first_round` off, as the paper and
+this code before it); --no-keep-better makes every round fit current (`keep_better_fits` off).
 
 Measured on the shared 2-core CPU (`deformlearn synth --n 200`, 169 training / 31 held-out people, MPJPE
 in mm, rounds 1 -> 2 -> 3, lifting cpu_demo 150 epochs), seeds 0 and 1:
@@ -44,6 +50,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -55,6 +62,7 @@ from pathlib import Path
 import torch
 
 from deformlearn.core.body.model import BodyModel
+from deformlearn.core.cli.parser import main as cli_main
 from deformlearn.core.metrics import mpjpe_mm
 from deformlearn.core.project.importing import load_project_template
 from deformlearn.core.project.store import Project
@@ -99,6 +107,19 @@ def compare_inputs(project: Project, settings: RoundSettings, round_index: int) 
     return result
 
 
+def current_mpjpe(project: Project, holdout: float, seed: int) -> dict:
+    """MPJPE (mm) of the training people's current fits against their ground truth, their count, and how many
+    the fit quality judged good."""
+    body = BodyModel(load_project_template(project))
+    ids = project.person_ids()
+    train = {int(p) for p in ids[~holdout_mask(ids, holdout, seed)]}
+    fits = [f for f in project.current_fits() if f.person_id in train and f.status == "converged"]
+    gt = fit_keypoints_camera(body, [project.ground_truth(f.person_id) for f in fits])
+    pred = fit_keypoints_camera(body, [f.params for f in fits])
+    return {"current_mpjpe_mm": round(mpjpe_mm(pred, gt), 1), "current_people": len(fits),
+            "current_good": sum(f.metrics.get("quality") == "good" for f in fits)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--n", type=int, default=200, help="synthetic people (default 200)")
@@ -109,6 +130,9 @@ def main() -> int:
     parser.add_argument("--paper-later-rounds", action="store_true",
                         help="later rounds as the paper runs them (constant lr, cGAN depths), for comparison")
     parser.add_argument("--compare-inputs", action="store_true", help="also compare rgb / iuv / rgb+iuv")
+    parser.add_argument("--register-first", action="store_true", help="single fit of everyone before round 1")
+    parser.add_argument("--stiff-first-round", action="store_true", help="round 1 on the round-1 preset alone")
+    parser.add_argument("--no-keep-better", action="store_true", help="every round fit becomes current")
     parser.add_argument("--out", default=None, help="project folder to keep (default: a temporary one)")
     args = parser.parse_args()
 
@@ -118,7 +142,8 @@ def main() -> int:
     started = time.perf_counter()
     source = make_project(root, args.n, args.seed)
     made_s = time.perf_counter() - started
-    settings = RoundSettings.cpu_demo(holdout_fraction=args.holdout)
+    settings = RoundSettings.cpu_demo(holdout_fraction=args.holdout, staged_first_round=not args.stiff_first_round,
+                                      keep_better_fits=not args.no_keep_better)
     if args.paper_later_rounds:
         paper = RoundSettings.paper()
         settings = replace(settings, later_round_depths=paper.later_round_depths, later_registration=replace(
@@ -126,17 +151,28 @@ def main() -> int:
     if args.input:
         settings = replace(settings, regressor=replace(
             settings.regressor, model=replace(settings.regressor.model, input_mode=args.input)))
+    if args.register_first:
+        started, cpu = time.perf_counter(), time.process_time()
+        cli_main(["register", str(root), "--threads", "1"])
+        seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
+        with Project.open(root) as project:
+            print(json.dumps({"benchmark": "rounds", "people": args.n, "seed": args.seed, "round": "single_fit",
+                              "seconds": round(seconds, 1), "cpu_s": round(cpu, 1),
+                              **current_mpjpe(project, args.holdout, settings.split_seed)}), flush=True)
     with Project.open(root) as project:
         for _ in range(args.rounds):
             started = time.perf_counter()
             run_round(project, settings)
             line = {"benchmark": "rounds", "people": args.n, "seed": args.seed,
                     "later_rounds": "paper" if args.paper_later_rounds else "default", "data": source,
+                    "first_round": "stiff" if args.stiff_first_round else "staged",
+                    "keep_better": not args.no_keep_better,
                     "synth_s": round(made_s, 1),
                     "architecture": settings.regressor.model.architecture,
                     "input": settings.regressor.model.crop_mode, **{
                         k: (round(v, 2) if isinstance(v, float) else v) for k, v in round_history(project)[-1].items()},
-                    "round_s": round(time.perf_counter() - started, 1)}
+                    **current_mpjpe(project, args.holdout, settings.split_seed),
+                    "round_s": round(time.perf_counter() - started, 1), "loadavg": os.getloadavg()[0]}
             print(json.dumps(line), flush=True)
         if args.compare_inputs:
             print(json.dumps({"benchmark": "rounds-inputs", **compare_inputs(project, settings, args.rounds)}),

@@ -12,14 +12,18 @@ results into the project as it goes, so that a round killed at any moment resume
    arrays/rounds/round_KKK/{lifted_ids,lifted_depths}.npy (depths in each person's normalised frame), then
    marks the stage done. A kill inside it redoes it.
 2. registration: fit every person with dense points or enough keypoints (keypoint-only people on the
-   keypoint schedule of the fit pipeline), in chunks; round 1 from the T-pose with the stiff settings
-   and the cGAN depths, later rounds from round k-1's regressor (and previous fit), with the cGAN
-   depths only when `later_round_depths`. Each chunk's fits are committed in one transaction;
-   a resumed stage skips the people that already have a round-k fit.
-3. regressor: the training people are fixed first (round-k fits that converged, minus those a reviewer
-   rejected; only accepted ones with `only_accepted`; minus the held-out split) and written to
-   arrays/rounds/round_KKK/regressor_ids.npy; training checkpoints to models/round_KKK/regressor.ckpt
-   (atomic) and resumes from it; the final model goes to models/round_KKK/regressor.pt.
+   keypoint schedule of the fit pipeline), in chunks; round 1 from the T-pose on the single fit's staged
+   schedule (`staged_first_round`; the paper: the stiff settings alone) and the cGAN depths, later rounds
+   from round k-1's regressor (and the person's current fit), with the cGAN depths only when
+   `later_round_depths`. A new fit becomes current, except in round 1 where the person's good current fit
+   (a single fit) stays current when it is better (`keeps_current`, `keep_better_fits`); it is stored in
+   the history either way. Each chunk's fits are committed in one transaction; a resumed stage skips the
+   people that already have a round-k fit.
+3. regressor: the training people are fixed first (current fits that converged: round k's, a better fit
+   kept or one a reviewer accepted; minus those a reviewer rejected; only accepted ones with
+   `only_accepted`; minus the held-out split) and written to arrays/rounds/round_KKK/regressor_ids.npy;
+   training checkpoints to models/round_KKK/regressor.ckpt (atomic) and resumes from it; the final model
+   goes to models/round_KKK/regressor.pt.
 4. evaluation: metrics into the rounds table (see `round_metrics`), and the round is marked finished.
 
 A stage's "done" mark is written only after its files are in place (all writes atomic), so a resumed round
@@ -54,8 +58,15 @@ from deformlearn.core.project.records import FitRecord, ProjectError, RoundRecor
 from deformlearn.core.project.store import Project
 from deformlearn.core.registration.data import persons_from_project, square_box
 from deformlearn.core.registration.fitter import BodyParams
-from deformlearn.core.registration.pipeline import MIN_KEYPOINTS, ensure_correspondences, fit_chunk, fit_record
+from deformlearn.core.registration.pipeline import (
+    MIN_KEYPOINTS,
+    ensure_correspondences,
+    fit_chunk,
+    fit_record,
+    keypoint_error_of,
+)
 from deformlearn.core.registration.schedule import FitSchedule
+from deformlearn.core.registration.settings import RegistrationSettings
 from deformlearn.core.regressor.data import samples_from_project
 from deformlearn.core.regressor.training import load_regressor, predict, save_regressor, train_regressor
 from deformlearn.core.rounds.metrics import evaluate_round, fit_keypoints_camera, holdout_mask
@@ -89,6 +100,28 @@ def model_file(round_index: int, name: str) -> str:
 def array_name(round_index: int, name: str) -> str:
     """Name under arrays/ of a round's array ("rounds/round_001/lifted_depths")."""
     return f"rounds/round_{round_index:03d}/{name}"
+
+
+def keeps_current(current: FitRecord | None, new: FitRecord) -> bool:
+    """Whether the person's current fit stays current over a round's new fit `new` (`keep_better_fits`):
+    the current fit converged, was judged "good" and was not rejected, and `new` failed, was judged worse
+    than "good", or has a larger residual (dense error px of the 256 frame; keypoint error for people
+    without dense points). Fits of different schedules have losses of different weights, so the residual
+    decides, not the loss."""
+    if current is None or current.status != "converged" or current.review_status == "rejected" \
+            or current.metrics.get("quality") != "good":
+        return False
+    if new.status != "converged" or new.metrics.get("quality") != "good":
+        return True
+    return not _residual(new) <= _residual(current)
+
+
+def _residual(fit: FitRecord) -> float:
+    """A fit's mean 2D residual in px of the 256 frame: dense error, or keypoint error without dense points."""
+    if fit.metrics.get("num_points", 0) > 0:
+        return float(fit.metrics.get("error", float("nan")))
+    value = keypoint_error_of(fit.metrics)
+    return float("nan") if value is None else value
 
 
 def round_to_run(project: Project, resume: bool) -> int:
@@ -255,10 +288,10 @@ class _Round:
         depth_of = {int(p): d for p, d in zip(depth_ids, depths)} if use_depths else {}
         done = {f.person_id for f in self.project.fits(self.index)}
         todo = [int(p) for p in self.ids[self.fittable] if int(p) not in done]
-        reg_settings = self.settings.first_registration if first else self.settings.later_registration
+        schedule = self.settings.registration_schedule(self.index)
         previous = None if first else self.previous_model("regressor")
         regressor = None if previous is None else load_regressor(previous, self.settings.device)
-        steps = reg_settings.steps
+        steps = schedule.steps
         n_starts = 2 if regressor is not None and self.settings.restart_from_previous_fit else 1
         total = len(todo) * steps * n_starts
         started = time.monotonic()
@@ -268,20 +301,35 @@ class _Round:
             self.check_cancel("registration")
             whole = todo[start:start + self.settings.registration_chunk]
             chunk = self.dist.shard(whole)
-            fits = self.register_chunk(chunk, depth_of, regressor, reg_settings, inner_cancel,
+            fits = self.register_chunk(chunk, depth_of, regressor, schedule, inner_cancel,
                                        start * steps * n_starts, total, started, len(whole)) if chunk else []
             gathered = self.dist.gather(fits)
             if self.dist.is_main:
-                self.project.save_fits([f for part in gathered for f in part])
+                self.save_fits([f for part in gathered for f in part])
             self.dist.barrier()
         if self.dist.is_main:
-            self.project.update_round(self.index, stages={"registration": "done"})
+            kept = sum(f.round_index != self.index for f in self.project.current_fits(sorted(done | set(todo))))
+            self.project.update_round(self.index, stages={"registration": "done"},
+                                      metrics={"registration_kept_previous": float(kept)})
 
-    def register_chunk(self, chunk: list[int], depth_of: dict, regressor, reg_settings, cancel, base: int,
-                       total: int, started: float, chunk_size: int) -> list[FitRecord]:
-        """Register people `chunk` through the fit pipeline: from the T-pose without a regressor, else from its
-        prediction (and, with `restart_from_previous_fit`, also from their previous fit, keeping the start
-        with the lower loss). Keypoint-only people start from the T-pose on the keypoint schedule."""
+    def save_fits(self, fits: list[FitRecord]) -> None:
+        """Store a chunk's fits in one transaction; in round 1 with `keep_better_fits` a fit worse than its
+        person's good current fit (`keeps_current`) joins the history without becoming current."""
+        rule = self.settings.keep_better_fits and self.index == 1
+        keep = [rule and keeps_current(self.project.current_fit(f.person_id), f) for f in fits]
+        with self.project.transaction():
+            self.project.save_fits([f for f, k in zip(fits, keep) if not k])
+            self.project.save_fits([f for f, k in zip(fits, keep) if k], make_current=False)
+
+    def register_chunk(self, chunk: list[int], depth_of: dict, regressor,
+                       schedule: FitSchedule | RegistrationSettings, cancel, base: int, total: int, started: float,
+                       chunk_size: int) -> list[FitRecord]:
+        """Register people `chunk` through the fit pipeline on `schedule` (one RegistrationSettings: one
+        stage): from the T-pose without a regressor, else from its prediction (and, with
+        `restart_from_previous_fit`, also from their previous fit, keeping the start with the lower loss).
+        Keypoint-only people start from the T-pose on the keypoint schedule."""
+        if isinstance(schedule, RegistrationSettings):
+            schedule = FitSchedule.single(schedule)
         people = persons_from_project(self.project, chunk, self.key, depth_of)
         starts: list[BodyParams | None] = [None]
         if regressor is not None:
@@ -289,15 +337,23 @@ class _Round:
                                            regressor.config.crop_mode, template_key=self.key)
             out = predict(regressor, samples)
             starts = [BodyParams(out.pose, out.scales, out.rotation.reshape(-1, 9), out.cam_scale, out.translation)]
-            previous = [self.project.latest_fit(p, self.index - 1) for p in chunk]
+            previous = [self.previous_fit(p) for p in chunk]
             if self.settings.restart_from_previous_fit and all(f is not None for f in previous):
                 starts.append(BodyParams.from_dicts([f.params for f in previous]))
-        fits = fit_chunk(self.body, people, FitSchedule.single(reg_settings), starts, cancel=cancel,
+        fits = fit_chunk(self.body, people, schedule, starts, cancel=cancel,
                          progress=lambda e: self.report("registration", base + round(e.step / e.total * chunk_size
-                                                                                    * len(starts) * reg_settings.steps),
+                                                                                    * len(starts) * schedule.steps),
                                                         total, {name: float(np.mean(v)) for name, v in e.losses.items()},
                                                         started))
         return [fit_record(f, p, self.judge_body, self.index, k) for (f, k), p in zip(fits, people)]
+
+    def previous_fit(self, person_id: int) -> FitRecord | None:
+        """The fit a later round restarts a person from: the current one (what the regressor trained on: a
+        kept better fit, a reviewer's choice) unless it failed or was rejected, else round k-1's fit."""
+        current = self.project.current_fit(person_id)
+        if current is not None and current.status == "converged" and current.review_status != "rejected":
+            return current
+        return self.project.latest_fit(person_id, self.index - 1)
 
     # -- stage 3 ---------------------------------------------------------------------------------------
     def training_ids(self) -> np.ndarray:
