@@ -83,7 +83,6 @@ def launch(args: argparse.Namespace):
 
     install_excepthook()
     win = MainWindow()
-    win.projectChanged.connect(win.project_opened)
     win.show()
     threading.Thread(target=_warm_up, daemon=True).start()
     if args.startup_time:

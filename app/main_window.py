@@ -72,6 +72,7 @@ class MainWindow(FittingMixin, QMainWindow):
         self._pending_mesh = None
         self._mesh_timer = QTimer(self, singleShot=True, interval=0)
         self._mesh_timer.timeout.connect(self._show_pending_mesh)
+        self.make_fit_starter()
 
     def _make_views(self) -> None:
         """The people list, the image view and gallery (the central tabs), and the 3D viewport."""
@@ -99,6 +100,7 @@ class MainWindow(FittingMixin, QMainWindow):
         self.runner.progress.connect(self._fit_progress)
         self.runner.finished.connect(self._fit_finished)
         self.runner.failed.connect(self._fit_failed)
+        self.projectChanged.connect(self.project_opened)  # panel defaults and the early fit process
         self.training = TrainingPanel()
         self.training.roundFinished.connect(self._round_finished)
         self.fit_history = FitHistoryView()
@@ -342,5 +344,6 @@ class MainWindow(FittingMixin, QMainWindow):
             self.training.cancel()
             self.training.process.waitForFinished(5000)
         self.viewport.canvas.shutdown()
+        self.stop_fit_process()
         self.close_project()
         super().closeEvent(event)

@@ -2,27 +2,44 @@
 worker, the live mesh of the watched person while it runs, and the end of a fit (summary, settings, dialogs).
 
 Fit events can come faster than frames; only the newest mesh is drawn (`_pending_mesh`, a zero-delay timer).
-`start_fit_process` starts the fit process when a project opens, so the first Fit does not wait for its
-engine import.
+Each fit starts with `gc.freeze()`: the window's process holds some 475,000 long-lived objects (torch, Qt,
+pyqtgraph), and a full collection of the cyclic garbage collector walks them all while holding the interpreter
+lock. Measured with `benchmarks/app_interactive.py` (load 7 on the 2-core CPU), one or two such collections
+came in every 1-2 s fit, 240-960 ms each: the worker thread relaying progress and the GUI thread stood still
+meanwhile, and the events of that time reached the viewport as one burst, so it drew 2-6 frames in a fit.
+`start_fit_process` starts the fit process when a project opens (the window connects it to projectChanged),
+so the first Fit does not wait for its engine import; `stop_fit_process` ends it when the window closes.
 """
 
 from __future__ import annotations
 
+import gc
 import logging
+import sys
 import threading
 from dataclasses import replace
 
 from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
 
 from deformlearn.app.errors import show_error
 from deformlearn.core.registration import PipelineProgress
 
 #: How long after a project opens its fit process starts (`FittingMixin.start_fit_process`).
 FIT_PROCESS_DELAY_MS = 2000
+#: Seconds a closing window waits for an idle fit process to leave its loop; one still importing the engine is
+#: killed after that (nothing of a job is lost: the window cancelled and waited for its fit first).
+FIT_PROCESS_STOP_S = 0.5
 
 
 class FittingMixin:
     """Registration actions of `MainWindow` (uses its project, people, registration panel, runner, views)."""
+
+    def make_fit_starter(self) -> None:
+        """The timer and thread of `start_fit_process` (the window's constructor calls this once)."""
+        self._fit_start_timer = QTimer(self, singleShot=True, interval=FIT_PROCESS_DELAY_MS)
+        self._fit_start_timer.timeout.connect(self._start_fit_process_now)
+        self._fit_starter: threading.Thread | None = None
 
     def project_opened(self) -> None:
         """What a newly opened project needs of the registration side: the panel back at the app's defaults
@@ -34,9 +51,24 @@ class FittingMixin:
         """Start the app's fit process (registration_worker.fit_process) FIT_PROCESS_DELAY_MS from now, in a
         background thread: its engine import (4.5-11 s) then runs while the user looks at the project, not
         at the first Fit, and after the window has drawn the project (started at once, it competed with that
-        for the CPU). It ends with the app (a daemon process that also watches the window's process)."""
-        QTimer.singleShot(FIT_PROCESS_DELAY_MS, lambda: threading.Thread(
-            target=_start_fit_process, name="deformlearn-fit-start", daemon=True).start())
+        for the CPU). The window connects this to every project it opens; `stop_fit_process` ends it."""
+        self._fit_start_timer.start()
+
+    def _start_fit_process_now(self) -> None:
+        self._fit_starter = threading.Thread(target=_start_fit_process, name="deformlearn-fit-start", daemon=True)
+        self._fit_starter.start()
+
+    def stop_fit_process(self) -> None:
+        """At the window's close: no fit process starts later, and the one running ends unless another main
+        window is open (it shares the one fit process). Never imports the engine only to stop nothing."""
+        self._fit_start_timer.stop()
+        if self._fit_starter is not None:
+            self._fit_starter.join()  # a start under way ends before the process is looked at
+        worker = sys.modules.get("deformlearn.app.registration_worker")
+        others = [w for w in QApplication.topLevelWidgets()
+                  if w is not self and isinstance(w, FittingMixin) and w.isVisible()]
+        if worker is not None and not others:
+            worker.stop_fit_process(timeout=FIT_PROCESS_STOP_S)
 
     def people_for_scope(self, scope: str) -> list[int]:
         if self.project is None:
@@ -69,6 +101,7 @@ class FittingMixin:
         worker = RegistrationWorker(str(self.project.root), self.loader.template, pids, self.registration.settings(),
                                     watch_pid=watch)
         self.registration.set_running(True)
+        gc.freeze()  # what is alive now outlives the fit: no full collection walks it meanwhile (module docstring)
         self.runner.start(worker)
 
     def _fit_progress(self, event: PipelineProgress) -> None:

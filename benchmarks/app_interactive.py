@@ -63,6 +63,8 @@ def fit_figures(project: Path, pid: int) -> dict:
 
 def timed_fit(win, project: Path, row: int, label: str) -> dict:
     """Select `row`, press Fit (selected) and wait for it; what it took and what the viewport drew."""
+    from PySide6.QtCore import QEventLoop, QTimer
+
     from deformlearn.app.screenshots import pump
 
     win.people.select_row(row)
@@ -74,10 +76,17 @@ def timed_fit(win, project: Path, row: int, label: str) -> dict:
     moved, summary = [], {}
     win.runner.progress.connect(on_progress := lambda e: moved.append(float(np.abs(vp.skeleton.joints - rest_joints).max())))
     win.runner.finished.connect(on_finished := summary.update)
+    loop = QEventLoop()  # the app's own event loop, not a polling pump that sleeps between looks
+    win.runner.finished.connect(loop.quit)
+    win.runner.failed.connect(loop.quit)
+    QTimer.singleShot(600_000, loop.quit)
     started = time.perf_counter()
     win.fit("selected")
-    pump(lambda: not win.runner.is_running(), 600)
+    if win.runner.is_running():
+        loop.exec()
     elapsed = time.perf_counter() - started
+    win.runner.finished.disconnect(loop.quit)
+    win.runner.failed.disconnect(loop.quit)
     win.runner.progress.disconnect(on_progress)
     win.runner.finished.disconnect(on_finished)
     times, seconds = canvas.frame_times[first:], canvas.render_seconds[first:]

@@ -220,3 +220,40 @@ def test_the_status_line_under_the_image_wraps_instead_of_being_cut(make_window,
     assert info.wordWrap() and info.heightForWidth(narrow) >= 2 * line
     win.resize(700, 700)  # a narrow window: the label grows to the lines it needs
     qtbot.waitUntil(lambda: info.height() >= info.heightForWidth(info.width()), timeout=5000)
+
+
+def _spawned_children() -> list[int]:
+    """Pids of this process's children started by multiprocessing's spawn (the fit process), from /proc."""
+    import os
+
+    out = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            cmdline = (entry / "cmdline").read_bytes()
+        except (OSError, IndexError, ValueError):
+            continue  # ended meanwhile
+        if ppid == os.getpid() and b"spawn_main" in cmdline:
+            out.append(int(entry.name))
+    return out
+
+
+def test_every_window_starts_the_fit_process_and_ends_it_when_it_closes(make_window, small_project, qtbot,
+                                                                        monkeypatch) -> None:
+    from deformlearn.app import registration_worker, window_fitting
+
+    registration_worker.stop_fit_process()  # one an earlier test started
+    assert _spawned_children() == []
+    monkeypatch.setattr(window_fitting, "FIT_PROCESS_DELAY_MS", 200)
+    win = make_window(small_project)  # no launch(): the window itself starts the fit process for its project
+    qtbot.waitUntil(registration_worker.fit_process_alive, timeout=15_000)
+    assert _spawned_children() == [registration_worker.fit_process().pid]
+    win.close()
+    assert not registration_worker.fit_process_alive() and _spawned_children() == []
+    # a window closed before its start delay ran out starts none later
+    win = make_window(small_project)
+    win.close()
+    qtbot.wait(600)
+    assert not registration_worker.fit_process_alive() and _spawned_children() == []
