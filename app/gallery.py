@@ -114,7 +114,7 @@ def tile_caption(row) -> str:
     elif row.fit_status == "failed":
         fit = "failed"
     elif not row.num_points:
-        fit = "keypoints only"  # no dense error to show (core stores 0 px)
+        fit = "keypoints only"  # no dense error to show
     else:
         fit = f"{row.fit_error:.1f} px" if row.fit_error is not None else "fitted"
     decision = None if row.status == "unreviewed" else row.status

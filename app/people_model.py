@@ -281,7 +281,7 @@ class PeopleTableModel(QAbstractTableModel):
 
     @staticmethod
     def _no_dense_error(role):
-        """The error column of a fitted person without dense points: no dense error to show (core stores 0 px)."""
+        """The error column of a fitted person without dense points: no dense error to show (core stores none)."""
         if role == Qt.ItemDataRole.DisplayRole:
             return "kp only"
         if role == Qt.ItemDataRole.ToolTipRole:

@@ -112,6 +112,14 @@ def test_keypoint_only_people_never_show_a_dense_error_of_0_px(make_window, smal
     assert tile_caption(model.data(model.index(row, column_of("name")), ROW_ROLE)) == "keypoints only · good"
     win.people.select_person(pid)
     assert "keypoint error 5.5 px" in win.image_view.info.text() and "— error 0" not in win.image_view.info.text()
+    # no stored error (not 0 px): sorting by error lists it after every fitted person, in either direction
+    assert model.data(model.index(row, error_column), ROW_ROLE).fit_error is None
+    for order in (Qt.SortOrder.AscendingOrder, Qt.SortOrder.DescendingOrder):
+        win.people.table.sortByColumn(error_column, order)
+        errors = [model.data(model.index(r, error_column), ROW_ROLE).fit_error for r in range(model.rowCount())]
+        fitted = [e for e in errors if e is not None]
+        assert errors[:len(fitted)] == sorted(fitted, reverse=order == Qt.SortOrder.DescendingOrder)
+        assert model.row_of(pid) >= len(fitted) and len(fitted) == 3
 
 
 def test_tile_captions_never_say_converged() -> None:

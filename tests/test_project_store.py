@@ -404,3 +404,28 @@ def test_version_2_project_keeps_its_people_fits_and_decisions(tmp_path):
         image = p.add_image(tmp_path / "p" / "a.jpg", 64, 48)
         # the same source key in a project from before content identity is still the same person
         assert p.add_person(image, bbox=[1, 2, 30, 40], keypoints=_kp(), dense=None, source_key="a.json#ann=1") is None
+
+
+def test_keypoint_only_fits_have_no_error_and_sort_last_also_in_older_projects(tmp_path):
+    kp_only = {"error": 0.0, "num_points": 0.0, "quality": "good"}  # what core stores for a keypoints-only fit
+    with Project.create(tmp_path / "p") as p:
+        a, b, c, d = _fill(p, 4)
+        p.save_fits([FitRecord(a, 1, {}, {"error": 3.0, "num_points": 30.0, "quality": "good"}, "converged"),
+                     FitRecord(b, 1, {}, kp_only, "converged"),
+                     FitRecord(c, 1, {}, {"error": 1.0}, "converged")])  # c: a fit from before num_points
+        assert [r.fit_error for r in p.list_persons()] == [3.0, None, 1.0, None]
+        assert [r.id for r in p.list_persons(order_by="error")] == [c, a, b, d]  # no error: last
+        assert [r.id for r in p.list_persons(order_by="error", descending=True)] == [a, c, d, b]
+        assert [r.id for r in p.list_persons(max_error=5.0)] == [a, c]
+    # the same project as schema 4 wrote it: the keypoints-only fit's 0 px in the list, the older index
+    conn = sqlite3.connect(tmp_path / "p" / "project.sqlite", isolation_level=None)
+    conn.execute("UPDATE persons SET fit_error = 0.0 WHERE id = ?", (b,))
+    conn.execute("DROP INDEX persons_error_rank")
+    conn.execute("CREATE INDEX persons_error_rank ON persons((fit_quality IS 'degenerate'), fit_error)")
+    conn.execute("UPDATE schema_version SET version = 4")
+    conn.close()
+    with Project.open(tmp_path / "p") as p:
+        assert project_schema.read_schema_version(p._conn) == project_schema.SCHEMA_VERSION
+        assert [r.fit_error for r in p.list_persons()] == [3.0, None, 1.0, None]
+        assert [r.id for r in p.list_persons(order_by="error")] == [c, a, b, d]
+        assert p.latest_fit(b).metrics["error"] == 0.0  # the fit itself keeps what was measured

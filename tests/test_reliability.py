@@ -623,7 +623,7 @@ def test_an_older_project_learns_its_fits_verdicts(tmp_path):
         assert schema.read_schema_version(project._conn) == schema.SCHEMA_VERSION
         assert [(r.id, r.fit_quality) for r in project.list_persons(order_by="error")] == [(b, None), (a, "degenerate")]
         assert [f.person_id for f in project.current_fits(training=True)] == [b]
-        plan = str(project._conn.execute("EXPLAIN QUERY PLAN SELECT id FROM persons p ORDER BY "
+        plan = str(project._conn.execute("EXPLAIN QUERY PLAN SELECT id FROM persons p ORDER BY (p.fit_error IS NULL), "
                                          "(p.fit_quality IS 'degenerate'), p.fit_error, p.id LIMIT 10").fetchall())
     assert "persons_error_rank" in plan and "TEMP B-TREE" not in plan
 

@@ -5,7 +5,8 @@ person's current fit is the one the list shows, export writes and the regressor 
 A new fit (`save_fits`) becomes the person's current fit unless the current one carries a review decision
 (accepted or rejected): a later round or re-fit then adds an unreviewed fit beside it and never moves the
 decision onto it; the user chooses with `set_current_fit`. A decision made before the person had any fit
-passes to its first fit. persons.status, fit_status and fit_error mirror the current fit.
+passes to its first fit. persons.status, fit_status and fit_error mirror the current fit (fit_error is NULL for a
+fit to keypoints alone: `records.dense_error`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,6 @@ import time
 from collections.abc import Iterable
 
 from deformlearn.core.project.records import (
-    ERROR_METRIC,
     FIT_STATUSES,
     QUALITY_METRIC,
     REVIEW_STATUSES,
@@ -25,6 +25,7 @@ from deformlearn.core.project.records import (
     ReviewRecord,
     arrays_to_blob,
     blob_to_arrays,
+    dense_error,
     to_json,
 )
 
@@ -57,7 +58,7 @@ class FitHistoryMixin:
         metrics = json.loads(metrics)
         self._conn.execute(
             "UPDATE persons SET current_fit_id = ?, status = ?, fit_status = ?, fit_error = ?, fit_quality = ? "
-            "WHERE id = ?", (int(fit_id), review, status, metrics.get(ERROR_METRIC), metrics.get(QUALITY_METRIC),
+            "WHERE id = ?", (int(fit_id), review, status, dense_error(metrics), metrics.get(QUALITY_METRIC),
                              int(person_id)))
 
     def save_fits(self, fits: list[FitRecord], *, make_current: bool | None = None) -> list[int]:

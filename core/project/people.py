@@ -25,7 +25,8 @@ from deformlearn.core.project.records import (
 
 #: list_persons order_by name -> SQL expression (a whitelist: order_by never reaches SQL unchecked).
 #: Sorting by error puts the degenerate fits after all others in either direction: their small errors (0 px
-#: for points at one pixel) measure nothing, so they never top the list as the best fits.
+#: for points at one pixel) measure nothing, so they never top the list as the best fits. People without an
+#: error (unfitted, or fitted to keypoints alone) come after those.
 ORDER_COLUMNS = {
     "id": "p.id", "name": "p.name", "image": "i.file", "status": "p.status", "points": "p.num_points",
     "keypoints": "p.num_keypoints", "score": "p.score", "error": "p.fit_error", "fit_status": "p.fit_status",
@@ -280,7 +281,8 @@ class PeopleMixin:
         """A page of light rows for the people list. order_by: one of ORDER_COLUMNS; status: review status
         (of the current fit); fit_status: a FIT_FILTERS key (the current fit's status or quality verdict);
         search matches the person's name or image file (substring); max_error keeps fitted people with error
-        <= max_error whose fit is not degenerate. Sorting by "error" lists degenerate fits last."""
+        <= max_error whose fit is not degenerate. Sorting by "error" lists degenerate fits last, and after them
+        people without an error (unfitted, or fitted to keypoints alone: fit_error None)."""
         if order_by not in ORDER_COLUMNS:
             raise ValueError(f"order_by {order_by!r}: expected one of {sorted(ORDER_COLUMNS)}")
         clauses, args = self._filter_clauses(status, fit_status)
@@ -293,7 +295,7 @@ class PeopleMixin:
             args += [pattern, pattern]
         where = (" WHERE " + " AND ".join(clauses)) if clauses else ""
         direction = "DESC" if descending else "ASC"
-        apart = "(p.fit_quality IS 'degenerate'), " if order_by == "error" else ""
+        apart = "(p.fit_error IS NULL), (p.fit_quality IS 'degenerate'), " if order_by == "error" else ""
         rows = self._conn.execute(
             f"{_ROW_SELECT}{where} ORDER BY {apart}{ORDER_COLUMNS[order_by]} {direction}, p.id {direction} "
             "LIMIT ? OFFSET ?", (*args, int(limit), int(offset)),

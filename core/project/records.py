@@ -27,6 +27,17 @@ FIT_FILTERS = {
 ERROR_METRIC = "error"
 #: The FitRecord.metrics entry holding the fit's verdict ("good", "poor", "degenerate"; absent in older fits).
 QUALITY_METRIC = "quality"
+#: The FitRecord.metrics entry counting the dense points a fit explained: 0 for a fit to keypoints alone, whose
+#: ERROR_METRIC (0 px) measures nothing, so persons.fit_error holds NULL for it (absent in older fits).
+POINTS_METRIC = "num_points"
+
+
+def dense_error(metrics: dict) -> float | None:
+    """The error the people list shows and sorts for a fit with these metrics: ERROR_METRIC, or None for a
+    fit without dense points (fitted to keypoints alone) or without the metric."""
+    if metrics.get(POINTS_METRIC) == 0:
+        return None
+    return metrics.get(ERROR_METRIC)
 
 
 class ProjectError(ValueError):

@@ -157,7 +157,17 @@ UPDATE persons SET fit_quality = (SELECT json_extract(f.metrics, '$.quality') FR
 CREATE INDEX persons_error_rank ON persons((fit_quality IS 'degenerate'), fit_error)
 """
 
-MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4)
+# A current fit to keypoints alone (no dense points: its metrics' num_points is 0) has no dense error: its
+# stored 0 px put such people first in the error sort. Their fit_error becomes NULL, and the error sort lists
+# people without an error last in either direction (the index serves that order).
+_V5 = """
+UPDATE persons SET fit_error = NULL WHERE current_fit_id IN (SELECT f.id FROM fits f
+    WHERE json_extract(f.metrics, '$.num_points') = 0);
+DROP INDEX persons_error_rank;
+CREATE INDEX persons_error_rank ON persons((fit_error IS NULL), (fit_quality IS 'degenerate'), fit_error)
+"""
+
+MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
