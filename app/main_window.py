@@ -19,7 +19,7 @@ from deformlearn.app.fit_history_view import FitHistoryView
 from deformlearn.app.help_overlay import add_weight_tooltips
 from deformlearn.app.image_view import ImageView
 from deformlearn.app.import_actions import ImportRunner
-from deformlearn.app.people_panel import PeoplePanel
+from deformlearn.app.people_panel import PEOPLE_DOCK_PX, PeoplePanel
 from deformlearn.app.person_scene import PersonScene
 from deformlearn.app.registration_panel import RegistrationPanel
 from deformlearn.app.registration_runner import RegistrationRunner
@@ -118,9 +118,21 @@ class MainWindow(FittingMixin, QMainWindow):
         self._dock("People", self.people, Qt.DockWidgetArea.LeftDockWidgetArea)
         self._dock("3D view", self.viewport, Qt.DockWidgetArea.RightDockWidgetArea)
         self._dock("Work", self.work_tabs, Qt.DockWidgetArea.RightDockWidgetArea)
-        self.resizeDocks([self.docks["People"]], [380], Qt.Orientation.Horizontal)
+        self._default_sizes_pending = True
+
+    def _default_dock_sizes(self) -> None:
+        """The docks' sizes of a first start (no saved layout), set once the window has its size: set before,
+        they were scaled down with the unshown window (the people dock came out at 325 px of 380). The people
+        dock is wide enough for the list's columns up to "fit" (people_panel.COLUMN_WIDTHS) without scrolling."""
+        self.resizeDocks([self.docks["People"]], [PEOPLE_DOCK_PX], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["3D view"], self.docks["Work"]], [480, 480], Qt.Orientation.Horizontal)
         self.resizeDocks([self.docks["3D view"], self.docks["Work"]], [520, 380], Qt.Orientation.Vertical)
+
+    def showEvent(self, event) -> None:
+        super().showEvent(event)
+        if self._default_sizes_pending:
+            self._default_sizes_pending = False
+            self._default_dock_sizes()
 
     def _qs(self) -> QSettings:
         return self.qsettings if self.qsettings is not None else QSettings()
@@ -129,8 +141,8 @@ class MainWindow(FittingMixin, QMainWindow):
         geometry, state = self._qs().value("window/geometry"), self._qs().value("window/state")
         if geometry is not None:
             self.restoreGeometry(geometry)
-        if state is not None:
-            self.restoreState(state)
+        if state is not None and self.restoreState(state):
+            self._default_sizes_pending = False
 
     def _dock(self, title: str, widget, area) -> None:
         dock = QDockWidget(title, self)

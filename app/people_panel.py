@@ -31,8 +31,12 @@ FILTER_TIPS = {
     "poor": "current fit judged poor: off (large residual) or an implausible pose",
     "degenerate": "current fit means nothing: too few or clumped points, collapsed scale, diverged",
 }
-#: Width (px) of each column of the table, in app/people_model.py COLUMNS order.
-COLUMN_WIDTHS = (32, 164, 60, 64, 78, 72, 50, 64)
+#: Width (px) of each column of the table, in app/people_model.py COLUMNS order: id, name (its 48 px crop and
+#: the name's end: "…im.jpg · 3 of 12"), then error, quality, review and fit as wide as their longest words
+#: ("degenerate", "unreviewed", "converged"); points and keypoints lie past the dock's default width.
+COLUMN_WIDTHS = (30, 116, 54, 74, 76, 70, 50, 64)
+#: The people dock's default width: every column up to "fit" shows without scrolling (with the scroll bar).
+PEOPLE_DOCK_PX = sum(COLUMN_WIDTHS[:6]) + 24
 #: After a sort or filter, the current person is looked for in at most this many rows (pages are fetched).
 KEEP_SEARCH_ROWS = 4 * PAGE_SIZE
 

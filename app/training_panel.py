@@ -137,7 +137,7 @@ class TrainingPanel(QWidget):
         lay.addLayout(self.stage_grid)
         lay.addWidget(plots, 1)
 
-    def _options_row(self) -> QHBoxLayout:
+    def _options_row(self) -> QVBoxLayout:
         self.preset = QComboBox()
         self.preset.addItems(PRESET_CHOICES)
         self.preset.setToolTip("cpu-demo: small networks and few epochs, minutes on a CPU; paper: the paper's "
@@ -161,14 +161,18 @@ class TrainingPanel(QWidget):
         self.only_accepted = QCheckBox("accepted fits only")
         self.only_accepted.setToolTip("Train the regressor only on fits a reviewer accepted (default: every "
                                       "fit that is not rejected)")
-        row = QHBoxLayout()
-        for label, w in (("preset", self.preset), ("rounds", self.rounds), ("regressor", self.architecture),
-                         ("input", self.regressor_input)):
-            row.addWidget(QLabel(label))
-            row.addWidget(w)
-        row.addWidget(self.only_accepted)
-        row.addStretch(1)
-        return row
+        rows = QVBoxLayout()  # two short rows: one row of all five was the Work dock's minimum width (654 px)
+        for pairs, extra in (((("preset", self.preset), ("rounds", self.rounds)), self.only_accepted),
+                             ((("regressor", self.architecture), ("input", self.regressor_input)), None)):
+            row = QHBoxLayout()
+            for label, w in pairs:
+                row.addWidget(QLabel(label))
+                row.addWidget(w)
+            if extra is not None:
+                row.addWidget(extra)
+            row.addStretch(1)
+            rows.addLayout(row)
+        return rows
 
     def _architecture_changed(self, architecture: str) -> None:
         """A crop input means the convnet: other architectures leave it at the preset's and disable it."""

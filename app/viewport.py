@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtCore import QCoreApplication, QPointF, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QGuiApplication, QImage, QMouseEvent, QPainter, QWheelEvent
-from PySide6.QtWidgets import QCheckBox, QComboBox, QDockWidget, QHBoxLayout, QPushButton, QSizePolicy, QVBoxLayout, QWidget
+from PySide6.QtWidgets import QCheckBox, QComboBox, QDockWidget, QHBoxLayout, QSizePolicy, QToolButton, QVBoxLayout, QWidget
 
 from deformlearn.app.colour_bar import ColourBar
 from deformlearn.app.render_thread import RenderRequest, RenderThread
@@ -207,14 +207,14 @@ class Viewport3D(QWidget):
         self.skeleton_box = QCheckBox("Skeleton")
         self.skeleton_box.setChecked(True)
         self.skeleton_box.toggled.connect(self._toggle_skeleton)
-        bar = QHBoxLayout()
+        bar = QHBoxLayout()  # tool buttons: push buttons' 80 px minimum made the 3D dock 507 px wide at least
         for name in ("front", "side", "top"):
-            b = QPushButton(name.capitalize())
+            b = QToolButton(text=name.capitalize())
             b.setObjectName(f"view_{name}")
             b.setToolTip(f"Look at the body from the {name}; undoes zoom and pan")
             b.clicked.connect(lambda _=False, n=name: self.set_view(n))
             bar.addWidget(b)
-        self.enlarge_button = QPushButton("Enlarge")
+        self.enlarge_button = QToolButton(text="Enlarge")
         self.enlarge_button.setCheckable(True)
         self.enlarge_button.setToolTip("Float the 3D view at most of the screen (click again to dock it back)")
         self.enlarge_button.toggled.connect(self._enlarge)

@@ -257,3 +257,18 @@ def test_every_window_starts_the_fit_process_and_ends_it_when_it_closes(make_win
     win.close()
     qtbot.wait(600)
     assert not registration_worker.fit_process_alive() and _spawned_children() == []
+
+
+def test_the_default_layout_shows_the_people_columns_up_to_fit_without_scrolling(make_window, small_project,
+                                                                                   qtbot) -> None:
+    win = make_window(small_project)  # fresh settings: the default layout
+    table = win.people.table
+    fit = column_of("fit_status")
+    qtbot.waitUntil(lambda: table.viewport().width() >= table.columnViewportPosition(fit) + table.columnWidth(fit),
+                    timeout=5000)
+    assert table.columnViewportPosition(0) == 0  # not scrolled: every column up to fit shows whole
+    assert [table.isColumnHidden(c) for c in range(fit + 1)] == [False] * (fit + 1)
+    # the longest words of the review and fit columns fit their columns
+    metrics = table.fontMetrics()
+    assert metrics.horizontalAdvance("unreviewed") < table.columnWidth(column_of("status"))
+    assert metrics.horizontalAdvance("converged") < table.columnWidth(fit)
