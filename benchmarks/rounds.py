@@ -39,11 +39,16 @@ Scale (--n 500 --rounds 2, point-set regressor, 427 training / 73 held-out peopl
 other runs): round 1 212 s = lifting 91 + registration 31 + regressor 88 + evaluation 1 (synth 72 s before
 it); round 2 82 s = 34 + 5 + 41 + 1. Registration 97 -> 61 mm, regressor (held-out) 154 / PA 114 -> 142 / PA
 106 (215 training people: 158 / 112 in round 2). Lifting (150 cGAN epochs over the people) and the regressor
-(40 epochs) grow linearly with the people and share round 1 about equally; registration is a sixth. Linear
-extrapolation to 2,000 people: round 1 about 14 min (lifting 6, regressor 6, registration 2), later rounds
-about 5.5 min, on this contended CPU, so a cpu-demo round 1 on 2,000 people sits at the 15-minute target
-with no margin; a quieter CPU leaves one (round 1 on 300 people took 71 s with one other run beside it:
-500 / 300 of that is 118 s, not 212).
+(40 epochs) grow linearly with the people and share round 1 about equally; registration is a sixth.
+The same round 1 in CPU seconds (one torch thread; `cpu_seconds_<stage>` in the lines): 90.7 s = lifting 33.0
++ registration 13.8 + regressor 41.3 + evaluation 1.9, for 210 s wall at load 5.
+Measured at 2,000 people (`deformlearn synth --n 2000`, 1,700 training / 300 held-out, round 1, staged first
+round): 1,146 s wall at load 4-8, over the 15 minutes, but 349 CPU seconds = lifting 133.9 (8,100 cGAN
+steps, 16.5 ms each) + registration 43.2 + regressor 166.4 (4,250 steps, 39 ms each) + evaluation 4.2, i.e.
+about 6 minutes on an idle 2-core machine; the wall time here is the machine's sharing (4-8 runnable
+processes on 2 cores), not the round. Registration 80.2 mm (PA 58.3), cGAN 93.4, regressor (held-out)
+135.8 / PA 99.0. Capping the cGAN at the steps it takes on 400 people would save ~100 CPU seconds but cost
+round 1's registration 9-10 mm (benchmarks/lifting.py), so it is not done.
 """
 
 from __future__ import annotations
