@@ -58,7 +58,7 @@ FLAG_TEXT = {
 QUALITY_ORDER = "quality"
 #: (header, PersonRow field, list_persons order_by key) of each column.
 COLUMNS: tuple[tuple[str, str, str], ...] = (
-    ("id", "id", "id"), ("name", "name", "name"), ("error px", "fit_error", "error"),
+    ("id", "id", "id"), ("name", "name", "name"), ("error", "fit_error", "error"),
     ("quality", "fit_quality", QUALITY_ORDER), ("review", "status", "status"), ("fit", "fit_status", "fit_status"),
     ("points", "num_points", "points"), ("keypoints", "num_keypoints", "keypoints"),
 )
@@ -71,6 +71,8 @@ def column_of(field: str) -> int:
 
 
 HEADER_TIPS = {
+    "fit_error": "The current fit's mean dense error in image pixels (kp only: fitted to keypoints alone, so "
+                 "there is no dense error; sorted after every error)",
     "fit_status": "Did the current fit's optimiser converge? (converged / step limit / fitted / failed)",
     "fit_quality": "Verdict on the current fit: good, poor (off, or an implausible pose) or degenerate (means "
                    "nothing); hover a cell for its reasons",

@@ -33,8 +33,9 @@ FILTER_TIPS = {
 }
 #: Width (px) of each column of the table, in app/people_model.py COLUMNS order: id, name (its 48 px crop and
 #: the name's end: "…im.jpg · 3 of 12"), then error, quality, review and fit as wide as their longest words
-#: ("degenerate", "unreviewed", "converged"); points and keypoints lie past the dock's default width.
-COLUMN_WIDTHS = (30, 116, 54, 74, 76, 70, 50, 64)
+#: and the cell's margins ("degenerate", "unreviewed", "converged"); points and keypoints lie past the dock's
+#: default width.
+COLUMN_WIDTHS = (30, 112, 52, 78, 80, 72, 50, 64)
 #: The people dock's default width: every column up to "fit" shows without scrolling (with the scroll bar).
 PEOPLE_DOCK_PX = sum(COLUMN_WIDTHS[:6]) + 24
 #: After a sort or filter, the current person is looked for in at most this many rows (pages are fetched).

@@ -77,7 +77,7 @@ class RegistrationPanel(QWidget):
         row.addWidget(self.cancel_button)
         self.bar = QProgressBar()
         self.status = QLabel("idle")
-        self.plot = LegendPlot("registration loss (mean over the chunk)", "optimiser step (all chunks)",
+        self.plot = LegendPlot("loss (chunk mean)", "optimiser step (all chunks)",
                                "weighted loss (log scale)")
         self.plot.plot.setLogMode(y=True)
         self.plot.setMinimumHeight(160)

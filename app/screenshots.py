@@ -4,13 +4,16 @@ Works under a virtual screen (xvfb-run) or QT_QPA_PLATFORM=offscreen. Error dial
 instead of blocking. Prints one JSON line: the files written and what was measured on the way.
 
 The tour fits, accepts and runs a round, so it never opens the user's project (or the demo) itself: it works
-on a copy in a temporary folder that is deleted afterwards.
+on a copy in a temporary folder that is deleted afterwards. A project without an image of several people
+(the demo) gets that picture from a small synthetic project made there too.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import tempfile
 import time
 from collections.abc import Callable
@@ -75,18 +78,45 @@ def _mismatched_pair(win) -> None:
         win.editor.add_correspondence(int(other))
 
 
+def _show_multi_person_image(win) -> bool:
+    """Select the second person of the first image that shows several people; False when there is none."""
+    from deformlearn.app.people_model import ROW_ROLE
+
+    model = win.people.model
+    model.ensure_loaded(min(model.rowCount(), 2000) - 1)
+    for r in range(model.rowCount()):
+        row = model.data(model.index(r, 0), ROW_ROLE)
+        people = model.thumbnails.people_of_image(row.image_id, row.image_file) or []
+        if len(people) > 1:
+            return win.people.select_person(people[1])
+    return False
+
+
+def _synthetic_group_image(win, scratch: Path, shot) -> None:
+    """Shot 12 for a project without an image of several people (the demo has one person per image): a small
+    project of 3 people per image made by the core synth command in the scratch folder, fitted, its second
+    person's image showing every person's box and fit."""
+    folder = scratch / "group"
+    subprocess.run([sys.executable, "-m", "deformlearn.core.cli", "synth", "--n", "6", "--people-per-image", "3",
+                    "--seed", "1", "--out", str(folder)], check=True, stdout=subprocess.DEVNULL)
+    win.guarded("Open project", win.open_project, folder)
+    if win.project is None:
+        return
+    win.fit("all")
+    pump(lambda: not win.runner.is_running(), 300)
+    win.central_tabs.setCurrentWidget(win.image_view)
+    if _show_multi_person_image(win):
+        shot("12_multi_person_image", win.image_view)
+
+
 def _tour_curation(win, shot) -> None:
     """Gallery, an image of several people, the edit-mode banner, the help overlay and the export dialog."""
     from deformlearn.app.export_dialog import ExportDialog
 
     win.central_tabs.setCurrentWidget(win.gallery)
     shot("11_gallery")
-    model = win.people.model
-    model.ensure_loaded(min(model.rowCount(), 2000) - 1)
-    group = next((r for r in range(model.rowCount()) if " of " in str(model.data(model.index(r, 1)))), None)
     win.central_tabs.setCurrentWidget(win.image_view)
-    if group is not None:
-        win.people.select_row(group + 1 if " 1 of " in str(model.data(model.index(group, 1))) else group)
+    if _show_multi_person_image(win):
         shot("12_multi_person_image", win.image_view)
     _compare_two_fits(win, shot)
     win.actions_by_name["edit_add_point"].trigger()
@@ -239,6 +269,8 @@ def main(outdir: str, project: str | None = None) -> int:
     tour.image_and_viewport()
     tour.training_and_people()
     _tour_curation(win, tour.shot)
+    if "12_multi_person_image.png" not in tour.written:
+        _synthetic_group_image(win, Path(scratch.name), tour.shot)
     win.close()
     pump(timeout=0.2)
     scratch.cleanup()

@@ -268,7 +268,9 @@ def test_the_default_layout_shows_the_people_columns_up_to_fit_without_scrolling
                     timeout=5000)
     assert table.columnViewportPosition(0) == 0  # not scrolled: every column up to fit shows whole
     assert [table.isColumnHidden(c) for c in range(fit + 1)] == [False] * (fit + 1)
-    # the longest words of the review and fit columns fit their columns
-    metrics = table.fontMetrics()
-    assert metrics.horizontalAdvance("unreviewed") < table.columnWidth(column_of("status"))
-    assert metrics.horizontalAdvance("converged") < table.columnWidth(fit)
+    # the review and fit columns hold their words whole ("unreviewed", "fitted", "not fitted"), margins and all
+    for column in (column_of("status"), fit):
+        assert table.sizeHintForColumn(column) <= table.columnWidth(column)
+    margins = table.sizeHintForColumn(column_of("status")) - table.fontMetrics().horizontalAdvance("unreviewed")
+    for column, word in ((column_of("fit_quality"), "degenerate"), (fit, "converged"), (fit, "step limit")):
+        assert table.fontMetrics().horizontalAdvance(word) + margins <= table.columnWidth(column)

@@ -22,6 +22,9 @@ def test_screenshots_leave_the_project_byte_identical(small_project, tmp_path, q
     assert screenshots.main(str(tmp_path / "shots"), str(small_project)) == 0
     report = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert "01_main_window.png" in report["files"] and "10_after_accept.png" in report["files"]
+    # the curation pictures: the gallery, a two-fit comparison (the tour re-fits a fitted person) and an image
+    # of several people (this project has none: from a small synthetic project made in the tour's scratch)
+    assert {"11_gallery.png", "12_multi_person_image.png", "16_two_fit_comparison.png"} <= set(report["files"])
     assert (tmp_path / "shots" / "10_after_accept.png").stat().st_size > 0
     assert _digest(small_project) == before
     with Project.open(small_project, readonly=True) as project:
