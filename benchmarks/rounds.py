@@ -35,6 +35,17 @@ in mm, rounds 1 -> 2 -> 3, lifting cpu_demo 150 epochs), seeds 0 and 1:
     on round-1 fits bring its training-people error from 186 to 135 mm while held-out stays at 202 mm.
     Regressor inputs on round-3 fits (earlier code): rgb 254.5 / 228.4, iuv 191.4 / 200.7,
     rgb+iuv 202.5 / 205.2 -> "iuv" is the default.
+Round 1 on the single fit's staged schedule, round 1 keeping better single fits, later rounds with the pose
+prior (RoundSettings.staged_first_round / keep_better_fits / later_refinement; the runs above predate them),
+--n 200 --rounds 2, MPJPE mm (registration, round 1 -> 2), fits judged good of 169, CPU seconds of round 1's
+registration stage, shared 2-core CPU at load 4-8; before = --stiff-first-round --no-keep-better with the
+pose prior off, same code otherwise:
+    seed 0  before 99.6 -> 58.4 (good 166 -> 129, 2.52 px, 5.2 CPU s)  after 96.9 -> 59.3 (169 -> 169, 1.00 px, 4.4 s)
+    seed 1  before 120.5 -> 67.2 (154 -> 114, 2.70 px, 5.7 s)          after 119.7 -> 65.4 (167 -> 165, 1.25 px, 4.4 s)
+    --register-first (single fits 73.2): current fits after round 1 / 2: before 99.6 / 58.4, after 69.9 / 52.3
+        (191 of 200 single fits kept in round 1)
+    regressor (held-out) seed 0 179.1 -> 165.7 before, 192.8 -> 168.6 after (169.6 -> 158.3 with
+    --register-first); seed 1 186.1 -> 171.4 before, 190.8 -> 163.6 after.
 Scale (--n 500 --rounds 2, point-set regressor, 427 training / 73 held-out people, the CPU shared with two
 other runs): round 1 212 s = lifting 91 + registration 31 + regressor 88 + evaluation 1 (synth 72 s before
 it); round 2 82 s = 34 + 5 + 41 + 1. Registration 97 -> 61 mm, regressor (held-out) 154 / PA 114 -> 142 / PA

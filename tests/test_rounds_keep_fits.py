@@ -1,6 +1,7 @@
 """A round after good single fits: the round's fits join the history, and a good current fit that round 1's
 fit does not beat stays current (and is what the regressor trains on); round 1 runs the single fit's staged
-schedule, so on the real seated man its own fit is judged good as well."""
+schedule, so on the real seated man its own fit is judged good as well, and so is round 2's refinement of it
+(with the pose prior)."""
 
 from __future__ import annotations
 
@@ -116,6 +117,10 @@ def test_a_round_on_the_real_seated_man_keeps_his_fit_good(shared_data, tmp_path
         assert round_fit.metrics["quality"] == "good" and round_fit.metrics["error"] < 4.0
         assert current.metrics["quality"] == "good" and current.metrics["error"] <= single.metrics["error"]
         assert project.read_array(array_name(1, "regressor_ids")).tolist() == [pid]
+        # round 2 refines him from that fit with the pose prior (without it: "poor", implausible_pose)
+        run_round(project, RoundSettings.cpu_demo(lifter_file="none"))
+        second = project.current_fit(pid)
+        assert second.round_index == 2 and second.metrics["quality"] == "good", second.metrics["quality_flags"]
 
 
 @pytest.mark.parametrize("staged", [True, False])
@@ -130,4 +135,6 @@ def test_round_one_runs_the_single_fit_schedule_unless_told_not_to(staged) -> No
     else:
         assert schedule == FitSchedule.single(first)
     assert settings.registration_schedule(2) == FitSchedule.single(settings.later_registration)
+    assert settings.later_registration.w_pose_prior > 0 and RoundSettings().later_registration.w_pose_prior > 0
+    assert RoundSettings.paper().later_registration.w_pose_prior == 0
     assert not RoundSettings.paper().staged_first_round and RoundSettings().staged_first_round
