@@ -12,6 +12,8 @@ Always (residuals, pixels of a 256 x 256 frame over the person's square box):
 - registration_dense_px: mean dense error of the round's converged fits;
 - regressor_dense_px / regressor_keypoint_px: the regressor's prediction against the annotations of the
   held-out people (all people when there is no ground truth).
+The registration stage itself writes registration_kept_previous: the people whose current fit after it is
+not their round fit (a better fit kept in round 1, or a reviewed one).
 """
 
 from __future__ import annotations
