@@ -40,7 +40,7 @@ class RoundSettings:
         3.17 / 3.48 px "good". On 200 synthetic people (169 scored, cpu-demo, cGAN depths; seeds 0 / 1)
         round 1's registration MPJPE 99.6 / 120.5 -> 96.9 / 119.7 mm, dense error 2.52 / 2.70 -> 1.00 / 1.25
         px, judged good 166 / 154 -> 169 / 167, CPU seconds of the stage 5.2 / 5.7 -> 4.4 / 4.4 (the relaxed
-        half runs from one orientation instead of four).
+        half runs from one orientation instead of four; 500 people in chunks of 256: 11.5 -> 8.2 CPU s).
         The gap left to a single fit (73.2 mm) is the cGAN depths in L_KP: the staged schedule without
         them gives 75.3 mm (70.6 mm over 300 steps).
     keep_better_fits: in round 1 a new fit becomes the person's current fit (the one the regressor trains on)
