@@ -115,7 +115,7 @@ def _throttled(send: Callable[[PipelineProgress], None], hz: float = PROGRESS_HZ
         nonlocal due
         now = time.monotonic()
         if event.step >= event.total or now >= due:
-            due = max(due + period, now)  # late by more than a period (a pause): start the beat afresh
+            due = (due if now - due < period else now) + period  # after a pause the beat starts afresh
             send(event)
     return progress
 

@@ -2,11 +2,13 @@
 worker, the live mesh of the watched person while it runs, and the end of a fit (summary, settings, dialogs).
 
 Fit events can come faster than frames; only the newest mesh is drawn (`_pending_mesh`, a zero-delay timer).
-Each fit starts with `gc.freeze()`: the window's process holds some 475,000 long-lived objects (torch, Qt,
-pyqtgraph), and a full collection of the cyclic garbage collector walks them all while holding the interpreter
-lock. Measured with `benchmarks/app_interactive.py` (load 7 on the 2-core CPU), one or two such collections
-came in every 1-2 s fit, 240-960 ms each: the worker thread relaying progress and the GUI thread stood still
-meanwhile, and the events of that time reached the viewport as one burst, so it drew 2-6 frames in a fit.
+A fit runs with what was alive at its start frozen (`gc.freeze()`, `gc.unfreeze()` at its end, so garbage of
+the session is still collected between fits): the window's process holds some 475,000 long-lived objects
+(torch, Qt, pyqtgraph), and a full collection of the cyclic garbage collector walks them all while holding the
+interpreter lock. Measured with `benchmarks/app_interactive.py` (load 7 on the 2-core CPU), one or two such
+collections came in every 1-2 s fit, 240-960 ms each: the worker thread relaying progress and the GUI thread
+stood still meanwhile, and the events of that time reached the viewport as one burst, so it drew 2-6 frames
+in a fit.
 `start_fit_process` starts the fit process when a project opens (the window connects it to projectChanged),
 so the first Fit does not wait for its engine import; `stop_fit_process` ends it when the window closes.
 """
@@ -123,6 +125,7 @@ class FittingMixin:
         self.image_view.update_fit(align_to_points(verts, self.scene, self.loader.template.keypoint_weights))
 
     def _fit_finished(self, summary: dict) -> None:
+        gc.unfreeze()
         self.registration.on_finished(summary)
         # orientations carry over; steps and weights are the project's own (the Settings dialog's defaults)
         self.settings.registration = replace(self.settings.registration,
@@ -135,6 +138,7 @@ class FittingMixin:
                        "Add correspondences to them (Edit ▸ Add correspondence), then fit again.")
 
     def _fit_failed(self, message: str) -> None:
+        gc.unfreeze()
         self.registration.set_running(False)
         self.registration.status.setText("failed")
         show_error(self, "Registration failed", message,

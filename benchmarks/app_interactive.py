@@ -101,7 +101,8 @@ def timed_fit(win, project: Path, row: int, label: str) -> dict:
             "skeleton_moved_m_max": round(max(moved), 3) if moved else 0.0}
 
 
-def measure(project: Path, steps: int | None, orientations: int | None, width: int, height: int) -> dict:
+def measure(project: Path, steps: int | None, orientations: int | None, width: int, height: int,
+            viewport: tuple[int, int]) -> dict:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from PySide6.QtCore import QSettings
 
@@ -114,6 +115,7 @@ def measure(project: Path, steps: int | None, orientations: int | None, width: i
     win = MainWindow(qsettings=QSettings(str(Path(scratch.name) / "settings.ini"), QSettings.Format.IniFormat))
     win.resize(width, height)
     win.show()
+    win.viewport.canvas.setFixedSize(*viewport)  # frames of one size, whatever room the layout leaves the dock
     win.open_project(str(project))
     if steps is not None:
         win.registration.steps.setValue(steps)
@@ -151,15 +153,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=None, help="panel steps (default: the app's)")
     parser.add_argument("--orientations", type=int, default=None, help="panel orientations (default: the app's)")
     parser.add_argument("--window", default="1280x800", help="main window size, WxH")
+    parser.add_argument("--viewport", default="654x240",
+                        help="3D canvas size, WxH (default: what a 1280x800 window gave it before the people dock "
+                             "widened)")
     args = parser.parse_args(argv)
     width, height = (int(v) for v in args.window.lower().split("x"))
+    viewport = tuple(int(v) for v in args.viewport.lower().split("x"))
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "project"
         if args.project:  # a copy: the fit must not add to someone's project
             shutil.copytree(args.project, project)
         else:
             make_project(project, args.people)
-        print(json.dumps(measure(project, args.steps, args.orientations, width, height)))
+        print(json.dumps(measure(project, args.steps, args.orientations, width, height, viewport)))
     return 0
 
 

@@ -108,3 +108,27 @@ def test_fit_all_refines_good_fits_and_fits_the_rest_from_the_t_pose(make_window
     for scope, button in win.registration.buttons.items():  # each button says what it does
         assert button.toolTip() == FIT_TOOLTIPS[scope]
     assert "good current fit" in FIT_TOOLTIPS["all"] and "T-pose" in FIT_TOOLTIPS["selected"]
+
+
+def test_the_progress_throttle_keeps_its_rate_when_reports_come_a_little_faster(monkeypatch) -> None:
+    from deformlearn.app import registration_worker
+
+    clock = [0.0]
+    monkeypatch.setattr(registration_worker.time, "monotonic", lambda: clock[0])
+    sent: list[int] = []
+    progress = registration_worker._throttled(lambda e: sent.append(e.step), hz=30)
+
+    def report(step: int, total: int = 10_000) -> None:
+        progress(PipelineProgress(0, 1, step, total, {}, None, None))
+
+    for step in range(40):  # a report every 25 ms for 1 s: under "1/30 s since the last", only every second
+        clock[0] = step * 0.025
+        report(step)
+    assert 29 <= len(sent) <= 31
+    clock[0] += 2.0  # after a pause the beat starts afresh: no burst of the events it did not send
+    for k in range(4):
+        clock[0] += 0.001
+        report(100 + k)
+    assert sent[-1] == 100 and 101 not in sent
+    report(10_000)  # a chunk's last event always passes
+    assert sent[-1] == 10_000
