@@ -5,7 +5,8 @@ truth), opens it in the main window and fits from the registration panel with th
 (the panel's steps and orientations unless given): the first person (the first fit of a session, which
 also loads the engine: torch and the fitter are imported on the first Fit), then a second person, then the
 first person again (a re-fit). For each fit: wall time from the click to the stored fit, the fit
-pipeline's own time, the steps it ran, the stored fit's verdict and errors (dense and keypoint px of the
+pipeline's own time, the CPU seconds of the fit process meanwhile (the first fit's include its start and
+engine import), the steps it ran, the stored fit's verdict and errors (dense and keypoint px of the
 256 frame, MPJPE in mm against the truth) and what the 3D viewport drew meanwhile (frames per second,
 median render time and interval, mesh builds against geometry-only uploads, how far the skeleton moved).
 "single_fit_seconds" is the median wall time of the fits after the first, "good_fits" how many of all
@@ -61,6 +62,16 @@ def fit_figures(project: Path, pid: int) -> dict:
     return out
 
 
+def fit_process_cpu_seconds() -> float:
+    """CPU seconds (user + system) the app's fit process has used so far; 0 before it exists."""
+    from deformlearn.app import registration_worker
+
+    if not registration_worker.fit_process_alive():
+        return 0.0
+    fields = Path(f"/proc/{registration_worker.fit_process().pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def timed_fit(win, project: Path, row: int, label: str) -> dict:
     """Select `row`, press Fit (selected) and wait for it; what it took and what the viewport drew."""
     from PySide6.QtCore import QEventLoop, QTimer
@@ -80,11 +91,13 @@ def timed_fit(win, project: Path, row: int, label: str) -> dict:
     win.runner.finished.connect(loop.quit)
     win.runner.failed.connect(loop.quit)
     QTimer.singleShot(600_000, loop.quit)
+    cpu_before = fit_process_cpu_seconds()
     started = time.perf_counter()
     win.fit("selected")
     if win.runner.is_running():
         loop.exec()
     elapsed = time.perf_counter() - started
+    fit_cpu = fit_process_cpu_seconds() - cpu_before
     win.runner.finished.disconnect(loop.quit)
     win.runner.failed.disconnect(loop.quit)
     win.runner.progress.disconnect(on_progress)
@@ -92,7 +105,8 @@ def timed_fit(win, project: Path, row: int, label: str) -> dict:
     times, seconds = canvas.frame_times[first:], canvas.render_seconds[first:]
     pid = win.scene.pid
     return {"fit": label, "person": pid, "seconds": round(elapsed, 2),
-            "pipeline_seconds": round(float(summary.get("seconds", float("nan"))), 2), **fit_figures(project, pid),
+            "pipeline_seconds": round(float(summary.get("seconds", float("nan"))), 2),
+            "fit_process_cpu_seconds": round(fit_cpu, 2), **fit_figures(project, pid),
             "frames": len(times), "viewport_fps": round(len(times) / elapsed, 1),
             "viewport_frame_ms_median": _median_ms(seconds),
             "frame_interval_ms_median": _median_ms(list(np.diff(times))) if len(times) > 1 else None,
