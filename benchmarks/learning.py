@@ -63,7 +63,33 @@ noise, and the cpu-demo defaults stay as they are (novel views off: averaged ove
   With 2,000 people and views-poses-0.3 (novel views 0.5, new poses 0.5 of std 0.3 rad): A 126/92, B 218/113;
   its seed 1 (views-poses-0.3-seed1): A 122/94, B 229/126; all-views-poses (every person in a new view and
   pose, std 0.35): A 150/123, B 206/132 (350-410 s of training). So B's PA-MPJPE stays at the constant
-  pose's 113 whatever the scale and augmentation tried; the goal of 90 mm on B is not reached.
+  pose's 113 whatever the scale and augmentation tried; the goal of 90 mm on B is not reached by the
+  regressor alone.
+
+Refined predictions (what `deformlearn predict` gives since 2026-12-07: each person fitted from the regressor's
+prediction and from the T-pose, the lower-loss fit kept; `refine_predictions`). Every round line carries
+"refined_*" and "refined_from_prediction" (the share of people whose kept fit started from the prediction);
+the first line ("fit_alone") scores the single fit from the T-pose with no regressor. Same 300 people, seed 0,
+one thread, MPJPE (bone-rescaled) / PA-MPJPE mm, rounds 1 -> 2 -> 3:
+    current code (staged round 1, later rounds with the pose prior), pointset, load 1-2, 47-54 s a round:
+      regressor  A 171/127 -> 156/115 -> 149/108   B 287/126 -> 279/125 -> 274/126
+      refined    A 74/51.7 -> 72/50.0 -> 71/49.0   B 118/79.4 -> 114/75.3 -> 113/73.8  (kept from the
+                 prediction: A 0.1 / 0.2 / 0.3, B 0.2 / 0.3 / 0.3)
+      fit alone  A 77/56.1                          B 132/95.5
+      constant   A 166/120 -> 164/120               B 224/112 -> 222/110
+    before the staged round 1 (pointset): refined A 75/54.2 -> 67/43.8 -> 72/48.0, B 124/86.4 -> 109/71.1 -> 117/76.2
+    The four architectures (earlier code: round 1 on the stiff preset alone) on a B without the AMASS file
+    (poses sampled wider instead; constant PA 156/154/154, fit alone 127/85.6), round 3 (round-3 regressor /
+    refined, MPJPE/PA; kept from the prediction):
+      pointset  A 143/104 -> 72/48.0 (0.3)   B 223/135 -> 120/80.6 (0.1)
+      nbf       A 173/133 -> 76/54.7 (0.0)   B 260/162 -> 127/85.6 (0.0)
+      decomr    A 162/119 -> 74/51.6 (0.1)   B 253/152 -> 119/78.7 (0.1)
+      convnet   A 188/134 -> 76/53.4 (0.1)   B 327/166 -> 127/85.6 (0.0)
+    So refined predictions reach the goal (<= 100 mm MPJPE on A, PA <= 90 on B, falling every round on the
+    current code) and the regressor's start is what brings them below the fit alone (B PA 95.5 -> 73.8);
+    the regressor alone does not. The point-set encoder stays the default: it is the only architecture whose
+    predictions are kept for a third of the people; nbf's and convnet's are hardly ever better starts than
+    the T-pose.
 """
 
 from __future__ import annotations
