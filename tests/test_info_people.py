@@ -37,3 +37,14 @@ def test_info_lists_people_by_image_and_index_sorted_and_filtered(tmp_path, caps
     assert main(["info", str(tmp_path / "p"), "--people", "--fit", "good", "--json"]) == 0
     people = json.loads(capsys.readouterr().out)["people"]
     assert [(p["id"], p["label"], p["fit_quality"]) for p in people] == [(ids[1], "crowd.jpg · 2 of 3", "good")]
+
+
+def test_building_the_command_line_does_not_import_scipy():
+    # every command's options are built for any `deformlearn` call (--help, app): info's must stay light
+    import subprocess
+    import sys
+
+    code = ("import sys; from deformlearn.core.cli.parser import build_parser; build_parser(); "
+            "print(sorted(m for m in ('scipy', 'torch') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"

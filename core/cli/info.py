@@ -7,8 +7,7 @@ import argparse
 from dataclasses import asdict
 from pathlib import Path
 
-from deformlearn.core.project.people import ORDER_COLUMNS
-from deformlearn.core.project.records import FIT_FILTERS
+from deformlearn.core.project.records import FIT_FILTERS, ORDER_COLUMNS  # records, not people: no scipy at parser build
 
 HELP = "show what a project holds: people, fits, reviews and trained rounds"
 
@@ -66,7 +65,6 @@ def fitted_line(fitted: int, failed: int, fits: dict) -> str:
     if unknown:
         parts.append(f"{unknown} not recorded")
     return f"{fitted} ({', '.join(parts)}), {failed} failed"
-
 
 
 def run(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from deformlearn.core.densepose.records import DensePoints, dense_points
 from deformlearn.core.project.content_identity import annotation_digest, file_digest, person_content_key
 from deformlearn.core.project.records import (
     FIT_FILTERS,
+    ORDER_COLUMNS,
     PERSON_STATUSES,
     PersonRecord,
     PersonRow,
@@ -22,17 +23,6 @@ from deformlearn.core.project.records import (
     blob_to_array,
     blob_to_arrays,
 )
-
-#: list_persons order_by name -> SQL expression (a whitelist: order_by never reaches SQL unchecked).
-#: Sorting by error puts the degenerate fits after all others in either direction: their small errors (0 px
-#: for points at one pixel) measure nothing, so they never top the list as the best fits. People without an
-#: error (unfitted, or fitted to keypoints alone) come after those.
-ORDER_COLUMNS = {
-    "id": "p.id", "name": "p.name", "image": "i.file", "status": "p.status", "points": "p.num_points",
-    "keypoints": "p.num_keypoints", "score": "p.score", "error": "p.fit_error", "fit_status": "p.fit_status",
-    # best first: good, poor, degenerate, then people without a judged fit
-    "quality": "CASE p.fit_quality WHEN 'good' THEN 0 WHEN 'poor' THEN 1 WHEN 'degenerate' THEN 2 ELSE 3 END",
-}
 
 
 def check_keypoints(keypoints: np.ndarray, where: str) -> np.ndarray:
