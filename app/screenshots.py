@@ -23,15 +23,18 @@ from deformlearn.app.qt_env import ensure_application
 
 
 def pump(until: Callable[[], bool] | None = None, timeout: float = 1.0) -> bool:
-    """Process Qt events until `until()` is true (or for `timeout` seconds when no condition is given)."""
-    from PySide6.QtWidgets import QApplication
+    """Run Qt's event loop until `until()` is true (looked at every 10 ms; for `timeout` seconds when no
+    condition is given). Events are handled as they come, not after a sleep: a fit's progress events that
+    waited out a 10 ms sleep reached the viewport in pairs, and only the newer of each pair was drawn."""
+    from PySide6.QtCore import QEventLoop, QTimer
 
     end = time.perf_counter() + timeout
+    loop = QEventLoop()
     while time.perf_counter() < end:
-        QApplication.processEvents()
+        QTimer.singleShot(10, loop.quit)
+        loop.exec()
         if until is not None and until():
             return True
-        time.sleep(0.01)
     return until is None
 
 
