@@ -19,7 +19,8 @@ import torch
 from deformlearn.app.person_scene import PersonScene
 from deformlearn.core.body import FRONTAL_ROTATION_VALUES, BodyModel, Template
 from deformlearn.core.densepose import template_key
-from deformlearn.core.registration import normalised_to_pixels, pixels_to_normalised, square_box
+from deformlearn.core.registration import pixels_to_normalised, square_box
+from deformlearn.core.render import camera_to_image
 
 FRONTAL = np.array(FRONTAL_ROTATION_VALUES)
 
@@ -41,10 +42,7 @@ def read_iuv(path: str | None) -> np.ndarray | None:
 
 def viewer_to_image(vertices_viewer: np.ndarray, scale: float, translation: np.ndarray, bbox: np.ndarray) -> np.ndarray:
     """(V, 3) viewer frame -> (V, 3) image pixels x, y and depth away from the camera (pixels)."""
-    centre, half = square_box(bbox)
-    cam = vertices_viewer @ FRONTAL  # R X = F W
-    xy = normalised_to_pixels(scale * cam[:, :2] + translation, centre, half)
-    return np.concatenate([xy, (scale * half * cam[:, 2])[:, None]], axis=1)
+    return camera_to_image(vertices_viewer @ FRONTAL, scale, translation, bbox)  # R X = F W
 
 
 def align_to_points(vertices_viewer: np.ndarray, scene: PersonScene, keypoint_weights: np.ndarray | None) -> np.ndarray:

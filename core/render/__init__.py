@@ -9,9 +9,10 @@ import lazy_loader as _lazy
 
 __getattr__, __dir__, __all__ = _lazy.attach(
     __name__,
-    submodules=["normals", "offscreen", "overlay", "palette", "raster", "renderer", "scene", "skeleton",
+    submodules=["fit_overlay", "normals", "offscreen", "overlay", "palette", "raster", "renderer", "scene", "skeleton",
                 "template_views"],
     submod_attrs={
+        "fit_overlay": ["camera_to_image", "draw_fit", "fit_camera_vertices"],
         "normals": ["vertex_normals"],
         "offscreen": ["OffscreenRenderer", "atlas_texcoords", "load_atlas"],
         "overlay": ["draw_person", "part_colors", "write_png"],

@@ -1,6 +1,6 @@
 """A fit drawn as a user judges it, without OpenGL: its mesh over the photo and the same body from the side.
 
-`fit_image_vertices` projects a stored fit into its image; `draw_fit` blends the projected mesh (parts
+`camera_to_image` projects a stored fit's mesh into its image; `draw_fit` blends the projected mesh (parts
 coloured, shaded by how squarely each face looks at the camera) over a copy of the image and puts front and
 side views of the posed body beside it, at the image's height, all rasterised by `core.render.raster`.
 """
@@ -31,14 +31,14 @@ def fit_camera_vertices(body: BodyModel, params: dict[str, np.ndarray]) -> np.nd
     return vertices @ np.asarray(params["rotation"], np.float64).reshape(3, 3).T
 
 
-def fit_image_vertices(body: BodyModel, params: dict[str, np.ndarray], bbox: np.ndarray) -> np.ndarray:
-    """(V, 3) the fit's mesh in its image: x, y pixels and depth away from the camera (pixels). `params` are a
-    stored fit's (weak-perspective scale and translation in the normalised frame of the square around
-    `bbox`, (4,) x, y, w, h pixels)."""
-    cam = fit_camera_vertices(body, params)
+def camera_to_image(camera_vertices: np.ndarray, scale: float, translation: np.ndarray, bbox: np.ndarray
+                    ) -> np.ndarray:
+    """(V, 3) camera-frame points R X (metres) -> (V, 3) image pixels x, y and depth away from the camera
+    (pixels), by a fit's weak-perspective `scale` and (2,) `translation` in the normalised frame of the square
+    around `bbox` ((4,) x, y, w, h pixels)."""
     centre, half = square_box(np.asarray(bbox, np.float64))
-    scale = float(np.asarray(params["scale"]))
-    xy = normalised_to_pixels(scale * cam[:, :2] + np.asarray(params["translation"], np.float64), centre, half)
+    cam = np.asarray(camera_vertices, np.float64)
+    xy = normalised_to_pixels(scale * cam[:, :2] + np.asarray(translation, np.float64), centre, half)
     return np.concatenate([xy, (scale * half * cam[:, 2])[:, None]], axis=1)
 
 
@@ -67,14 +67,15 @@ def draw_fit(image: np.ndarray, template: Template, params: dict[str, np.ndarray
         raise ValueError(f"draw_fit: image has shape {image.shape}, expected (H, W, 3)")
     if not 0.0 <= alpha <= 1.0:
         raise ValueError(f"draw_fit: alpha must be in [0, 1], got {alpha}")
-    body = BodyModel(template)
+    camera = fit_camera_vertices(BodyModel(template), params)
     height, width = image.shape[:2]
-    colour, mask = _shaded_parts(template, fit_image_vertices(body, params, bbox), width, height)
+    pixels = camera_to_image(camera, float(np.asarray(params["scale"])), params["translation"], bbox)
+    colour, mask = _shaded_parts(template, pixels, width, height)
     out = image.copy()
     out[mask] = (alpha * colour[mask] + (1 - alpha) * image[mask]).astype(np.uint8)
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
     cv2.drawContours(out, contours, -1, (255, 255, 255), max(1, max(height, width) // 500), cv2.LINE_AA)
-    viewer = fit_camera_vertices(body, params) @ _FRONTAL  # y up, facing +z: the viewer frame of the presets
+    viewer = camera @ _FRONTAL  # y up, facing +z: the viewer frame of the presets
     panels = [out]
     for view in views:
         colour, mask = _shaded_parts(template, view_vertices(viewer, view, height), height, height)
