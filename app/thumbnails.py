@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 from PySide6.QtGui import QImage, QPixmap
 
+from deformlearn.core.project import person_label
+
 #: At most this many people of one image are counted for the "k of n" label (a crowd is "k of 512+").
 MAX_PEOPLE_PER_IMAGE = 512
 #: Margin around a person's box in a crop, as a fraction of the box's longer side.
@@ -97,13 +99,10 @@ class PersonThumbnails:
     def _label(self, pid: int, image_id: int, image_file: str, name: str | None) -> str:
         if name:
             return name
-        base = Path(image_file).name
         ids = self.people_of_image(image_id, image_file)
         if ids is None:
-            return f"{base} · person id {pid}"
-        if len(ids) <= 1:
-            return base
-        return f"{base} · {ids.index(pid) + 1 if pid in ids else '?'} of {len(ids)}"
+            return f"{Path(image_file).name} · person id {pid}"
+        return person_label(None, image_file, ids.index(pid) + 1 if pid in ids else "?", len(ids))
 
     def image(self, image_file: str) -> np.ndarray | None:
         """(H, W, 3) uint8 RGB of an image file (None when unreadable), cached."""

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import asdict
-from pathlib import Path
 
-from deformlearn.core.project.records import FIT_FILTERS, ORDER_COLUMNS  # records, not people: no scipy at parser build
+from deformlearn.core.project.records import (  # records, not people: no scipy at parser build
+    FIT_FILTERS,
+    ORDER_COLUMNS,
+    person_label,
+)
 
 HELP = "show what a project holds: people, fits, reviews and trained rounds"
 
@@ -49,12 +52,8 @@ def people_labels(rows: list) -> dict[int, str]:
     of_image: dict[int, list[int]] = {}
     for r in sorted(rows, key=lambda r: r.id):
         of_image.setdefault(r.image_id, []).append(r.id)
-    labels = {}
-    for r in rows:
-        ids = of_image[r.image_id]
-        base = Path(r.image_file).name
-        labels[r.id] = r.name or (base if len(ids) == 1 else f"{base} · {ids.index(r.id) + 1} of {len(ids)}")
-    return labels
+    return {r.id: person_label(r.name, r.image_file, of_image[r.image_id].index(r.id) + 1, len(of_image[r.image_id]))
+            for r in rows}
 
 
 def fitted_line(fitted: int, failed: int, fits: dict) -> str:
@@ -80,7 +79,9 @@ def run(args: argparse.Namespace) -> int:
         unusable = project.failed_people()
         fits = project.fit_outcomes()
         people = _all_rows(project, args.sort, args.fit_filter) if args.people else None
-        labels = people_labels(_all_rows(project)) if args.people else {}
+        # labels count every person of an image: a filtered list needs all the rows, an unfiltered one has them
+        everyone = people if people is None or args.fit_filter is None else _all_rows(project)
+        labels = {} if everyone is None else people_labels(everyone)
     job = read_lock(root)
     if args.json:
         print(to_json({"project": str(root), "template": template, **s, **fits, "unusable_people": unusable, "job": job,

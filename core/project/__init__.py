@@ -13,7 +13,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "job_lock": ["LOCK_NAME", "project_job", "read_lock"],
         "records": [
             "FIT_FILTERS", "FIT_REVIEW_STATUSES", "FitRecord", "PersonRecord", "PersonRow", "ProjectBusy", "ReviewRecord",
-            "RoundRecord",
+            "RoundRecord", "person_label",
         ],
         "store": ["DB_NAME", "Project", "ProjectError"],
         "templates": ["check_template", "load_project_template", "template_from_spec"],

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -50,6 +51,15 @@ ORDER_COLUMNS = {
     # best first: good, poor, degenerate, then people without a judged fit
     "quality": "CASE p.fit_quality WHEN 'good' THEN 0 WHEN 'poor' THEN 1 WHEN 'degenerate' THEN 2 ELSE 3 END",
 }
+
+
+def person_label(name: str | None, image_file: str, index: int | str, count: int) -> str:
+    """How the app and `info --people` name a person: its name, else its image file and, on an image of
+    several people, which of them it is ("demo_im.jpg · 3 of 12"; index 1-based in id order, or "?")."""
+    if name:
+        return name
+    base = Path(image_file).name
+    return base if count <= 1 else f"{base} · {index} of {count}"
 
 
 class ProjectError(ValueError):
