@@ -6,8 +6,9 @@
 
 With a new-data source the people are read like `deformlearn import` reads them, put into a prediction
 project (`--keep-project DIR`, else a temporary one), predicted with PROJECT's latest regressor (or
---regressor), refined (unless --no-refine: `core.regressor.prediction.refine_predictions`, the single fit
-of `deformlearn register` from the prediction and from the T-pose, each person's lower-loss fit kept), and
+--regressor), refined (unless --no-refine: `core.regressor.prediction.refine_predictions`, a fit from the
+prediction with the single fit's relaxed stage and the whole single fit of `deformlearn register` from the
+T-pose, each person's lower-loss fit kept), and
 `--export` writes the same meshes and parameter files as `deformlearn export`.
 """
 
@@ -31,12 +32,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--images", nargs="*", default=[], metavar="IMAGE",
                         help="only the project's people in these images (path or file name; default: everybody)")
     parser.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
-                        help="refine each prediction by registration: the single fit of `deformlearn register` from "
-                             "the prediction and from the T-pose, keeping each person's lower-loss fit (default; "
-                             "--no-refine gives the regressor's own output)")
+                        help="refine each prediction by registration: the single fit's relaxed stage from the "
+                             "prediction and the whole single fit of `deformlearn register` from the T-pose, keeping "
+                             "each person's lower-loss fit (default; --no-refine gives the regressor's own output)")
     parser.add_argument("--regressor", default=None, help="a regressor file (default: the project's latest round's)")
     parser.add_argument("--out", default=None, metavar="NPZ", help="write per-person parameters to this npz")
-    parser.add_argument("--device", default="cpu", help="torch device (default cpu)")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device: cpu, cuda, cuda:1 or auto (a GPU when torch sees one; default cpu)")
     new = parser.add_argument_group("new data (instead of the project's people)")
     new.add_argument("--iuv", metavar="DIR", help="folder of images with DensePose inference output (IUV + INDS png)")
     new.add_argument("--coco-densepose", metavar="JSON", help="a COCO DensePose annotation file")

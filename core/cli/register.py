@@ -11,7 +11,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("project", help="project folder")
     parser.add_argument("--only", default=None, metavar="IDS", help="comma-separated person ids (default: all "
                         "people; those with neither dense points nor 4 visible keypoints are skipped)")
-    parser.add_argument("--device", default="cpu", help="torch device: cpu, cuda, cuda:1 (default cpu)")
+    parser.add_argument("--device", default="cpu",
+                        help="torch device: cpu, cuda, cuda:1 or auto (a GPU when torch sees one; default cpu)")
     parser.add_argument("--init", choices=("tpose", "predictions", "fits", "auto"), default="tpose",
                         help="tpose: the staged single-fit schedule from the T-pose at several orientations "
                         "(stiff round-1 weights, then relaxed ones, with pose and upright priors; keypoint-only "

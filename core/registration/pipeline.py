@@ -148,7 +148,7 @@ def fit_record(fit: PersonFit, targets: PersonTargets, body: BodyModel, round_in
                      metrics=fit_metrics(fit, targets, body, start), status="failed" if fit.failed else "converged")
 
 
-def _rank(fit: PersonFit) -> tuple[bool, float]:
+def fit_rank(fit: PersonFit) -> tuple[bool, float]:
     """Sort key of alternative fits of one person: not failed first, then the lower final loss."""
     return fit.failed, fit.losses.get("total", float("inf"))
 
@@ -180,7 +180,7 @@ def fit_chunk(body: BodyModel, people: list[PersonTargets], schedule: FitSchedul
                                    cancel=cancel, watch=watched)
         done += result.steps_done
         for i, fit in zip(rows, result.fits):
-            if i not in best or _rank(fit) < _rank(best[i][0]):
+            if i not in best or fit_rank(fit) < fit_rank(best[i][0]):
                 best[i] = (fit, k)
     return [best[i] for i in range(len(people))]
 

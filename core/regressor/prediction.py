@@ -28,7 +28,7 @@ from deformlearn.core.project.importing import load_project_template
 from deformlearn.core.project.store import Project
 from deformlearn.core.registration.data import PIXELS_256_PER_UNIT, PersonTargets, collate, persons_from_project
 from deformlearn.core.registration.fitter import BodyParams
-from deformlearn.core.registration.pipeline import _rank, fit_chunk
+from deformlearn.core.registration.pipeline import fit_chunk, fit_rank
 from deformlearn.core.registration.schedule import FitSchedule
 from deformlearn.core.regressor.data import samples_from_project
 from deformlearn.core.regressor.training import load_regressor, predict
@@ -41,7 +41,7 @@ class Prediction:
     (pose (23, 3), scales (24,), rotation (3, 3), scale (), translation (2,), normalised frame); metrics:
     "<before|after>_<dense_px|keypoint_px|mpjpe_mm|pa_mpjpe_mm>" means over the people (keypoint_px only when
     some person has keypoints, the MPJPEs only with ground truth), and after refinement
-    "refined_from_regressor": the fraction of people whose kept fit started from the regressor's prediction."""
+    "refined_from_prediction": the fraction of people whose kept fit started from the regressor's prediction."""
 
     person_ids: np.ndarray
     before: list[dict[str, np.ndarray]]
@@ -85,19 +85,26 @@ def _predict_params(model, samples) -> list[dict[str, np.ndarray]]:
 
 
 def refine_predictions(template, people: list[PersonTargets], predicted: list[dict[str, np.ndarray]],
-                       schedule: FitSchedule | None = None, *, device: str = "cpu"
+                       schedule: FitSchedule | None = None, *, device: str = "cpu", chunk_size: int = 256
                        ) -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
     """Register `people` from their predictions `predicted` (fit-style dicts, people's order) with
     `FitSchedule.refit(schedule)` and from the T-pose with `schedule` (default `FitSchedule.single_fit()`),
-    keeping each person's lower-loss fit (module docstring; both end with the same stage, so their losses
-    compare). Returns the kept fits' params and (P,) bool: the kept fit started from the prediction."""
+    `chunk_size` people at a time as `fit_people` fits, keeping each person's lower-loss fit (module docstring;
+    both runs end with the relaxed weights and the same terms, also for people without dense points, whom the
+    T-pose run fits on the keypoint schedule, so their losses compare). Returns the kept fits' params and (P,)
+    bool: the kept fit started from the prediction."""
     schedule = (schedule or FitSchedule.single_fit()).with_(device=device)
-    # fit_chunk moves the model it is given to the device: give it its own
-    start = BodyParams.from_dicts(predicted, device=device)
-    refined = fit_chunk(BodyModel(template), people, FitSchedule.refit(schedule), [start])
-    fresh = fit_chunk(BodyModel(template), people, schedule, [None])
-    keep = np.array([_rank(a) <= _rank(b) for (a, _), (b, _) in zip(refined, fresh)])
-    return [a.params if k else b.params for k, (a, _), (b, _) in zip(keep, refined, fresh)], keep
+    params, keep = [], []
+    for start in range(0, len(people), chunk_size):
+        rows = people[start:start + chunk_size]
+        init = BodyParams.from_dicts(predicted[start:start + chunk_size], device=device)
+        # fit_chunk moves the model it is given to the device: give it its own
+        refined = fit_chunk(BodyModel(template), rows, FitSchedule.refit(schedule), [init])
+        fresh = fit_chunk(BodyModel(template), rows, schedule, [None])
+        for (a, _), (b, _) in zip(refined, fresh):
+            keep.append(fit_rank(a) <= fit_rank(b))
+            params.append(a.params if keep[-1] else b.params)
+    return params, np.array(keep, dtype=bool)
 
 
 def predict_people(project: Project, person_ids: np.ndarray, *, regressor: str | Path | None = None,
@@ -122,10 +129,10 @@ def predict_people(project: Project, person_ids: np.ndarray, *, regressor: str |
         metrics = _errors(body, before, batch, gt, "before")
     after = None
     if refine is not None:
-        after, from_regressor = refine_predictions(template, people, before, refine, device=device)
+        after, from_prediction = refine_predictions(template, people, before, refine, device=device)
         with torch.no_grad():
             metrics.update(_errors(body, after, batch, gt, "after"))
-        metrics["refined_from_regressor"] = float(from_regressor.mean())
+        metrics["refined_from_prediction"] = float(from_prediction.mean())
     return Prediction(person_ids, before, after, metrics)
 
 
