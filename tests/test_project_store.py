@@ -424,6 +424,10 @@ def test_keypoint_only_fits_have_no_error_and_sort_last_also_in_older_projects(t
     conn.execute("CREATE INDEX persons_error_rank ON persons((fit_quality IS 'degenerate'), fit_error)")
     conn.execute("UPDATE schema_version SET version = 4")
     conn.close()
+    with Project.open(tmp_path / "p", readonly=True) as p:  # read as it is: info, draw and export work
+        assert [r.fit_error for r in p.list_persons()] == [3.0, 0.0, 1.0, None]
+        assert p.latest_fit(b).metrics["num_points"] == 0.0
+    assert project_schema.read_schema_version(sqlite3.connect(tmp_path / "p" / "project.sqlite")) == 4
     with Project.open(tmp_path / "p") as p:
         assert project_schema.read_schema_version(p._conn) == project_schema.SCHEMA_VERSION
         assert [r.fit_error for r in p.list_persons()] == [3.0, None, 1.0, None]

@@ -170,6 +170,10 @@ CREATE INDEX persons_error_rank ON persons((fit_error IS NULL), (fit_quality IS 
 MIGRATIONS: tuple[str, ...] = (_V1, _V2, _V3, _V4, _V5)
 SCHEMA_VERSION = len(MIGRATIONS)
 
+#: The oldest schema that a read-only open reads as it is: the migrations after it change only derived values
+#: and indexes (v5: fit_error NULL for keypoint-only fits), so the tables and columns the code reads are there.
+READABLE_FROM = 4
+
 
 def read_schema_version(conn: sqlite3.Connection) -> int:
     """The schema version stored in the database; 0 for a database with no schema yet."""

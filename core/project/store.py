@@ -139,7 +139,9 @@ class Project(PeopleMixin, FitHistoryMixin, RoundRecordsMixin):
     @classmethod
     def open(cls, path: str | Path, *, readonly: bool = False) -> Project:
         """Open an existing project; ProjectError naming the path when it is not one, is too new, or cannot
-        be opened for writing (a read-only folder: the message says a write is needed)."""
+        be opened for writing (a read-only folder: the message says a write is needed). A writable open
+        migrates an older schema; a read-only one reads schemas from READABLE_FROM on as they are and
+        refuses older ones (their migration must write)."""
         root = Path(path).absolute()
         db = root / DB_NAME
         if not db.is_file():
@@ -155,9 +157,14 @@ class Project(PeopleMixin, FitHistoryMixin, RoundRecordsMixin):
                     f"({project_schema.SCHEMA_VERSION}); update deformlearn"
                 )
             if version < project_schema.SCHEMA_VERSION:
-                if readonly:
+                if not readonly:
+                    project_schema.migrate(conn)
+                elif version >= project_schema.READABLE_FROM:
+                    _stderr_note(f"{root}: project schema {version} read as it is (this program writes "
+                                 f"{project_schema.SCHEMA_VERSION}): people fitted to keypoints alone show a "
+                                 "0 px dense error until the project is opened once by a command that writes")
+                else:
                     raise ProjectError(f"{root}: project schema {version} needs migrating; open it writable once")
-                project_schema.migrate(conn)
             return cls(root, conn, readonly=readonly)
 
     @classmethod
