@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -84,6 +85,20 @@ def test_two_rounds_complete_with_models_fits_and_metrics(project_path):
         before_after = predict_people(project, project.person_ids()[:4],
                                       refine=FitSchedule.single_fit(steps=20, num_threads=1))
         assert before_after.metrics["after_dense_px"] < before_after.metrics["before_dense_px"]
+
+
+def test_a_round_after_one_without_a_regressor_registers_as_round_one(project_path):
+    torch.set_num_threads(1)
+    settings = tiny_settings()
+    events = []
+    with Project.open(project_path) as project:
+        run_round(project, replace(settings, stages=("lifting",)))
+        run_round(project, replace(settings, stages=("lifting", "registration")), progress=events.append)
+        fitted = len(project.fits(2))
+    totals = {e.total for e in events if e.stage == "registration"}
+    # from the T-pose on round 1's schedule (40 steps), not the short refinement of later rounds (20)
+    assert totals == {fitted * settings.registration_schedule(1).steps} and fitted == 16
+    assert settings.registration_schedule(2).steps < settings.registration_schedule(1).steps
 
 
 def test_presets_paper_keeps_its_later_rounds_and_the_default_refines():

@@ -283,14 +283,16 @@ class _Round:
             self.lifting()
             depth_ids = self.project.read_array(array_name(self.index, "lifted_ids"))
             depths = self.project.read_array(array_name(self.index, "lifted_depths"))
-        first = self.index == 1
+        previous = None if self.index == 1 else self.previous_model("regressor")
+        # Without an earlier regressor (round 1, or rounds that stopped after lifting) people start from the
+        # T-pose, so they are registered as round 1 registers them.
+        first = previous is None
         use_depths = first or self.settings.later_round_depths
         depth_of = {int(p): d for p, d in zip(depth_ids, depths)} if use_depths else {}
         done = {f.person_id for f in self.project.fits(self.index)}
         todo = [int(p) for p in self.ids[self.fittable] if int(p) not in done]
-        schedule = self.settings.registration_schedule(self.index)
-        previous = None if first else self.previous_model("regressor")
-        regressor = None if previous is None else load_regressor(previous, self.settings.device)
+        schedule = self.settings.registration_schedule(1 if first else self.index)
+        regressor = None if first else load_regressor(previous, self.settings.device)
         steps = schedule.steps
         n_starts = 2 if regressor is not None and self.settings.restart_from_previous_fit else 1
         total = len(todo) * steps * n_starts
@@ -305,17 +307,18 @@ class _Round:
                                        start * steps * n_starts, total, started, len(whole)) if chunk else []
             gathered = self.dist.gather(fits)
             if self.dist.is_main:
-                self.save_fits([f for part in gathered for f in part])
+                self.save_fits([f for part in gathered for f in part], from_scratch=first)
             self.dist.barrier()
         if self.dist.is_main:
             kept = sum(f.round_index != self.index for f in self.project.current_fits(sorted(done | set(todo))))
             self.project.update_round(self.index, stages={"registration": "done"},
                                       metrics={"registration_kept_previous": float(kept)})
 
-    def save_fits(self, fits: list[FitRecord]) -> None:
-        """Store a chunk's fits in one transaction; in round 1 with `keep_better_fits` a fit worse than its
-        person's good current fit (`keeps_current`) joins the history without becoming current."""
-        rule = self.settings.keep_better_fits and self.index == 1
+    def save_fits(self, fits: list[FitRecord], from_scratch: bool) -> None:
+        """Store a chunk's fits in one transaction; fits `from_scratch` (the T-pose start of round 1) with
+        `keep_better_fits`: a fit worse than its person's good current fit (`keeps_current`) joins the
+        history without becoming current."""
+        rule = self.settings.keep_better_fits and from_scratch
         keep = [rule and keeps_current(self.project.current_fit(f.person_id), f) for f in fits]
         with self.project.transaction():
             self.project.save_fits([f for f, k in zip(fits, keep) if not k])

@@ -9,7 +9,7 @@ keypoints in the camera frame (x right, y down, z away from the camera; orientat
 - cgan_mpjpe_mm: lifted keypoints (annotated 2D + cGAN depth) of the held-out people;
 - regressor_mpjpe_mm: the regressor's predictions for the held-out people.
 Always (residuals, pixels of a 256 x 256 frame over the person's square box):
-- registration_dense_px: mean dense error of the round's converged fits;
+- registration_dense_px: mean dense error of the round's converged fits with dense points;
 - regressor_dense_px / regressor_keypoint_px: the regressor's prediction against the annotations of the
   held-out people (all people when there is no ground truth).
 The registration stage itself writes registration_kept_previous: the people whose current fit after it is
@@ -74,8 +74,9 @@ def evaluate_round(project: Project, template: Template, round_index: int, perso
     metrics: dict[str, float] = {}
     fits = {f.person_id: f for f in project.fits(round_index)}
     converged = [f for f in fits.values() if f.status == "converged"]
-    if converged:
-        metrics["registration_dense_px"] = float(np.mean([f.metrics["error"] for f in converged]))
+    dense = [f.metrics["error"] for f in converged if f.metrics.get("num_points", 1.0) > 0]
+    if dense:  # a fit to keypoints alone measures no dense error (its 0 px would pull the mean down)
+        metrics["registration_dense_px"] = float(np.mean(dense))
     metrics["registration_failed"] = float(sum(f.status == "failed" for f in fits.values()))
     gt_of = (lambda pid: project.ground_truth(int(pid))) if has_gt else None
 

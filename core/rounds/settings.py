@@ -43,8 +43,9 @@ class RoundSettings:
         half runs from one orientation instead of four; 500 people in chunks of 256: 11.5 -> 8.2 CPU s).
         The gap left to a single fit (73.2 mm) is the cGAN depths in L_KP: the staged schedule without
         them gives 75.3 mm (70.6 mm over 300 steps).
-    keep_better_fits: in round 1 a new fit becomes the person's current fit (the one the regressor trains on)
-        only when it is at least as good as a good current fit (`keeps_current`: verdict, then 2D residual);
+    keep_better_fits: in round 1 (and a round without an earlier regressor) a new fit becomes the person's
+        current fit (the one the regressor trains on) only when it is at least as good as a good current fit
+        (`keeps_current`: verdict, then 2D residual);
         else it is stored in the person's history beside the current one, which stays current. After
         `register` on the 200 synthetic people, round 1 kept 191 single fits and the current fits' MPJPE
         went 73.2 -> 69.9 mm (the round's own fits: 96.9 mm; the ground truth preferred the kept single fit
