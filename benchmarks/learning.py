@@ -4,14 +4,14 @@ Makes two synthetic projects (`deformlearn synth`): a training distribution A (N
 and a DIFFERENT one B (other pose source: AMASS motion capture when ../shared/data/motion is present, else
 wider sampled poses; camera pitch and roll three times wider; segment scales of 2.4 times the spread;
 sparser points, 30 to 80 per person). For each architecture it runs K `cpu-demo` rounds on a copy of A
-(targets = the registrations; a quarter of A held out) and prints one JSON line per round and architecture:
+(targets = the registrations; a quarter of A held out, --holdout) and prints one JSON line per round and architecture:
 MPJPE (bone-rescaled, the paper's protocol), raw MPJPE and PA-MPJPE (mm) of the round's regressor on A's
 held-out people and on B's people (sparse points only: the ConvNet then sees its IUV crop splatted from the
 points, like a COCO person), beside a constant-pose baseline (the training fits' mean pose and scales with
 the true orientation), and the wall time of each stage of the round.
 
     python benchmarks/learning.py [--n 300] [--n-other 100] [--rounds 3] [--architectures convnet,nbf,...]
-                                  [--epochs E] [--seed 0] [--threads 1] [--out DIR]
+                                  [--epochs E] [--seed 0] [--threads 1] [--out DIR] [--holdout 0.25]
                                   [--variants views,views-no-flip,...] [--reuse]
 
 --variants retrains the regressor of each architecture's run with other settings (VARIANTS) on that run's own
@@ -163,8 +163,8 @@ def make_projects(out: Path, n: int, n_other: int, seed: int) -> tuple[Path, Pat
     return a, b
 
 
-def round_settings(architecture: str, epochs: int | None) -> RoundSettings:
-    base = RoundSettings.cpu_demo(holdout_fraction=HOLDOUT)
+def round_settings(architecture: str, epochs: int | None, holdout: float = HOLDOUT) -> RoundSettings:
+    base = RoundSettings.cpu_demo(holdout_fraction=holdout)
     model = replace(base.regressor.model, architecture=architecture)
     changes = {"model": model, **AUGMENT, **({"epochs": epochs} if epochs else {})}
     return replace(base, regressor=replace(base.regressor, **changes))
@@ -227,13 +227,13 @@ def _mean_fit(project: Project, k: int, held_out: np.ndarray) -> dict[str, np.nd
 
 
 def run_architecture(architecture: str, a: Path, b: Path, out: Path, rounds: int, epochs: int | None,
-                     seed: int) -> None:
+                     seed: int, holdout: float) -> None:
     work = out / f"A_{architecture}"
     shutil.copytree(a, work)
-    settings = round_settings(architecture, epochs)
+    settings = round_settings(architecture, epochs, holdout)
     with Project.open(work) as project, Project.open(b, readonly=True) as other:
         ids = project.person_ids()
-        held_out = ids[holdout_mask(ids, HOLDOUT, settings.split_seed)]
+        held_out = ids[holdout_mask(ids, holdout, settings.split_seed)]
         for k in range(1, rounds + 1):
             started = time.perf_counter()
             record = run_round(project, settings)
@@ -251,7 +251,7 @@ def run_architecture(architecture: str, a: Path, b: Path, out: Path, rounds: int
 
 
 def run_variant(name: str, work: Path, b: Path, architecture: str, rounds: int, epochs: int | None,
-                seed: int) -> None:
+                seed: int, holdout: float) -> None:
     """Retrain the regressor of project `work` (whose rounds have run) with `changes` to its settings, round by
     round on the same round-k training fits, each round fine-tuning the variant's own previous regressor, as
     a round does; one JSON line per round. The registrations are the main run's: with
@@ -263,7 +263,7 @@ def run_variant(name: str, work: Path, b: Path, architecture: str, rounds: int, 
         template = load_project_template(project)
         key = template_key(template)
         ids = project.person_ids()
-        held_out = ids[holdout_mask(ids, HOLDOUT, 0)]
+        held_out = ids[holdout_mask(ids, holdout, 0)]
         model = None
         for k in range(1, rounds + 1):
             train = project.read_array(f"rounds/round_{k:03d}/regressor_ids")
@@ -290,7 +290,7 @@ def gt_params(project: Project, pid: int) -> dict[str, np.ndarray]:
             "scale": np.asarray(gt["scale"]).reshape(()) / half, "translation": (gt["translation"] - centre) / half}
 
 
-def run_oracle(n: int, out: Path, b: Path, variants: list[str], seed: int) -> None:
+def run_oracle(n: int, out: Path, b: Path, variants: list[str], seed: int, holdout: float) -> None:
     """Train the cpu-demo point-set regressor (and each variant) once on the ground truth of n new people of A's
     distribution (targets as good as can be, at a scale no round here reaches) and score it on A's held-out
     people of the pointset run and on B: what more people would buy. One JSON line per setting."""
@@ -303,7 +303,7 @@ def run_oracle(n: int, out: Path, b: Path, variants: list[str], seed: int) -> No
             Project.open(b, readonly=True) as other:
         template = load_project_template(project)
         ids = project.person_ids()
-        held_out = a.person_ids()[holdout_mask(a.person_ids(), HOLDOUT, 0)]
+        held_out = a.person_ids()[holdout_mask(a.person_ids(), holdout, 0)]
         mean = _mean_fit(a, max(r.index for r in a.rounds()), held_out)
         for name in variants or ["default"]:
             settings = replace(round_settings("pointset", None).regressor, **VARIANTS[name])
@@ -338,6 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=300, help="people of the training distribution")
     parser.add_argument("--n-other", type=int, default=100, help="people of the other distribution")
+    parser.add_argument("--holdout", type=float, default=HOLDOUT, help="share of the training distribution's "
+                        f"people held out of every round (default {HOLDOUT}; with --reuse give the earlier run's)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--architectures", default=",".join(ARCHITECTURES))
     parser.add_argument("--epochs", type=int, default=None, help="regressor epochs per round (default: cpu-demo's)")
@@ -367,24 +369,25 @@ def main(argv: list[str] | None = None) -> int:
     if not args.reuse:
         a, b = make_projects(out, args.n, args.n_other, args.seed)
     print(json.dumps({"benchmark": "learning", "synth_seconds": round(time.perf_counter() - started, 1),
-                      "n": args.n, "n_other": args.n_other, "held_out_fraction": HOLDOUT, "rounds": args.rounds,
+                      "n": args.n, "n_other": args.n_other, "held_out_fraction": args.holdout, "rounds": args.rounds,
                       "epochs": args.epochs or round_settings("pointset", None).regressor.epochs,
                       "threads": args.threads, "preset": "cpu-demo"}), flush=True)
     if args.oracle:
-        run_oracle(args.oracle, out, b, variants, args.seed)
+        run_oracle(args.oracle, out, b, variants, args.seed, args.holdout)
         return 0
     with Project.open(a) as project_a, Project.open(b, readonly=True) as other:
         ids = project_a.person_ids()
         ensure_correspondences(project_a, load_project_template(project_a), ids)
-        held_out = ids[holdout_mask(ids, HOLDOUT, round_settings("pointset", None).split_seed)]
+        held_out = ids[holdout_mask(ids, args.holdout, round_settings("pointset", None).split_seed)]
         print(json.dumps(_rounded({"benchmark": "learning", "fit_alone": {
             "in_distribution": fit_alone(project_a, held_out),
             "other_distribution": fit_alone(other, other.person_ids())}})), flush=True)
     for architecture in args.architectures.split(","):
         if not (out / f"A_{architecture}").exists():
-            run_architecture(architecture, a, b, out, args.rounds, args.epochs, args.seed)
+            run_architecture(architecture, a, b, out, args.rounds, args.epochs, args.seed, args.holdout)
         for name in variants:
-            run_variant(name, out / f"A_{architecture}", b, architecture, args.rounds, args.epochs, args.seed)
+            run_variant(name, out / f"A_{architecture}", b, architecture, args.rounds, args.epochs, args.seed,
+                        args.holdout)
     if not args.out:
         shutil.rmtree(out, ignore_errors=True)
     return 0
