@@ -34,9 +34,12 @@ def test_info_lists_people_by_image_and_index_sorted_and_filtered(tmp_path, caps
     assert "poor (dense_residual)" in fitted[1]
     assert any("alone.jpg " in x and "not fitted" in x for x in listed)
 
-    assert main(["info", str(tmp_path / "p"), "--people", "--fit", "good", "--json"]) == 0
-    people = json.loads(capsys.readouterr().out)["people"]
-    assert [(p["id"], p["label"], p["fit_quality"]) for p in people] == [(ids[1], "crowd.jpg · 2 of 3", "good")]
+    for listing in (["--people", "--fit", "good"], ["--fit", "good"]):  # --fit and --sort imply --people
+        assert main(["info", str(tmp_path / "p"), *listing, "--json"]) == 0
+        people = json.loads(capsys.readouterr().out)["people"]
+        assert [(p["id"], p["label"], p["fit_quality"]) for p in people] == [(ids[1], "crowd.jpg · 2 of 3", "good")]
+    assert main(["info", str(tmp_path / "p"), "--sort", "error"]) == 0
+    assert "people    4 people, by error:" in capsys.readouterr().out
 
 
 def test_building_the_command_line_does_not_import_scipy():

@@ -20,10 +20,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.add_argument("--people", action="store_true",
                         help="also list every person: image, points, keypoints, review, fit status, error, verdict")
-    parser.add_argument("--sort", default="id", choices=sorted(ORDER_COLUMNS),
-                        help="order of the --people list (error: lowest first, quality: best first)")
+    parser.add_argument("--sort", default=None, choices=sorted(ORDER_COLUMNS),
+                        help="order of the --people list (default id; error: lowest first, quality: best first); "
+                             "implies --people")
     parser.add_argument("--fit", default=None, choices=sorted(FIT_FILTERS), dest="fit_filter",
-                        help="list only people whose current fit is this (fit status or quality verdict)")
+                        help="list only people whose current fit is this (fit status or quality verdict); "
+                             "implies --people")
 
 
 def person_line(row, label: str) -> str:
@@ -78,7 +80,9 @@ def run(args: argparse.Namespace) -> int:
         root = project.root
         unusable = project.failed_people()
         fits = project.fit_outcomes()
-        people = _all_rows(project, args.sort, args.fit_filter) if args.people else None
+        listed = args.people or args.sort is not None or args.fit_filter is not None
+        sort = args.sort or "id"
+        people = _all_rows(project, sort, args.fit_filter) if listed else None
         # labels count every person of an image: a filtered list needs all the rows, an unfiltered one has them
         everyone = people if people is None or args.fit_filter is None else _all_rows(project)
         labels = {} if everyone is None else people_labels(everyone)
@@ -113,7 +117,7 @@ def run(args: argparse.Namespace) -> int:
               + (f"; models {models}" if models else ""))
     if people is not None:
         shown = f"{len(people)} people" + (f" with a {args.fit_filter} fit" if args.fit_filter else "")
-        print(f"people    {shown}, by {args.sort}:")
+        print(f"people    {shown}, by {sort}:")
         for row in people:
             print(person_line(row, labels[row.id]))
     return 0
