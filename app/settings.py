@@ -7,6 +7,7 @@ from pathlib import Path
 
 from PySide6.QtCore import QSettings
 
+from deformlearn.core import devices
 from deformlearn.core.registration import RegistrationSettings
 
 MAX_RECENT = 8
@@ -97,15 +98,12 @@ def smpl_problem(smpl_folder: str, uv_processed_mat: str) -> str:
 
 
 def resolve_device(choice: str) -> str:
-    """"auto" -> "cuda" when torch sees a GPU, else "cpu"; "cpu" unchanged; "cuda" checked: a RuntimeError saying
-    what to choose when torch sees no GPU. Imports torch only when asked (at the start of a fit), so the window
-    opens without it."""
-    if choice == "cpu":
-        return choice
-    import torch
-
-    if choice == "cuda" and not torch.cuda.is_available():
-        build = f"torch {torch.__version__}, " + ("built with CUDA" if torch.version.cuda else "a CPU-only build")
-        raise RuntimeError(f"Device cuda: torch sees no CUDA GPU on this machine ({build}). Choose auto or cpu as "
-                           "the device in the Registration panel.")
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    """The panel's device choice as a torch device name ("auto" resolved); a RuntimeError saying what to choose
+    when torch cannot use it. Imports torch only when asked (at the start of a fit), so the window opens
+    without it."""
+    device = devices.resolve_device(choice)
+    try:
+        devices.check_device(device, what="Device", advice="choose auto or cpu as the device in the Registration panel.")
+    except ValueError as exc:
+        raise RuntimeError(str(exc)) from None
+    return device

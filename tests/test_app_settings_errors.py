@@ -174,4 +174,4 @@ def test_cuda_without_a_gpu_is_a_dialog_that_says_what_to_choose(make_window, sm
     win.fit("selected")
     assert not win.runner.is_running()
     [(title, text)] = app_errors
-    assert title == "Fit failed" and "torch sees no CUDA GPU" in text and "Choose auto or cpu" in text
+    assert title == "Fit failed" and "torch sees no CUDA GPU" in text and "choose auto or cpu" in text

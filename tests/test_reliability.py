@@ -435,7 +435,7 @@ def test_ordinary_faults_are_one_line(tmp_path):
     if not torch.cuda.is_available():
         proc = subprocess.run([*CLI, "register", str(tmp_path / "p"), "--device", "cuda"], capture_output=True,
                               text=True, cwd=REPO, timeout=120)
-        assert proc.returncode == 2 and "--device cuda: no CUDA GPU" in proc.stderr
+        assert proc.returncode == 2 and "--device cuda: torch sees no CUDA GPU" in proc.stderr
     proc = subprocess.run([*CLI, "export", str(tmp_path / "p"), "--out", str(deep / "sub")], capture_output=True,
                           text=True, cwd=REPO, timeout=120)
     assert proc.returncode == 2 and str(deep) in proc.stderr and "Traceback" not in proc.stderr

@@ -8,37 +8,6 @@ import sqlite3
 import sys
 
 
-def resolve_device(device: str) -> str:
-    """"auto" -> "cuda" when torch sees a CUDA GPU, else "cpu"; any other name as it is."""
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
-def check_device(device: str) -> None:
-    """ValueError naming `device` when torch cannot use it here (an unknown name, no CUDA GPU, index out of
-    range, no MPS); "cpu" always works and needs no torch import."""
-    if device == "cpu":
-        return
-    import torch
-
-    try:
-        dev = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise ValueError(f"--device {device}: not a torch device (expected cpu, cuda, cuda:1, mps)") from None
-    if dev.type == "cuda":
-        if not torch.cuda.is_available():
-            raise ValueError(f"--device {device}: no CUDA GPU is available on this machine (or this torch has no "
-                             "CUDA); use --device cpu")
-        if dev.index is not None and dev.index >= torch.cuda.device_count():
-            raise ValueError(f"--device {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
-                             f"numbered from 0")
-    elif dev.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"--device {device}: MPS is not available on this machine; use --device cpu")
-
-
 def _input_files(args) -> list[str]:
     """The existing files the command's arguments name (to say which input was at fault)."""
     values = [v for v in vars(args).values() if isinstance(v, str)]

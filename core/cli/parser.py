@@ -15,7 +15,8 @@ from importlib.metadata import entry_points
 from types import ModuleType
 
 from deformlearn.core import __version__
-from deformlearn.core.cli.errors import check_device, describe_error, resolve_device, silence_broken_pipe
+from deformlearn.core.cli.errors import describe_error, silence_broken_pipe
+from deformlearn.core.devices import check_device, resolve_device
 
 #: The engine's subcommands: name -> module. Other packages add theirs through the `deformlearn.commands`
 #: entry-point group (the desktop app registers `app` and `screenshots`), so core never names them.
