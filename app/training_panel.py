@@ -43,7 +43,7 @@ KILL_AFTER_MS = 10000
 PRESET_CHOICES = ("cpu-demo", "paper")
 INPUT_CHOICES = ("preset", "rgb", "iuv", "rgb+iuv")
 #: The regressor architectures ("preset" = the preset's: pointset for cpu-demo, the ResNet50 convnet for paper).
-ARCHITECTURE_CHOICES = ("preset", "pointset", "convnet", "nbf", "decomr")
+ARCHITECTURE_CHOICES = ("preset", "pointset", "partwise", "convnet", "nbf", "decomr")
 #: The project's training log (every line the panel shows), relative to the project folder.
 LOG_FILE = Path("logs") / "training.log"
 LOG_TAIL_LINES = 400
@@ -150,7 +150,9 @@ class TrainingPanel(QWidget):
         self.architecture.setToolTip(
             "The regressor's architecture (benchmarks/learning.py compares them). preset: cpu-demo's point-set "
             "encoder, the paper's ResNet50 convnet.\npointset: an encoder over the annotated points and "
-            "keypoints, no image (the best and the cheapest measured on synthetic people).\nconvnet: the "
+            "keypoints, no image (the best and the cheapest measured on synthetic people).\npartwise: the "
+            "point-set encoder, each joint's rotation corrected from the points of the two parts it "
+            "connects.\nconvnet: the "
             "paper's ConvNet on the RGB / IUV crop.\nnbf: a ConvNet on the part segmentation (Neural Body "
             "Fitting).\ndecomr: a ConvNet on the points' UV location map (DecoMR).")
         self.architecture.currentTextChanged.connect(self._architecture_changed)

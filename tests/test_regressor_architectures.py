@@ -176,3 +176,32 @@ def test_regressor_files_from_before_architectures_still_load(tmp_path):
     s = _synthetic_samples(2)
     assert loaded.config.architecture == "convnet"
     assert torch.allclose(predict(loaded, s).raw, predict(model, s).raw, atol=1e-6)
+
+
+def test_partwise_pools_each_coarse_part_over_its_own_points_only():
+    from deformlearn.core.body.skeletons import FINE_TO_COARSE_PART
+    from deformlearn.core.regressor.encoders import NUM_COARSE_PARTS, PartwiseEncoder
+    from deformlearn.core.regressor.inputs import RegressorInputs
+
+    torch.manual_seed(0)
+    encoder = PartwiseEncoder(RegressorConfig(architecture="partwise", point_features=16), pretrained=False)
+    B, N = 3, 40
+    part = torch.randint(1, 25, (B, N))
+    part[1] = 3  # the second person's points all on the right hand
+    mask = torch.rand(B, N) > 0.3
+    inputs = RegressorInputs(points=torch.rand(B, N, 2) * 2 - 1, part=part, uv=torch.rand(B, N, 2), point_mask=mask,
+                             keypoints=torch.zeros(B, 17, 2), keypoint_visible=torch.zeros(B, 17, dtype=torch.bool))
+    whole, parts = encoder.parts(inputs)
+    assert torch.allclose(whole, encoder(inputs)) and parts.shape == (B, NUM_COARSE_PARTS, 33)
+    h = encoder.point_features(inputs)
+    coarse = torch.as_tensor(FINE_TO_COARSE_PART)[part] - 1
+    for b in range(B):
+        for c in range(NUM_COARSE_PARTS):
+            inside = mask[b] & (coarse[b] == c)
+            if not inside.any():
+                assert torch.equal(parts[b, c], torch.zeros(33))
+                continue
+            assert torch.allclose(parts[b, c, :16], h[b, inside].amax(0))
+            assert torch.allclose(parts[b, c, 16:32], h[b, inside].mean(0), atol=1e-6)
+            assert torch.isclose(parts[b, c, 32], inside.sum() / mask[b].sum())
+    assert parts[1, 1, 32] == 1.0  # right hand (coarse part 2) holds all of person 1's points

@@ -32,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="train the regressor only on fits a reviewer accepted (default: all not rejected)")
     parser.add_argument("--input", choices=("rgb", "iuv", "rgb+iuv"), default=None,
                         help="the convnet regressor's crop input (implies --architecture convnet)")
-    parser.add_argument("--architecture", choices=("convnet", "nbf", "decomr", "pointset"), default=None,
+    parser.add_argument("--architecture", choices=("convnet", "nbf", "decomr", "pointset", "partwise"), default=None,
                         help="regressor architecture (default: the preset's; benchmarks/learning.py compares them)")
     parser.add_argument("--progress-json", action="store_true", help="progress as JSON lines on stdout")
     parser.add_argument("--device", default="auto",

@@ -10,6 +10,11 @@
 - "pointset": a PointNet-style encoder over the set of (x, y, part, U, V) points (a shared MLP, then max
   and mean pooling over the points), with the keypoints beside it. It needs no image and reads sparse COCO
   DensePose annotations exactly as they are.
+- "partwise": the point-set encoder that also pools its point features per coarse body part (DensePose's
+  14 parts of `dp_masks`); the network's `JointHead` corrects each joint's rotation from the features of
+  the two parts the joint connects. A joint's angle is then read from its own parts' points, not from the
+  whole body's pooled vector, so new combinations of joint angles (another pose distribution) are new
+  inputs to the whole-body head only.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from deformlearn.core.body.skeletons import NUM_KEYPOINTS, NUM_PARTS
+from deformlearn.core.body.skeletons import FINE_TO_COARSE_PART, NUM_KEYPOINTS, NUM_PARTS
 from deformlearn.core.regressor.backbones import image_backbone
 from deformlearn.core.regressor.inputs import (
     RegressorInputs,
@@ -26,7 +31,7 @@ from deformlearn.core.regressor.inputs import (
     points_to_uv_location_map,
 )
 
-ARCHITECTURES = ("convnet", "nbf", "decomr", "pointset")
+ARCHITECTURES = ("convnet", "nbf", "decomr", "pointset", "partwise")
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 KEYPOINT_FEATURES = 128
@@ -114,19 +119,60 @@ class PointSetEncoder(nn.Module):
         self.keypoints = _keypoint_branch()
         self.features = 2 * width + KEYPOINT_FEATURES
 
-    def forward(self, inputs: RegressorInputs) -> Tensor:
+    def point_features(self, inputs: RegressorInputs) -> Tensor:
+        """(B, N, width) each point's features (>= 0: ReLU), zero where the mask drops the point."""
         part = torch.nn.functional.one_hot(inputs.part.clamp(0, NUM_PARTS), NUM_PARTS + 1)[..., 1:]
         x = torch.cat([inputs.points, inputs.uv * 2.0 - 1.0, part.to(inputs.points.dtype)], dim=-1)
-        h = self.point_mlp(x)  # (B, N, width); ReLU output >= 0, so masked max over zeros is safe
-        m = inputs.point_mask[..., None].to(h.dtype)
-        pooled_max = (h * m).amax(dim=1)
-        pooled_mean = (h * m).sum(dim=1) / m.sum(dim=1).clamp_min(1.0)
+        return self.point_mlp(x) * inputs.point_mask[..., None].to(x.dtype)
+
+    def forward(self, inputs: RegressorInputs) -> Tensor:
+        h = self.point_features(inputs)  # masked max over zeros is safe: the features are >= 0
+        pooled_max = h.amax(dim=1)
+        pooled_mean = h.sum(dim=1) / inputs.point_mask.sum(dim=1, keepdim=True).clamp_min(1).to(h.dtype)
         kp = self.keypoints(keypoint_vector(inputs.keypoints, inputs.keypoint_visible))
         return torch.cat([pooled_max, pooled_mean, kp], dim=1)
+
+
+#: Coarse parts of `dp_masks` (14; FINE_TO_COARSE_PART without the background).
+NUM_COARSE_PARTS = int(FINE_TO_COARSE_PART.max())
+
+
+class PartwiseEncoder(PointSetEncoder):
+    """The point-set encoder (its whole-body vector is `forward`'s) that also pools per coarse part.
+
+    `parts(inputs)` -> (B, features) the whole-body vector and (B, 14, part_features) per coarse part: the
+    max and mean of its points' features and the share of the person's points it holds (all 0 for a part
+    without points).
+    """
+
+    def __init__(self, config, pretrained: bool) -> None:
+        super().__init__(config, pretrained)
+        self.part_features = 2 * config.point_features + 1
+        self.register_buffer("coarse_of_fine", torch.as_tensor(FINE_TO_COARSE_PART), persistent=False)
+
+    def parts(self, inputs: RegressorInputs) -> tuple[Tensor, Tensor]:
+        h = self.point_features(inputs)
+        B, N, W = h.shape
+        mask = inputs.point_mask
+        kp = self.keypoints(keypoint_vector(inputs.keypoints, inputs.keypoint_visible))
+        count = mask.sum(dim=1, keepdim=True).clamp_min(1).to(h.dtype)
+        whole = torch.cat([h.amax(dim=1), h.sum(dim=1) / count, kp], dim=1)
+        # row of each point in the (B * 14) part table; dropped points go to an extra row, cut off after
+        coarse = self.coarse_of_fine[inputs.part.clamp(0, NUM_PARTS)] - 1
+        rows = torch.arange(B, device=h.device)[:, None] * NUM_COARSE_PARTS + coarse
+        rows = torch.where(mask & (coarse >= 0), rows, B * NUM_COARSE_PARTS).reshape(-1)
+        flat = h.reshape(B * N, W)
+        table = flat.new_zeros(B * NUM_COARSE_PARTS + 1, W)
+        peak = table.scatter_reduce(0, rows[:, None].expand(-1, W), flat, "amax", include_self=True)[:-1]
+        total = table.index_add(0, rows, flat)[:-1]
+        points = flat.new_zeros(B * NUM_COARSE_PARTS + 1).index_add(0, rows, flat.new_ones(B * N))[:-1]
+        parts = torch.cat([peak, total / points.clamp_min(1)[:, None], (points / count.repeat_interleave(
+            NUM_COARSE_PARTS, 0)[:, 0])[:, None]], dim=1)
+        return whole, parts.reshape(B, NUM_COARSE_PARTS, self.part_features)
 
 
 def make_encoder(config, pretrained: bool) -> nn.Module:
     """The encoder of `config.architecture` (one of ARCHITECTURES); it has a `features` attribute."""
     kinds = {"convnet": ConvNetEncoder, "nbf": PartSegmentationEncoder, "decomr": LocationMapEncoder,
-             "pointset": PointSetEncoder}
+             "pointset": PointSetEncoder, "partwise": PartwiseEncoder}
     return kinds[config.architecture](config, pretrained)

@@ -12,7 +12,9 @@ loop on the registrations:
   "rgb+iuv": both stacked, (B, 29, H, W);
 - "nbf": a part segmentation drawn from the points, and the keypoints;
 - "decomr": the points' positions in the template's UV space (a location map), and the keypoints;
-- "pointset": the set of (x, y, part, U, V) points and the keypoints, no image at all.
+- "pointset": the set of (x, y, part, U, V) points and the keypoints, no image at all;
+- "partwise": the same, pooled also per coarse part, and a `JointHead` beside the head that adds to each
+  joint's quaternion a correction read from the two parts the joint connects.
 
 Output layout (128 values; the paper has 132 because it also regresses a 24th quaternion for the root,
 whose role the 9-value global rotation plays here):
@@ -39,8 +41,9 @@ from deformlearn.core.body.rotations import (
     gram_schmidt_rotation,
     quaternion_to_axis_angle,
 )
+from deformlearn.core.body.skeletons import COARSE_PART_NAMES, SMPL_JOINT_NAMES, SMPL_PARENTS
 from deformlearn.core.regressor.backbones import BACKBONES
-from deformlearn.core.regressor.encoders import ARCHITECTURES, make_encoder
+from deformlearn.core.regressor.encoders import ARCHITECTURES, NUM_COARSE_PARTS, make_encoder
 from deformlearn.core.regressor.inputs import RegressorInputs
 
 INPUT_CHANNELS = {"rgb": 3, "iuv": 26, "rgb+iuv": 29}
@@ -161,8 +164,55 @@ def decode_raw(raw: torch.Tensor) -> RegressorOutput:
     )
 
 
+#: The coarse part (`COARSE_PART_NAMES`) of the segment each SMPL joint rotates.
+_SEGMENT_PART = {
+    "pelvis": "torso", "spine1": "torso", "spine2": "torso", "spine3": "torso", "left_collar": "torso",
+    "right_collar": "torso", "neck": "head", "head": "head", "left_hip": "left_upper_leg",
+    "right_hip": "right_upper_leg", "left_knee": "left_lower_leg", "right_knee": "right_lower_leg",
+    "left_ankle": "left_foot", "right_ankle": "right_foot", "left_foot": "left_foot", "right_foot": "right_foot",
+    "left_shoulder": "left_upper_arm", "right_shoulder": "right_upper_arm", "left_elbow": "left_lower_arm",
+    "right_elbow": "right_lower_arm", "left_wrist": "left_hand", "right_wrist": "right_hand",
+    "left_hand": "left_hand", "right_hand": "right_hand",
+}
+_SEGMENT_PART_INDEX = [COARSE_PART_NAMES.index(_SEGMENT_PART[name]) - 1 for name in SMPL_JOINT_NAMES]
+
+
+class JointHead(nn.Module):
+    """Per-joint quaternion corrections from the parts each joint connects ("partwise").
+
+    forward(whole (B, F) whole-body features, parts (B, 14, P) per coarse part) -> (B, 23 * 4) added to the
+    head's raw quaternions (x, y, z, w per non-root joint). One MLP shared by the 23 joints reads the features
+    of the joint's own segment's part and of its parent's, a learned joint embedding and a narrow projection
+    of the whole-body vector; its last layer starts near 0, so the model starts as the whole-body head.
+    """
+
+    def __init__(self, whole_features: int, part_features: int, width: int = 256, embedding: int = 32) -> None:
+        super().__init__()
+        joints = range(1, len(SMPL_JOINT_NAMES))
+        self.register_buffer("own", torch.tensor([_SEGMENT_PART_INDEX[j] for j in joints]), persistent=False)
+        self.register_buffer("parent", torch.tensor([_SEGMENT_PART_INDEX[SMPL_PARENTS[j]] for j in joints]),
+                             persistent=False)
+        self.embedding = nn.Parameter(torch.randn(NUM_POSE_JOINTS, embedding) * 0.1)
+        self.whole = nn.Linear(whole_features, 128)
+        self.mlp = nn.Sequential(nn.Linear(2 * part_features + 128 + embedding, width), nn.ReLU(inplace=True),
+                                 nn.Linear(width, width), nn.ReLU(inplace=True), nn.Linear(width, 4))
+        with torch.no_grad():
+            self.mlp[-1].weight.mul_(0.01)
+            self.mlp[-1].bias.zero_()
+
+    def forward(self, whole: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
+        if parts.shape[1] != NUM_COARSE_PARTS:
+            raise ValueError(f"JointHead: expected (B, {NUM_COARSE_PARTS}, P) part features, got {tuple(parts.shape)}")
+        B = whole.shape[0]
+        context = torch.relu(self.whole(whole))[:, None].expand(B, NUM_POSE_JOINTS, -1)
+        x = torch.cat([parts[:, self.own], parts[:, self.parent], context,
+                       self.embedding[None].expand(B, -1, -1)], dim=-1)
+        return self.mlp(x).reshape(B, NUM_POSE_JOINTS * 4)
+
+
 class BodyRegressor(nn.Module):
-    """Encoder (by `config.architecture`) + two-layer head predicting the 128 body values.
+    """Encoder (by `config.architecture`) + two-layer head predicting the 128 body values (+ `JointHead`'s
+    corrections to the quaternions for "partwise").
 
     forward(inputs: RegressorInputs, images per `config.input_mode` for the convnet) -> RegressorOutput.
     mean_raw: (128,) starting bias of the head. pretrained=False skips looking for ImageNet weights (for a
@@ -179,8 +229,15 @@ class BodyRegressor(nn.Module):
         with torch.no_grad():  # start at the mean of the training targets: a sensible body from step 0
             self.head[-1].weight.mul_(0.01)
             self.head[-1].bias.copy_((identity_raw() if mean_raw is None else mean_raw.reshape(1, -1))[0])
+        self.joint_head = JointHead(features, self.encoder.part_features) if config.architecture == "partwise" \
+            else None
 
     def forward(self, inputs: RegressorInputs) -> RegressorOutput:
         if not isinstance(inputs, RegressorInputs):
             raise TypeError(f"BodyRegressor takes RegressorInputs, got {type(inputs).__name__}")
-        return decode_raw(self.head(self.encoder(inputs)))
+        if self.joint_head is None:
+            return decode_raw(self.head(self.encoder(inputs)))
+        whole, parts = self.encoder.parts(inputs)
+        raw = self.head(whole)
+        pose = raw[:, POSE_SLICE] + self.joint_head(whole, parts)
+        return decode_raw(torch.cat([pose, raw[:, POSE_SLICE.stop:]], dim=1))
