@@ -357,6 +357,8 @@ def main(argv: list[str] | None = None) -> int:
     variants = [v for v in args.variants.split(",") if v]
     if unknown := [v for v in variants if v not in VARIANTS]:
         parser.error(f"unknown variants {unknown}; choose from {list(VARIANTS)}")
+    if not 0.0 < args.holdout < 1.0:
+        parser.error(f"--holdout must lie strictly between 0 and 1, got {args.holdout}")
     if args.reuse and not args.out:
         parser.error("--reuse needs --out (the folder of the finished run)")
     if args.oracle and not args.reuse:

@@ -25,13 +25,13 @@ def check_device(device: str, *, what: str = "--device", advice: str = "use --de
     try:
         dev = torch.device(device)
     except (RuntimeError, ValueError):
-        raise ValueError(f"{what} {device}: not a torch device (expected cpu, cuda, cuda:1, mps)") from None
+        raise ValueError(f"{what} {device}: not a torch device (expected cpu, cuda, cuda:1, mps); {advice}") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
             build = f"torch {torch.__version__}, " + ("built with CUDA" if torch.version.cuda else "a CPU-only build")
             raise ValueError(f"{what} {device}: torch sees no CUDA GPU on this machine ({build}); {advice}")
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise ValueError(f"{what} {device}: this machine has {torch.cuda.device_count()} CUDA device(s), "
-                             f"numbered from 0")
+                             f"numbered from 0; {advice}")
     elif dev.type == "mps" and not torch.backends.mps.is_available():
         raise ValueError(f"{what} {device}: MPS is not available on this machine; {advice}")

@@ -116,6 +116,8 @@ def test_round_settings_offer_the_regressor_architecture(make_window, small_proj
     panel = make_window(small_project).training
     items = [panel.architecture.itemText(i) for i in range(panel.architecture.count())]
     assert items == list(ARCHITECTURE_CHOICES) and panel.architecture.currentText() == "preset"
+    from deformlearn.core.regressor import ARCHITECTURES
+    assert set(ARCHITECTURE_CHOICES) == {"preset", *ARCHITECTURES}
     assert "--architecture" not in round_command("P", options=panel.options())
     panel.regressor_input.setCurrentText("rgb")
     panel.architecture.setCurrentText("nbf")

@@ -68,7 +68,8 @@ def _inputs(images: torch.Tensor | None, n: int = 3) -> RegressorInputs:
 
 
 @pytest.mark.parametrize("arch,mode,channels", [("convnet", "rgb", 3), ("convnet", "iuv", 26), ("convnet", "rgb+iuv", 29),
-                                                ("nbf", "iuv", 0), ("decomr", "iuv", 0), ("pointset", "iuv", 0)])
+                                                ("nbf", "iuv", 0), ("decomr", "iuv", 0), ("pointset", "iuv", 0),
+                                                ("partwise", "iuv", 0)])
 def test_output_shapes_and_valid_rotations(arch, mode, channels):
     torch.manual_seed(0)
     model = BodyRegressor(RegressorConfig(architecture=arch, backbone="small", input_mode=mode, crop_size=32))

@@ -136,7 +136,7 @@ def test_limit_points_keeps_an_even_subset():
     assert torch.equal(kept, limit_points(mask, 40)) and bool((kept & ~mask).sum() == 0)
 
 
-@pytest.mark.parametrize("architecture", ["nbf", "decomr", "pointset"])
+@pytest.mark.parametrize("architecture", ["nbf", "decomr", "pointset", "partwise"])
 def test_prediction_runs_on_sparse_and_dense_points(architecture, tmp_path):
     template = make_tiny_template()
     body = BodyModel(template)

@@ -247,3 +247,22 @@ def test_json_progress_lines_are_throttled_and_parseable(capsys):
     assert [e["step"] for e in lines] == [1, 10]  # the first, then (within a second) only the last
     assert lines[-1] == {"event": "progress", "round": 1, "stage": "regressor", "step": 10, "total": 10,
                          "losses": {"total": 0.5, "bad": None}, "eta_s": 3.0}
+
+
+def test_registration_dense_px_leaves_keypoint_only_fits_out(project_path):
+    from deformlearn.core.densepose.correspondence import template_key
+    from deformlearn.core.project.importing import load_project_template
+    from deformlearn.core.project.records import FitRecord
+    from deformlearn.core.rounds.metrics import evaluate_round
+
+    with Project.open(project_path) as project:
+        a, b, c = (int(p) for p in project.person_ids()[:3])
+        project.start_round(1)
+        project.save_fits([FitRecord(a, 1, {}, {"error": 2.0, "num_points": 30.0}, "converged"),
+                           FitRecord(b, 1, {}, {"error": 4.0, "num_points": 12.0}, "converged"),
+                           FitRecord(c, 1, {}, {"error": 0.0, "num_points": 0.0}, "converged")])  # keypoints only
+        template = load_project_template(project)
+        ids = np.array([a, b, c])
+        metrics = evaluate_round(project, template, 1, ids, np.zeros(3, dtype=bool), template_key(template),
+                                 has_gt=False)
+    assert metrics["registration_dense_px"] == 3.0 and metrics["num_training_people"] == 3

@@ -1,5 +1,6 @@
-"""`deformlearn info PROJECT [--people [--sort COLUMN] [--fit FILTER]]`: what a project holds: people, fits,
-reviews, rounds; with --people a line per person (image, points, keypoints, review, fit and its verdict)."""
+"""`deformlearn info PROJECT [--people] [--sort COLUMN] [--fit FILTER]`: what a project holds: people, fits,
+reviews, rounds; with --people (or --sort or --fit, which imply it) a line per person (image, points,
+keypoints, review, fit and its verdict)."""
 
 from __future__ import annotations
 

@@ -125,12 +125,15 @@ class PointSetEncoder(nn.Module):
         x = torch.cat([inputs.points, inputs.uv * 2.0 - 1.0, part.to(inputs.points.dtype)], dim=-1)
         return self.point_mlp(x) * inputs.point_mask[..., None].to(x.dtype)
 
-    def forward(self, inputs: RegressorInputs) -> Tensor:
-        h = self.point_features(inputs)  # masked max over zeros is safe: the features are >= 0
-        pooled_max = h.amax(dim=1)
-        pooled_mean = h.sum(dim=1) / inputs.point_mask.sum(dim=1, keepdim=True).clamp_min(1).to(h.dtype)
+    def whole_body(self, h: Tensor, inputs: RegressorInputs) -> Tensor:
+        """(B, features) from the points' features h (B, N, width): their max and mean over the person's
+        points (masked max over zeros is safe: the features are >= 0) and the keypoint branch."""
+        count = inputs.point_mask.sum(dim=1, keepdim=True).clamp_min(1).to(h.dtype)
         kp = self.keypoints(keypoint_vector(inputs.keypoints, inputs.keypoint_visible))
-        return torch.cat([pooled_max, pooled_mean, kp], dim=1)
+        return torch.cat([h.amax(dim=1), h.sum(dim=1) / count, kp], dim=1)
+
+    def forward(self, inputs: RegressorInputs) -> Tensor:
+        return self.whole_body(self.point_features(inputs), inputs)
 
 
 #: Coarse parts of `dp_masks` (14; FINE_TO_COARSE_PART without the background).
@@ -151,12 +154,12 @@ class PartwiseEncoder(PointSetEncoder):
         self.register_buffer("coarse_of_fine", torch.as_tensor(FINE_TO_COARSE_PART), persistent=False)
 
     def parts(self, inputs: RegressorInputs) -> tuple[Tensor, Tensor]:
+        """(B, features) the whole-body vector (`forward`'s) and (B, 14, part_features) per coarse part."""
         h = self.point_features(inputs)
         B, N, W = h.shape
         mask = inputs.point_mask
-        kp = self.keypoints(keypoint_vector(inputs.keypoints, inputs.keypoint_visible))
         count = mask.sum(dim=1, keepdim=True).clamp_min(1).to(h.dtype)
-        whole = torch.cat([h.amax(dim=1), h.sum(dim=1) / count, kp], dim=1)
+        whole = self.whole_body(h, inputs)
         # row of each point in the (B * 14) part table; dropped points go to an extra row, cut off after
         coarse = self.coarse_of_fine[inputs.part.clamp(0, NUM_PARTS)] - 1
         rows = torch.arange(B, device=h.device)[:, None] * NUM_COARSE_PARTS + coarse

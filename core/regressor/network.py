@@ -45,6 +45,7 @@ from deformlearn.core.body.skeletons import COARSE_PART_NAMES, SMPL_JOINT_NAMES,
 from deformlearn.core.regressor.backbones import BACKBONES
 from deformlearn.core.regressor.encoders import ARCHITECTURES, NUM_COARSE_PARTS, make_encoder
 from deformlearn.core.regressor.inputs import RegressorInputs
+from deformlearn.core.shape_checks import check_shape
 
 INPUT_CHANNELS = {"rgb": 3, "iuv": 26, "rgb+iuv": 29}
 NUM_POSE_JOINTS = 23
@@ -188,6 +189,7 @@ class JointHead(nn.Module):
 
     def __init__(self, whole_features: int, part_features: int, width: int = 256, embedding: int = 32) -> None:
         super().__init__()
+        self.part_features = part_features
         joints = range(1, len(SMPL_JOINT_NAMES))
         self.register_buffer("own", torch.tensor([_SEGMENT_PART_INDEX[j] for j in joints]), persistent=False)
         self.register_buffer("parent", torch.tensor([_SEGMENT_PART_INDEX[SMPL_PARENTS[j]] for j in joints]),
@@ -201,8 +203,8 @@ class JointHead(nn.Module):
             self.mlp[-1].bias.zero_()
 
     def forward(self, whole: torch.Tensor, parts: torch.Tensor) -> torch.Tensor:
-        if parts.shape[1] != NUM_COARSE_PARTS:
-            raise ValueError(f"JointHead: expected (B, {NUM_COARSE_PARTS}, P) part features, got {tuple(parts.shape)}")
+        sizes = check_shape(whole, ("B", self.whole.in_features), "JointHead whole")
+        check_shape(parts, ("B", NUM_COARSE_PARTS, self.part_features), "JointHead parts", sizes)
         B = whole.shape[0]
         context = torch.relu(self.whole(whole))[:, None].expand(B, NUM_POSE_JOINTS, -1)
         x = torch.cat([parts[:, self.own], parts[:, self.parent], context,

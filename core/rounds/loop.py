@@ -14,11 +14,12 @@ results into the project as it goes, so that a round killed at any moment resume
 2. registration: fit every person with dense points or enough keypoints (keypoint-only people on the
    keypoint schedule of the fit pipeline), in chunks; round 1 from the T-pose on the single fit's staged
    schedule (`staged_first_round`; the paper: the stiff settings alone) and the cGAN depths, later rounds
-   from round k-1's regressor (and the person's current fit), with the cGAN depths only when
-   `later_round_depths`. A new fit becomes current, except in round 1 where the person's good current fit
-   (a single fit) stays current when it is better (`keeps_current`, `keep_better_fits`); it is stored in
-   the history either way. Each chunk's fits are committed in one transaction; a resumed stage skips the
-   people that already have a round-k fit.
+   from the latest earlier regressor (and the person's current fit), with the cGAN depths only when
+   `later_round_depths`; a later round with no earlier regressor (the rounds before it stopped after
+   lifting) registers as round 1 does. A new fit becomes current, except in such T-pose rounds where the
+   person's good current fit (a single fit) stays current when it is better (`keeps_current`,
+   `keep_better_fits`); it is stored in the history either way. Each chunk's fits are committed in one
+   transaction; a resumed stage skips the people that already have a round-k fit.
 3. regressor: the training people are fixed first (current fits that converged: round k's, a better fit
    kept or one a reviewer accepted; minus those a reviewer rejected; only accepted ones with
    `only_accepted`; minus the held-out split) and written to arrays/rounds/round_KKK/regressor_ids.npy;

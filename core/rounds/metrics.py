@@ -25,6 +25,7 @@ from deformlearn.core.body.camera import weak_perspective_project
 from deformlearn.core.body.model import BodyModel
 from deformlearn.core.body.template import Template
 from deformlearn.core.metrics import mpjpe, mpjpe_mm, pa_mpjpe_mm
+from deformlearn.core.project.records import dense_error
 from deformlearn.core.project.store import Project
 from deformlearn.core.registration.data import PIXELS_256_PER_UNIT, collate, persons_from_project
 from deformlearn.core.regressor.data import fit_tensors, samples_from_project
@@ -74,7 +75,7 @@ def evaluate_round(project: Project, template: Template, round_index: int, perso
     metrics: dict[str, float] = {}
     fits = {f.person_id: f for f in project.fits(round_index)}
     converged = [f for f in fits.values() if f.status == "converged"]
-    dense = [f.metrics["error"] for f in converged if f.metrics.get("num_points", 1.0) > 0]
+    dense = [e for e in (dense_error(f.metrics) for f in converged) if e is not None]
     if dense:  # a fit to keypoints alone measures no dense error (its 0 px would pull the mean down)
         metrics["registration_dense_px"] = float(np.mean(dense))
     metrics["registration_failed"] = float(sum(f.status == "failed" for f in fits.values()))
