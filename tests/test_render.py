@@ -3,6 +3,8 @@ renderer, camera convention, palette, normals and skeleton regressor that every 
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 
@@ -259,6 +261,34 @@ def test_geometry_update_uploads_positions_only_and_draws_what_a_fresh_build_dra
         rebuilt = fresh.render(scene, 128, 128)
     assert np.abs(updated.astype(int) - first).mean() > 5
     assert np.abs(updated.astype(int) - rebuilt).max() <= 1
+
+
+def test_frames_reuse_their_shader_programs():
+    # pyrender's program cache missed at every frame under OSMesa (a new context pointer object at each call):
+    # each frame compiled its shaders again and kept them, 3.6 MB a frame. OSMesa, as on a machine without a
+    # display, in a process of its own (PyOpenGL picks its platform once)
+    import subprocess
+    import sys
+
+    code = """if True:
+        from deformlearn.core.body.template import load_builtin_template
+        from deformlearn.core.render import PART_COLOURS, Mesh, Scene, SceneRenderer
+        t = load_builtin_template()
+        scene = Scene(background=(10, 10, 10))
+        mesh = scene.add(Mesh(t.rest_vertices, t.faces, PART_COLOURS[t.vertex_part], weld_index=t.weld_index))
+        scene.camera.frame(t.rest_vertices)
+        with SceneRenderer() as renderer:
+            for k in range(5):
+                mesh.set_vertices(t.rest_vertices * (1.0 + 0.01 * k))
+                renderer.render(scene, 64, 64)
+                print(len(renderer._gl._renderer._program_cache._program_cache))
+    """
+    env = {k: v for k, v in os.environ.items() if k != "DISPLAY"} | {"PYOPENGL_PLATFORM": "osmesa"}
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    if proc.returncode != 0 and ("osmesa" in proc.stderr.lower() or "RenderError" in proc.stderr):
+        pytest.skip(f"no OSMesa here: {proc.stderr.strip().splitlines()[-1]}")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["1"] * 5
 
 
 @pytest.mark.gl
