@@ -120,7 +120,7 @@ Which of B's differences does the regressor fail on (--factors: the last round's
 differ from A in one factor only; PA-MPJPE regressor / constant pose, refined):
       2,000 people, pointset, round 3, 300 people each: none (A's own) 87.2 / 121, refined 46.1; pose (AMASS)
           115.9 / 112, 64.2; camera pitch and roll 97.4 / 121, 58.7; segment scales 88.9 / 122, 51.9; sparse
-          points 88.5 / 121, 50.6
+          points 88.5 / 121, 50.6; partwise: none 90.0, pose 124.5, camera 101.7, scales 91.9, points 91.8
       215 people, round 3, pointset / partwise: none 108 / 101 (constant 122); pose 122 / 113 (110); camera
           118 / 113 (122); scales 109 / 102; points 110 / 102
 B's poses alone undo what the regressor learned (A's poses are each joint drawn on its own within its limits;
