@@ -20,7 +20,8 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         ],
         "skeletons": [
             "COARSE_PART_NAMES", "COCO_FLIP_INDEX", "COCO_KEYPOINT_NAMES", "COCO_SKELETON", "DENSEPOSE_PART_NAMES",
-            "FINE_TO_COARSE_PART", "NUM_JOINTS", "NUM_KEYPOINTS", "NUM_PARTS", "SMPL_JOINT_NAMES", "SMPL_PARENTS"
+            "FINE_TO_COARSE_PART", "NUM_JOINTS", "NUM_KEYPOINTS", "NUM_PARTS", "SEGMENT_COARSE_PART", "SMPL_JOINT_NAMES",
+            "SMPL_PARENTS"
         ],
         "skinning": [
             "factorised_constants", "forward_kinematics", "joint_transforms", "kinematic_levels", "skin_factorised",

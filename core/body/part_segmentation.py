@@ -9,23 +9,20 @@ front / back and left / right parts; isolated specks are relabelled by their nei
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
-from deformlearn.core.body.skeletons import SMPL_JOINT_NAMES
+from deformlearn.core.body.skeletons import SEGMENT_COARSE_PART, SMPL_JOINT_NAMES
 
 #: SMPL joint name -> index.
 JOINT_INDEX = {name: i for i, name in enumerate(SMPL_JOINT_NAMES)}
 
-#: Coarse region of each SMPL segment (the segment a joint rotates): torso, head, upper/lower arm, hand,
-#: upper/lower leg, foot; with the side for limbs.
+#: Coarse region of each SMPL segment (the segment a joint rotates): the coarse part named with the side last
+#: ("left_upper_leg" -> "upper_leg_l").
 _SEGMENT_REGION: dict[str, str] = {
-    "pelvis": "torso", "spine1": "torso", "spine2": "torso", "spine3": "torso",
-    "left_collar": "torso", "right_collar": "torso", "neck": "head", "head": "head",
-    "left_hip": "upper_leg_l", "right_hip": "upper_leg_r", "left_knee": "lower_leg_l", "right_knee": "lower_leg_r",
-    "left_ankle": "foot_l", "right_ankle": "foot_r", "left_foot": "foot_l", "right_foot": "foot_r",
-    "left_shoulder": "upper_arm_l", "right_shoulder": "upper_arm_r", "left_elbow": "lower_arm_l",
-    "right_elbow": "lower_arm_r", "left_wrist": "hand_l", "right_wrist": "hand_r", "left_hand": "hand_l",
-    "right_hand": "hand_r",
+    joint: re.sub(r"^(left|right)_(.*)$", lambda m: f"{m[2]}_{m[1][0]}", part)
+    for joint, part in SEGMENT_COARSE_PART.items()
 }
 _REGIONS: tuple[str, ...] = (
     "torso", "head", "upper_arm_l", "upper_arm_r", "lower_arm_l", "lower_arm_r", "hand_l", "hand_r",

@@ -55,6 +55,16 @@ COARSE_PART_NAMES: tuple[str, ...] = (
     "left_upper_leg", "right_lower_leg", "left_lower_leg", "left_upper_arm", "right_upper_arm",
     "left_lower_arm", "right_lower_arm", "head",
 )
+#: The coarse part (`COARSE_PART_NAMES`) of the body segment each SMPL joint rotates.
+SEGMENT_COARSE_PART: dict[str, str] = {
+    "pelvis": "torso", "spine1": "torso", "spine2": "torso", "spine3": "torso", "left_collar": "torso",
+    "right_collar": "torso", "neck": "head", "head": "head", "left_hip": "left_upper_leg",
+    "right_hip": "right_upper_leg", "left_knee": "left_lower_leg", "right_knee": "right_lower_leg",
+    "left_ankle": "left_foot", "right_ankle": "right_foot", "left_foot": "left_foot", "right_foot": "right_foot",
+    "left_shoulder": "left_upper_arm", "right_shoulder": "right_upper_arm", "left_elbow": "left_lower_arm",
+    "right_elbow": "right_lower_arm", "left_wrist": "left_hand", "right_wrist": "right_hand",
+    "left_hand": "left_hand", "right_hand": "right_hand",
+}
 #: (25,) coarse part (0..14) of each fine part (0..24).
 FINE_TO_COARSE_PART: np.ndarray = np.array(
     [0, 1, 1, 2, 3, 4, 5, 6, 7, 6, 7, 8, 9, 8, 9, 10, 11, 10, 11, 12, 13, 12, 13, 14, 14], dtype=np.int64

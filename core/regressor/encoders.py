@@ -125,15 +125,21 @@ class PointSetEncoder(nn.Module):
         x = torch.cat([inputs.points, inputs.uv * 2.0 - 1.0, part.to(inputs.points.dtype)], dim=-1)
         return self.point_mlp(x) * inputs.point_mask[..., None].to(x.dtype)
 
-    def whole_body(self, h: Tensor, inputs: RegressorInputs) -> Tensor:
-        """(B, features) from the points' features h (B, N, width): their max and mean over the person's
-        points (masked max over zeros is safe: the features are >= 0) and the keypoint branch."""
-        count = inputs.point_mask.sum(dim=1, keepdim=True).clamp_min(1).to(h.dtype)
+    @staticmethod
+    def point_count(inputs: RegressorInputs, dtype: torch.dtype) -> Tensor:
+        """(B, 1) the number of points the mask lets through, at least 1."""
+        return inputs.point_mask.sum(dim=1, keepdim=True).clamp_min(1).to(dtype)
+
+    def whole_body(self, h: Tensor, inputs: RegressorInputs, count: Tensor) -> Tensor:
+        """(B, features) from the points' features h (B, N, width) and their count (B, 1) (`point_count`):
+        their max and mean over the person's points (masked max over zeros is safe: the features are >= 0)
+        and the keypoint branch."""
         kp = self.keypoints(keypoint_vector(inputs.keypoints, inputs.keypoint_visible))
         return torch.cat([h.amax(dim=1), h.sum(dim=1) / count, kp], dim=1)
 
     def forward(self, inputs: RegressorInputs) -> Tensor:
-        return self.whole_body(self.point_features(inputs), inputs)
+        h = self.point_features(inputs)
+        return self.whole_body(h, inputs, self.point_count(inputs, h.dtype))
 
 
 #: Coarse parts of `dp_masks` (14; FINE_TO_COARSE_PART without the background).
@@ -158,8 +164,8 @@ class PartwiseEncoder(PointSetEncoder):
         h = self.point_features(inputs)
         B, N, W = h.shape
         mask = inputs.point_mask
-        count = mask.sum(dim=1, keepdim=True).clamp_min(1).to(h.dtype)
-        whole = self.whole_body(h, inputs)
+        count = self.point_count(inputs, h.dtype)
+        whole = self.whole_body(h, inputs, count)
         # row of each point in the (B * 14) part table; dropped points go to an extra row, cut off after
         coarse = self.coarse_of_fine[inputs.part.clamp(0, NUM_PARTS)] - 1
         rows = torch.arange(B, device=h.device)[:, None] * NUM_COARSE_PARTS + coarse

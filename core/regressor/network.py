@@ -41,7 +41,7 @@ from deformlearn.core.body.rotations import (
     gram_schmidt_rotation,
     quaternion_to_axis_angle,
 )
-from deformlearn.core.body.skeletons import COARSE_PART_NAMES, SMPL_JOINT_NAMES, SMPL_PARENTS
+from deformlearn.core.body.skeletons import COARSE_PART_NAMES, SEGMENT_COARSE_PART, SMPL_JOINT_NAMES, SMPL_PARENTS
 from deformlearn.core.regressor.backbones import BACKBONES
 from deformlearn.core.regressor.encoders import ARCHITECTURES, NUM_COARSE_PARTS, make_encoder
 from deformlearn.core.regressor.inputs import RegressorInputs
@@ -165,17 +165,7 @@ def decode_raw(raw: torch.Tensor) -> RegressorOutput:
     )
 
 
-#: The coarse part (`COARSE_PART_NAMES`) of the segment each SMPL joint rotates.
-_SEGMENT_PART = {
-    "pelvis": "torso", "spine1": "torso", "spine2": "torso", "spine3": "torso", "left_collar": "torso",
-    "right_collar": "torso", "neck": "head", "head": "head", "left_hip": "left_upper_leg",
-    "right_hip": "right_upper_leg", "left_knee": "left_lower_leg", "right_knee": "right_lower_leg",
-    "left_ankle": "left_foot", "right_ankle": "right_foot", "left_foot": "left_foot", "right_foot": "right_foot",
-    "left_shoulder": "left_upper_arm", "right_shoulder": "right_upper_arm", "left_elbow": "left_lower_arm",
-    "right_elbow": "right_lower_arm", "left_wrist": "left_hand", "right_wrist": "right_hand",
-    "left_hand": "left_hand", "right_hand": "right_hand",
-}
-_SEGMENT_PART_INDEX = [COARSE_PART_NAMES.index(_SEGMENT_PART[name]) - 1 for name in SMPL_JOINT_NAMES]
+_SEGMENT_PART_INDEX = [COARSE_PART_NAMES.index(SEGMENT_COARSE_PART[name]) - 1 for name in SMPL_JOINT_NAMES]
 
 
 class JointHead(nn.Module):
