@@ -165,7 +165,12 @@ from deformlearn.core.rounds.metrics import fit_keypoints_camera, holdout_mask
 from deformlearn.core.rounds.settings import RoundSettings
 from deformlearn.core.synth.people import SynthSettings, synthesize_project
 
-AMASS = Path(__file__).resolve().parents[2] / "shared" / "data" / "motion" / "amass_sample.npz"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+#: B's real poses: the AMASS sample (601 frames of one seated pose) and four Human3.6M frames' SMPL poses
+#: (standing, sitting down, greeting, walking), each file drawn as often, jittered by MOTION_JITTER radians.
+MOTION = tuple(str(f) for f in (SHARED / "motion" / "amass_sample.npz", SHARED / "h36m" / "test_h36m.npz")
+               if f.is_file())
+MOTION_JITTER = 0.1
 HOLDOUT = 0.25
 # Regressor variants (`--variants`): changes to the cpu-demo regressor settings, retrained on a run's fits.
 VARIANTS: dict[str, dict] = {
@@ -193,8 +198,8 @@ AUGMENT = dict(augment=True, augment_rotation=0.25, augment_flip=0.5, augment_dr
 
 #: How B's synth settings differ from A's (the synth defaults), and `--factors`' groups of them.
 OTHER = {"pitch_sigma": 0.45, "roll_sigma": 0.3, "scale_sigma": 0.12, "points": (30, 80), "pose_spread": 0.35,
-         "motion": str(AMASS) if AMASS.is_file() else None}
-FACTORS = {"none": (), "pose": ("motion", "pose_spread"), "camera": ("pitch_sigma", "roll_sigma"),
+         "motion": MOTION or None, "motion_jitter": MOTION_JITTER}
+FACTORS = {"none": (), "pose": ("motion", "motion_jitter", "pose_spread"), "camera": ("pitch_sigma", "roll_sigma"),
            "scales": ("scale_sigma",), "points": ("points",)}
 
 

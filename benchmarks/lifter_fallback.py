@@ -30,7 +30,7 @@ from deformlearn.core.lifting.cgan import LiftingSettings, average_skeleton_from
 from deformlearn.core.lifting.data import make_synthetic_skeletons
 from deformlearn.core.lifting.evaluation import depth_sign_agreement, evaluate_lifting, load_h36m_body3d
 from deformlearn.core.lifting.synthetic_lifter import synthetic_lifter
-from deformlearn.core.synth.poses import load_amass_poses
+from deformlearn.core.synth.poses import load_motion_poses
 
 SHARED = Path(os.environ.get("DEFORMLEARN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 SIZES = (8, 16, 32, 64, 128)
@@ -68,7 +68,7 @@ def main() -> None:
     out["own_real"] = {"people": len(own), **scores(train_lifter(own, settings, average_skeleton=average).generator(),
                                                     *test)}
     amass = SHARED / "motion" / "amass_sample.npz"
-    base = load_amass_poses(amass) if amass.is_file() else None
+    base = load_motion_poses(amass) if amass.is_file() else None
     other = make_synthetic_skeletons(300, seed=20, average_skeleton=average, base_poses=base)
     other_test = (other.keypoints_2d, other.joints3d_cam, other.keypoints_2d[..., 2] > 0)
     out["synthetic_on_other"] = scores(fallback.generator, *other_test)

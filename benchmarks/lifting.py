@@ -35,7 +35,7 @@ from deformlearn.core.lifting.cgan import LiftingSettings, average_skeleton_from
 from deformlearn.core.lifting.data import DEFAULT_AVERAGE_SKELETON, make_synthetic_skeletons
 from deformlearn.core.lifting.evaluation import evaluate_lifting, load_h36m_body3d
 from deformlearn.core.lifting.losses import RATIO_BONES
-from deformlearn.core.synth.poses import load_amass_poses
+from deformlearn.core.synth.poses import load_motion_poses
 
 SHARED = Path(os.environ.get("DEFORMLEARN_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 
@@ -60,7 +60,7 @@ def main() -> None:
     overrides = {k: getattr(args, k) for k in ("device", "epochs", "batch_size", "hidden", "threads", "seed")}
     settings = dataclasses.replace(settings, **{k: v for k, v in overrides.items() if v is not None})
     amass = SHARED / "motion" / "amass_sample.npz"
-    base = load_amass_poses(amass) if amass.is_file() else None
+    base = load_motion_poses(amass) if amass.is_file() else None
     try:
         average, average_name = average_skeleton_from_template(load_builtin_template()), "builtin-template"
     except TemplateError:

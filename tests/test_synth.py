@@ -16,7 +16,7 @@ from deformlearn.core.project.store import Project, ProjectError
 from deformlearn.core.render.offscreen import OffscreenRenderer, RenderError
 from deformlearn.core.synth.annotate import stratified_choice
 from deformlearn.core.synth.people import project_ground_truth, rotation_matrix, sample_segment_scales, synthesize_project
-from deformlearn.core.synth.poses import MotionFileError, load_amass_poses, pose_limits, sample_limited_poses
+from deformlearn.core.synth.poses import MotionFileError, load_motion_poses, pose_limits, sample_limited_poses
 from deformlearn.core.synth.settings import SynthSettings
 
 GT_KEYS = {"pose", "scales", "rotation", "scale", "translation", "depth_offset", "joints3d", "keypoints3d",
@@ -225,7 +225,7 @@ def test_truncation_puts_people_partly_outside_the_image(tmp_path, body):
 
 def test_amass_poses_are_used(shared_data, tmp_path):
     motion = shared_data / "motion" / "amass_sample.npz"
-    poses = load_amass_poses(motion)
+    poses = load_motion_poses(motion)
     raw = np.load(motion)["poses"]
     assert poses.shape == (len(raw), 23, 3)
     assert np.allclose(poses[:, :21].reshape(len(raw), -1), raw[:, 3:66]) and not poses[:, 21:].any()
@@ -239,16 +239,48 @@ def test_amass_poses_are_used(shared_data, tmp_path):
             assert 0 <= frame < len(raw) and np.allclose(gt["pose"], poses[frame])
 
 
+def test_smpl_pose_files_and_several_motion_files(shared_data, tmp_path):
+    h36m = shared_data / "h36m" / "test_h36m.npz"
+    amass = shared_data / "motion" / "amass_sample.npz"
+    smpl = load_motion_poses(h36m)
+    raw = np.load(h36m)["pose"]
+    assert smpl.shape == (len(raw), 23, 3) and np.allclose(smpl.reshape(len(raw), -1), raw[:, 3:])
+    pool = np.concatenate([load_motion_poses(amass), smpl])
+    root = tmp_path / "two"
+    synthesize_project(root, SynthSettings(count=24, seed=2, motion=(amass, h36m)))
+    project, people = _people(root)
+    with project:
+        frames = np.array([int(gt["motion_frame"][0]) for _, gt in people])
+        for frame, (_, gt) in zip(frames, people):
+            assert np.allclose(gt["pose"], pool[frame])
+    # each person draws a file first: the four Human3.6M poses are as likely as AMASS's 601 frames
+    assert 4 <= np.sum(frames >= len(pool) - len(smpl)) <= 20
+    jittered = tmp_path / "jitter"
+    synthesize_project(jittered, SynthSettings(count=8, seed=2, motion=h36m, motion_jitter=0.1))
+    project, people = _people(jittered)
+    with project:
+        noise = np.stack([gt["pose"] - smpl[int(gt["motion_frame"][0])] for _, gt in people])
+    assert 0.07 < noise.std() < 0.13
+    with pytest.raises(ValueError, match="motion_jitter"):
+        SynthSettings(motion_jitter=-1.0).check()
+
+
 def test_amass_reader_rejects_bad_files(tmp_path):
     bad = tmp_path / "bad.npz"
     np.savez(bad, trans=np.zeros((3, 3)))
     with pytest.raises(MotionFileError, match="bad.npz.*poses"):
-        load_amass_poses(bad)
+        load_motion_poses(bad)
     np.savez(bad, poses=np.zeros((3, 10)))
     with pytest.raises(MotionFileError, match="shape"):
-        load_amass_poses(bad)
+        load_motion_poses(bad)
+    np.savez(bad, pose=np.zeros((3, 66)))
+    with pytest.raises(MotionFileError, match=r"'pose' has shape \(3, 66\), expected \(T, 72\)"):
+        load_motion_poses(bad)
+    np.savez(bad, pose=np.full((2, 72), np.nan))
+    with pytest.raises(MotionFileError, match="non-finite"):
+        load_motion_poses(bad)
     with pytest.raises(MotionFileError, match="not found"):
-        load_amass_poses(tmp_path / "missing.npz")
+        load_motion_poses(tmp_path / "missing.npz")
 
 
 def test_pose_and_body_sampling_stay_within_limits():

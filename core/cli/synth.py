@@ -19,8 +19,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--points-at", choices=("vertices", "pixels"), default="vertices",
                         help="dense points at visible vertices (exact sub-pixel projections, the default) or at "
                              "pixel centres (as annotators click; ground truth holds the exact surface point)")
-    parser.add_argument("--motion", metavar="NPZ",
-                        help="AMASS SMPL-H .npz whose poses to use (default: poses sampled within joint limits)")
+    parser.add_argument("--motion", metavar="NPZ", nargs="+",
+                        help="motion files whose poses to use: AMASS SMPL-H .npz ('poses') or SMPL .npz ('pose' "
+                             "(T, 72), as SPIN's and mmpose's datasets); with several, each person draws a file, "
+                             "then a frame (default: poses sampled within joint limits)")
+    parser.add_argument("--motion-jitter", type=float, default=0.0, metavar="RAD",
+                        help="std of noise added to each joint's axis-angle of a motion pose (default 0)")
     parser.add_argument("--texture", metavar="PNG",
                         help="DensePose-layout atlas (e.g. texture_from_SURREAL.png; default: the built-in one)")
     parser.add_argument("--uv-noise", type=float, default=0.0, metavar="STD", help="noise on U and V (chart units)")
@@ -43,7 +47,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = SynthSettings(
         count=args.n, seed=args.seed, image_size=args.size, people_per_image=args.people_per_image,
-        points=tuple(args.points), motion=args.motion, texture=args.texture, uv_noise=args.uv_noise,
+        points=tuple(args.points), motion=None if args.motion is None else tuple(args.motion),
+        motion_jitter=args.motion_jitter, texture=args.texture, uv_noise=args.uv_noise,
         keypoint_noise=args.keypoint_noise, occlusion=args.occlusion, truncation=args.truncation,
         background=args.background, points_at=args.points_at,
     )

@@ -95,7 +95,7 @@ def random_poses(rng: np.random.Generator, n: int, base_poses: np.ndarray | None
     and roll), joints 1..23 from the one pose sampler (`core.synth.poses.sample_limited_poses`, within joint
     limits around a relaxed stance) with a per-person spread ~ U(0.05, 0.35), so calm, near-standing poses
     are common and extreme ones rarer. A fraction base_fraction of the people compose that sample with a
-    random pose of base_poses (T, 23, 3) (real SMPL body poses, e.g. `core.synth.poses.load_amass_poses`)."""
+    random pose of base_poses (T, 23, 3) (real SMPL body poses, e.g. `core.synth.poses.load_motion_poses`)."""
     body = sample_limited_poses(rng, n, spread=rng.uniform(0.05, 0.35, n)).astype(np.float64)
     rot = np.zeros((n, 24, 3, 3)) + np.eye(3)
     rot[:, 1:] = Rotation.from_rotvec(body.reshape(-1, 3)).as_matrix().reshape(n, 23, 3, 3)

@@ -9,7 +9,7 @@ __getattr__, __dir__, __all__ = _lazy.attach(
         "annotate": ["stratified_choice"],
         "images": ["atlas_lookup", "background", "shade_from_depth"],
         "people": ["project_ground_truth", "rotation_matrix", "sample_segment_scales", "synthesize_project"],
-        "poses": ["MotionFileError", "load_amass_poses", "pose_limits", "sample_limited_poses"],
+        "poses": ["MotionFileError", "load_motion_poses", "pose_limits", "sample_limited_poses"],
         "settings": ["SynthReport", "SynthSettings"],
     },
 )

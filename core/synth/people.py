@@ -1,8 +1,8 @@
 """Synthetic DensePose-COCO-like projects with exact ground truth (`deformlearn synth`).
 
-Each image holds `people_per_image` bodies of the project's template: a pose (AMASS motion capture when a
-motion file is given, else sampled within joint limits, `core.synth.poses`), random segment scales, a random
-global rotation (any yaw, small pitch and roll) and a weak-perspective camera. Rendered offscreen: an RGB
+Each image holds `people_per_image` bodies of the project's template: a pose (from motion files when given:
+AMASS motion capture or SMPL parameter files; else sampled within joint limits, `core.synth.poses`), random
+segment scales, a random global rotation (any yaw, small pitch and roll) and a weak-perspective camera. Rendered offscreen: an RGB
 image textured with a DensePose atlas (pyrender; a numpy shaded atlas look-up when OpenGL is unavailable)
 and the exact IUV and INDS images of the visible surface.
 
@@ -27,8 +27,8 @@ Ground truth per person (`Project.ground_truth`): pose (23, 3), scales (24,), ro
 translation (2,), depth_offset (1,), joints3d (24, 3), keypoints3d (17, 3) and vertices (V, 3, float16)
 in the body frame (metres, root at the origin), keypoints2d (17, 2) exact projections, point_vertex (N,)
 template vertex of each dense point, point_face (N,) and point_barycentric (N, 3) its exact surface point,
-point_uv (N, 2) its noise-free (U, V), motion_frame (1,) (-1 when the
-pose was sampled), occluder (4,) x, y, w, h pixels (zeros when none), truncated (1,), template_key (a
+point_uv (N, 2) its noise-free (U, V), motion_frame (1,) the frame among all motion files' frames
+in order (-1 when the pose was sampled), occluder (4,) x, y, w, h pixels (zeros when none), truncated (1,), template_key (a
 0-d string: the template version the vertex indices refer to).
 """
 
@@ -61,7 +61,7 @@ from deformlearn.core.synth.images import (
     occluder_patch,
     shade_from_depth,
 )
-from deformlearn.core.synth.poses import load_amass_poses, sample_limited_poses
+from deformlearn.core.synth.poses import load_motion_poses, sample_limited_poses
 from deformlearn.core.synth.settings import SynthReport, SynthSettings
 
 _MIRROR = np.array([0, 2, 1, 3, 5, 4, 6, 8, 7, 9, 11, 10, 12, 14, 13, 15, 17, 16, 19, 18, 21, 20, 23, 22])
@@ -129,7 +129,7 @@ class _Renderer:
 class _Generator:
     """Holds what every image needs: template, body model, faces, motion, atlas, renderer."""
 
-    def __init__(self, template: Template, settings: SynthSettings, motion: np.ndarray | None,
+    def __init__(self, template: Template, settings: SynthSettings, motion: list[np.ndarray],
                  atlas: np.ndarray) -> None:
         self.t = template
         self.s = settings
@@ -140,12 +140,16 @@ class _Generator:
         self.iuv_gl = OffscreenRenderer()  # "iuv" mode is numpy: never opens a GL context
 
     def draw_bodies(self, rng: np.random.Generator, k: int) -> dict[str, np.ndarray]:
-        if self.motion is None:
+        if not self.motion:
             frame = np.full(k, -1)
             pose = sample_limited_poses(rng, k, self.s.pose_spread)
         else:
-            frame = rng.integers(0, len(self.motion), k)
-            pose = self.motion[frame]
+            lengths = np.array([len(m) for m in self.motion])
+            file = rng.integers(0, len(self.motion), k)
+            frame = np.concatenate([[0], np.cumsum(lengths)[:-1]])[file] + (rng.random(k) * lengths[file]).astype(int)
+            pose = np.concatenate(self.motion)[frame]
+            if self.s.motion_jitter > 0:
+                pose = (pose + rng.normal(0, self.s.motion_jitter, pose.shape)).astype(np.float32)
         yaw = rng.uniform(-np.pi, np.pi, k)
         pitch, roll = rng.normal(0, self.s.pitch_sigma, k), rng.normal(0, self.s.roll_sigma, k)
         return {"pose": pose, "scales": sample_segment_scales(rng, k, self.s.scale_sigma),
@@ -257,20 +261,18 @@ class _Generator:
 
 
 def _render_chunk(gen: _Generator, settings: SynthSettings, idx: range, images_dir: Path) -> list[tuple[str, list[dict]]]:
-    """Draw, pose (one batched body-model call) and render images `idx`; returns (image name, people) each."""
+    """Draw, pose and render images `idx`; returns (image name, people) each. Each image's people are posed
+    by one body-model call of their own: a batch's float rounding depends on its size on some CPUs, and a
+    project must not depend on the chunking."""
     k = settings.people_per_image
-    counts = [min(k, settings.count - i * k) for i in idx]
-    rngs = [np.random.default_rng([settings.seed, i]) for i in idx]
-    bodies = [gen.draw_bodies(g, c) for g, c in zip(rngs, counts)]
-    with torch.no_grad():
-        posed = gen.body(torch.as_tensor(np.concatenate([b["pose"] for b in bodies])),
-                         torch.as_tensor(np.concatenate([b["scales"] for b in bodies])))
-    arrays = {f: getattr(posed, f).numpy() for f in ("vertices", "joints", "keypoints")}
-    offsets = np.cumsum([0, *counts])
     rendered = []
-    for n, (i, g, b) in enumerate(zip(idx, rngs, bodies)):
-        part = {f: a[offsets[n]:offsets[n + 1]] for f, a in arrays.items()}
-        rendered.append(gen.image(i, g, b, part, images_dir))
+    for i in idx:
+        rng = np.random.default_rng([settings.seed, i])
+        bodies = gen.draw_bodies(rng, min(k, settings.count - i * k))
+        with torch.no_grad():
+            posed = gen.body(torch.as_tensor(bodies["pose"]), torch.as_tensor(bodies["scales"]))
+        arrays = {f: getattr(posed, f).numpy() for f in ("vertices", "joints", "keypoints")}
+        rendered.append(gen.image(i, rng, bodies, arrays, images_dir))
     return rendered
 
 
@@ -308,7 +310,7 @@ def synthesize_project(out: str | Path, settings: SynthSettings, *, template: st
     settings.check()
     start = time.perf_counter()
     # Read the inputs before creating anything, so a bad file leaves no half-made project behind.
-    motion = None if settings.motion is None else load_amass_poses(settings.motion)
+    motion = [load_motion_poses(f) for f in settings.motion_files()]
     atlas = load_atlas(settings.texture)
     project = Project.create(out, template=template)
     with project:

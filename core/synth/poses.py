@@ -1,4 +1,5 @@
-"""Pose sources for synthetic people: real motion capture (AMASS, SMPL-H) or samples within joint limits.
+"""Pose sources for synthetic people: real poses (AMASS motion capture, SMPL parameter files) or samples within
+joint limits.
 
 Every pose is (23, 3) axis-angle rotations of SMPL joints 1..23 relative to their parents, in SMPL's
 convention (the body frame of `core.body.model`: x body-left, y up, z forward; rest pose = T-pose). The
@@ -44,30 +45,41 @@ class MotionFileError(ValueError):
     """A motion file is missing or malformed; the message names the file and the problem."""
 
 
-def load_amass_poses(path: str | Path) -> np.ndarray:
-    """(T, 23, 3) float32 body poses of an AMASS SMPL-H .npz file (`poses` (T, >= 66) axis-angle).
+#: Values of an SMPL `pose` row: 3 global orientation values, then SMPL joints 1..23.
+SMPL_POSE_VALUES = 72
 
-    Values 3..65 are SMPL joints 1..21; SMPL's hand joints 22 and 23 (which SMPL-H replaces by finger
-    joints) are set to zero; the global orientation (values 0..2, in AMASS's z-up world) is dropped.
+
+def load_motion_poses(path: str | Path) -> np.ndarray:
+    """(T, 23, 3) float32 body poses of a motion file: an AMASS SMPL-H .npz (`poses` (T, >= 66) axis-angle)
+    or an SMPL parameter .npz as SPIN's and mmpose's datasets ship them (`pose` (T, 72), e.g. Human3.6M's).
+
+    AMASS: values 3..65 are SMPL joints 1..21; SMPL's hand joints 22 and 23 (which SMPL-H replaces by finger
+    joints) are set to zero. SMPL: values 3..71 are joints 1..23. The global orientation (the first three
+    values, in the file's own world frame) is dropped.
     """
     path = Path(path)
     if not path.is_file():
         raise MotionFileError(f"{path}: motion file not found")
     try:
         with np.load(path, allow_pickle=False) as data:
-            if "poses" not in data.files:
-                raise MotionFileError(f"{path}: no 'poses' array (expected an AMASS SMPL-H .npz)")
-            poses = np.asarray(data["poses"], dtype=np.float64)
+            key = next((k for k in ("poses", "pose") if k in data.files), None)
+            if key is None:
+                raise MotionFileError(f"{path}: no 'poses' array (AMASS SMPL-H) or 'pose' array (SMPL, (T, 72))")
+            poses = np.asarray(data[key], dtype=np.float64)
     except (OSError, ValueError) as exc:
         if isinstance(exc, MotionFileError):
             raise
         raise MotionFileError(f"{path}: not a readable .npz ({exc})") from exc
-    if poses.ndim != 2 or poses.shape[1] < AMASS_BODY_VALUES or poses.shape[0] == 0:
-        raise MotionFileError(f"{path}: 'poses' has shape {poses.shape}, expected (T, >= {AMASS_BODY_VALUES})")
-    if not np.all(np.isfinite(poses[:, :AMASS_BODY_VALUES])):
-        raise MotionFileError(f"{path}: 'poses' holds non-finite values")
-    body = poses[:, 3:AMASS_BODY_VALUES].reshape(-1, 21, 3)
-    return np.concatenate([body, np.zeros((len(body), 2, 3))], axis=1).astype(np.float32)
+    width = AMASS_BODY_VALUES if key == "poses" else SMPL_POSE_VALUES
+    if poses.ndim != 2 or poses.shape[0] == 0 or (poses.shape[1] < width if key == "poses"
+                                                  else poses.shape[1] != width):
+        expected = f"(T, >= {width})" if key == "poses" else f"(T, {width})"
+        raise MotionFileError(f"{path}: '{key}' has shape {poses.shape}, expected {expected}")
+    if not np.all(np.isfinite(poses[:, :width])):
+        raise MotionFileError(f"{path}: '{key}' holds non-finite values")
+    body = poses[:, 3:width].reshape(len(poses), -1, 3)
+    hands = np.zeros((len(body), NUM_JOINTS - 1 - body.shape[1], 3))
+    return np.concatenate([body, hands], axis=1).astype(np.float32)
 
 
 def _mirror(values: np.ndarray) -> np.ndarray:
@@ -117,4 +129,5 @@ def pose_limits() -> tuple[np.ndarray, np.ndarray]:
     return lo, hi
 
 
-__all__ = ["AMASS_BODY_VALUES", "MotionFileError", "load_amass_poses", "pose_limits", "sample_limited_poses"]
+__all__ = ["AMASS_BODY_VALUES", "SMPL_POSE_VALUES", "MotionFileError", "load_motion_poses", "pose_limits",
+           "sample_limited_poses"]
