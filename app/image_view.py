@@ -98,6 +98,7 @@ class ImageView(QWidget):
         self.scene_data: PersonScene | None = None
         self._faces: np.ndarray | None = None
         self._edges: np.ndarray | None = None
+        self._other_fits: list[np.ndarray] = []
         self.graphics = pg.GraphicsLayoutWidget()
         self.graphics.setBackground((30, 30, 34))
         self.viewbox = self.graphics.addViewBox(lockAspect=True, invertY=True)
@@ -123,7 +124,8 @@ class ImageView(QWidget):
         self.edit_mode = "view"
 
     def _make_items(self) -> None:
-        """The view box's layers, bottom to top: image, IUV, silhouette, boxes, wireframe, compared fit,
+        """The view box's layers, bottom to top: image, IUV, silhouette, the other people's fits, boxes,
+        wireframe, compared fit,
         residuals, dense points, skeleton, keypoints, the picked image point."""
         self.image_item = pg.ImageItem()
         self.iuv_item = pg.ImageItem()
@@ -138,11 +140,13 @@ class ImageView(QWidget):
         self.keypoint_item = KeypointItem(self._keypoint_moved, self._keypoint_moving)
         self.others_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((200, 200, 200, 140), width=1,
                                                                          style=Qt.PenStyle.DashLine))
+        self.others_fit_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((170, 170, 255, 55), width=1))
         self.own_box_item = pg.PlotDataItem(connect="pairs", pen=pg.mkPen((255, 230, 80, 230), width=2))
         self.pending_item = pg.ScatterPlotItem(size=16, symbol="+", pen=pg.mkPen((255, 0, 255), width=3),
                                                brush=None)
         self._box_labels: list[pg.TextItem] = []
-        for item in (self.image_item, self.iuv_item, self.silhouette_item, self.others_item, self.own_box_item,
+        for item in (self.image_item, self.iuv_item, self.silhouette_item, self.others_fit_item, self.others_item,
+                     self.own_box_item,
                      self.wire_item, self.compare_item, self.residual_item, self.points_item, self.skeleton_item,
                      self.keypoint_item, self.pending_item):
             self.viewbox.addItem(item)
@@ -208,6 +212,17 @@ class ImageView(QWidget):
         self.mode_banner.setStyleSheet("background: #b71c1c; color: white; font-weight: bold; padding: 4px;")
         self.mode_banner.setVisible(True)
 
+    def set_other_fits(self, fits: list[np.ndarray]) -> None:
+        """Draw the fits of the image's other people as faint wireframes: each (V, 3) image pixels (x, y,
+        depth); shown while "Fit" is on."""
+        self._other_fits = fits
+        self._draw_other_fits()
+
+    def _draw_other_fits(self) -> None:
+        fits = self._other_fits if self.show_fit.isChecked() and self._edges is not None else []
+        pts = np.concatenate([f[self._edges.reshape(-1), :2] for f in fits]) if fits else np.zeros((0, 2))
+        self.others_fit_item.setData(x=pts[:, 0], y=pts[:, 1])
+
     def set_pending_point(self, xy: tuple[float, float] | None, paired: bool = False) -> None:
         """Mark (x, y) image pixels: a cross while the point waits for its vertex, a ring once `paired` (None:
         no mark)."""
@@ -247,6 +262,7 @@ class ImageView(QWidget):
             self.image_item.clear()
             self.iuv_item.clear()
             self.set_people_boxes([], -1)
+            self.set_other_fits([])
         else:
             if scene.image is not None:
                 self.image_item.setImage(scene.image, autoLevels=False, levels=(0, 255))
@@ -319,6 +335,7 @@ class ImageView(QWidget):
 
     def _draw_fit(self, s: PersonScene, scale: float = 1.0) -> None:
         empty = np.zeros(0)
+        self._draw_other_fits()
         show = self.show_fit.isChecked() and s.fit_vertices_image is not None and self._faces is not None
         style = self.fit_style.currentText()
         if show and style == "wireframe":

@@ -31,6 +31,9 @@ from deformlearn.app.viewport import Viewport3D
 from deformlearn.app.window_fitting import FittingMixin
 from deformlearn.core.project import Project
 
+#: At most this many of the image's other people have their fits drawn beside the current one's.
+MAX_OTHER_FITS = 8
+
 
 class MainWindow(FittingMixin, QMainWindow):
     """Deform & Learn Studio's window. `open_project(path)` loads a project; `project` is the open one."""
@@ -236,7 +239,10 @@ class MainWindow(FittingMixin, QMainWindow):
         self.scene = scene
         self.editor.forget_pick()
         self.image_view.set_scene(scene)
-        self.image_view.set_people_boxes(thumbnails.same_image(pid), pid)
+        same_image = thumbnails.same_image(pid)
+        self.image_view.set_people_boxes(same_image, pid)
+        others = [self.loader.fit_on_image(other, box) for other, _, box in same_image[:MAX_OTHER_FITS] if other != pid]
+        self.image_view.set_other_fits([f for f in others if f is not None])
         self.fit_history.set_person(self.project, pid)
         if scene.fit_vertices_body is not None:
             self.viewport.set_body(scene.fit_vertices_body, scene.fit_joints_body, scene.vertex_residual, recentre=True)

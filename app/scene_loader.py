@@ -83,6 +83,7 @@ class SceneLoader:
         self.template_key = template_key(template)
         self.body = BodyModel(template).eval()
         self._images: OrderedDict[str, np.ndarray | None] = OrderedDict()
+        self._fits: OrderedDict[tuple, np.ndarray] = OrderedDict()
 
     def _image(self, path: str | None, reader) -> np.ndarray | None:
         key = f"{reader.__name__}:{path}"
@@ -132,6 +133,23 @@ class SceneLoader:
         scene.fit_vertices_image = viewer_to_image(verts, float(np.asarray(params["scale"])),
                                                    np.asarray(params["translation"], np.float64), scene.bbox)
         scene.compute_vertex_residual()
+
+    def fit_on_image(self, pid: int, bbox: np.ndarray) -> np.ndarray | None:
+        """(V, 3) person `pid`'s current fit projected into its image (x, y pixels, z away from the camera),
+        or None when it has no usable fit; bbox (4,) the person's box in pixels. Cached per fit, so other
+        people's fits drawn beside the current one are posed once."""
+        fit = self.project.current_fit(pid)
+        if fit is None or fit.status == "failed":
+            return None
+        key = (fit.id, tuple(np.asarray(bbox, np.float64).tolist()))
+        if key not in self._fits:
+            verts, _, _ = self.pose(fit.params)
+            self._fits[key] = viewer_to_image(verts, float(np.asarray(fit.params["scale"])),
+                                              np.asarray(fit.params["translation"], np.float64), bbox)
+            while len(self._fits) > 32:
+                self._fits.popitem(last=False)
+        self._fits.move_to_end(key)
+        return self._fits[key]
 
     def rest_viewer(self) -> tuple[np.ndarray, np.ndarray]:
         """The template's rest mesh and joints in the viewer frame of a frontal camera (= body frame)."""

@@ -56,6 +56,34 @@ def test_group_image_people_are_named_and_cropped_by_their_boxes(make_window, tm
     assert (x is None or len(x) == 0) and win.image_view._box_labels == []  # a single person: no boxes
 
 
+def test_group_image_draws_the_other_peoples_fits(make_window, tmp_path, small_project) -> None:
+    from deformlearn.core.project.records import FitRecord
+
+    root = make_group_project(tmp_path / "group", str(small_project.parent / "proj_template.npz"))
+    with Project.open(root) as project:
+        ids = [int(p) for p in project.person_ids()[:3]]
+        params = {"pose": np.zeros((23, 3), np.float32), "scales": np.ones(24, np.float32),
+                  "rotation": np.eye(3, dtype=np.float32), "scale": np.array(0.5, np.float32),
+                  "translation": np.zeros(2, np.float32)}
+        project.save_fits([FitRecord(ids[0], 1, params, {}, "converged"),
+                           FitRecord(ids[2], 1, params, {}, "failed")])
+    win = make_window(root)
+    view = win.image_view
+    win.people.select_row(1)  # the middle person: the first one's fit is drawn, the failed third one's not
+    x, y = view.others_fit_item.getData()
+    edges = len(view._edges)
+    assert len(x) == 2 * edges
+    box = win.people.model.thumbnails.bbox(ids[0])
+    assert box[0] < np.median(x) < box[0] + box[2] and box[1] < np.median(y) < box[1] + box[3]
+    view.show_fit.setChecked(False)
+    x, _ = view.others_fit_item.getData()
+    assert x is None or len(x) == 0
+    view.show_fit.setChecked(True)
+    win.people.select_row(0)  # the first person sees no other fit: the others have none that converged
+    x, _ = view.others_fit_item.getData()
+    assert x is None or len(x) == 0
+
+
 def test_gallery_filters_with_the_list_and_keeps_the_current_person(make_window, tmp_path, small_project,
                                                                      qtbot) -> None:
     win = make_window(small_project)
