@@ -34,9 +34,10 @@ class LegendPlot(QWidget):
     """A pyqtgraph plot (`plot`, a PlotItem) with axis labels, and its legend (`legend`, a QLabel) in a column
     to its right, so it never covers a curve and is never clipped by the data area. When the column is too
     short for every entry it lists what fits and ends with "+ k more" (never a line cut in half); its tooltip
-    always lists them all."""
+    always lists them all. Without a series the axes show no numbers and the column says `empty_text`
+    (an empty chart's made-up 0..1 ticks read as data)."""
 
-    def __init__(self, title: str, x_label: str, y_label: str, parent=None) -> None:
+    def __init__(self, title: str, x_label: str, y_label: str, empty_text: str = "", parent=None) -> None:
         super().__init__(parent)
         self.widget = pg.PlotWidget(title=title)
         self.widget.setBackground((25, 25, 28))
@@ -55,6 +56,8 @@ class LegendPlot(QWidget):
         lay.addWidget(self.legend)
         self._items: dict[str, pg.PlotDataItem] = {}
         self._entries: list[str] = []  # one rich-text legend line per series
+        self.empty_text = empty_text
+        self._show_legend()
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
@@ -63,6 +66,12 @@ class LegendPlot(QWidget):
     def _show_legend(self) -> None:
         """Fill the legend column with the entries that fit its height (see the class docstring)."""
         fits = max(1, self.legend.height() // max(self.legend.fontMetrics().lineSpacing(), 1))
+        for axis in ("left", "bottom"):
+            self.plot.getAxis(axis).setStyle(showValues=bool(self._entries))
+        if not self._entries:
+            self.legend.setText(f'<i style="color:#9a9a9a">{html.escape(self.empty_text)}</i>')
+            self.legend.setToolTip("")
+            return
         shown = self._entries
         if len(shown) > fits:
             shown = shown[:fits - 1] + [f"<i>+ {len(shown) - fits + 1} more (hover)</i>"]

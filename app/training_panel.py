@@ -114,11 +114,12 @@ class TrainingPanel(QWidget):
         self.state = QLabel("idle")
         self.stage_grid = QGridLayout()
         self.stages: dict[str, tuple[QProgressBar, QLabel]] = {}
-        self.loss_plot = LegendPlot("losses of the running round", "progress event", "loss (log scale)")
+        self.loss_plot = LegendPlot("losses of the running round", "progress event", "loss (log scale)",
+                                   "no round running")
         self.loss_plot.plot.setLogMode(y=True)
         self._history: dict[str, list[tuple[int, float]]] = {}
         self._tick = 0
-        self.metrics_plot = LegendPlot("error per round", "round", "error (mm or px)")
+        self.metrics_plot = LegendPlot("error per round", "round", "error (mm or px)", "no finished round yet")
         self.metrics_table = RoundMetricsTable()
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
@@ -344,3 +345,4 @@ class TrainingPanel(QWidget):
             xy = np.array(pts, float)
             self.metrics_plot.set_series(name, xy[:, 0], xy[:, 1], markers=True)
         self.metrics_table.show_series(series)
+        self.metrics_table.setVisible(bool(series))

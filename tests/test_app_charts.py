@@ -9,11 +9,14 @@ import numpy as np
 def test_legend_never_cuts_an_entry_and_markers_take_their_series_colour(qtbot) -> None:
     from deformlearn.app.charts import LegendPlot
 
-    chart = LegendPlot("error per round", "round", "error (mm)")
+    chart = LegendPlot("error per round", "round", "error (mm)", "no finished round yet")
     qtbot.addWidget(chart)
     chart.resize(500, 140)
     chart.show()
     qtbot.waitExposed(chart)
+    # empty: no made-up tick numbers, and the legend column says why
+    assert "no finished round yet" in chart.legend.text()
+    assert not any(chart.plot.getAxis(a).style["showValues"] for a in ("left", "bottom"))
     names = [f"metric_{k}_mm" for k in range(12)]
     for k, name in enumerate(names):
         chart.set_series(name, np.array([1.0, 2.0]), np.array([k, k + 1.0]), markers=True)
@@ -31,5 +34,7 @@ def test_legend_never_cuts_an_entry_and_markers_take_their_series_colour(qtbot) 
     chart.resize(500, 600)  # tall enough: every entry, nothing counted
     qtbot.waitUntil(lambda: "more" not in chart.legend.text(), timeout=2000)
     assert all(name in chart.legend.text() for name in names)
+    assert all(chart.plot.getAxis(a).style["showValues"] for a in ("left", "bottom"))
     chart.clear_series()
-    assert chart.legend.text() == "" and chart.names() == []
+    assert "no finished round yet" in chart.legend.text() and chart.names() == []
+    assert not chart.plot.getAxis("left").style["showValues"]
