@@ -87,6 +87,15 @@ def test_two_rounds_complete_with_models_fits_and_metrics(project_path):
         assert before_after.metrics["after_dense_px"] < before_after.metrics["before_dense_px"]
 
 
+def test_a_round_without_a_lifter_is_measured_without_cgan_metrics(project_path):
+    torch.set_num_threads(1)
+    with Project.open(project_path) as project:  # synthetic people: held out with ground truth
+        record = run_round(project, tiny_settings(lifter_file="none", stages=("lifting", "registration",
+                                                                               "evaluation")))
+        assert record.finished_at is not None and record.metrics["lifter"] == "none"
+        assert "cgan_mpjpe_mm" not in record.metrics and np.isfinite(record.metrics["registration_mpjpe_mm"])
+
+
 def test_a_round_after_one_without_a_regressor_registers_as_round_one(project_path):
     torch.set_num_threads(1)
     settings = tiny_settings()

@@ -99,9 +99,12 @@ def evaluate_round(project: Project, template: Template, round_index: int, perso
         gt = fit_keypoints_camera(body, [gt_of(p) for p in test])
         lifted_ids = project.read_array(f"rounds/round_{round_index:03d}/lifted_ids")
         depths = project.read_array(f"rounds/round_{round_index:03d}/lifted_depths")
-        row = {int(p): i for i, p in enumerate(lifted_ids)}
+        depth_of = {int(p): d for p, d in zip(lifted_ids, depths)}
+    else:
+        depth_of = {}
+    if depth_of and all(int(p) in depth_of for p in test):  # none without a lifter (--lifter none)
         batch = collate(persons_from_project(project, [int(p) for p in test], key))
-        lifted = np.concatenate([batch.keypoints.numpy(), np.stack([depths[row[int(p)]] for p in test])[..., None]], -1)
+        lifted = np.concatenate([batch.keypoints.numpy(), np.stack([depth_of[int(p)] for p in test])[..., None]], -1)
         vis = batch.keypoint_visible.numpy()
         metrics["cgan_mpjpe_mm"] = mpjpe_mm(lifted, gt, vis)
         metrics["cgan_pa_mpjpe_mm"] = pa_mpjpe_mm(lifted, gt, vis)
