@@ -65,16 +65,19 @@ def test_two_rounds_complete_with_models_fits_and_metrics(project_path):
             assert record.index == k and record.finished_at is not None
             assert all(record.stages[s] == "done" for s in ("lifting", "registration", "regressor", "evaluation"))
             assert len(project.fits(k)) == 16
-            for name in ("lifter", "regressor"):
+            # round 2 starts from round 1's regressor without cGAN depths: it trains no lifter
+            assert ("lifter" in record.models) == (k == 1) and (record.metrics["lifter"] == "skipped") == (k == 2)
+            for name in record.models:
                 assert (project_path / record.models[name]).is_file()
             assert not (project_path / f"models/round_{k:03d}/regressor.ckpt").exists()
         history = round_history(project)
         assert [h["round"] for h in history] == [1, 2]
         for h in history:
-            for name in ("registration_mpjpe_mm", "cgan_mpjpe_mm", "regressor_mpjpe_mm", "registration_dense_px",
+            for name in ("registration_mpjpe_mm", "regressor_mpjpe_mm", "registration_dense_px",
                          "regressor_dense_px", "seconds_registration", "registration_median_mpjpe_mm"):
                 assert np.isfinite(h[name]), name
             assert 0 <= h["registration_over_200mm"] <= h["num_training_people"]
+        assert np.isfinite(history[0]["cgan_mpjpe_mm"]) and "cgan_mpjpe_mm" not in history[1]
         assert history[0]["registration_dense_px"] < 10.0  # pixels of the 256 frame
         assert {e.stage for e in events} == {"lifting", "registration", "regressor"}
         assert all(0 <= e.step <= e.total for e in events)

@@ -55,7 +55,7 @@ def _parse_ids(text: str | None, available) -> list[int]:
 
 
 def _lifted_depths(project) -> dict | None:
-    """{person_id: (17,) normalised depths} from the newest round whose lifting stage is done, or None. That
+    """{person_id: (17,) normalised depths} from the newest round whose lifting stage lifted people, or None. That
     round's depth arrays missing, unreadable (a damaged .npy) or of other lengths raise CommandError naming
     the file and the options that fit without them or lift afresh: never silently fitted without depths."""
     from deformlearn.core.cli.parser import CommandError
@@ -78,7 +78,8 @@ def _lifted_depths(project) -> dict | None:
             raise CommandError(f"{depths_file}: round {r.index}'s cGAN depths have shape {depths.shape}, expected "
                                f"({len(ids)}, 17) for its {len(ids)} lifted people; pass --depths none (fit 2D "
                                f"only){lifter}")
-        return {int(p): d for p, d in zip(ids, depths)}
+        if len(ids):  # a round that lifted no one (--lifter none, or a later round that skipped its cGAN)
+            return {int(p): d for p, d in zip(ids, depths)}
     return None
 
 

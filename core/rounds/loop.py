@@ -3,14 +3,15 @@
 `run_round(project, settings)` runs round k = (last finished round) + 1 in four stages, each writing its
 results into the project as it goes, so that a round killed at any moment resumes with `resume=True`:
 
-1. lifting: train the cGAN on the training people's 2D keypoints (warm-started from round k-1's generator;
+1. lifting: train the cGAN on the training people's 2D keypoints (warm-started from the latest earlier generator;
    from round 2 with the joint loss towards round k-1's registered keypoints), then lift every person's
-   keypoints. A project with fewer than `LiftingSettings.min_people` keypoint poses (an IUV project with a
-   few detected people) lifts with the synthetic lifter instead (core/lifting/synthetic_lifter.py, trained
-   once and cached), saying so in a progress message and the round's metrics ("lifter", "lifter_note");
-   `lifter_file` forces a file, "synthetic" or "none" (no depths). Writes models/round_KKK/lifter.pt and
-   arrays/rounds/round_KKK/{lifted_ids,lifted_depths}.npy (depths in each person's normalised frame), then
-   marks the stage done. A kill inside it redoes it.
+   keypoints; skipped (lifter "skipped") in a later round that starts from an earlier regressor without
+   `later_round_depths`, whose registration would not read the depths. A project with fewer than
+   `LiftingSettings.min_people` keypoint poses (an IUV project with a few detected people) lifts with the
+   synthetic lifter instead (core/lifting/synthetic_lifter.py, trained once and cached), saying so in a progress
+   message and the round's metrics ("lifter", "lifter_note"); `lifter_file` forces a file, "synthetic" or "none"
+   (no depths). Writes models/round_KKK/lifter.pt and arrays/rounds/round_KKK/{lifted_ids,lifted_depths}.npy
+   (depths in each person's normalised frame), then marks the stage done. A kill inside it redoes it.
 2. registration: fit every person with dense points or enough keypoints (keypoint-only people on the
    keypoint schedule of the fit pipeline), in chunks; round 1 from the T-pose on the single fit's staged
    schedule (`staged_first_round`; the paper: the stiff settings alone) and the cGAN depths, later rounds
@@ -212,11 +213,17 @@ class _Round:
                                   metrics={"lifter": source, "lifter_note": note})
 
     def round_lifter(self) -> tuple[DepthGenerator | None, str, str]:
-        """The lifter of this round, where it comes from ("project", "file", "synthetic" or "none": depths off)
-        and a note saying why (empty when the project trains its own). `settings.lifter_file`: None = train on
+        """The lifter of this round, where it comes from ("project", "file", "synthetic", "none": depths off,
+        or "skipped": registration would not read them, `depths_unused`) and a note saying why (empty when the
+        project trains its own). `settings.lifter_file`: None = train on
         the project's keypoints when it has `lifting.min_people` poses with `min_visible` keypoints, else the
         synthetic lifter; "synthetic" / "none" force those; anything else is a lifter file."""
         choice, lifting = self.settings.lifter_file, self.settings.lifting
+        if choice is None and self.depths_unused():
+            note = (f"no cGAN in round {self.index}: it registers from an earlier round's regressor without cGAN "
+                    "depths (later_round_depths is off), so a lifter would go unused")
+            self.note("lifting", note)
+            return None, "skipped", note
         train = ~self.held_out
         usable = int(((self.keypoints_px[train][..., 2] > 0).sum(1) >= lifting.min_visible).sum())
         if choice is None and usable >= lifting.min_people:
@@ -242,6 +249,12 @@ class _Round:
         fallback = synthetic_lifter(average, lifting, cancel=self.cancel,
                                     progress=lambda e: self.report("lifting", e.step, e.total, e.losses, started))
         return fallback.generator, "synthetic", note
+
+    def depths_unused(self) -> bool:
+        """Whether this round's registration will not read cGAN depths: a later round that starts from an
+        earlier regressor, without `later_round_depths` (a round of the lifting stage alone still lifts)."""
+        return (self.index > 1 and not self.settings.later_round_depths and "registration" in self.settings.stages
+                and self.previous_model("regressor") is not None)
 
     def train_own_lifter(self, train: np.ndarray) -> DepthGenerator:
         """Train the cGAN on the training people's keypoints (warm-started from the previous round's lifter of
