@@ -35,7 +35,7 @@ FILTER_TIPS = {
 #: the name's end: "…im.jpg · 3 of 12"), then error, quality, review and fit as wide as their longest words
 #: and the cell's margins ("degenerate", "unreviewed", "converged"); points and keypoints lie past the dock's
 #: default width.
-COLUMN_WIDTHS = (30, 150, 52, 78, 80, 72, 50, 64)
+COLUMN_WIDTHS = (30, 140, 52, 78, 80, 72, 50, 64)
 #: The people dock's default width: every column up to "fit" shows without scrolling (with the scroll bar).
 PEOPLE_DOCK_PX = sum(COLUMN_WIDTHS[:6]) + 24
 #: After a sort or filter, the current person is looked for in at most this many rows (pages are fetched).

@@ -85,10 +85,12 @@ def test_small_project_round_says_it_uses_the_synthetic_lifter(tmp_path, lifter_
         assert (project.root / record.models["lifter"]).is_file() and len(project.fits(1)) == 8
         depths = project.read_array(array_name(1, "lifted_depths"))
         assert depths.shape == (8, 17) and np.isfinite(depths).all() and np.abs(depths).max() > 0
-        # enough people for its own cGAN (min_people lowered here): trained on the project, nothing said
+        # enough people for its own cGAN (min_people lowered here; round 2 reads its depths only with
+        # later_round_depths): trained on the project, nothing said
         events.clear()
         own = run_round(project, small_settings(lifting=LiftingSettings(
-            epochs=4, batch_size=128, hidden=24, device="cpu", min_people=8)), progress=events.append)
+            epochs=4, batch_size=128, hidden=24, device="cpu", min_people=8), later_round_depths=True),
+            progress=events.append)
         assert own.metrics["lifter"] == "project" and own.metrics["lifter_note"] == ""
         assert not [e for e in events if e.message]
 
