@@ -175,6 +175,7 @@ HOLDOUT = 0.25
 # Regressor variants (`--variants`): changes to the cpu-demo regressor settings, retrained on a run's fits.
 VARIANTS: dict[str, dict] = {
     "default": {},
+    "epochs-80": {"epochs": 80},
     "views": {"novel_views": 0.5},
     "views-all": {"novel_views": 1.0},
     "views-long": {"novel_views": 0.5, "epochs": 120},
