@@ -134,20 +134,21 @@ class _Generator:
         self.t = template
         self.s = settings
         self.body = BodyModel(template)
-        self.motion = motion
+        self.motion = np.concatenate(motion) if motion else None  # (T, 23, 3) every file's frames in order
+        self.motion_lengths = np.array([len(m) for m in motion], np.int64)
         self.renderer = _Renderer(_fit_atlas(atlas, settings.image_size))
         self.key = template_key(template)
         self.iuv_gl = OffscreenRenderer()  # "iuv" mode is numpy: never opens a GL context
 
     def draw_bodies(self, rng: np.random.Generator, k: int) -> dict[str, np.ndarray]:
-        if not self.motion:
+        if self.motion is None:
             frame = np.full(k, -1)
             pose = sample_limited_poses(rng, k, self.s.pose_spread)
         else:
-            lengths = np.array([len(m) for m in self.motion])
-            file = rng.integers(0, len(self.motion), k)
-            frame = np.concatenate([[0], np.cumsum(lengths)[:-1]])[file] + (rng.random(k) * lengths[file]).astype(int)
-            pose = np.concatenate(self.motion)[frame]
+            lengths = self.motion_lengths
+            file = rng.integers(0, len(lengths), k)
+            frame = np.cumsum(lengths)[file] - lengths[file] + (rng.random(k) * lengths[file]).astype(np.int64)
+            pose = self.motion[frame]
             if self.s.motion_jitter > 0:
                 pose = (pose + rng.normal(0, self.s.motion_jitter, pose.shape)).astype(np.float32)
         yaw = rng.uniform(-np.pi, np.pi, k)
