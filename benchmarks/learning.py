@@ -265,7 +265,7 @@ def errors(project: Project, ids: np.ndarray, model, mean_params: dict, sparse: 
         samples = _sparse_crops(samples, model.config)
     out = predict(model, samples)
     predicted = BodyParams(out.pose, out.scales, out.rotation.reshape(-1, 9), out.cam_scale, out.translation)
-    refined, from_prediction = refine_predictions(template, persons_from_project(project, [int(p) for p in ids], key),
+    refined, start = refine_predictions(template, persons_from_project(project, [int(p) for p in ids], key),
                                                   predicted.to_dicts())
     with torch.no_grad():
         kp = body(out.pose, out.scales).keypoints
@@ -277,7 +277,8 @@ def errors(project: Project, ids: np.ndarray, model, mean_params: dict, sparse: 
     fitted = fit_keypoints_camera(body, refined)
     return {"mpjpe_mm": mpjpe_mm(pred, gt), "raw_mpjpe_mm": mpjpe_mm(pred, gt, rescale=False),
             "pa_mpjpe_mm": pa_mpjpe_mm(pred, gt), "refined_mpjpe_mm": mpjpe_mm(fitted, gt),
-            "refined_pa_mpjpe_mm": pa_mpjpe_mm(fitted, gt), "refined_from_prediction": float(from_prediction.mean()),
+            "refined_pa_mpjpe_mm": pa_mpjpe_mm(fitted, gt), "refined_from_prediction": float((start == 0).mean()),
+            "refined_with_predicted_depths": float((start == 2).mean()),
             "constant_mpjpe_mm": mpjpe_mm(const, gt), "constant_pa_mpjpe_mm": pa_mpjpe_mm(const, gt)}
 
 
@@ -320,6 +321,24 @@ def run_architecture(architecture: str, a: Path, b: Path, out: Path, rounds: int
                     "seconds": {s: round(record.metrics.get(f"seconds_{s}", float("nan")), 1)
                                 for s in ("lifting", "registration", "regressor", "evaluation")},
                     "round_seconds": round(time.perf_counter() - started, 1), "seed": seed}
+            print(json.dumps(_rounded(line)), flush=True)
+
+
+def rescore(out: Path, architecture: str, b: Path, holdout: float) -> None:
+    """Score every finished round's regressor of `architecture`'s run again (as `run_architecture` scores
+    them, with the current code's prediction and refinement) on A's held-out people and on B; one JSON line
+    each, marked "rescored"."""
+    with Project.open(out / f"A_{architecture}", readonly=True) as project, Project.open(b, readonly=True) as other:
+        ids = project.person_ids()
+        held_out = ids[holdout_mask(ids, holdout, round_settings(architecture, None, holdout).split_seed)]
+        for r in project.rounds():
+            if r.finished_at is None or "regressor" not in r.models:
+                continue
+            model = load_regressor(project.root / r.models["regressor"])
+            mean = _mean_fit(project, r.index, held_out)
+            line = {"benchmark": "learning", "architecture": architecture, "round": r.index, "rescored": True,
+                    "in_distribution": errors(project, held_out, model, mean, sparse=False),
+                    "other_distribution": errors(other, other.person_ids(), model, mean, sparse=True)}
             print(json.dumps(_rounded(line)), flush=True)
 
 
@@ -425,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
                         "earlier run: skip the synthesis, and the rounds of the architectures run there already")
     parser.add_argument("--factors", action="store_true", help="after each architecture's rounds, score its last "
                         "regressor on --n-other people who differ from A in one of B's factors at a time")
+    parser.add_argument("--rescore", action="store_true", help="with --reuse: score the finished rounds' "
+                        "regressors of each architecture again with the current prediction and refinement code")
     parser.add_argument("--oracle", type=int, default=0, metavar="N", help="instead of rounds, train the pointset "
                         "regressor (and --variants) on the ground truth of N new people of A's distribution (needs "
                         "--reuse: the pointset run's held-out people and B)")
@@ -436,6 +457,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"--holdout must lie strictly between 0 and 1, got {args.holdout}")
     if args.reuse and not args.out:
         parser.error("--reuse needs --out (the folder of the finished run)")
+    if args.rescore and not args.reuse:
+        parser.error("--rescore needs --reuse and --out (a folder with finished runs)")
     if args.oracle and not args.reuse:
         parser.error("--oracle needs --reuse and --out (a folder with the pointset run)")
     torch.set_num_threads(args.threads)
@@ -462,6 +485,8 @@ def main(argv: list[str] | None = None) -> int:
     for architecture in args.architectures.split(","):
         if not (out / f"A_{architecture}").exists():
             run_architecture(architecture, a, b, out, args.rounds, args.epochs, args.seed, args.holdout)
+        elif args.rescore:
+            rescore(out, architecture, b, args.holdout)
         for name in variants:
             run_variant(name, out / f"A_{architecture}", b, architecture, args.rounds, args.epochs, args.seed,
                         args.holdout)

@@ -1,4 +1,5 @@
-"""Refining regressor predictions by registration: both starts (prediction and T-pose), the lower loss kept."""
+"""Refining regressor predictions by registration: three starts (the prediction, the T-pose, the T-pose with the
+prediction's depths), the fit that explains the annotations best kept."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from deformlearn.core.metrics import mpjpe_mm
 from deformlearn.core.project.importing import load_project_template
 from deformlearn.core.registration.data import persons_from_project
 from deformlearn.core.registration.schedule import FitSchedule
-from deformlearn.core.regressor.prediction import refine_predictions
+from deformlearn.core.regressor.prediction import REFINE_STARTS, data_losses, refine_predictions
 from deformlearn.core.rounds.metrics import fit_keypoints_camera
 from tests.round_project import make_round_project
 
@@ -37,13 +38,33 @@ def test_refinement_keeps_a_good_prediction_and_escapes_a_wrong_one(tmp_path) ->
         schedule = FitSchedule.single_fit(steps=80, num_threads=1)
 
         # a prediction at the answer: its refined fit explains the points better than the T-pose's and is kept
-        kept, from_prediction = refine_predictions(template, people, truth, schedule)
-        assert from_prediction.shape == (4,) and from_prediction.all()
+        kept, start = refine_predictions(template, people, truth, schedule)
+        assert start.shape == (4,) and np.all(start == REFINE_STARTS.index("prediction"))
         assert mpjpe_mm(fit_keypoints_camera(body, kept), gt, rescale=False) < 40.0
 
         # a prediction facing the wrong way (refined from it alone: ~200 mm): the T-pose's fit is kept
         wrong = [_turned(t, np.pi) for t in truth]
         assert mpjpe_mm(fit_keypoints_camera(body, wrong), gt, rescale=False) > 300.0
-        kept, from_prediction = refine_predictions(template, people, wrong, schedule)
-        assert not from_prediction.any()
+        kept, start = refine_predictions(template, people, wrong, schedule)
+        assert not np.any(start == REFINE_STARTS.index("prediction"))
         assert mpjpe_mm(fit_keypoints_camera(body, kept), gt, rescale=False) < 120.0
+
+
+def test_fits_are_ranked_by_what_they_explain_whatever_their_depth_targets(tmp_path) -> None:
+    from dataclasses import replace
+
+    project = make_round_project(tmp_path / "p", n=3, seed=4, builtin=True)
+    with project:
+        template = load_project_template(project)
+        body = BodyModel(template)
+        ids = [int(p) for p in project.person_ids()]
+        people = persons_from_project(project, ids, template_key(template))
+        truth = [{k: np.asarray(v, np.float32) for k, v in project.ground_truth(p).items()} for p in ids]
+        settings = FitSchedule.single_fit().stages[-1]
+        exact = data_losses(body, people, truth, settings)
+        # depth targets play no part: the same fits of people with made-up depths score the same
+        hinted = [replace(p, depths=np.full(17, 5.0, np.float32)) for p in people]
+        assert np.allclose(data_losses(body, hinted, truth, settings), exact)
+        # a fit a little off explains the points less well than the exact one
+        off = [{**t, "translation": t["translation"] + np.float32(0.05)} for t in truth]
+        assert np.all(exact < 0.5) and np.all(data_losses(body, people, off, settings) > exact + 1.0)

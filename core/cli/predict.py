@@ -7,8 +7,9 @@
 With a new-data source the people are read like `deformlearn import` reads them, put into a prediction
 project (`--keep-project DIR`, else a temporary one), predicted with PROJECT's latest regressor (or
 --regressor), refined (unless --no-refine: `core.regressor.prediction.refine_predictions`, a fit from the
-prediction with the single fit's relaxed stage and the whole single fit of `deformlearn register` from the
-T-pose, each person's lower-loss fit kept), and
+prediction with the single fit's relaxed stage, and the whole single fit of `deformlearn register` from the
+T-pose without and with the prediction's keypoint depths as depth targets; each person's fit that explains
+the annotations best is kept), and
 `--export` writes the same meshes and parameter files as `deformlearn export`.
 """
 
@@ -33,8 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only the project's people in these images (path or file name; default: everybody)")
     parser.add_argument("--refine", action=argparse.BooleanOptionalAction, default=True,
                         help="refine each prediction by registration: the single fit's relaxed stage from the "
-                             "prediction and the whole single fit of `deformlearn register` from the T-pose, keeping "
-                             "each person's lower-loss fit (default; --no-refine gives the regressor's own output)")
+                             "prediction, and the whole single fit of `deformlearn register` from the T-pose without "
+                             "and with the prediction's keypoint depths, keeping each person's fit that explains the "
+                             "annotations best (default; --no-refine gives the regressor's own output)")
     parser.add_argument("--regressor", default=None, help="a regressor file (default: the project's latest round's)")
     parser.add_argument("--out", default=None, metavar="NPZ", help="write per-person parameters to this npz")
     parser.add_argument("--device", default="cpu",

@@ -1,19 +1,23 @@
 """Predicting people with a trained regressor, optionally refined by registration (the paper's "before and
 after refinement"), with errors against the annotations (and ground truth when the project has it).
 
-The refinement (`refine_predictions`) registers each person twice and keeps the lower-loss fit: from the
-regressor's prediction with the relaxed stage of a single fit (`FitSchedule.refit`), and from the T-pose
-with the whole single fit of `deformlearn register` (`FitSchedule.single_fit`: stiff, then that relaxed
-stage). Measured on benchmarks/learning.py's people (round-3 point-set regressor; bone-rescaled MPJPE /
-PA-MPJPE, mm): held out of the training distribution, regressor 143/104, refined from it alone 106/79 (it
-starts the fit in the wrong basin as often as not), from the T-pose alone 77/56, both kept by loss 72/48;
-on the other distribution 256/123, 143/92, 132/96, 117/76. So the regressor's start helps beside the
-T-pose's, not instead of it.
+The refinement (`refine_predictions`) registers each person three times and keeps the fit that explains the
+annotations best (`data_losses`: dense points and 2D keypoints, the terms the three share): from the
+regressor's prediction with the relaxed stage of a single fit (`FitSchedule.refit`); from the T-pose with the
+whole single fit of `deformlearn register` (`FitSchedule.single_fit`: stiff, then that relaxed stage); and
+from the T-pose likewise with the prediction's keypoint depths as L_KP's depth targets, the part the cGAN's
+depths play in round 1 (keypoints fix x and y; the depths pick among the poses that project alike). Measured
+on benchmarks/learning.py's people with the round-2 point-set regressor of 2,000 training people (150 people
+each; bone-rescaled MPJPE / PA-MPJPE, mm): held out of the training distribution, regressor 106/82, refined
+from it alone 97/68, from the T-pose alone 70/50, from the T-pose with the predicted depths 69/48; the first
+two kept by their total loss (the earlier rule) 61/40, all three by `data_losses` 59/36.5. On the other
+distribution (real poses): 198/120; the first two by total loss 120/78, all three 112/71. People without
+keypoints (an IUV image alone) get no depth targets: their third fit is the second.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +32,10 @@ from deformlearn.core.project.importing import load_project_template
 from deformlearn.core.project.store import Project
 from deformlearn.core.registration.data import PIXELS_256_PER_UNIT, PersonTargets, collate, persons_from_project
 from deformlearn.core.registration.fitter import BodyParams
-from deformlearn.core.registration.pipeline import fit_chunk, fit_rank
+from deformlearn.core.registration.objective import Objective
+from deformlearn.core.registration.pipeline import fit_chunk
 from deformlearn.core.registration.schedule import FitSchedule
+from deformlearn.core.registration.settings import RegistrationSettings
 from deformlearn.core.regressor.data import samples_from_project
 from deformlearn.core.regressor.training import load_regressor, predict
 from deformlearn.core.rounds.metrics import fit_keypoints_camera
@@ -41,7 +47,8 @@ class Prediction:
     (pose (23, 3), scales (24,), rotation (3, 3), scale (), translation (2,), normalised frame); metrics:
     "<before|after>_<dense_px|keypoint_px|mpjpe_mm|pa_mpjpe_mm>" means over the people (keypoint_px only when
     some person has keypoints, the MPJPEs only with ground truth), and after refinement
-    "refined_from_prediction": the fraction of people whose kept fit started from the regressor's prediction."""
+    "refined_from_prediction" / "refined_with_predicted_depths": the fraction of people whose kept fit started
+    from the regressor's prediction / fitted the prediction's keypoint depths (`refine_predictions`)."""
 
     person_ids: np.ndarray
     before: list[dict[str, np.ndarray]]
@@ -84,27 +91,52 @@ def _predict_params(model, samples) -> list[dict[str, np.ndarray]]:
     return params.to_dicts()
 
 
+#: The starts of `refine_predictions`, in the order of the index it returns per person.
+REFINE_STARTS = ("prediction", "T-pose", "T-pose with the predicted depths")
+
+
 def refine_predictions(template, people: list[PersonTargets], predicted: list[dict[str, np.ndarray]],
                        schedule: FitSchedule | None = None, *, device: str = "cpu", chunk_size: int = 256
                        ) -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
-    """Register `people` from their predictions `predicted` (fit-style dicts, people's order) with
-    `FitSchedule.refit(schedule)` and from the T-pose with `schedule` (default `FitSchedule.single_fit()`),
-    `chunk_size` people at a time as `fit_people` fits, keeping each person's lower-loss fit (module docstring;
-    both runs end with the relaxed weights and the same terms, also for people without dense points, whom the
-    T-pose run fits on the keypoint schedule, so their losses compare). Returns the kept fits' params and (P,)
-    bool: the kept fit started from the prediction."""
+    """Register `people` three ways (REFINE_STARTS) and keep each person's fit that explains the annotations
+    best (module docstring): from their predictions `predicted` (fit-style dicts, people's order) with
+    `FitSchedule.refit(schedule)`; from the T-pose with `schedule` (default `FitSchedule.single_fit()`); and
+    from the T-pose with the prediction's hip-centred keypoint depths as L_KP's depth targets (the part the
+    cGAN's depths play in round 1). `chunk_size` people at a time as `fit_people` fits. Fits are ranked by
+    `data_losses` (the terms all three share: dense points and 2D keypoints), failed ones last. Returns the
+    kept fits' params and (P,) int: the index into REFINE_STARTS of each kept fit's start."""
     schedule = (schedule or FitSchedule.single_fit()).with_(device=device)
-    params, keep = [], []
+    final = schedule.stages[-1]
+    body = BodyModel(template)
+    params, kept = [], []
     for start in range(0, len(people), chunk_size):
         rows = people[start:start + chunk_size]
-        init = BodyParams.from_dicts(predicted[start:start + chunk_size], device=device)
-        # fit_chunk moves the model it is given to the device: give it its own
-        refined = fit_chunk(BodyModel(template), rows, FitSchedule.refit(schedule), [init])
-        fresh = fit_chunk(BodyModel(template), rows, schedule, [None])
-        for (a, _), (b, _) in zip(refined, fresh):
-            keep.append(fit_rank(a) <= fit_rank(b))
-            params.append(a.params if keep[-1] else b.params)
-    return params, np.array(keep, dtype=bool)
+        guess = predicted[start:start + chunk_size]
+        depths = fit_keypoints_camera(body, guess, image_plane=True)[..., 2]
+        hinted = [replace(p, depths=d.astype(np.float32)) for p, d in zip(rows, depths)]
+        # fit_chunk moves the model it is given to the device: give each run its own
+        runs = [fit_chunk(BodyModel(template), rows, FitSchedule.refit(schedule),
+                          [BodyParams.from_dicts(guess, device=device)]),
+                fit_chunk(BodyModel(template), rows, schedule, [None]),
+                fit_chunk(BodyModel(template), hinted, schedule, [None])]
+        fits = [[f for f, _ in run] for run in runs]
+        losses = [data_losses(body, rows, [f.params for f in run], final) for run in fits]
+        for i in range(len(rows)):
+            best = min(range(len(runs)), key=lambda k: (fits[k][i].failed, losses[k][i]))
+            kept.append(best)
+            params.append(fits[best][i].params)
+    return params, np.array(kept, dtype=np.int64)
+
+
+@torch.no_grad()
+def data_losses(body: BodyModel, people: list[PersonTargets], params: list[dict[str, np.ndarray]],
+                settings: RegistrationSettings) -> np.ndarray:
+    """(P,) w_dense L_dense + w_KP L_KP (2D keypoints only, no depth targets) of fits `params` of `people`,
+    with `settings`' weights: what a fit explains of the annotations, comparable between fits that had
+    different depth targets or priors."""
+    batch = collate(people, use_depths=False)
+    terms, _, _, _ = Objective(body, batch, settings, 1)(BodyParams.from_dicts(params))
+    return (settings.w_dense * terms["dense"] + settings.w_KP * terms["KP"]).numpy()
 
 
 def predict_people(project: Project, person_ids: np.ndarray, *, regressor: str | Path | None = None,
@@ -129,10 +161,11 @@ def predict_people(project: Project, person_ids: np.ndarray, *, regressor: str |
         metrics = _errors(body, before, batch, gt, "before")
     after = None
     if refine is not None:
-        after, from_prediction = refine_predictions(template, people, before, refine, device=device)
+        after, kept = refine_predictions(template, people, before, refine, device=device)
         with torch.no_grad():
             metrics.update(_errors(body, after, batch, gt, "after"))
-        metrics["refined_from_prediction"] = float(from_prediction.mean())
+        metrics["refined_from_prediction"] = float((kept == 0).mean())
+        metrics["refined_with_predicted_depths"] = float((kept == 2).mean())
     return Prediction(person_ids, before, after, metrics)
 
 
