@@ -1,10 +1,10 @@
 """Synthetic DensePose-COCO-like projects with exact ground truth (`deformlearn synth`).
 
-Each image holds `people_per_image` bodies of the project's template: a pose (from motion files when given:
-AMASS motion capture or SMPL parameter files; else sampled within joint limits, `core.synth.poses`), random
-segment scales, a random global rotation (any yaw, small pitch and roll) and a weak-perspective camera. Rendered offscreen: an RGB
-image textured with a DensePose atlas (pyrender; a numpy shaded atlas look-up when OpenGL is unavailable)
-and the exact IUV and INDS images of the visible surface.
+Each image holds `people_per_image` bodies of the project's template: a pose (from motion files when given: AMASS
+motion capture or SMPL parameter files; else sampled within joint limits, `core.synth.poses`), random segment
+scales, a random global rotation (any yaw, small pitch and roll) and a weak-perspective camera. Rendered
+offscreen: an RGB image textured with a DensePose atlas (pyrender; a numpy shaded atlas look-up when OpenGL is
+unavailable) and the exact IUV and INDS images of the visible surface.
 
 Camera and pixel frames (the store's convention, `core.densepose.records`): the centre of pixel (row r,
 column c) is at (x, y) = (c, r). A body-frame point X lands at `x_px = scale * (R X)[:2] + translation`
@@ -24,12 +24,12 @@ Options add Gaussian noise to U, V and keypoints, a painted occluder rectangle (
 INDS images, its points are dropped) and truncation (the person partly outside the image).
 
 Ground truth per person (`Project.ground_truth`): pose (23, 3), scales (24,), rotation (3, 3), scale (1,),
-translation (2,), depth_offset (1,), joints3d (24, 3), keypoints3d (17, 3) and vertices (V, 3, float16)
-in the body frame (metres, root at the origin), keypoints2d (17, 2) exact projections, point_vertex (N,)
-template vertex of each dense point, point_face (N,) and point_barycentric (N, 3) its exact surface point,
-point_uv (N, 2) its noise-free (U, V), motion_frame (1,) the frame among all motion files' frames
-in order (-1 when the pose was sampled), occluder (4,) x, y, w, h pixels (zeros when none), truncated (1,), template_key (a
-0-d string: the template version the vertex indices refer to).
+translation (2,), depth_offset (1,), joints3d (24, 3), keypoints3d (17, 3) and vertices (V, 3, float16) in the
+body frame (metres, root at the origin), keypoints2d (17, 2) exact projections, point_vertex (N,) template vertex
+of each dense point, point_face (N,) and point_barycentric (N, 3) its exact surface point, point_uv (N, 2) its
+noise-free (U, V), motion_frame (1,) the frame among all motion files' frames in order (-1 when the pose was
+sampled), occluder (4,) x, y, w, h pixels (zeros when none), truncated (1,), template_key (a 0-d string: the
+template version the vertex indices refer to).
 """
 
 from __future__ import annotations
