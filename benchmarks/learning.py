@@ -176,6 +176,7 @@ HOLDOUT = 0.25
 VARIANTS: dict[str, dict] = {
     "default": {},
     "epochs-80": {"epochs": 80},
+    "scratch": {"scratch": True},
     "views": {"novel_views": 0.5},
     "views-all": {"novel_views": 1.0},
     "views-long": {"novel_views": 0.5, "epochs": 120},
@@ -349,7 +350,8 @@ def run_variant(name: str, work: Path, b: Path, architecture: str, rounds: int, 
     a round does; one JSON line per round. The registrations are the main run's: with
     restart_from_previous_fit a later round keeps the previous fit's start for nearly every person, so they
     hardly depend on the regressor, and a variant costs only its regressor trainings."""
-    changes = VARIANTS[name]
+    changes = dict(VARIANTS[name])
+    scratch = changes.pop("scratch", False)  # each round trains a new regressor instead of fine-tuning
     settings = replace(round_settings(architecture, epochs).regressor, **changes)
     with Project.open(work, readonly=True) as project, Project.open(b, readonly=True) as other:
         template = load_project_template(project)
@@ -364,9 +366,9 @@ def run_variant(name: str, work: Path, b: Path, architecture: str, rounds: int, 
             samples = samples_for_model(project, template, train, settings.model, template_key=key,
                                         params=[fits[int(p)] for p in train])
             started = time.perf_counter()
-            model = train_regressor(samples, template, settings, init_from=model).model
+            model = train_regressor(samples, template, settings, init_from=None if scratch else model).model
             mean = _mean_fit(project, k, held_out)
-            line = {"benchmark": "learning", "architecture": architecture, "variant": name, "changes": changes,
+            line = {"benchmark": "learning", "architecture": architecture, "variant": name, "changes": VARIANTS[name],
                     "round": k, "train_people": len(train),
                     "in_distribution": errors(project, held_out, model, mean, sparse=False),
                     "other_distribution": errors(other, other.person_ids(), model, mean, sparse=True),
