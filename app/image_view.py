@@ -125,8 +125,7 @@ class ImageView(QWidget):
 
     def _make_items(self) -> None:
         """The view box's layers, bottom to top: image, IUV, silhouette, the other people's fits, boxes,
-        wireframe, compared fit,
-        residuals, dense points, skeleton, keypoints, the picked image point."""
+        wireframe, compared fit, residuals, dense points, skeleton, keypoints, the picked image point."""
         self.image_item = pg.ImageItem()
         self.iuv_item = pg.ImageItem()
         self.iuv_item.setOpacity(0.6)
@@ -146,9 +145,8 @@ class ImageView(QWidget):
                                                brush=None)
         self._box_labels: list[pg.TextItem] = []
         for item in (self.image_item, self.iuv_item, self.silhouette_item, self.others_fit_item, self.others_item,
-                     self.own_box_item,
-                     self.wire_item, self.compare_item, self.residual_item, self.points_item, self.skeleton_item,
-                     self.keypoint_item, self.pending_item):
+                     self.own_box_item, self.wire_item, self.compare_item, self.residual_item, self.points_item,
+                     self.skeleton_item, self.keypoint_item, self.pending_item):
             self.viewbox.addItem(item)
 
     def _make_toolbar(self) -> QHBoxLayout:
@@ -219,6 +217,7 @@ class ImageView(QWidget):
         self._draw_other_fits()
 
     def _draw_other_fits(self) -> None:
+        """The other people's wireframes (`set_other_fits`), or none while "Fit" is off."""
         fits = self._other_fits if self.show_fit.isChecked() and self._edges is not None else []
         pts = np.concatenate([f[self._edges.reshape(-1), :2] for f in fits]) if fits else np.zeros((0, 2))
         self.others_fit_item.setData(x=pts[:, 0], y=pts[:, 1])
@@ -296,6 +295,7 @@ class ImageView(QWidget):
             self.silhouette_item.clear()
             self.info.setText("")
             return
+        self._draw_other_fits()  # not in _draw_fit: live frames redraw the current fit alone
         self._draw_fit(s)
         if fit_only:
             return
@@ -335,7 +335,6 @@ class ImageView(QWidget):
 
     def _draw_fit(self, s: PersonScene, scale: float = 1.0) -> None:
         empty = np.zeros(0)
-        self._draw_other_fits()
         show = self.show_fit.isChecked() and s.fit_vertices_image is not None and self._faces is not None
         style = self.fit_style.currentText()
         if show and style == "wireframe":

@@ -241,8 +241,7 @@ class MainWindow(FittingMixin, QMainWindow):
         self.image_view.set_scene(scene)
         same_image = thumbnails.same_image(pid)
         self.image_view.set_people_boxes(same_image, pid)
-        others = [self.loader.fit_on_image(other, box) for other, _, box in same_image[:MAX_OTHER_FITS] if other != pid]
-        self.image_view.set_other_fits([f for f in others if f is not None])
+        self.image_view.set_other_fits(self._other_fits(pid, same_image))
         self.fit_history.set_person(self.project, pid)
         if scene.fit_vertices_body is not None:
             self.viewport.set_body(scene.fit_vertices_body, scene.fit_joints_body, scene.vertex_residual, recentre=True)
@@ -251,6 +250,20 @@ class MainWindow(FittingMixin, QMainWindow):
         ok = scene.dense_vertex >= 0
         self.viewport.set_marked(np.unique(scene.dense_vertex[ok]))
         self.sceneShown.emit(pid)
+
+    def _other_fits(self, pid: int, same_image: list[tuple[int, str, np.ndarray]]) -> list[np.ndarray]:
+        """The projected current fits (V, 3) of up to MAX_OTHER_FITS other people on `pid`'s image; a person
+        whose fit cannot be posed is left out (the status bar says why), never the shown person."""
+        fits = []
+        for other, _, box in [p for p in same_image if p[0] != pid][:MAX_OTHER_FITS]:
+            try:
+                fit = self.loader.fit_on_image(other, box)
+            except Exception as exc:
+                self.statusBar().showMessage(f"person {other}'s fit is not drawn: {exc}", 8000)
+                continue
+            if fit is not None:
+                fits.append(fit)
+        return fits
 
     # ---- fit history -------------------------------------------------------------------------------------
     def make_fit_current(self, pid: int, fit_id: int) -> None:

@@ -78,7 +78,7 @@ class RegistrationPanel(QWidget):
         self.bar = QProgressBar()
         self.status = QLabel("idle")
         self.plot = LegendPlot("loss (chunk mean)", "optimiser step (all chunks)",
-                               "weighted loss (log scale)", "no fit running")
+                               "weighted loss (log scale)", "no losses yet")
         self.plot.plot.setLogMode(y=True)
         self.plot.setMinimumHeight(160)
         self._history: dict[str, list[float]] = {}

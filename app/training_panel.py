@@ -115,7 +115,7 @@ class TrainingPanel(QWidget):
         self.stage_grid = QGridLayout()
         self.stages: dict[str, tuple[QProgressBar, QLabel]] = {}
         self.loss_plot = LegendPlot("losses of the running round", "progress event", "loss (log scale)",
-                                   "no round running")
+                                   "no losses yet")
         self.loss_plot.plot.setLogMode(y=True)
         self._history: dict[str, list[tuple[int, float]]] = {}
         self._tick = 0
@@ -292,6 +292,9 @@ class TrainingPanel(QWidget):
     def _show_event(self, event: dict) -> None:
         stage = str(event["stage"])
         if stage not in self.stages:
+            for done, _ in self.stages.values():  # stages run in turn: the earlier ones are over (or skipped)
+                done.setMaximum(max(done.maximum(), 1))
+                done.setValue(done.maximum())
             bar, label = QProgressBar(), QLabel()
             row = len(self.stages)
             self.stage_grid.addWidget(QLabel(stage), row, 0)

@@ -1,23 +1,28 @@
 """Benchmark: does the learned regressor generalise? Architectures side by side over deform-and-learn rounds.
 
-Makes two synthetic projects (`deformlearn synth`): a training distribution A (N people, the synth defaults)
-and a DIFFERENT one B (other pose source: AMASS motion capture when ../shared/data/motion is present, else
-wider sampled poses; camera pitch and roll three times wider; segment scales of 2.4 times the spread;
-sparser points, 30 to 80 per person). For each architecture it runs K `cpu-demo` rounds on a copy of A
-(targets = the registrations; a quarter of A held out, --holdout) and prints one JSON line per round and architecture:
-MPJPE (bone-rescaled, the paper's protocol), raw MPJPE and PA-MPJPE (mm) of the round's regressor on A's
-held-out people and on B's people (sparse points only: the ConvNet then sees its IUV crop splatted from the
-points, like a COCO person), beside a constant-pose baseline (the training fits' mean pose and scales with
+Makes two synthetic projects (`deformlearn synth`): a training distribution A (N people, the synth defaults) and
+a DIFFERENT one B (other pose source: real poses when ../shared/data is present (MOTION: the AMASS sample and
+four Human3.6M frames' SMPL poses, each file drawn as often, jittered by 0.1 rad), else wider sampled poses;
+camera pitch and roll three times wider; segment scales of 2.4 times the spread; sparser points, 30 to 80 per
+person). Before 2026-12-07's second session B's poses were the AMASS sample alone, which is one seated pose (601
+frames that differ by under 0.03 rad in every body joint but the wrists): the B figures below up to "B of real
+poses" measure that one pose seen from many cameras. For each architecture it runs K `cpu-demo` rounds on a copy
+of A (targets = the registrations; a quarter of A held out, --holdout) and prints one JSON line per round and
+architecture: MPJPE (bone-rescaled, the paper's protocol), raw MPJPE and PA-MPJPE (mm) of the round's regressor
+on A's held-out people and on B's people (sparse points only: the ConvNet then sees its IUV crop splatted from
+the points, like a COCO person), beside a constant-pose baseline (the training fits' mean pose and scales with
 the true orientation), and the wall time of each stage of the round.
 
     python benchmarks/learning.py [--n 300] [--n-other 100] [--rounds 3] [--architectures convnet,nbf,...]
                                   [--epochs E] [--seed 0] [--threads 1] [--out DIR] [--holdout 0.25]
-                                  [--variants views,views-no-flip,...] [--reuse]
+                                  [--variants views,views-no-flip,...] [--reuse [--rescore]] [--factors]
 
 --variants retrains the regressor of each architecture's run with other settings (VARIANTS) on that run's own
-round-k fits, each round fine-tuning the variant's previous regressor (the registrations hardly depend on the
-regressor, see `run_variant`), so a variant costs only its regressor trainings; --reuse picks up the projects
-of an earlier --out (and runs only the architectures missing there).
+round-k fits, each round fine-tuning the variant's previous regressor ("scratch": a new one; the registrations
+hardly depend on the regressor, see `run_variant`), so a variant costs only its regressor trainings; --reuse
+picks up the projects of an earlier --out (and runs only the architectures missing there; its B and factor
+projects are reused as they were made, whatever OTHER says now); --rescore scores their finished rounds'
+regressors again with the current prediction and refinement code.
 
 Measured on the shared 2-core CPU, one thread, nice (--n 300 --n-other 100, seed 0: 215 training people, 75
 held out of A, 100 of B; cpu-demo rounds, 40 regressor epochs; one run is 3.5 min of rounds for pointset,
@@ -66,8 +71,9 @@ noise, and the cpu-demo defaults stay as they are (novel views off: averaged ove
   pose's 113 whatever the scale and augmentation tried; the goal of 90 mm on B is not reached by the
   regressor alone.
 
-Refined predictions (what `deformlearn predict` gives since 2026-12-07: each person fitted from the regressor's
-prediction and from the T-pose, the lower-loss fit kept; `refine_predictions`). Every round line carries
+Refined predictions (what `deformlearn predict` gave from 2026-12-07 until the three-start refinement of
+"B of real poses" below: each person fitted from the regressor's prediction and from the T-pose, the
+lower-loss fit kept). Every round line carries
 "refined_*" and "refined_from_prediction" (the share of people whose kept fit started from the prediction);
 the first line ("fit_alone") scores the single fit from the T-pose with no regressor. Same 300 people, seed 0,
 one thread, MPJPE (bone-rescaled) / PA-MPJPE mm, rounds 1 -> 2 -> 3:
@@ -256,8 +262,8 @@ def _sparse_crops(samples, config: RegressorConfig):
 
 def errors(project: Project, ids: np.ndarray, model, mean_params: dict, sparse: bool) -> dict[str, float]:
     """MPJPE (bone-rescaled), raw MPJPE, PA-MPJPE (mm) of `model`, of its predictions refined as `deformlearn
-    predict` refines them (`refine_predictions`: "refined_*", and the fraction of people whose kept fit started
-    from the prediction) and of the constant pose, on people `ids`."""
+    predict` refines them (`refine_predictions`: "refined_*", and the fractions of people whose kept fit started
+    from the prediction / fitted its keypoint depths) and of the constant pose, on people `ids`."""
     template = load_project_template(project)
     body = BodyModel(template)
     key = template_key(template)
@@ -266,8 +272,8 @@ def errors(project: Project, ids: np.ndarray, model, mean_params: dict, sparse: 
         samples = _sparse_crops(samples, model.config)
     out = predict(model, samples)
     predicted = BodyParams(out.pose, out.scales, out.rotation.reshape(-1, 9), out.cam_scale, out.translation)
-    refined, start = refine_predictions(template, persons_from_project(project, [int(p) for p in ids], key),
-                                                  predicted.to_dicts())
+    people = persons_from_project(project, [int(p) for p in ids], key)
+    refined, start = refine_predictions(template, people, predicted.to_dicts())
     with torch.no_grad():
         kp = body(out.pose, out.scales).keypoints
         pred = (kp @ out.rotation.transpose(1, 2)).numpy()
@@ -345,11 +351,11 @@ def rescore(out: Path, architecture: str, b: Path, holdout: float) -> None:
 
 def run_variant(name: str, work: Path, b: Path, architecture: str, rounds: int, epochs: int | None,
                 seed: int, holdout: float) -> None:
-    """Retrain the regressor of project `work` (whose rounds have run) with `changes` to its settings, round by
-    round on the same round-k training fits, each round fine-tuning the variant's own previous regressor, as
-    a round does; one JSON line per round. The registrations are the main run's: with
-    restart_from_previous_fit a later round keeps the previous fit's start for nearly every person, so they
-    hardly depend on the regressor, and a variant costs only its regressor trainings."""
+    """Retrain the regressor of project `work` (whose rounds have run) with `changes` to its settings, round by round
+    on the same round-k training fits, each round fine-tuning the variant's own previous regressor, as a round
+    does (the "scratch" variant trains a new one each round); one JSON line per round. The registrations are the
+    main run's: with restart_from_previous_fit a later round keeps the previous fit's start for nearly every
+    person, so they hardly depend on the regressor, and a variant costs only its regressor trainings."""
     changes = dict(VARIANTS[name])
     scratch = changes.pop("scratch", False)  # each round trains a new regressor instead of fine-tuning
     settings = replace(round_settings(architecture, epochs).regressor, **changes)
@@ -400,7 +406,8 @@ def run_oracle(n: int, out: Path, b: Path, variants: list[str], seed: int, holdo
         held_out = a.person_ids()[holdout_mask(a.person_ids(), holdout, 0)]
         mean = _mean_fit(a, max(r.index for r in a.rounds()), held_out)
         for name in variants or ["default"]:
-            settings = replace(round_settings("pointset", None).regressor, **VARIANTS[name])
+            changes = {k: v for k, v in VARIANTS[name].items() if k != "scratch"}  # trained once: always new
+            settings = replace(round_settings("pointset", None).regressor, **changes)
             samples = samples_for_model(project, template, ids, settings.model, template_key=template_key(template),
                                         params=[gt_params(project, int(p)) for p in ids])
             started = time.perf_counter()

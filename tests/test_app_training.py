@@ -15,12 +15,13 @@ def test_progress_lines_fill_stage_bars_curves_and_log(make_window, qtbot) -> No
                                   "losses": {"generator": 0.7, "discriminator": 0.6}, "eta_s": 75.0}))
     panel.handle_line(json.dumps({"event": "progress", "round": 1, "stage": "cgan", "step": 10, "total": 50,
                                   "losses": {"generator": 0.5, "discriminator": None}, "eta_s": 60.0}))
+    bar, eta = panel.stages["cgan"]
+    assert (bar.value(), bar.maximum(), eta.text()) == (10, 50, "ETA 1:00")
     panel.handle_line(json.dumps({"event": "progress", "round": 1, "stage": "registration", "step": 1,
                                   "total": 4, "losses": {"total": 2.0}, "eta_s": None}))
     panel.handle_line("a plain log line")
     panel.handle_line(json.dumps({"event": "round_done", "round": 1, "metrics": {"mpjpe_mm": 101.5}}))
-    bar, eta = panel.stages["cgan"]
-    assert (bar.value(), bar.maximum(), eta.text()) == (10, 50, "ETA 1:00")
+    assert bar.value() == bar.maximum() == 50  # the next stage began: this one is over
     assert panel.stages["registration"][0].maximum() == 4
     assert set(panel.loss_plot.names()) == {"cgan/generator", "cgan/discriminator", "registration/total"}
     pens = {item.opts["pen"].color().name() for item in panel.loss_plot.plot.listDataItems()}
@@ -59,6 +60,8 @@ def test_round_in_worker_process_reports_progress_and_cancels(make_window, tmp_p
 
 def test_round_metrics_chart_plots_error_metrics_per_round(make_window, small_project) -> None:
     win = make_window(small_project)
+    win.training.show_round_metrics(win.project)  # no finished round: no table, the chart says so
+    assert win.training.metrics_table.isHidden() and "no finished round" in win.training.metrics_plot.legend.text()
     for index, mpjpe in ((1, 150.0), (2, 120.0)):
         win.project.start_round(index)
         win.project.update_round(index, metrics={"registration_mpjpe_mm": mpjpe, "num_test_people": 3,
@@ -71,7 +74,7 @@ def test_round_metrics_chart_plots_error_metrics_per_round(make_window, small_pr
     assert list(x) == [1, 2] and list(y) == [150.0, 120.0]
     assert len({c.opts["symbolBrush"].color().name() for c in curves}) == 2  # markers coloured per metric
     table = win.training.metrics_table
-    assert (table.rowCount(), table.columnCount()) == (2, 2)
+    assert not table.isHidden() and (table.rowCount(), table.columnCount()) == (2, 2)
     assert [table.horizontalHeaderItem(j).text() for j in range(2)] == ["round 1", "round 2"]
     assert table.verticalHeaderItem(1).text() == "regressor_mpjpe_mm" and table.item(1, 1).text() == "150"
 

@@ -13,7 +13,7 @@ from deformlearn.core.metrics import mpjpe_mm
 from deformlearn.core.project.importing import load_project_template
 from deformlearn.core.registration.data import persons_from_project
 from deformlearn.core.registration.schedule import FitSchedule
-from deformlearn.core.regressor.prediction import REFINE_STARTS, data_losses, refine_predictions
+from deformlearn.core.regressor.prediction import REFINE_STARTS, data_losses, refine_candidates, refine_predictions
 from deformlearn.core.rounds.metrics import fit_keypoints_camera
 from tests.round_project import make_round_project
 
@@ -68,3 +68,28 @@ def test_fits_are_ranked_by_what_they_explain_whatever_their_depth_targets(tmp_p
         # a fit a little off explains the points less well than the exact one
         off = [{**t, "translation": t["translation"] + np.float32(0.05)} for t in truth]
         assert np.all(exact < 0.5) and np.all(data_losses(body, people, off, settings) > exact + 1.0)
+
+
+def test_the_predicted_depths_settle_what_keypoints_alone_leave_open(tmp_path) -> None:
+    from dataclasses import replace
+
+    torch.manual_seed(0)
+    project = make_round_project(tmp_path / "p", n=4, seed=5, builtin=True)
+    with project:
+        template = load_project_template(project)
+        body = BodyModel(template)
+        ids = [int(p) for p in project.person_ids()]
+        people = persons_from_project(project, ids, template_key(template))
+        truth = [{k: np.asarray(v, np.float32) for k, v in project.ground_truth(p).items()} for p in ids]
+        gt = fit_keypoints_camera(body, truth)
+        # keypoints only (no dense points) for the first three; the last one has no keypoints at all
+        sparse = [replace(p, points=np.zeros((0, 2), np.float32), vertex_index=np.zeros(0, np.int64)) for p in people[:3]]
+        blind = replace(people[3], keypoint_visible=np.zeros(17, bool))
+        schedule = FitSchedule.single_fit(steps=80, num_threads=1)
+        guess, fresh, hinted = refine_candidates(template, [*sparse, blind], truth, schedule)
+        assert len(guess) == len(fresh) == len(hinted) == 4
+        # the true depths put the keypoint-only fits' joints where they are; without them, anywhere on the rays
+        plain = mpjpe_mm(fit_keypoints_camera(body, [f.params for f in fresh[:3]]), gt[:3], rescale=False)
+        with_depths = mpjpe_mm(fit_keypoints_camera(body, [f.params for f in hinted[:3]]), gt[:3], rescale=False)
+        assert with_depths < 0.7 * plain, (with_depths, plain)
+        assert hinted[3] is fresh[3]  # no keypoints: no depth to fit, the T-pose fit is not run twice

@@ -143,16 +143,34 @@ def test_later_rounds_use_the_cgan_depths_only_when_asked(project_path, tmp_path
     from deformlearn.core.rounds.loop import _Round
 
     torch.set_num_threads(1)
-    settings = tiny_settings(later_round_depths=later_round_depths)
+    # a lifter file named: round 2 lifts even where its registration would not read the depths
+    settings = tiny_settings(later_round_depths=later_round_depths, lifter_file="synthetic")
     with Project.open(project_path) as project:
         run_round(project, settings)
         project.start_round(2)
         _Round(project, settings, 2, None, None, SINGLE).lifting()
+        assert len(project.read_array(array_name(2, "lifted_ids"))) == 16
     same = _round2_fits_with_scaled_depths(project_path, tmp_path / "a", settings, 1.0)
     scaled = _round2_fits_with_scaled_depths(project_path, tmp_path / "b", settings, 3.0)
     assert same.keys() == scaled.keys() and len(same) == 16
     differ = any(not np.allclose(same[p], scaled[p], atol=1e-5) for p in same)
     assert differ == later_round_depths
+
+
+def test_a_round_resumed_to_read_depths_after_a_skipped_lifting_lifts_first(project_path):
+    from deformlearn.core.distributed import SINGLE
+    from deformlearn.core.rounds.loop import _Round
+
+    torch.set_num_threads(1)
+    with Project.open(project_path) as project:
+        run_round(project, tiny_settings())
+        project.start_round(2)
+        _Round(project, tiny_settings(), 2, None, None, SINGLE).lifting()
+        assert project.rounds()[-1].metrics["lifter"] == "skipped"
+        assert len(project.read_array(array_name(2, "lifted_ids"))) == 0
+        record = run_round(project, tiny_settings(later_round_depths=True), resume=True)
+        assert record.index == 2 and record.finished_at is not None and record.metrics["lifter"] != "skipped"
+        assert len(project.read_array(array_name(2, "lifted_ids"))) == 16
 
 
 def test_rejected_fits_never_reach_training(project_path):

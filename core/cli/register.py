@@ -26,7 +26,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--orientations", type=int, default=None, help="override the number of initial "
                         "orientations (tpose only)")
     parser.add_argument("--depths", choices=("auto", "none"), default="auto",
-                        help="auto: use the latest round's cGAN depths when the project has them; none: 2D only")
+                        help="auto: the cGAN depths of the newest round that lifted people (later rounds that "
+                             "skip their cGAN, or ran with --lifter none, lifted nobody), when the project has "
+                             "them; none: 2D only")
     parser.add_argument("--lifter", default=None, metavar="FILE",
                         help="lift the keypoints to depths with this lifter file (models/round_KKK/lifter.pt of any "
                         "project, e.g. one trained on a synthetic project with `deformlearn round SYNTH --stages "

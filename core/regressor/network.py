@@ -165,6 +165,7 @@ def decode_raw(raw: torch.Tensor) -> RegressorOutput:
     )
 
 
+#: Per SMPL joint, the index (0..13) among the coarse parts without the background of the part it rotates.
 _SEGMENT_PART_INDEX = [COARSE_PART_NAMES.index(SEGMENT_COARSE_PART[name]) - 1 for name in SMPL_JOINT_NAMES]
 
 

@@ -12,7 +12,7 @@ each; bone-rescaled MPJPE / PA-MPJPE, mm): held out of the training distribution
 from it alone 97/68, from the T-pose alone 70/50, from the T-pose with the predicted depths 69/48; the first
 two kept by their total loss (the earlier rule) 61/40, all three by `data_losses` 59/36.5. On the other
 distribution (real poses): 198/120; the first two by total loss 120/78, all three 112/71. People without
-keypoints (an IUV image alone) get no depth targets: their third fit is the second.
+keypoints (an IUV image alone) get no depth targets: their third fit is the second, not run again.
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from deformlearn.core.metrics import mpjpe_mm, pa_mpjpe_mm
 from deformlearn.core.project.importing import load_project_template
 from deformlearn.core.project.store import Project
 from deformlearn.core.registration.data import PIXELS_256_PER_UNIT, PersonTargets, collate, persons_from_project
-from deformlearn.core.registration.fitter import BodyParams
+from deformlearn.core.registration.fitter import BodyParams, PersonFit
 from deformlearn.core.registration.objective import Objective
 from deformlearn.core.registration.pipeline import fit_chunk
 from deformlearn.core.registration.schedule import FitSchedule
@@ -98,34 +98,45 @@ REFINE_STARTS = ("prediction", "T-pose", "T-pose with the predicted depths")
 def refine_predictions(template, people: list[PersonTargets], predicted: list[dict[str, np.ndarray]],
                        schedule: FitSchedule | None = None, *, device: str = "cpu", chunk_size: int = 256
                        ) -> tuple[list[dict[str, np.ndarray]], np.ndarray]:
-    """Register `people` three ways (REFINE_STARTS) and keep each person's fit that explains the annotations
-    best (module docstring): from their predictions `predicted` (fit-style dicts, people's order) with
-    `FitSchedule.refit(schedule)`; from the T-pose with `schedule` (default `FitSchedule.single_fit()`); and
-    from the T-pose with the prediction's hip-centred keypoint depths as L_KP's depth targets (the part the
-    cGAN's depths play in round 1). `chunk_size` people at a time as `fit_people` fits. Fits are ranked by
-    `data_losses` (the terms all three share: dense points and 2D keypoints), failed ones last. Returns the
-    kept fits' params and (P,) int: the index into REFINE_STARTS of each kept fit's start."""
+    """Register `people` from their predictions `predicted` (fit-style dicts, people's order) the three ways
+    of `refine_candidates` and keep each person's fit that explains the annotations best (module docstring),
+    `chunk_size` people at a time as `fit_people` fits. Fits are ranked by `data_losses` (the terms all three
+    share: dense points and 2D keypoints; for a keypoint-only person the 2D keypoints alone, which cannot
+    tell poses apart that differ in depth), failed ones last. Returns the kept fits' params and (P,) int: the
+    index into REFINE_STARTS of each kept fit's start."""
     schedule = (schedule or FitSchedule.single_fit()).with_(device=device)
     final = schedule.stages[-1]
     body = BodyModel(template)
     params, kept = [], []
     for start in range(0, len(people), chunk_size):
         rows = people[start:start + chunk_size]
-        guess = predicted[start:start + chunk_size]
-        depths = fit_keypoints_camera(body, guess, image_plane=True)[..., 2]
-        hinted = [replace(p, depths=d.astype(np.float32)) for p, d in zip(rows, depths)]
-        # fit_chunk moves the model it is given to the device: give each run its own
-        runs = [fit_chunk(BodyModel(template), rows, FitSchedule.refit(schedule),
-                          [BodyParams.from_dicts(guess, device=device)]),
-                fit_chunk(BodyModel(template), rows, schedule, [None]),
-                fit_chunk(BodyModel(template), hinted, schedule, [None])]
-        fits = [[f for f, _ in run] for run in runs]
+        fits = refine_candidates(template, rows, predicted[start:start + chunk_size], schedule, device=device)
         losses = [data_losses(body, rows, [f.params for f in run], final) for run in fits]
         for i in range(len(rows)):
-            best = min(range(len(runs)), key=lambda k: (fits[k][i].failed, losses[k][i]))
+            best = min(range(len(fits)), key=lambda k: (fits[k][i].failed, losses[k][i]))
             kept.append(best)
             params.append(fits[best][i].params)
     return params, np.array(kept, dtype=np.int64)
+
+
+def refine_candidates(template, people: list[PersonTargets], predicted: list[dict[str, np.ndarray]],
+                      schedule: FitSchedule, *, device: str = "cpu") -> list[list[PersonFit]]:
+    """Each person's three fits, in REFINE_STARTS order: from the prediction with `FitSchedule.refit(schedule)`;
+    from the T-pose with `schedule`; from the T-pose with the prediction's keypoint depths as L_KP's depth
+    targets (the part the cGAN's depths play in round 1). A person without visible keypoints has no depth
+    to fit: the third fit is the second (the same object), not run again."""
+    depths = fit_keypoints_camera(BodyModel(template), predicted, image_plane=True)[..., 2]
+    # fit_chunk moves the model it is given to the device: give each run its own
+    guess = fit_chunk(BodyModel(template), people, FitSchedule.refit(schedule),
+                      [BodyParams.from_dicts(predicted, device=device)])
+    fresh = [f for f, _ in fit_chunk(BodyModel(template), people, schedule, [None])]
+    hinted = list(fresh)
+    seen = [i for i, p in enumerate(people) if p.keypoint_visible.any()]
+    if seen:
+        rows = [replace(people[i], depths=depths[i].astype(np.float32)) for i in seen]
+        for i, (fit, _) in zip(seen, fit_chunk(BodyModel(template), rows, schedule, [None])):
+            hinted[i] = fit
+    return [[f for f, _ in guess], fresh, hinted]
 
 
 @torch.no_grad()

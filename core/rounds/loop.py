@@ -10,8 +10,9 @@ results into the project as it goes, so that a round killed at any moment resume
    `LiftingSettings.min_people` keypoint poses (an IUV project with a few detected people) lifts with the
    synthetic lifter instead (core/lifting/synthetic_lifter.py, trained once and cached), saying so in a progress
    message and the round's metrics ("lifter", "lifter_note"); `lifter_file` forces a file, "synthetic" or "none"
-   (no depths). Writes models/round_KKK/lifter.pt and arrays/rounds/round_KKK/{lifted_ids,lifted_depths}.npy
-   (depths in each person's normalised frame), then marks the stage done. A kill inside it redoes it.
+   (no depths). Writes models/round_KKK/lifter.pt (when it lifts) and
+   arrays/rounds/round_KKK/{lifted_ids,lifted_depths}.npy (depths in each person's normalised frame), then marks
+   the stage done. A kill inside it redoes it.
 2. registration: fit every person with dense points or enough keypoints (keypoint-only people on the
    keypoint schedule of the fit pipeline), in chunks; round 1 from the T-pose on the single fit's staged
    schedule (`staged_first_round`; the paper: the stiff settings alone) and the cGAN depths, later rounds
@@ -215,9 +216,10 @@ class _Round:
     def round_lifter(self) -> tuple[DepthGenerator | None, str, str]:
         """The lifter of this round, where it comes from ("project", "file", "synthetic", "none": depths off,
         or "skipped": registration would not read them, `depths_unused`) and a note saying why (empty when the
-        project trains its own). `settings.lifter_file`: None = train on
+        project trains its own). `settings.lifter_file`: None = skip when the depths go unused, else train on
         the project's keypoints when it has `lifting.min_people` poses with `min_visible` keypoints, else the
-        synthetic lifter; "synthetic" / "none" force those; anything else is a lifter file."""
+        synthetic lifter; "synthetic" / "none" force those; anything else is a lifter file (these three also
+        in rounds whose registration does not read the depths)."""
         choice, lifting = self.settings.lifter_file, self.settings.lifting
         if choice is None and self.depths_unused():
             note = (f"no cGAN in round {self.index}: it registers from an earlier round's regressor without cGAN "
@@ -302,6 +304,13 @@ class _Round:
         # T-pose, so they are registered as round 1 registers them.
         first = previous is None
         use_depths = first or self.settings.later_round_depths
+        skipped = next(r for r in self.project.rounds() if r.index == self.index).metrics.get("lifter") == "skipped"
+        if use_depths and skipped and not self.dist.active:  # resumed with settings that read the depths
+            self.note("registration", "this round's lifting was skipped under settings that did not read cGAN "
+                                      "depths; lifting now")
+            self.lifting()
+            depth_ids = self.project.read_array(array_name(self.index, "lifted_ids"))
+            depths = self.project.read_array(array_name(self.index, "lifted_depths"))
         depth_of = {int(p): d for p, d in zip(depth_ids, depths)} if use_depths else {}
         done = {f.person_id for f in self.project.fits(self.index)}
         todo = [int(p) for p in self.ids[self.fittable] if int(p) not in done]

@@ -6,7 +6,8 @@ keypoints in the camera frame (x right, y down, z away from the camera; orientat
 - registration_mpjpe_mm: the round's fits of the training people; registration_median_mpjpe_mm and
   registration_over_200mm (how many of them are off by more than 200 mm: wrong limbs or orientation) tell
   a few failed fits from a general shift;
-- cgan_mpjpe_mm: lifted keypoints (annotated 2D + cGAN depth) of the held-out people;
+- cgan_mpjpe_mm: lifted keypoints (annotated 2D + cGAN depth) of the held-out people (absent when the round
+  lifted nobody: --lifter none, or a later round that skipped its cGAN);
 - regressor_mpjpe_mm: the regressor's predictions for the held-out people.
 Always (residuals, pixels of a 256 x 256 frame over the person's square box):
 - registration_dense_px: mean dense error of the round's converged fits with dense points;

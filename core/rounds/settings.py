@@ -60,15 +60,16 @@ class RoundSettings:
         by `split_seed` and each person's id) is held out of cGAN and regressor training for evaluation.
     registration_chunk: people registered (and committed to the project) together.
     later_round_depths: use the cGAN's keypoint depths in L_KP of later rounds' registration too (the paper
-        does; round 1 always does). Off by default (departure): later rounds start from a fit that already
-        holds depth, and the cGAN's depths are worse than that fit (held-out cGAN MPJPE 115-150 mm against
-        93-109 mm for round 1's fits) yet enter L_KP as a sum over 17 keypoints at w_KP = 1, so they pin the
-        refinement at the cGAN's error; from round 2 the cGAN is even trained towards the previous round's
-        registered joints, feeding a fit's own errors back to it. Measured on round 2 of 200 synthetic people
-        (refinement schedule, two projects): MPJPE 99.5 / 89.8 mm with depths, 66.5 / 72.4 mm at 1/10 of
-        their weight, 58.7 / 65.0 mm without. The fits' orientations were not the problem: round 1's people
-        over 200 mm were off by 6-29 degrees (wrong limbs, not front/back flips), and all of them fell under
-        200 mm in round 2 without depths.
+        does; round 1 always does). Off, a later round that starts from an earlier regressor trains no cGAN (its
+        lifting stage is "skipped"), unless `lifter_file` names one. Off by default (departure): later rounds
+        start from a fit that already holds depth, and the cGAN's depths are worse than that fit (held-out cGAN
+        MPJPE 115-150 mm against 93-109 mm for round 1's fits) yet enter L_KP as a sum over 17 keypoints at w_KP
+        = 1, so they pin the refinement at the cGAN's error; from round 2 the cGAN is even trained towards the
+        previous round's registered joints, feeding a fit's own errors back to it. Measured on round 2 of 200
+        synthetic people (refinement schedule, two projects): MPJPE 99.5 / 89.8 mm with depths, 66.5 / 72.4 mm
+        at 1/10 of their weight, 58.7 / 65.0 mm without. The fits' orientations were not the problem: round 1's
+        people over 200 mm were off by 6-29 degrees (wrong limbs, not front/back flips), and all of them fell
+        under 200 mm in round 2 without depths.
     restart_from_previous_fit: in later rounds also start each person's registration from their previous fit
         and keep whichever start ends with the lower loss (the paper starts from the regressor alone; while
         the regressor is still poor, as after a few hundred images, its prediction can be a worse start than
