@@ -214,6 +214,7 @@ VARIANTS: dict[str, dict] = {
     "default": {},
     "epochs-80": {"epochs": 80},
     "scratch": {"scratch": True},
+    "wide": {"model.point_features": 512},
     "views": {"novel_views": 0.5},
     "views-all": {"novel_views": 1.0},
     "views-long": {"novel_views": 0.5, "epochs": 120},
@@ -380,6 +381,13 @@ def rescore(out: Path, architecture: str, b: Path, holdout: float) -> None:
             print(json.dumps(_rounded(line)), flush=True)
 
 
+def variant_settings(settings, changes: dict):
+    """`settings` (RegressorTrainingSettings) with a variant's changes; "model.NAME" keys change its model."""
+    model = {k.removeprefix("model."): v for k, v in changes.items() if k.startswith("model.")}
+    rest = {k: v for k, v in changes.items() if not k.startswith("model.")}
+    return replace(settings, model=replace(settings.model, **model), **rest)
+
+
 def run_variant(name: str, work: Path, b: Path, architecture: str, rounds: int, epochs: int | None,
                 seed: int, holdout: float) -> None:
     """Retrain the regressor of project `work` (whose rounds have run) with `changes` to its settings, round by round
@@ -389,7 +397,7 @@ def run_variant(name: str, work: Path, b: Path, architecture: str, rounds: int, 
     person, so they hardly depend on the regressor, and a variant costs only its regressor trainings."""
     changes = dict(VARIANTS[name])
     scratch = changes.pop("scratch", False)  # each round trains a new regressor instead of fine-tuning
-    settings = replace(round_settings(architecture, epochs).regressor, **changes)
+    settings = variant_settings(round_settings(architecture, epochs).regressor, changes)
     with Project.open(work, readonly=True) as project, Project.open(b, readonly=True) as other:
         template = load_project_template(project)
         key = template_key(template)
@@ -438,7 +446,7 @@ def run_oracle(n: int, out: Path, b: Path, variants: list[str], seed: int, holdo
         mean = _mean_fit(a, max(r.index for r in a.rounds()), held_out)
         for name in variants or ["default"]:
             changes = {k: v for k, v in VARIANTS[name].items() if k != "scratch"}  # trained once: always new
-            settings = replace(round_settings("pointset", None).regressor, **changes)
+            settings = variant_settings(round_settings("pointset", None).regressor, changes)
             samples = samples_for_model(project, template, ids, settings.model, template_key=template_key(template),
                                         params=[gt_params(project, int(p)) for p in ids])
             started = time.perf_counter()
