@@ -263,6 +263,8 @@ def test_smpl_pose_files_and_several_motion_files(shared_data, tmp_path):
     assert 0.07 < noise.std() < 0.13
     with pytest.raises(ValueError, match="motion_jitter"):
         SynthSettings(motion_jitter=-1.0).check()
+    with pytest.raises(ValueError, match="give motion files"):
+        SynthSettings(motion_jitter=0.1).check()
 
 
 def test_amass_reader_rejects_bad_files(tmp_path):

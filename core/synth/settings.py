@@ -66,6 +66,8 @@ class SynthSettings:
                      "motion_jitter"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
+        if self.motion_jitter > 0 and not self.motion_files():
+            raise ValueError(f"motion_jitter ({self.motion_jitter}) jitters motion poses: give motion files too")
         if self.points_at not in ("vertices", "pixels"):
             raise ValueError(f"points_at {self.points_at!r}: expected 'vertices' or 'pixels'")
         if self.background not in ("noise", "plain"):
