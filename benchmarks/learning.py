@@ -162,6 +162,16 @@ runs sharing the CPU, MPJPE (bone-rescaled) / PA-MPJPE mm, rounds 1 -> 2 -> 3:
       decomr    A 160/118  B 279/141   refined A 73/49.2 -> 70/45.1 -> 71/45.1   B 122/80.7 -> 120/78.3 -> 118/76.4
       convnet   A 176/121  B 337/150   refined A 72/47.9 -> 74/48.8 -> 70/46.2   B 125/83.4 -> 124/84.2 -> 126/84.3
       fit alone A 77/56.1, B 132/95.2; constant PA A 120, B 137; round seconds (pointset) 55/63/56
+    variants of the regressor on the same fits (A regressor, B regressor, B refined; rounds 1 -> 2 -> 3):
+      2,000 people  epochs-80  A 115/85.7 -> 103/79.0 -> 101/78.2   B 205/119 -> 183/114 -> 175/114
+                               refined B 114/73.8 -> 108/70.2 -> 105/68.0 (regressor 425-432 s a round, loaded)
+                    wide (point-set width 512)  A 120/87.4 -> 107/81.5 -> 106/81.6   B 216/119 -> 196/116 -> 189/116
+                               refined B 112/72.4 -> 108/70.2 -> 106/68.0 (328-350 s a round, loaded)
+      215 people    epochs-80  A 163/119 -> 151/108 -> 148/106   B 285/143 -> 268/139 -> 257/137
+                    wide       A 170/123 -> 148/106 -> 156/114   B 290/148 -> 272/141 -> 274/143
+                    default    A 164/119 -> 160/120 -> 153/113   B 284/144 -> 282/149 -> 267/137
+      so cpu-demo trains 80 epochs since: better at both scales and falling every round; the wider model
+      helps at 2,000 people only.
 So on real poses the regressor of 2,000 people beats the constant pose by 12-17 mm PA (it did not on the one
 seated pose), though not the goal of 90; with 215 people it does not. The refined prediction meets both goals
 (A 60 mm, B PA 69-71) and, with the predicted depths, no longer worsens over rounds (B 111 -> 110 -> 108 mm);
