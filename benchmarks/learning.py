@@ -175,8 +175,9 @@ runs sharing the CPU, MPJPE (bone-rescaled) / PA-MPJPE mm, rounds 1 -> 2 -> 3:
 So on real poses the regressor of 2,000 people beats the constant pose by 12-17 mm PA (it did not on the one
 seated pose), though not the goal of 90; with 215 people it does not. The refined prediction meets both goals
 (A 60 mm, B PA 69-71) and, with the predicted depths, no longer worsens over rounds (B 111 -> 110 -> 108 mm);
-in distribution it is flat at 60 mm, since the regressor itself stops improving after round 2 whether it is
-fine-tuned or trained anew. Pointset stays the default: best or tied in every regressor figure at both scales.
+in distribution it is flat at 60 mm. With 40 epochs the regressor stopped improving after round 2 whether
+fine-tuned or trained anew; with 80 it falls every round (A 115 -> 103 -> 101 mm), which is why cpu-demo trains
+80. Pointset stays the default: best or tied in every regressor figure at both scales.
 """
 
 from __future__ import annotations
