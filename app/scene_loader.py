@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from deformlearn.app.person_scene import PersonScene
+from deformlearn.app.thumbnails import LRU
 from deformlearn.core.body import FRONTAL_ROTATION_VALUES, BodyModel, Template
 from deformlearn.core.densepose import template_key
 from deformlearn.core.registration import pixels_to_normalised, square_box
@@ -43,6 +44,12 @@ def read_iuv(path: str | None) -> np.ndarray | None:
 def viewer_to_image(vertices_viewer: np.ndarray, scale: float, translation: np.ndarray, bbox: np.ndarray) -> np.ndarray:
     """(V, 3) viewer frame -> (V, 3) image pixels x, y and depth away from the camera (pixels)."""
     return camera_to_image(vertices_viewer @ FRONTAL, scale, translation, bbox)  # R X = F W
+
+
+def _params_to_image(vertices_viewer: np.ndarray, params: dict[str, np.ndarray], bbox: np.ndarray) -> np.ndarray:
+    """`viewer_to_image` with a fit's camera scale and translation (`params`)."""
+    return viewer_to_image(vertices_viewer, float(np.asarray(params["scale"])),
+                           np.asarray(params["translation"], np.float64), bbox)
 
 
 def align_to_points(vertices_viewer: np.ndarray, scene: PersonScene, keypoint_weights: np.ndarray | None) -> np.ndarray:
@@ -83,7 +90,7 @@ class SceneLoader:
         self.template_key = template_key(template)
         self.body = BodyModel(template).eval()
         self._images: OrderedDict[str, np.ndarray | None] = OrderedDict()
-        self._fits: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._fits = LRU(32)  # (fit id, bbox) -> (V, 3) the fit projected into its image
 
     def _image(self, path: str | None, reader) -> np.ndarray | None:
         key = f"{reader.__name__}:{path}"
@@ -130,8 +137,7 @@ class SceneLoader:
         """Fill the scene's fit fields (both frames) and per-vertex residuals from fit parameters."""
         verts, joints, _ = self.pose(params)
         scene.fit_vertices_body, scene.fit_joints_body = verts, joints
-        scene.fit_vertices_image = viewer_to_image(verts, float(np.asarray(params["scale"])),
-                                                   np.asarray(params["translation"], np.float64), scene.bbox)
+        scene.fit_vertices_image = _params_to_image(verts, params, scene.bbox)
         scene.compute_vertex_residual()
 
     def fit_on_image(self, pid: int, bbox: np.ndarray) -> np.ndarray | None:
@@ -143,11 +149,7 @@ class SceneLoader:
             return None
         key = (fit.id, tuple(np.asarray(bbox, np.float64).tolist()))
         if key not in self._fits:
-            verts, _, _ = self.pose(fit.params)
-            self._fits[key] = viewer_to_image(verts, float(np.asarray(fit.params["scale"])),
-                                              np.asarray(fit.params["translation"], np.float64), bbox)
-            while len(self._fits) > 32:
-                self._fits.popitem(last=False)
+            return self._fits.put(key, _params_to_image(self.pose(fit.params)[0], fit.params, bbox))
         self._fits.move_to_end(key)
         return self._fits[key]
 

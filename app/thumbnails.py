@@ -22,7 +22,9 @@ MAX_PEOPLE_PER_IMAGE = 512
 CROP_MARGIN = 0.08
 
 
-class _LRU(OrderedDict):
+class LRU(OrderedDict):
+    """A dict of at most `size` entries; `put` drops the oldest insertions past it and returns the value."""
+
     def __init__(self, size: int) -> None:
         super().__init__()
         self.size = size
@@ -57,10 +59,10 @@ class PersonThumbnails:
 
     def __init__(self, project) -> None:
         self.project = project
-        self._images: _LRU = _LRU(6)  # image file -> (H, W, 3) RGB or None
-        self._people: _LRU = _LRU(4096)  # person id -> (image_id, image file, name, bbox (4,))
-        self._people_of_image: _LRU = _LRU(256)  # image id -> ids of its people in id order (or None: a crowd)
-        self._crops: _LRU = _LRU(1024)  # (person id, px) -> QPixmap or None
+        self._images: LRU = LRU(6)  # image file -> (H, W, 3) RGB or None
+        self._people: LRU = LRU(4096)  # person id -> (image_id, image file, name, bbox (4,))
+        self._people_of_image: LRU = LRU(256)  # image id -> ids of its people in id order (or None: a crowd)
+        self._crops: LRU = LRU(1024)  # (person id, px) -> QPixmap or None
 
     def _person(self, pid: int) -> tuple[int, str, str | None, np.ndarray]:
         if pid not in self._people:

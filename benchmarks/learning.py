@@ -332,6 +332,13 @@ def errors(project: Project, ids: np.ndarray, model, mean_params: dict, sparse: 
             "constant_mpjpe_mm": mpjpe_mm(const, gt), "constant_pa_mpjpe_mm": pa_mpjpe_mm(const, gt)}
 
 
+def scores(project: Project, held_out: np.ndarray, other: Project, model, mean_params: dict) -> dict[str, dict]:
+    """`errors` of `model` on `project`'s held-out people (dense, "in_distribution") and on every person of
+    `other` (sparse points only, "other_distribution")."""
+    return {"in_distribution": errors(project, held_out, model, mean_params, sparse=False),
+            "other_distribution": errors(other, other.person_ids(), model, mean_params, sparse=True)}
+
+
 def fit_alone(project: Project, ids: np.ndarray) -> dict[str, float]:
     """MPJPE (bone-rescaled) and PA-MPJPE (mm) of the single fit from the T-pose alone (`deformlearn register`),
     no regressor: the baseline the refined predictions are to beat."""
@@ -365,8 +372,7 @@ def run_architecture(architecture: str, a: Path, b: Path, out: Path, rounds: int
             model = load_regressor(project.root / record.models["regressor"])
             line = {"benchmark": "learning", "architecture": architecture, "round": k,
                     "train_people": len(project.read_array(f"rounds/round_{k:03d}/regressor_ids")),
-                    "in_distribution": errors(project, held_out, model, mean, sparse=False),
-                    "other_distribution": errors(other, other.person_ids(), model, mean, sparse=True),
+                    **scores(project, held_out, other, model, mean),
                     "registration_mpjpe_mm": record.metrics.get("registration_mpjpe_mm"),
                     "seconds": {s: round(record.metrics.get(f"seconds_{s}", float("nan")), 1)
                                 for s in ("lifting", "registration", "regressor", "evaluation")},
@@ -387,8 +393,7 @@ def rescore(out: Path, architecture: str, b: Path, holdout: float) -> None:
             model = load_regressor(project.root / r.models["regressor"])
             mean = _mean_fit(project, r.index, held_out)
             line = {"benchmark": "learning", "architecture": architecture, "round": r.index, "rescored": True,
-                    "in_distribution": errors(project, held_out, model, mean, sparse=False),
-                    "other_distribution": errors(other, other.person_ids(), model, mean, sparse=True)}
+                    **scores(project, held_out, other, model, mean)}
             print(json.dumps(_rounded(line)), flush=True)
 
 
@@ -426,8 +431,7 @@ def run_variant(name: str, work: Path, b: Path, architecture: str, rounds: int, 
             mean = _mean_fit(project, k, held_out)
             line = {"benchmark": "learning", "architecture": architecture, "variant": name, "changes": VARIANTS[name],
                     "round": k, "train_people": len(train),
-                    "in_distribution": errors(project, held_out, model, mean, sparse=False),
-                    "other_distribution": errors(other, other.person_ids(), model, mean, sparse=True),
+                    **scores(project, held_out, other, model, mean),
                     "regressor_seconds": round(time.perf_counter() - started, 1), "seed": seed}
             print(json.dumps(_rounded(line)), flush=True)
 
@@ -463,8 +467,7 @@ def run_oracle(n: int, out: Path, b: Path, variants: list[str], seed: int, holdo
             started = time.perf_counter()
             model = train_regressor(samples, template, settings).model
             line = {"benchmark": "learning", "oracle_people": n, "variant": name, "changes": VARIANTS[name],
-                    "in_distribution": errors(a, held_out, model, mean, sparse=False),
-                    "other_distribution": errors(other, other.person_ids(), model, mean, sparse=True),
+                    **scores(a, held_out, other, model, mean),
                     "regressor_seconds": round(time.perf_counter() - started, 1), "seed": seed}
             print(json.dumps(_rounded(line)), flush=True)
 

@@ -252,11 +252,20 @@ class _Round:
                                     progress=lambda e: self.report("lifting", e.step, e.total, e.losses, started))
         return fallback.generator, "synthetic", note
 
+    def starting_regressor(self) -> Path | None:
+        """The earlier regressor this round's registration starts from (None in round 1, or when the rounds
+        before it trained none: then people start from the T-pose, registered as round 1 registers them)."""
+        return None if self.index == 1 else self.previous_model("regressor")
+
+    def reads_depths(self) -> bool:
+        """Whether this round's registration fits the cGAN depths: from the T-pose always, from an earlier
+        regressor with `later_round_depths`."""
+        return self.starting_regressor() is None or self.settings.later_round_depths
+
     def depths_unused(self) -> bool:
-        """Whether this round's registration will not read cGAN depths: a later round that starts from an
-        earlier regressor, without `later_round_depths` (a round of the lifting stage alone still lifts)."""
-        return (self.index > 1 and not self.settings.later_round_depths and "registration" in self.settings.stages
-                and self.previous_model("regressor") is not None)
+        """Whether this round lifts for nothing: its registration runs and will not read the depths (a round
+        of the lifting stage alone still lifts)."""
+        return "registration" in self.settings.stages and not self.reads_depths()
 
     def train_own_lifter(self, train: np.ndarray) -> DepthGenerator:
         """Train the cGAN on the training people's keypoints (warm-started from the previous round's lifter of
@@ -299,12 +308,10 @@ class _Round:
             self.lifting()
             depth_ids = self.project.read_array(array_name(self.index, "lifted_ids"))
             depths = self.project.read_array(array_name(self.index, "lifted_depths"))
-        previous = None if self.index == 1 else self.previous_model("regressor")
-        # Without an earlier regressor (round 1, or rounds that stopped after lifting) people start from the
-        # T-pose, so they are registered as round 1 registers them.
+        previous = self.starting_regressor()
         first = previous is None
-        use_depths = first or self.settings.later_round_depths
-        skipped = next(r for r in self.project.rounds() if r.index == self.index).metrics.get("lifter") == "skipped"
+        use_depths = self.reads_depths()
+        skipped = self.record().metrics.get("lifter") == "skipped"
         if use_depths and skipped and not self.dist.active:  # resumed with settings that read the depths
             self.note("registration", "this round's lifting was skipped under settings that did not read cGAN "
                                       "depths; lifting now")
@@ -433,8 +440,12 @@ class _Round:
                                  self.key, self.has_gt, device=self.settings.device)
         self.project.update_round(self.index, stages={"evaluation": "done"}, metrics=metrics, finished=True)
 
+    def record(self) -> RoundRecord:
+        """This round's record as the project holds it now."""
+        return next(r for r in self.project.rounds() if r.index == self.index)
+
     def stages(self) -> dict:
-        return next(r.stages for r in self.project.rounds() if r.index == self.index)
+        return self.record().stages
 
 
 def run_round(project: Project, settings: RoundSettings, *, resume: bool = False,
