@@ -401,6 +401,7 @@ class _Round:
 
     def regressor(self) -> None:
         stages = self.stages()
+        self.dist.barrier()  # every rank has read the stage before the main one marks it "training"
         ids_name = array_name(self.index, "regressor_ids")
         if stages.get("regressor") != "training":
             ids = self.training_ids()
